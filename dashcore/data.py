@@ -1,0 +1,363 @@
+"""Datasets: the packaged MNIST, Fashion-MNIST when online, and validated uploads.
+
+Every dataset, whatever its source, becomes a :class:`Dataset` of uint8 images
+``(N, H, W)`` and integer labels, so the rest of the workbench handles one shape.
+Images stay uint8 until a batch is built (4× less memory than float32).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from dashcore.atomic import atomic_write_bytes
+from dashcore.errors import NotFoundError, UserError
+from dashcore.settings import Settings, get_settings
+
+MNIST = "MNIST"
+FASHION = "Fashion-MNIST"
+DRAWINGS = "Your drawings"  # the labelled set saved from /draw (see dashcore.drawings)
+UPLOAD_PREFIX = "upload:"  # uploaded datasets are named "upload:<name>"
+REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_CLASSES = 100
+MIN_SIDE, MAX_SIDE = 8, 256  # image side lengths accepted in uploads, in pixels
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,59}$")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled image dataset: uint8 images ``(N, H, W)`` and int labels ``(N,)``.
+
+    Attributes:
+        name: the name every page shows and selects it by.
+        x_train, y_train, x_test, y_test: the two splits.
+        class_names: one display name per class index.
+        source: a sentence saying where it came from (shown on /data).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (the model's output width)."""
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(height, width) of one image."""
+        return tuple(self.x_train.shape[1:3])  # type: ignore[return-value]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The model input shape, channels last: (H, W, 1)."""
+        height, width = self.image_shape
+        return (height, width, 1)
+
+    def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(x, y)`` of ``"train"`` or ``"test"``."""
+        if which == "train":
+            return self.x_train, self.y_train
+        if which == "test":
+            return self.x_test, self.y_test
+        raise UserError(f"Unknown split {which!r}: choose 'train' or 'test'.")
+
+
+# ---------------------------------------------------------------- loading
+
+
+@lru_cache(maxsize=1)
+def load_mnist() -> Dataset:
+    """The full MNIST shipped inside the package (LeCun, Cortes & Burges). Cached."""
+    with resources.files("dashcore").joinpath("assets/mnist.npz").open("rb") as handle:
+        with np.load(handle) as npz:
+            arrays = {key: np.ascontiguousarray(npz[key]) for key in REQUIRED_KEYS}
+    for array in arrays.values():
+        array.setflags(write=False)  # shared by every session: nobody may modify it
+    return Dataset(
+        name=MNIST,
+        class_names=tuple(str(d) for d in range(10)),
+        source="MNIST handwritten digits (LeCun, Cortes & Burges), shipped with the package.",
+        **arrays,
+    )
+
+
+_fashion_lock = threading.Lock()
+
+
+def load_fashion_mnist() -> Dataset:
+    """Fashion-MNIST through ``keras.datasets`` (needs the network the first time).
+
+    Raises:
+        UserError: when it cannot be downloaded, saying MNIST works offline.
+    """
+    with _fashion_lock:
+        return _load_fashion_cached()
+
+
+@lru_cache(maxsize=1)
+def _load_fashion_cached() -> Dataset:
+    try:
+        from keras.datasets import fashion_mnist
+
+        (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+    except Exception as exc:  # noqa: BLE001 - any network/IO failure means "not available"
+        raise UserError(
+            "Could not download Fashion-MNIST: no network (or the download failed: "
+            f"{type(exc).__name__}). MNIST is available offline."
+        ) from None
+    return Dataset(
+        name=FASHION, x_train=x_train, y_train=y_train.astype(np.int64), x_test=x_test,
+        y_test=y_test.astype(np.int64), class_names=FASHION_CLASSES,
+        source="Fashion-MNIST (Zalando Research), downloaded through keras.datasets.",
+    )
+
+
+def list_datasets(settings: Settings | None = None) -> list[str]:
+    """Names of every dataset a page can offer: built-ins, then uploads, then drawings."""
+    settings = settings or get_settings()
+    names = [MNIST, FASHION]
+    if settings.datasets_dir.is_dir():
+        names += [UPLOAD_PREFIX + p.stem for p in sorted(settings.datasets_dir.glob("*.npz"))]
+    return names
+
+
+def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
+    """Load a dataset by the name :func:`list_datasets` gave.
+
+    Raises:
+        NotFoundError: for a name that does not exist.
+        UserError: when Fashion-MNIST cannot be downloaded.
+    """
+    settings = settings or get_settings()
+    if name == MNIST:
+        return load_mnist()
+    if name == FASHION:
+        return load_fashion_mnist()
+    if name.startswith(UPLOAD_PREFIX):
+        path = settings.datasets_dir / f"{name[len(UPLOAD_PREFIX):]}.npz"
+        if not path.is_file():
+            raise NotFoundError(f"Dataset {name!r} no longer exists: pick another one.")
+        return _load_saved_upload(str(path), path.stat().st_mtime_ns)
+    raise NotFoundError(f"Unknown dataset {name!r}: choose one of {', '.join(list_datasets())}.")
+
+
+@lru_cache(maxsize=8)
+def _load_saved_upload(path: str, mtime_ns: int) -> Dataset:
+    """Cached by path and modification time, so a replaced file is reloaded."""
+    dataset = parse_dataset_npz(Path(path).read_bytes(), name=UPLOAD_PREFIX + Path(path).stem)
+    return dataset
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
+                      max_bytes: int | None = None) -> Dataset:
+    """Validate an uploaded ``.npz`` and return it as a :class:`Dataset`.
+
+    Expected: ``x_train, y_train, x_test, y_test``; grey images ``N×H×W`` or
+    ``N×H×W×1``; integer labels ``0..K-1``; matching lengths. Every problem raises a
+    :class:`UserError` naming what was found and what is expected.
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise UserError(
+            f"The file is {len(data) / 1e6:.1f} MB; uploads are limited to "
+            f"{max_bytes / 1e6:.0f} MB. Upload a smaller subset."
+        )
+    if not data:
+        raise UserError("The file is empty: upload a .npz made with numpy.savez.")
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise UserError(
+            "This is not a .npz file (numpy.savez output is a zip archive). "
+            "Save your arrays with numpy.savez('data.npz', x_train=..., y_train=..., "
+            "x_test=..., y_test=...)."
+        )
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        keys = set(npz.files)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"The .npz file could not be read ({type(exc).__name__}): "
+                        "it may be truncated. Save it again with numpy.savez.") from None
+    missing = [key for key in REQUIRED_KEYS if key not in keys]
+    if missing:
+        raise UserError(
+            f"The file is missing {', '.join(missing)}. Found keys: "
+            f"{', '.join(sorted(keys)) or 'none'}; expected x_train, y_train, x_test, y_test."
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for key in REQUIRED_KEYS:
+        try:
+            arrays[key] = npz[key]
+        except ValueError:
+            raise UserError(f"{key} holds Python objects, which are not allowed for safety: "
+                            "store plain numeric arrays.") from None
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"{key} could not be read ({type(exc).__name__}): the file may be "
+                            "truncated. Save it again with numpy.savez.") from None
+    x_train = _check_images("x_train", arrays["x_train"])
+    x_test = _check_images("x_test", arrays["x_test"])
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise UserError(f"x_train images are {_hw(x_train)} but x_test images are {_hw(x_test)}: "
+                        "both splits must have the same image size.")
+    y_train = _check_labels("y_train", arrays["y_train"], len(x_train), "x_train")
+    y_test = _check_labels("y_test", arrays["y_test"], len(x_test), "x_test")
+    total = len(x_train) + len(x_test)
+    if max_images is not None and total > max_images:
+        raise UserError(f"The dataset has {total:,} images; the limit is {max_images:,}. "
+                        "Upload a subset.")
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    if num_classes < 2:
+        raise UserError("All labels are 0: a classifier needs at least two classes.")
+    missing_train = sorted(set(range(num_classes)) - set(np.unique(y_train).tolist()))
+    if missing_train:
+        raise UserError(f"Class(es) {missing_train} appear in y_test but never in y_train: "
+                        "every class needs training examples.")
+    return Dataset(
+        name=name, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+        class_names=tuple(str(i) for i in range(num_classes)), source="Uploaded by a user.",
+    )
+
+
+def _hw(x: np.ndarray) -> str:
+    return "×".join(str(d) for d in x.shape[1:])
+
+
+def _check_images(key: str, x: np.ndarray) -> np.ndarray:
+    """Return images as uint8 (N, H, W), or explain what is wrong."""
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    elif x.ndim == 4:
+        raise UserError(f"{key} has {x.shape[-1]} channels (shape {x.shape}); only grey images "
+                        "are supported: N×H×W or N×H×W×1. Convert colour images to grey first.")
+    if x.ndim != 3:
+        raise UserError(f"{key} has shape {x.shape}; expected grey images N×H×W or N×H×W×1 "
+                        "(for example 60000×28×28).")
+    if len(x) == 0:
+        raise UserError(f"{key} is empty: each split needs at least one image.")
+    height, width = x.shape[1:]
+    if not (MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
+        raise UserError(f"{key} images are {height}×{width}; sides from {MIN_SIDE} to {MAX_SIDE} "
+                        "pixels are supported.")
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x)
+    if x.dtype.kind not in "uif":
+        raise UserError(f"{key} has dtype {x.dtype}; expected numbers (uint8 0–255 or floats "
+                        "0–1).")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UserError(f"{key} contains NaN or infinite values: clean them before uploading.")
+    low, high = float(x.min()), float(x.max())
+    if x.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return np.round(x * 255).astype(np.uint8)
+    if low >= 0 and high <= 255:
+        return np.round(x).astype(np.uint8)
+    raise UserError(f"{key} pixel values range from {low:g} to {high:g}; expected 0–255 "
+                    "(or 0–1 for floats).")
+
+
+def _check_labels(key: str, y: np.ndarray, expected_len: int, images_key: str) -> np.ndarray:
+    """Return labels as int64 (N,), or explain what is wrong."""
+    if y.ndim == 2 and y.shape[1] > 1 and set(np.unique(y).tolist()) <= {0, 1}:
+        raise UserError(f"{key} looks one-hot encoded (shape {y.shape}); upload integer class "
+                        "labels instead, e.g. y.argmax(axis=1).")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise UserError(f"{key} has shape {y.shape}; expected one integer label per image (N,).")
+    if len(y) != expected_len:
+        raise UserError(f"{key} has {len(y):,} labels but {images_key} has {expected_len:,} "
+                        "images: they must match one to one.")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
+            raise UserError(f"{key} holds non-integer values; labels must be whole class numbers "
+                            "0, 1, 2, …")
+    elif y.dtype.kind not in "iu":
+        raise UserError(f"{key} has dtype {y.dtype}; labels must be integers 0, 1, 2, …")
+    y = y.astype(np.int64)
+    if y.min() < 0:
+        raise UserError(f"{key} has a negative label ({int(y.min())}); labels must start at 0.")
+    if y.max() >= MAX_CLASSES:
+        raise UserError(f"{key} has label {int(y.max())}; at most {MAX_CLASSES} classes "
+                        f"(labels 0–{MAX_CLASSES - 1}) are supported.")
+    return y
+
+
+def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = None) -> Dataset:
+    """Validate an upload and store it under ``name``; returns the stored dataset.
+
+    Nothing is written unless the whole file is valid.
+    """
+    settings = settings or get_settings()
+    clean = name.strip()
+    if not _NAME_RE.match(clean):
+        raise UserError(f"Dataset name {name!r} is not allowed: use 1–60 letters, digits, "
+                        "spaces, '-', '_' or '.', starting with a letter or digit.")
+    limits = settings.limits
+    dataset = parse_dataset_npz(data, UPLOAD_PREFIX + clean, max_images=limits.dataset_images,
+                                max_bytes=limits.upload_mb * 1_000_000)
+    target = settings.datasets_dir / f"{clean}.npz"
+    if target.exists():
+        raise UserError(f"A dataset named {clean!r} already exists: choose another name.")
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x_train=dataset.x_train, y_train=dataset.y_train,
+                        x_test=dataset.x_test, y_test=dataset.y_test)
+    atomic_write_bytes(target, buffer.getvalue())
+    return dataset
+
+
+# ---------------------------------------------------------------- preparation
+
+
+def scale_images(x: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1], as the tutorials do."""
+    return (x.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+def one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Integer labels → one-hot float32 rows, like ``keras.utils.to_categorical``."""
+    out = np.zeros((len(y), num_classes), dtype=np.float32)
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def preparation_steps(dataset: Dataset) -> list[dict[str, str]]:
+    """The tutorial's preparation, step by step, with shapes before and after (for /data)."""
+    x, y = dataset.x_train, dataset.y_train
+    n, h, w = x.shape
+    k = dataset.num_classes
+    return [
+        {"step": "Scale pixels to [0, 1]", "code": "x = x.astype('float32') / 255",
+         "before": f"{n}×{h}×{w} uint8 (0–255)", "after": f"{n}×{h}×{w} float32 (0–1)"},
+        {"step": "Add the channel axis", "code": "x = np.expand_dims(x, -1)",
+         "before": f"{n}×{h}×{w}", "after": f"{n}×{h}×{w}×1"},
+        {"step": "One-hot encode labels", "code": f"y = keras.utils.to_categorical(y, {k})",
+         "before": f"{len(y)} integers", "after": f"{len(y)}×{k} float32"},
+    ]
+
+
+def subset_classes(x: np.ndarray, y: np.ndarray, classes: list[int]) -> tuple[np.ndarray,
+                                                                              np.ndarray]:
+    """Keep only ``classes`` and relabel them 0..len(classes)-1 (e.g. 3 vs 8 → 0 vs 1)."""
+    classes = sorted(set(int(c) for c in classes))
+    if len(classes) < 2:
+        raise UserError("Pick at least two classes to train on.")
+    mask = np.isin(y, classes)
+    lookup = np.full(int(max(classes)) + 1, -1, dtype=np.int64)
+    lookup[classes] = np.arange(len(classes))
+    return x[mask], lookup[y[mask]]
