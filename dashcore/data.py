@@ -114,9 +114,7 @@ def load_fashion_mnist() -> Dataset:
 @lru_cache(maxsize=1)
 def _load_fashion_cached() -> Dataset:
     try:
-        from keras.datasets import fashion_mnist
-
-        (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+        (x_train, y_train), (x_test, y_test) = _download_fashion()
     except Exception as exc:  # noqa: BLE001 - any network/IO failure means "not available"
         raise UserError(
             "Could not download Fashion-MNIST: no network (or the download failed: "
@@ -129,12 +127,24 @@ def _load_fashion_cached() -> Dataset:
     )
 
 
+def _download_fashion() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Fetch Fashion-MNIST with Keras (imported here: TensorFlow takes seconds to load).
+
+    A separate function so tests can replace the network with a fake.
+    """
+    from keras.datasets import fashion_mnist
+
+    return fashion_mnist.load_data()
+
+
 def list_datasets(settings: Settings | None = None) -> list[str]:
     """Names of every dataset a page can offer: built-ins, then uploads, then drawings."""
     settings = settings or get_settings()
     names = [MNIST, FASHION]
     if settings.datasets_dir.is_dir():
-        names += [UPLOAD_PREFIX + p.stem for p in sorted(settings.datasets_dir.glob("*.npz"))]
+        # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
+        names += [UPLOAD_PREFIX + p.stem for p in sorted(settings.datasets_dir.glob("*.npz"))
+                  if not p.name.startswith(".")]
     return names
 
 
@@ -184,6 +194,11 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
     if not data:
         raise UserError("The file is empty: upload a .npz made with numpy.savez.")
     if not zipfile.is_zipfile(io.BytesIO(data)):
+        if data[:4] == b"PK\x03\x04":  # a zip's first bytes, but its directory at the end is gone
+            raise UserError(
+                f"The file starts like a .npz but is incomplete ({len(data):,} bytes, its end is "
+                "missing): it looks truncated. Upload the complete file or save it again."
+            )
         raise UserError(
             "This is not a .npz file (numpy.savez output is a zip archive). "
             "Save your arrays with numpy.savez('data.npz', x_train=..., y_train=..., "
