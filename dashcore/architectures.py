@@ -56,6 +56,28 @@ MAX_RECURRENT_UNITS = 2_048
 
 Shape = tuple[int, ...]
 
+# Form labels for each setting: (label, what it means), shared by the page's forms.
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "units": ("Units", "how many neurons (or memory cells) the layer has"),
+    "filters": ("Filters", "how many patterns the layer looks for"),
+    "kernel_size": ("Kernel size", "the side of each filter in pixels, e.g. 3 for 3×3"),
+    "pool_size": ("Pool size", "the side of each block kept as one value, e.g. 2 for 2×2"),
+    "activation": ("Activation", "the function applied to each output; softmax on the last"),
+    "padding": ("Padding", "'valid' shrinks the image by the kernel; 'same' keeps its size"),
+    "rate": ("Rate", "share of values silenced while training, from 0 to below 1"),
+    "return_sequences": ("Pass every step on", "on: output a sequence (to stack another "
+                         "LSTM/GRU); off: only the last step"),
+    "target_shape": ("Target shape", "the new shape, e.g. 28, 28 to read an image row by row"),
+}
+
+
+class StackError(UserError):
+    """An invalid layer stack; ``layer`` is the 0-based index to blame (None: the whole stack)."""
+
+    def __init__(self, message: str, layer: int | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
+
 
 @dataclass
 class ModelSpec:
@@ -492,26 +514,51 @@ def _check_output(spec: ModelSpec, steps: list[_Step]) -> None:
                         f"{'add' if hint else 'Add'} a Flatten above the output layer.")
 
 
-def _trace(spec: ModelSpec) -> list[_Step]:
-    """Validate ``spec`` and return the data after every layer (pure Python, no Keras)."""
+def _trace(spec: ModelSpec, steps: list[_Step] | None = None) -> list[_Step]:
+    """Validate ``spec`` and return the data after every layer (pure Python, no Keras).
+
+    ``steps`` (if given) is filled as layers pass, so a caller keeps the shapes up to a
+    failing layer.
+    """
+    steps = [] if steps is None else steps
     if not isinstance(spec.input_shape, tuple) or not 1 <= len(spec.input_shape) <= 3 or any(
             not isinstance(d, int) or d < 1 for d in spec.input_shape):
-        raise UserError(f"The input shape {list(spec.input_shape)!r} is not usable: give 1 to "
-                        "3 whole numbers, each at least 1, e.g. 28, 28, 1 for grey images.")
+        raise StackError(f"The input shape {list(spec.input_shape)!r} is not usable: give 1 "
+                         "to 3 whole numbers, each at least 1, e.g. 28, 28, 1 for grey images.")
     if not 2 <= spec.num_classes <= MAX_UNITS:
-        raise UserError(f"The model is set up for {spec.num_classes} classes; a classifier needs "
-                        f"2 to {_n(MAX_UNITS)}. Use the number of classes in your dataset.")
+        raise StackError(f"The model is set up for {spec.num_classes} classes; a classifier "
+                         f"needs 2 to {_n(MAX_UNITS)}. Use the number of classes in your "
+                         "dataset.")
     if not spec.layers:
-        raise UserError("The model has no layers yet. Pick a preset, or add layers ending "
-                        f"with the output layer Dense({spec.num_classes}, softmax).")
-    steps: list[_Step] = []
+        raise StackError("The model has no layers yet. Pick a preset, or add layers ending "
+                         f"with the output layer Dense({spec.num_classes}, softmax).")
     step = _Step(tuple(spec.input_shape), -1)
     for index in range(len(spec.layers)):
-        _check_fields(spec.layers, index)
-        step = _trace_layer(spec.layers, index, step)
+        try:
+            _check_fields(spec.layers, index)
+            step = _trace_layer(spec.layers, index, step)
+        except UserError as exc:
+            raise StackError(str(exc), index) from None
         steps.append(step)
-    _check_output(spec, steps)
+    try:
+        _check_output(spec, steps)
+    except UserError as exc:
+        raise StackError(str(exc), len(spec.layers) - 1) from None
     return steps
+
+
+def trace_stack(spec: ModelSpec) -> tuple[list[Shape | None], StackError | None]:
+    """Shape after each layer (None past the first problem) and that problem, if any.
+
+    Lets a page show every shape it can while it explains what to fix.
+    """
+    steps: list[_Step] = []
+    try:
+        _check_size(spec, _trace(spec, steps), None)
+    except StackError as exc:
+        shapes: list[Shape | None] = [s.shape for s in steps]
+        return shapes + [None] * (len(spec.layers) - len(shapes)), exc
+    return [s.shape for s in steps], None
 
 
 def validate_spec(spec: ModelSpec, max_params: int | None = None) -> None:
@@ -527,12 +574,17 @@ def validate_spec(spec: ModelSpec, max_params: int | None = None) -> None:
             (``DASHCORE_MAX_PARAMS``, 20,000,000 unless configured).
 
     Raises:
-        UserError: naming the layer (number and type), what it found, and the fix.
+        StackError: a :class:`UserError` naming the layer (number and type), what it found,
+            and the fix; its ``layer`` attribute is the 0-based index of that layer.
 
     Example:
         >>> validate_spec(get_preset("CNN 32-64"))  # fine: returns None
     """
-    steps = _trace(spec)
+    _check_size(spec, _trace(spec), max_params)
+
+
+def _check_size(spec: ModelSpec, steps: list[_Step], max_params: int | None) -> None:
+    """Refuse a model too big to train here, naming its largest layer."""
     if max_params is None:
         from dashcore.settings import get_settings
 
@@ -540,11 +592,11 @@ def validate_spec(spec: ModelSpec, max_params: int | None = None) -> None:
     total = sum(s.params for s in steps)
     if total > max_params:
         biggest = max(range(len(steps)), key=lambda i: steps[i].params)
-        raise UserError(
+        raise StackError(
             f"This model would have {_n(total)} parameters, more than the {_n(max_params)} the "
             f"workbench trains. The largest is {_label(biggest, spec.layers)} with "
             f"{_n(steps[biggest].params)}: give it fewer units or filters, or add pooling "
-            "before the Flatten so the vector it gets is shorter.")
+            "before the Flatten so the vector it gets is shorter.", biggest)
 
 
 def infer_shapes(spec: ModelSpec) -> list[Shape]:
