@@ -209,7 +209,7 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
         keys = set(npz.files)
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"The .npz file could not be read ({type(exc).__name__}): "
-                        "it may be truncated. Save it again with numpy.savez.") from None
+                        "it may be damaged or truncated. Save it again with numpy.savez.") from None
     missing = [key for key in REQUIRED_KEYS if key not in keys]
     if missing:
         raise UserError(
@@ -220,12 +220,12 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
     for key in REQUIRED_KEYS:
         try:
             arrays[key] = npz[key]
-        except ValueError:
-            raise UserError(f"{key} holds Python objects, which are not allowed for safety: "
-                            "store plain numeric arrays.") from None
         except Exception as exc:  # noqa: BLE001
+            if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
+                raise UserError(f"{key} holds Python objects, which are not allowed for "
+                                "safety: store plain numeric arrays.") from None
             raise UserError(f"{key} could not be read ({type(exc).__name__}): the file may be "
-                            "truncated. Save it again with numpy.savez.") from None
+                            "damaged or truncated. Save it again with numpy.savez.") from None
     x_train = _check_images("x_train", arrays["x_train"])
     x_test = _check_images("x_test", arrays["x_test"])
     if x_train.shape[1:] != x_test.shape[1:]:
