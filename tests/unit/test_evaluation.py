@@ -188,6 +188,23 @@ def test_accuracy_and_loss_equal_what_model_evaluate_reports(trained) -> None:
     assert result.loss == pytest.approx(keras_loss, abs=1e-5)
 
 
+def test_loss_still_equals_model_evaluate_when_the_model_is_overconfident(trained) -> None:
+    """Keras takes a softmax's loss from its logits: clipping at 1e-7 would be ~3e-3 off here."""
+    import keras
+
+    model, _, settings = trained
+    sharp = keras.models.clone_model(model)
+    weights = model.get_weights()
+    sharp.set_weights([*weights[:-2], weights[-2] * 6, weights[-1] * 6])  # logits × 6
+    sharp.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    mnist = data.load_mnist()
+    keras_loss, _ = sharp.evaluate(data.scale_images(mnist.x_test),
+                                   data.one_hot(mnist.y_test, 10), batch_size=256, verbose=0)
+    result = evaluation.evaluate_model(_save(sharp, "sharp", settings), data.MNIST, "test")
+    assert result.predictions.probs[np.arange(10_000), result.predictions.y_true].min() < 1e-7
+    assert result.loss == pytest.approx(keras_loss, abs=1e-5)
+
+
 def test_predictions_are_cached_per_model_file_and_recomputed_when_it_changes(trained) -> None:
     model, entry, settings = trained
     first = evaluation.evaluate_model(entry.path, data.MNIST, "test")

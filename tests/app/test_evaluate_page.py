@@ -1,0 +1,96 @@
+"""/evaluate in AppTest: the matrix renders, a cell drill-down shows images, errors explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashcore import data, evaluation, registry
+from dashcore.architectures import build_model, get_preset
+from tests.conftest import REPO_ROOT
+
+CELL_PICKER = "Or pick a cell: true → predicted"
+
+
+@pytest.fixture(autouse=True)
+def no_builtin_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only the models a test saves are listed (the packaged default is hidden)."""
+    missing = tmp_path / "no-builtin"
+    monkeypatch.setattr(registry, "builtin_paths",
+                        lambda: (missing / "m.keras", missing / "m.json"))
+    evaluation.clear_cache()
+
+
+def save_tiny_model(classes: int = 10, train: bool = True) -> registry.ModelEntry:
+    """A Dense 64 fitted for one epoch on 300 MNIST images (about a second)."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = build_model(get_preset("Dense 64").with_data((28, 28, 1), classes))
+    if train:
+        mnist = data.load_mnist()
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        model.fit(data.scale_images(mnist.x_train[:300]),
+                  data.one_hot(mnist.y_train[:300], classes), epochs=1, verbose=0)
+    return registry.save_model(model, {"name": "tiny dense", "dataset": data.MNIST})
+
+
+def open_evaluate() -> AppTest:
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
+    app.switch_page("pages/evaluate.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_without_models_the_page_says_how_to_get_one() -> None:
+    app = open_evaluate()
+    assert any("no saved model" in info.value for info in app.info)
+
+
+def test_the_confusion_matrix_and_headline_numbers_render_for_a_saved_model() -> None:
+    entry = save_tiny_model()
+    app = open_evaluate()
+    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Accuracy"] == f"{result.accuracy:.2%}"
+    assert metrics["Images"] == "10,000"
+    charts = app.get("plotly_chart")
+    heatmaps = [c for c in charts if '"type":"heatmap"' in c.proto.spec.replace(" ", "")]
+    assert heatmaps, "no confusion-matrix heatmap on the page"
+    assert any("read as" in b.label for b in app.button), "no most-confused pairs listed"
+
+
+def test_picking_a_cell_shows_its_images_most_confident_first() -> None:
+    entry = save_tiny_model()
+    app = open_evaluate()
+    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
+    pair = evaluation.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
+    galleries_before = len(app.image)  # the mistakes and first-20 tabs
+    app.selectbox(key=f"eval_cell|{entry.model_id}|{data.MNIST}|test").select(
+        (pair.true, pair.pred)).run()
+    assert not app.exception, app.exception
+    assert any(f"True {pair.true}, predicted {pair.pred}: {pair.count:,} images" in s.value
+               for s in app.subheader)
+    expected = evaluation.cell_examples(result.predictions, pair.true, pair.pred, limit=30)
+    galleries = app.image
+    assert len(galleries) == galleries_before + 1
+    captions = galleries[0].captions  # first tab: the drill-down
+    assert captions[0] == f"#{expected[0].index} · p={expected[0].probability:.1%}"
+    assert len(captions) == min(pair.count, 30)
+
+
+def test_a_most_confused_button_opens_that_cell() -> None:
+    entry = save_tiny_model()
+    app = open_evaluate()
+    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
+    pair = evaluation.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
+    next(b for b in app.button if b.label == pair.text).click().run()
+    assert any(f"True {pair.true}, predicted {pair.pred}" in s.value for s in app.subheader)
+
+
+def test_a_model_with_the_wrong_number_of_classes_gets_a_message_naming_both() -> None:
+    save_tiny_model(classes=2, train=False)
+    app = open_evaluate()
+    assert any("outputs 2 classes but MNIST has 10" in e.value for e in app.error)
