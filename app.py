@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from webui import sign_in_gate
+
 st.set_page_config(page_title="Keras workbench", page_icon="🧠", layout="wide")
 
 PAGES = [
@@ -14,4 +16,5 @@ PAGES = [
     st.Page("pages/models.py", title="Models", icon="📦", url_path="models"),
 ]
 
+sign_in_gate()
 st.navigation(PAGES).run()

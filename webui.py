@@ -1,0 +1,106 @@
+"""Streamlit-side glue shared by the pages: who is signed in, and errors as sentences.
+
+The rules live in ``dashcore.auth``; this module only reads Streamlit secrets and
+session state and renders the sign-in form, so pages stay thin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from dashcore.auth import AccessConfig, User, can, require
+from dashcore.errors import UserError
+
+T = TypeVar("T")
+
+
+def access_config() -> AccessConfig:
+    """The ``[workbench]`` secrets table, parsed (access off when there are no secrets)."""
+    try:
+        raw = dict(st.secrets.get("workbench", {}))
+    except (FileNotFoundError, KeyError, ValueError, OSError):
+        raw = {}
+    except Exception:  # noqa: BLE001 - a missing/invalid secrets.toml means "not configured"
+        raw = {}
+    return AccessConfig.from_mapping(raw)
+
+
+def current_user() -> User:
+    """The user of this session (a visitor when nobody is signed in)."""
+    config = access_config()
+    if config.mode == "oidc":
+        signed_in = bool(getattr(st.user, "is_logged_in", False))
+        name = (st.user.get("email") or st.user.get("name")) if signed_in else None
+        return config.user(str(name) if name else None)
+    return config.user(st.session_state.get("signed_in_as"))
+
+
+def sign_in_gate() -> None:
+    """Before any page runs: ask for sign-in when access is on (visitors may browse if allowed)."""
+    try:
+        config = access_config()
+    except UserError as exc:
+        st.error(f"The access settings are wrong: {exc}")
+        st.stop()
+    if not config.enabled:
+        if config.demo:
+            st.sidebar.info("Demo mode: you can draw and explore; training and uploads are off.")
+        return
+    user = current_user()
+    with st.sidebar:
+        if user.name:
+            st.caption(f"Signed in as **{user.name}**" + (" (admin)" if user.is_admin else ""))
+            if st.button("Sign out", key="sign_out"):
+                if config.mode == "oidc":
+                    st.logout()
+                st.session_state.pop("signed_in_as", None)
+                st.rerun()
+            return
+    if config.visitors:
+        with st.sidebar.expander("Sign in", expanded=False):
+            _sign_in_form(config)
+        return
+    st.title("Sign in")
+    st.write("This workbench is shared: sign in to use it.")
+    _sign_in_form(config)
+    st.stop()
+
+
+def _sign_in_form(config: AccessConfig) -> None:
+    if config.mode == "oidc":
+        if st.button("Sign in with your identity provider", key="oidc_login"):
+            st.login()
+        return
+    with st.form("sign_in"):
+        name = st.text_input("User name")
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Sign in"):
+            try:
+                st.session_state["signed_in_as"] = config.sign_in(name, password).name
+                st.rerun()
+            except UserError as exc:
+                st.error(str(exc))
+
+
+def allowed(action: str, owner: str | None = None, what: str = "this") -> bool:
+    """True if the current user may act; otherwise shows why (once) and returns False."""
+    user = current_user()
+    if can(user, action, owner):
+        return True
+    try:
+        require(user, action, owner, what)
+    except UserError as exc:
+        st.info(str(exc))
+    return False
+
+
+def run_or_error(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Call a dashcore function; show a :class:`UserError` as ``st.error`` and return None."""
+    try:
+        return action(*args, **kwargs)
+    except UserError as exc:
+        st.error(str(exc))
+        return None
