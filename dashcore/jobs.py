@@ -1,0 +1,311 @@
+"""Training jobs: submit, queue, dispatch to worker processes, stop, and reconcile.
+
+A run is queued in the store, then started as its own detached worker process
+(``python -m dashcore.worker <run_id>``, in a new session) so it outlives a rerun, a
+closed tab and a server restart. At most ``settings.concurrent_jobs`` run at once; the
+rest wait in order. Whoever looks next — a page poll, the app starting, a worker
+finishing — calls :func:`dispatch`, which first *reconciles*: a run whose worker process
+is gone is marked failed (or interrupted, when the app has just restarted) with the
+reason in words, then free slots are filled from the queue.
+
+Dispatching is serialised with a file lock in the data folder, so two server threads
+or processes never start the same run twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dashcore.errors import UserError
+from dashcore.settings import Settings, get_settings
+from dashcore.store import (
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    STOPPED,
+    WORKING,
+    RunRecord,
+    RunStore,
+    clean_run_name,
+    new_run_id,
+    open_store,
+)
+
+# A launcher starts the worker for a run and returns (pid, process identity).
+Launcher = Callable[[str, Settings], tuple[int, float | None]]
+
+_children: dict[int, subprocess.Popen] = {}  # workers this process started (to reap them)
+_started_homes: set[Path] = set()
+_started_lock = threading.Lock()
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- processes
+
+
+def process_identity(pid: int) -> float | None:
+    """A number that identifies one process instance, or ``None`` if it is not running.
+
+    On Linux this is the process start time from ``/proc/<pid>/stat`` (in clock ticks),
+    so a recycled pid is not mistaken for our worker; zombies count as not running.
+    Elsewhere it falls back to "a process with this pid exists" (``-1``).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return -1.0
+        return -1.0
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return float(fields[19])
+
+
+def worker_alive(run: RunRecord) -> tuple[bool, int | None]:
+    """(is the run's worker running?, its exit status if this process saw it end).
+
+    The exit status is the Popen return code: negative means killed by that signal.
+    """
+    if run.pid is None:
+        return False, None
+    child = _children.get(run.pid)
+    if child is not None:
+        code = child.poll()  # also reaps it, so it does not linger as a zombie
+        if code is not None:
+            _children.pop(run.pid, None)
+            return False, code
+    identity = process_identity(run.pid)
+    if identity is None:
+        return False, None
+    if run.pid_created is not None and run.pid_created >= 0 and identity >= 0:
+        return identity == run.pid_created, None
+    return True, None
+
+
+def spawn_worker(run_id: str, settings: Settings) -> tuple[int, float | None]:
+    """Start ``python -m dashcore.worker <run_id>`` detached, logging to the run folder.
+
+    ``start_new_session`` puts it in its own session and process group, so stopping the
+    web server (Ctrl-C, a restart) or closing the browser does not stop the training.
+    """
+    run_dir = settings.runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DASHCORE_HOME": str(settings.home),
+           "DASHCORE_CONCURRENT_JOBS": str(settings.concurrent_jobs),
+           "DASHCORE_WORKER_THREADS": str(settings.worker_threads),
+           "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get(
+               "TF_CPP_MIN_LOG_LEVEL", "2"),
+           "PYTHONPATH": os.pathsep.join(
+               p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    with open(run_dir / "worker.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dashcore.worker", run_id], stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            env=env, cwd=str(_PACKAGE_ROOT))
+    _children[proc.pid] = proc
+    return proc.pid, process_identity(proc.pid)
+
+
+@contextmanager
+def _dispatch_lock(settings: Settings) -> Iterator[None]:
+    """An exclusive lock across threads and processes sharing this data folder."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with open(settings.home / "jobs.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def _where(run: RunRecord) -> str:
+    """Where training was, in words: 'during epoch 2 of 5 (batch 130 of 422)'."""
+    progress = run.progress or {}
+    if not progress.get("batch") and not progress.get("epoch"):
+        return "before training began"
+    text = f"during epoch {progress.get('epoch')} of {progress.get('epochs')}"
+    if progress.get("batch"):
+        text += f" (batch {progress['batch']} of {progress.get('steps')})"
+    return text
+
+
+def _log_tail(settings: Settings, run_id: str) -> str:
+    """The last non-empty line of a worker's log (often the exception), if any."""
+    path = settings.runs_dir / run_id / "worker.log"
+    try:
+        lines = [ln.strip() for ln in path.read_text("utf-8", "replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if ln]
+    return lines[-1][:300] if lines else ""
+
+
+def death_reason(run: RunRecord, exit_code: int | None, on_start: bool,
+                 settings: Settings) -> tuple[str, str]:
+    """(status, sentence) for a run whose worker disappeared without reporting."""
+    where = _where(run)
+    best = settings.runs_dir / run.run_id / "best.weights.h5"
+    kept = " Its metrics so far are kept."
+    if best.is_file():
+        kept += f" The best epoch's weights so far are in {best}."
+    if on_start:
+        return INTERRUPTED, (f"The app restarted and this run's worker process was no longer "
+                             f"running, so training was interrupted {where}.{kept} Start the "
+                             "run again to train a model.")
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        return FAILED, (f"The worker process was killed ({name}) {where}. This usually means "
+                        "the machine ran out of memory or someone ended the process; try a "
+                        f"smaller batch size or model.{kept}")
+    if exit_code is not None:
+        tail = _log_tail(settings, run.run_id)
+        detail = f" Its last message: {tail}" if tail else ""
+        return FAILED, (f"The worker process exited with code {exit_code} without reporting a "
+                        f"result {where}.{detail}{kept}")
+    return FAILED, (f"The worker process ended without reporting a result {where}: it was "
+                    "killed (for example by the out-of-memory killer) or crashed. Try a "
+                    f"smaller batch size or model.{kept}")
+
+
+def _reconcile_locked(store: RunStore, settings: Settings, on_start: bool) -> list[str]:
+    changed = []
+    for run in store.list_runs(WORKING):
+        alive, code = worker_alive(run)
+        if alive:
+            continue
+        status, reason = death_reason(run, code, on_start, settings)
+        if store.update_run(run.run_id, only_if_status=WORKING, status=status, reason=reason,
+                            finished=time.time()):
+            changed.append(run.run_id)
+    return changed
+
+
+def reconcile(settings: Settings | None = None, on_start: bool = False) -> list[str]:
+    """Mark runs whose worker process is gone; returns their ids.
+
+    ``on_start=True`` (the app has just started) marks them ``interrupted``; otherwise
+    ``failed``. Either way the reason says where training was and what is kept.
+    """
+    settings = settings or get_settings()
+    with _dispatch_lock(settings):
+        return _reconcile_locked(open_store(settings), settings, on_start)
+
+
+def dispatch(settings: Settings | None = None, launcher: Launcher | None = None) -> list[str]:
+    """Reconcile, then start queued runs while fewer than ``concurrent_jobs`` are working.
+
+    Returns the ids of the runs it started. Cheap when there is nothing to do, so pages
+    call it on every poll and workers call it as they finish.
+    """
+    settings = settings or get_settings()
+    launcher = launcher or spawn_worker
+    store = open_store(settings)
+    started: list[str] = []
+    with _dispatch_lock(settings):
+        _reconcile_locked(store, settings, on_start=False)
+        free = settings.concurrent_jobs - len(store.list_runs(WORKING))
+        for run in store.list_runs([QUEUED])[:max(0, free)]:
+            pid, identity = launcher(run.run_id, settings)
+            # The worker itself moves the run to "running"; don't undo that if it was quick.
+            store.update_run(run.run_id, only_if_status=[QUEUED], status="starting", pid=pid,
+                             pid_created=identity)
+            started.append(run.run_id)
+    return started
+
+
+def startup(settings: Settings | None = None, launcher: Launcher | None = None) -> list[str]:
+    """Once per server process: runs left without a worker become ``interrupted``, then
+    the queue is dispatched. Later calls in the same process do nothing."""
+    settings = settings or get_settings()
+    with _started_lock:
+        if settings.home in _started_homes:
+            return []
+        _started_homes.add(settings.home)
+    changed = reconcile(settings, on_start=True)
+    dispatch(settings, launcher)
+    return changed
+
+
+# ---------------------------------------------------------------- user actions
+
+
+def submit(config, name: str | None = None, owner: str | None = None,
+           settings: Settings | None = None, launcher: Launcher | None = None) -> RunRecord:
+    """Check a :class:`~dashcore.training.TrainConfig`, queue it, and dispatch.
+
+    The run is in the store (queued or starting) when this returns.
+
+    Raises:
+        UserError: an invalid setting, an unknown dataset or class, a model over the
+            parameter limit, or too many runs already queued for this user.
+    """
+    from dashcore.training import describe_job
+
+    settings = settings or get_settings()
+    config.check(settings.limits)
+    described = describe_job(config, settings)
+    store = open_store(settings)
+    mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
+    limit = settings.limits.queued_per_user
+    if len(mine) >= limit:
+        raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
+                        f"{limit}): wait for one to finish or stop one.")
+    run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or config.default_name()),
+                    config=config.to_dict(), dataset=config.dataset,
+                    architecture=described["architecture"], owner=owner,
+                    summary={"params": described["params"]})
+    store.create_run(run)
+    dispatch(settings, launcher)
+    return store.get_run(run.run_id)
+
+
+def stop(run_id: str, settings: Settings | None = None) -> RunRecord:
+    """Stop a run: a queued one at once; a working one at its next batch (the worker
+    saves the model so far and marks it ``stopped``)."""
+    settings = settings or get_settings()
+    store = open_store(settings)
+    run = store.get_run(run_id)
+    if run.status == QUEUED and store.update_run(
+            run_id, only_if_status=[QUEUED], status=STOPPED, finished=time.time(),
+            reason="Stopped before it started; nothing was trained."):
+        return store.get_run(run_id)
+    run = store.get_run(run_id)
+    if run.status not in WORKING:
+        raise UserError(f"Run {run.name!r} is already {run.status}: there is nothing to stop.")
+    store.request_stop(run_id)
+    return store.get_run(run_id)
+
+
+def rename(run_id: str, name: str, settings: Settings | None = None) -> RunRecord:
+    """Give a run a new display name (the worker names its model after it)."""
+    return open_store(settings or get_settings()).rename_run(run_id, name)
+
+
+def queue_positions(runs: list[RunRecord]) -> dict[str, int]:
+    """1-based place in the queue of each queued run (1 = starts next)."""
+    queued = sorted((r for r in runs if r.status == QUEUED), key=lambda r: (r.created, r.run_id))
+    return {run.run_id: place for place, run in enumerate(queued, start=1)}
