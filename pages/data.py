@@ -134,7 +134,8 @@ st.subheader("Sample images")
 left, middle, right = st.columns([1, 1, 2], vertical_alignment="bottom")
 seed = left.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=SEED_KEY,
                          help="The same seed always shows the same images.")
-middle.button("🔀 Reshuffle", on_click=_reshuffle, key="data_reshuffle")
+middle.button("Reshuffle", icon=":material/shuffle:", on_click=_reshuffle, key="data_reshuffle",
+              help="Show other images (the next seed).")
 per_class = right.slider("Images per class", 4, 20, 10, key="data_per_class")
 st.plotly_chart(_samples(name, token, int(seed), int(per_class), dataset), key="data_samples",
                 width="stretch")

@@ -111,6 +111,7 @@ def mean_images_figure(means: np.ndarray, class_names: Sequence[str],
                            text=str(class_names[label]), showarrow=False, yanchor="bottom",
                            font={"size": 12})
     fig.update_yaxes(range=[rows * (height + GAP) - GAP - 0.5, -0.5 - height * 0.35])
+    fig.update_layout(height=90 + rows * 80)  # a row of ten tiles is ~70 px tall on a page
     return fig
 
 
@@ -149,7 +150,7 @@ def pixel_histogram_figure(train_hist: np.ndarray, test_hist: np.ndarray | None 
             line={"color": colour},
             hovertemplate=f"{split}: %{{y:.3g}}% of pixels = %{{x}}<extra></extra>"))
     zero = float(train_hist[0]) / max(1, int(np.sum(train_hist))) * 100
-    fig.update_layout(title=f"Pixel intensities ({zero:.1f}% of train pixels are 0, background)",
+    fig.update_layout(title=f"Pixel values: {zero:.1f}% of train pixels are 0",
                       xaxis_title="pixel value (0 = black, 255 = white)",
                       yaxis_title="% of pixels", yaxis_type="log" if log_y else "linear",
                       height=360, margin={"l": 60, "r": 10, "t": 50, "b": 40})
