@@ -25,7 +25,13 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from dashcore.architectures import ModelSpec, build_model, get_preset
+from dashcore.architectures import (
+    ModelSpec,
+    build_model,
+    estimate_params,
+    get_preset,
+    validate_spec,
+)
 from dashcore.atomic import atomic_write_json, atomic_write_with
 from dashcore.data import Dataset, load_dataset, one_hot, subset_classes
 from dashcore.errors import UserError
@@ -39,6 +45,15 @@ MAX_LEARNING_RATE = 1.0  # above this every optimizer here diverges on image dat
 MAX_VALIDATION_SPLIT = 0.5  # holding out more than half leaves too little to learn from
 MIN_TRAIN_IMAGES = 10  # fewer than this cannot be split into training and validation
 DEFAULT_ARCHITECTURE = "CNN 32-64"
+
+
+def _show(value: Any) -> str:
+    """A value as a sentence shows it: ``10000`` → ``10,000``, ``50.0`` → ``50``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return repr(value)
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return f"{float(value):g}"
 
 
 def _default_architecture() -> dict[str, Any]:
@@ -82,6 +97,7 @@ class TrainConfig:
         """Every problem with this configuration, one plain sentence each ([] = fine)."""
         limits = limits or Limits()
         problems: list[str] = []
+        shown = {key: _show(value) for key, value in asdict(self).items()}
 
         def whole(value: Any) -> bool:
             return isinstance(value, int | np.integer) and not isinstance(value, bool)
@@ -98,28 +114,28 @@ class TrainConfig:
             problems.append(f"Optimizer {self.optimizer!r} is not offered: choose "
                             f"{', '.join(OPTIMIZERS)}.")
         if not number(self.learning_rate) or not 0 < self.learning_rate <= MAX_LEARNING_RATE:
-            problems.append(f"Learning rate {self.learning_rate} is not allowed: use a number "
+            problems.append(f"Learning rate {shown['learning_rate']} is not allowed: use a number "
                             f"above 0 and at most {MAX_LEARNING_RATE:g} (0.001 suits Adam, "
                             "0.01 suits SGD).")
         if not number(self.momentum) or not 0 <= self.momentum < 1:
-            problems.append(f"Momentum {self.momentum} is not allowed: use a number from 0 up "
+            problems.append(f"Momentum {shown['momentum']} is not allowed: use a number from 0 up "
                             "to (not including) 1, such as 0.9.")
         if not whole(self.batch_size) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            problems.append(f"Batch size {self.batch_size} is not allowed: use a whole number "
+            problems.append(f"Batch size {shown['batch_size']} is not allowed: use a whole number "
                             f"from 1 to {MAX_BATCH_SIZE} (128 is a good start).")
         if not whole(self.epochs) or not 1 <= self.epochs <= limits.max_epochs:
-            problems.append(f"{self.epochs} epochs is not allowed: use a whole number from 1 to "
-                            f"{limits.max_epochs} (5–10 is enough for MNIST).")
+            problems.append(f"{shown['epochs']} epochs is not allowed: use a whole number "
+                            f"from 1 to {limits.max_epochs} (5–10 is enough for MNIST).")
         if (not number(self.validation_split)
                 or not 0 <= self.validation_split <= MAX_VALIDATION_SPLIT):
-            problems.append(f"Validation split {self.validation_split} is not allowed: use a "
+            problems.append(f"Validation split {shown['validation_split']} is not allowed: use a "
                             f"fraction from 0 to {MAX_VALIDATION_SPLIT} (0.1 holds out 10% of "
                             "the training images).")
         if not whole(self.seed) or not 0 <= self.seed < 2**31:
-            problems.append(f"Seed {self.seed} is not allowed: use a whole number from 0 to "
+            problems.append(f"Seed {shown['seed']} is not allowed: use a whole number from 0 to "
                             f"{2**31 - 1}.")
         if not whole(self.patience) or not 0 <= self.patience <= limits.max_epochs:
-            problems.append(f"Early-stopping patience {self.patience} is not allowed: use 0 "
+            problems.append(f"Early-stopping patience {shown['patience']} is not allowed: use 0 "
                             f"(off) or a whole number of epochs up to {limits.max_epochs}.")
         if self.patience and not self.validation_split:
             problems.append("Early stopping watches the validation loss: set a validation "
@@ -273,9 +289,9 @@ def check_model_size(model: Any, limits: Limits) -> int:
 def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
     """Check what cannot be checked from the numbers alone, before a run is queued.
 
-    Loads the dataset (cached), checks the chosen classes exist, builds the model fitted
-    to the data and checks its size. Returns ``architecture`` (name), ``params``,
-    ``input_shape``, ``num_classes`` and ``class_names``.
+    Loads the dataset (cached), checks the chosen classes exist, and checks the layer
+    stack fitted to the data (shapes and size) without building it in Keras. Returns
+    ``architecture`` (name), ``params``, ``input_shape``, ``num_classes``, ``class_names``.
 
     Raises:
         UserError: unknown dataset or class, a model that cannot be built or is too big.
@@ -292,7 +308,8 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
     else:
         names = tuple(dataset.class_names)
     spec = fitted_spec(config, dataset.input_shape, len(names))
-    params = check_model_size(build_model(spec), settings.limits)
+    validate_spec(spec, settings.limits.max_params)  # plain-words layer checks, no Keras
+    params = int(sum(estimate_params(spec)))
     return {"architecture": spec.name, "params": params, "input_shape": dataset.input_shape,
             "num_classes": len(names), "class_names": names}
 
@@ -571,7 +588,9 @@ class LiveMetrics(keras.callbacks.Callback):
         partial = self.stopped_at is not None and self.stopped_at[0] == epoch + 1
         if not partial:
             self.epochs_done = epoch + 1
-        point = {"epoch": epoch + 1, "t": now - self._start,
+        x = (epoch + (self._last_batch + 1) / self.steps_per_epoch
+             if partial and self._last_batch is not None else epoch + 1)
+        point = {"epoch": epoch + 1, "x": x, "t": now - self._start,
                  "duration_s": now - self._epoch_start, "partial": partial, **logs}
         self.last_metrics = logs
         if self.failure is None:

@@ -1,4 +1,220 @@
+"""/train: configure a run, watch it live, stop it, compare it with earlier runs.
+
+Training never runs here: the form queues a job (:func:`dashcore.jobs.submit`) that a
+worker process trains. The live panel is a fragment that re-reads the run store every
+second, so a rerun, another page, a refresh or a closed tab changes nothing for the run.
+"""
+
+from __future__ import annotations
+
 import streamlit as st
 
+from dashcore import data, jobs
+from dashcore.architectures import PRESETS, ModelSpec
+from dashcore.charts import training as charts
+from dashcore.errors import UserError
+from dashcore.settings import get_settings
+from dashcore.store import ACTIVE, QUEUED, WORKING, RunRecord, open_store
+from dashcore.training import LOSSES, OPTIMIZERS, TrainConfig
+from webui import allowed, current_user, run_or_error
+
+WATCH_KEY = "train_watch"  # the run the live panel follows
+ARCH_KEY = "arch_spec"  # the model built on /architecture (a ModelSpec dict), if any
+CUSTOM = "Built on /architecture"
+DEFAULTS = TrainConfig()
+
+settings = get_settings()
+store = open_store(settings)
+jobs.startup(settings)  # once per server process: runs left without a worker → interrupted
+
 st.title("Train")
-st.info("Coming next: training as a background job with live charts, stop and history.")
+st.caption("Training runs as a background job: you can leave this page, refresh or close the "
+           "tab, and the run keeps going. Come back to see it.")
+
+
+# ------------------------------------------------------------------ the form
+
+
+def _architectures() -> dict[str, dict]:
+    """Presets, plus the model built on /architecture when there is one."""
+    options = {name: spec.to_dict() for name, spec in PRESETS.items()}
+    custom = st.session_state.get(ARCH_KEY)
+    if custom:
+        try:
+            spec = ModelSpec.from_dict(custom)
+            options = {f"{CUSTOM}: {spec.name}": spec.to_dict(), **options}
+        except UserError as exc:
+            st.warning(f"The model from /architecture cannot be used: {exc}")
+    return options
+
+
+def _form() -> None:
+    architectures = _architectures()
+    names = list(architectures)
+    default_arch = names.index("CNN 32-64") if "CNN 32-64" in names else 0
+    with st.form("train_form"):
+        left, middle, right = st.columns(3)
+        dataset = left.selectbox("Dataset", data.list_datasets(), key="train_dataset",
+                                 help="The images to learn from; see /data for a look.")
+        arch = left.selectbox("Architecture", names, index=default_arch, key="train_arch",
+                              help="A preset from the tutorials, or the model you built on "
+                                   "/architecture.")
+        classes = left.multiselect(
+            "Classes (empty = all)", list(range(10)), key="train_classes",
+            help="Train on some classes only, e.g. 3 and 8 for the two-class task.")
+        optimizer = middle.selectbox("Optimizer", list(OPTIMIZERS), key="train_optimizer",
+                                     format_func=OPTIMIZERS.get,
+                                     help="How weights are updated. Adam works out of the box.")
+        learning_rate = middle.number_input(
+            "Learning rate", value=DEFAULTS.learning_rate, step=1e-4, format="%g",
+            key="train_lr", help="Size of each update: 0.001 for Adam, about 0.01 for SGD.")
+        loss = middle.selectbox("Loss", list(LOSSES), key="train_loss", format_func=LOSSES.get,
+                                help="Cross-entropy is standard for classes; mean squared "
+                                     "error is there to compare, as the tutorials do.")
+        batch_size = middle.number_input(
+            "Batch size", value=DEFAULTS.batch_size, step=32, key="train_batch",
+            help="Images per update, 1 to 4096. Larger is faster per image, noisier when small.")
+        epochs = right.number_input(
+            "Epochs", value=DEFAULTS.epochs, step=1, key="train_epochs",
+            help=f"Passes over the training images, 1 to {settings.limits.max_epochs}.")
+        validation_split = right.number_input(
+            "Validation split", value=DEFAULTS.validation_split, step=0.05, format="%.2f",
+            key="train_val", help="Share of training images held out to check progress, 0–0.5.")
+        patience = right.number_input(
+            "Early-stopping patience", value=DEFAULTS.patience, step=1, key="train_patience",
+            help="Stop after this many epochs without a better validation loss; 0 = off.")
+        seed = right.number_input("Seed", value=DEFAULTS.seed, step=1, key="train_seed",
+                                  help="Same seed and settings → the same split and start.")
+        augment = right.checkbox("Light augmentation", value=False, key="train_augment",
+                                 help="Random small shifts, rotations and zooms of the "
+                                      "training images each epoch.")
+        with st.expander("More"):
+            max_images = st.number_input(
+                "Training images (0 = all)", value=0, step=1000, key="train_max_images",
+                help="Use only this many training images, for a quick try.")
+            name = st.text_input("Run name (optional)", key="train_name", max_chars=80,
+                                 help="You can also rename the run while it trains.")
+        submitted = st.form_submit_button("Train", type="primary")
+    if not submitted:
+        return
+    config = TrainConfig(
+        dataset=dataset, architecture=architectures[arch], optimizer=optimizer,
+        learning_rate=float(learning_rate), batch_size=int(batch_size), epochs=int(epochs),
+        validation_split=float(validation_split), seed=int(seed), patience=int(patience),
+        augment=bool(augment), loss=loss, classes=sorted(classes) or None,
+        max_train_images=int(max_images))
+    problems = config.validate(settings.limits)
+    if problems:
+        for problem in problems:
+            st.error(problem)
+        return
+    run = run_or_error(jobs.submit, config, name=name.strip() or None,
+                       owner=current_user().name, settings=settings)
+    if run is not None:
+        st.session_state[WATCH_KEY] = run.run_id
+        st.success(f"Run “{run.name}” is {run.status}.")
+
+
+if allowed("train"):
+    _form()
+
+
+# ------------------------------------------------------------------ the live panel
+
+
+def _stop_button(run: RunRecord) -> None:
+    if run.status in (QUEUED, *WORKING) and not run.stop_requested:
+        if not allowed("manage", owner=run.owner, what="this run"):
+            return
+        if st.button("Stop", key="stop_button", help="Halts within a batch or two and keeps "
+                                                      "the model trained so far."):
+            updated = run_or_error(jobs.stop, run.run_id, settings)
+            if updated is not None:
+                st.toast(f"Stopping “{updated.name}”…")
+
+
+def _live_panel(run_id: str, was_active: bool) -> None:
+    """Re-run every second while something is active: reads the store and redraws."""
+    jobs.dispatch(settings)  # notices dead workers and starts queued runs
+    try:
+        run = store.get_run(run_id)
+    except UserError as exc:
+        st.warning(str(exc))
+        return
+    positions = jobs.queue_positions(store.list_runs([QUEUED]))
+    with st.container(key="run_status"):
+        line = jobs.status_line(run, positions.get(run.run_id))
+        {"failed": st.error, "interrupted": st.warning, "stopped": st.info,
+         "completed": st.success}.get(run.status, st.markdown)(f"**{run.status}** · {line}")
+    if run.status not in (QUEUED, "starting"):
+        fraction, caption = jobs.progress_caption(run.progress)
+        st.progress(fraction, text=caption)
+    _stop_button(run)
+    batch_points = store.batch_points(run.run_id)
+    epoch_points = store.epoch_points(run.run_id)
+    st.plotly_chart(charts.live_figure(batch_points, epoch_points), key="live_chart")
+    summary = run.summary or {}
+    if summary.get("test_accuracy") is not None:
+        st.caption(f"Test accuracy {summary['test_accuracy']:.4f} · test loss "
+                   f"{summary['test_loss']:.4f} · best epoch {summary.get('best_epoch')} · "
+                   f"saved as model `{summary.get('model_id')}` (see /models, /evaluate).")
+    if was_active and not run.active:
+        st.rerun(scope="app")  # refresh the history and stop polling
+
+
+st.header("Live")
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet: fill in the form and press Train.")
+else:
+    by_id = {run.run_id: run for run in runs}
+    newest_first = sorted(runs, key=lambda r: (r.created, r.run_id), reverse=True)
+    if st.session_state.get(WATCH_KEY) not in by_id:
+        active = [r for r in newest_first if r.active]
+        st.session_state[WATCH_KEY] = (active or newest_first)[0].run_id
+    watch_col, name_col = st.columns([2, 2])
+    watched_id = watch_col.selectbox(
+        "Run", [r.run_id for r in newest_first], key=WATCH_KEY,
+        format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].status}")
+    watched = by_id[watched_id]
+    with name_col:
+        new_name = st.text_input("Name", value=watched.name, key=f"name_{watched_id}",
+                                 max_chars=80, help="Rename the run (and its saved model).")
+        if new_name.strip() and new_name.strip() != watched.name:
+            renamed = run_or_error(jobs.rename, watched_id, new_name, settings)
+            if renamed is not None:
+                st.toast(f"Renamed to “{renamed.name}”.")
+    any_active = any(r.status in ACTIVE for r in runs)
+    st.fragment(run_every=1.0 if any_active else None)(_live_panel)(watched_id,
+                                                                      watched.active)
+
+
+# ------------------------------------------------------------------ history
+
+
+st.header("History")
+if runs:
+    runs = store.list_runs()
+    st.dataframe(jobs.history_rows(runs), hide_index=True, key="history_table",
+                 column_config={
+                     "Best val accuracy": st.column_config.NumberColumn(format="%.4f"),
+                     "Test accuracy": st.column_config.NumberColumn(format="%.4f")})
+    with_epochs = [r for r in reversed(runs) if store.epoch_points(r.run_id)]
+    if with_epochs:
+        left, right = st.columns([3, 1])
+        chosen = left.multiselect(
+            "Overlay runs", [r.run_id for r in with_epochs], key="overlay_runs",
+            default=[r.run_id for r in with_epochs[:2]],
+            format_func=lambda rid: next(r.name for r in with_epochs if r.run_id == rid))
+        metric = right.selectbox("Metric", list(charts.OVERLAY_METRICS), key="overlay_metric",
+                                 format_func=charts.OVERLAY_METRICS.get)
+        if chosen:
+            names = {r.run_id: r.name for r in with_epochs}
+            st.plotly_chart(charts.overlay_figure(
+                [(names[rid], store.epoch_points(rid)) for rid in chosen], metric),
+                key="overlay_chart")
+else:
+    st.caption("Finished runs will be listed here, with their curves to compare.")
+st.caption("TensorBoard logs of every run are in "
+           f"`{settings.runs_dir}/<run id>/tensorboard`: "
+           f"`tensorboard --logdir {settings.runs_dir}`.")
