@@ -1,4 +1,264 @@
+"""/models: the model registry. Cards, rename, delete, default for /draw, downloads, upload.
+
+Everything here calls one dashcore function per action and shows its errors with the
+fix. Downloads are generated only when their button is clicked (``data`` is a callable),
+so listing many models stays fast. A broken entry gets an error on its own row.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from typing import Any
+
 import streamlit as st
 
+from dashcore import model_export, model_upload, registry
+from dashcore.errors import UserError
+from dashcore.settings import get_settings
+from dashcore.system import human_bytes, system_info
+
+FLASH = "models_flash"  # (kind, message) shown once at the top after an action
+CONFIRM = "models_confirm_delete"  # model id waiting for "Yes, delete"
+UPLOAD_GEN = "models_upload_gen"  # bumped to clear the file uploader after an import
+
+
+def _current_user() -> str | None:
+    """The signed-in user's e-mail, or None while the workbench has no accounts."""
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("email") or st.user.get("name") or "") or None
+    except Exception:  # noqa: BLE001 - auth not configured: no accounts
+        return None
+    return None
+
+
+def _flash(kind: str, message: str) -> None:
+    st.session_state[FLASH] = (kind, message)
+
+
+def _act(action: Any, done: str) -> None:
+    """Run one registry action from a button callback; remember the outcome to show it."""
+    try:
+        action()
+    except UserError as exc:
+        _flash("error", str(exc))
+    else:
+        _flash("success", done)
+
+
+def _rename(entry: registry.ModelEntry, user: str | None) -> None:
+    new_name = st.session_state.get(f"rename-{entry.model_id}", "")
+    _act(partial(registry.rename_model, entry.model_id, new_name, user=user),
+         f"Renamed {entry.name!r} to {new_name.strip()!r}.")
+
+
+def _delete(entry: registry.ModelEntry, user: str | None) -> None:
+    st.session_state.pop(CONFIRM, None)
+    _act(partial(registry.delete_model, entry.model_id, user=user), f"Deleted {entry.name!r}.")
+
+
+def _fmt_accuracy(value: Any) -> str:
+    try:
+        return f"{float(value):.2%}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def _training_summary(card: dict[str, Any]) -> str:
+    """One line on how the model was trained, from whatever the card records."""
+    if card.get("source") == "uploaded":
+        return f"uploaded as {card.get('original_filename', 'a file')}"
+    for key in ("hyperparameters", "recipe", "training"):
+        if isinstance(card.get(key), dict):
+            training = card[key]
+            break
+    else:
+        training = card
+    keys = ("optimizer", "learning_rate", "peak_learning_rate", "loss", "batch_size", "epochs",
+            "validation_split", "augment", "seed")
+    parts = [f"{key.replace('_', ' ')} {training[key]}" for key in keys
+             if training.get(key) not in (None, "", False)]
+    if card.get("epochs_done") is not None:
+        parts.append(f"{card['epochs_done']} epochs run")
+    return ", ".join(parts) or "—"
+
+
+def _architecture(card: dict[str, Any]) -> str:
+    """The layer stack in one line (a spec's layer types, or what the card says)."""
+    spec = card.get("spec")
+    if isinstance(spec, dict) and isinstance(spec.get("layers"), list):
+        types = " → ".join(str(layer.get("type", "?")) for layer in spec["layers"]
+                           if isinstance(layer, dict))
+        return f"{spec.get('name')}: {types}" if spec.get("name") else types
+    return str(card.get("architecture") or card.get("preset") or "—")
+
+
+def _card_table(entry: registry.ModelEntry) -> None:
+    card = entry.card
+    shape = card.get("input_shape")
+    params = card.get("params")
+    rows = {
+        "Owner": card.get("owner") or "—",
+        "Dataset": card.get("dataset") or "—",
+        "Architecture": _architecture(card),
+        "Input → classes": (f"{'×'.join(str(d) for d in shape)} → {card.get('num_classes')}"
+                            if isinstance(shape, list) else "—"),
+        "Parameters": f"{int(params):,}" if isinstance(params, int | float) else "—",
+        "Test accuracy": _fmt_accuracy(card.get("test_accuracy")),
+        "Created": str(card.get("created") or "—").replace("T", " ")[:19],
+        "Trained": _training_summary(card),
+    }
+    left, right = st.columns(2)
+    items = list(rows.items())
+    for column, chunk in ((left, items[:4]), (right, items[4:])):
+        column.markdown("\n".join(f"- **{k}**: {v}" for k, v in chunk))
+
+
+def _actions(entry: registry.ModelEntry, is_default: bool, user: str | None) -> None:
+    key = entry.model_id
+    cols = st.columns([1.3, 1, 1, 1, 1, 1])
+    cols[0].button("Use on /draw by default", key=f"default-{key}", disabled=is_default,
+                   on_click=_act, args=(partial(registry.set_default_model, key),
+                                        f"{entry.name!r} is now the default model for /draw."))
+    if not entry.builtin:
+        with cols[1].popover("Rename"):
+            st.text_input("New name", value=entry.name, key=f"rename-{key}", max_chars=80)
+            st.button("Save name", key=f"rename-save-{key}", on_click=_rename,
+                      args=(entry, user))
+        cols[2].button("Delete", key=f"delete-{key}", on_click=st.session_state.__setitem__,
+                       args=(CONFIRM, key))
+    cols[3].download_button(".keras", data=partial(model_export.keras_bytes, entry),
+                            file_name=model_export.download_name(entry, ".keras"),
+                            mime="application/octet-stream", key=f"dl-keras-{key}",
+                            on_click="ignore", icon=":material/download:")
+    cols[4].download_button(".h5", data=partial(model_export.h5_bytes, entry),
+                            file_name=model_export.download_name(entry, ".h5"),
+                            mime="application/octet-stream", key=f"dl-h5-{key}",
+                            on_click="ignore", icon=":material/download:")
+    cols[5].download_button("card", data=partial(model_export.card_json, entry),
+                            file_name=model_export.download_name(entry, ".json"),
+                            mime="application/json", key=f"dl-card-{key}",
+                            on_click="ignore", icon=":material/download:")
+
+
+def _confirm_delete(entry: registry.ModelEntry, user: str | None) -> None:
+    st.warning(f"Delete {entry.name!r} permanently? Its file and card are removed; runs that "
+               "produced it stay in the training history.")
+    yes, no, _ = st.columns([1, 1, 4])
+    yes.button("Yes, delete", key=f"delete-yes-{entry.model_id}", type="primary",
+               on_click=_delete, args=(entry, user))
+    no.button("Cancel", key=f"delete-no-{entry.model_id}",
+              on_click=lambda: st.session_state.pop(CONFIRM, None))
+
+
+def _render_entry(entry: registry.ModelEntry, default_id: str | None, user: str | None) -> None:
+    """One model's row; any problem stays inside the row."""
+    is_default = entry.model_id == default_id
+    with st.container(border=True, key=f"model-{entry.model_id}"):
+        badges = " · ".join(b for b in ("⭐ default for /draw" if is_default else "",
+                                         "built-in" if entry.builtin else "") if b)
+        st.markdown(f"#### {entry.name}" + (f"  \n:gray[{badges}]" if badges else ""))
+        try:
+            _render_entry_body(entry, is_default, user)
+        except Exception as exc:  # noqa: BLE001 - one odd card must not break the page
+            st.error(f"Model {entry.name!r} cannot be shown ({type(exc).__name__}: {exc}).")
+        with st.expander("Model card (JSON)"):
+            st.code(json.dumps(entry.card, indent=2, sort_keys=True, default=str),
+                    language="json")
+
+
+def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: str | None) -> None:
+    """Card, actions and delete confirmation; a broken file shows an error instead."""
+    problem = entry.error or model_export.file_problem(entry.path)
+    if problem:
+        st.error(f"Model {entry.name!r} ({entry.model_id}) is broken: {problem}. Delete it, "
+                 "or restore its files from a backup.")
+        if not entry.builtin:
+            st.button("Delete", key=f"delete-{entry.model_id}",
+                      on_click=st.session_state.__setitem__, args=(CONFIRM, entry.model_id))
+    else:
+        _card_table(entry)
+        _actions(entry, is_default, user)
+    if st.session_state.get(CONFIRM) == entry.model_id:
+        _confirm_delete(entry, user)
+
+
+def _upload_section(user: str | None) -> None:
+    settings = get_settings()
+    st.subheader("Upload a model")
+    st.caption(f"A `.keras` or legacy `.h5` file saved with `model.save(...)`, up to "
+               f"{settings.limits.upload_mb} MB. It is checked before it is added: Lambda "
+               "layers and custom objects are refused (they can run code on this server), and "
+               "the file is first loaded in a separate, time- and memory-limited process.")
+    generation = st.session_state.setdefault(UPLOAD_GEN, 0)
+    uploaded = st.file_uploader("Model file", type=["keras", "h5"],
+                                max_upload_size=settings.limits.upload_mb,
+                                key=f"model-upload-{generation}")
+    name = st.text_input("Name (optional)", key=f"model-upload-name-{generation}",
+                         placeholder="defaults to the file name", max_chars=80)
+    if st.button("Check and add", type="primary", disabled=uploaded is None,
+                 key="model-upload-go"):
+        with st.spinner("Checking the model in a separate, limited process…"):
+            try:
+                entry = model_upload.import_model(uploaded.getvalue(), uploaded.name,
+                                                  name=name, owner=user, settings=settings)
+            except UserError as exc:
+                st.error(f"**Refused {uploaded.name!r}.** {exc}")
+                return
+        _flash("success", f"Added {entry.name!r}: input {entry.card['input_shape']}, "
+                          f"{entry.card['num_classes']} classes, {entry.card['params']:,} "
+                          "parameters. Pick it on /draw or /evaluate.")
+        st.session_state[UPLOAD_GEN] = generation + 1
+        st.rerun()
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _system_info(home: str) -> Any:
+    """System facts, refreshed at most every 30 s (walking the data folder costs I/O)."""
+    return system_info()
+
+
+def _system_panel() -> None:
+    with st.expander("System"):
+        info = _system_info(str(get_settings().home))
+        left, right = st.columns(2)
+        left.markdown("**Versions**\n\n" + "\n".join(f"- {k}: `{v}`"
+                                                     for k, v in info.versions.items()))
+        right.markdown("**Keras backend settings** (`~/.keras/keras.json`)\n\n"
+                       + "\n".join(f"- {k}: `{v}`" for k, v in info.keras_config.items())
+                       + f"\n\n**Devices seen**: {', '.join(info.devices) or 'none'}"
+                         f" · {info.cpu_count} CPU cores")
+        st.markdown(f"**Data directory**: `{info.data_dir}` · free "
+                    f"{human_bytes(info.disk_free)} of {human_bytes(info.disk_total)}")
+        if info.disk_use:
+            st.table({"folder": list(info.disk_use),
+                      "size": [human_bytes(v) for v in info.disk_use.values()]})
+        else:
+            st.caption("The data directory is empty.")
+
+
 st.title("Models")
-st.info("Coming next: the saved models with their cards, download, upload and a system panel.")
+st.caption("Every saved model with its card. Mark one as the default for /draw, download it "
+           "as `.keras` or `.h5`, or upload your own.")
+current_user = _current_user()
+if FLASH in st.session_state:
+    kind, message = st.session_state.pop(FLASH)
+    (st.success if kind == "success" else st.error)(message)
+
+try:
+    models = registry.list_models()
+    default_model = registry.default_model_id()
+except (UserError, OSError) as exc:
+    st.error(f"The model registry cannot be read: {exc}")
+    models, default_model = [], None
+
+if not any(not entry.builtin for entry in models):
+    st.info("No saved models yet. Train one on /train, or upload a `.keras` / `.h5` file "
+            "below.")
+for model_entry in models:
+    _render_entry(model_entry, default_model, current_user)
+
+st.divider()
+_upload_section(current_user)
+_system_panel()
