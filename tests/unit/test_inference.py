@@ -1,0 +1,138 @@
+"""The shared predictor: loaded once per file, right answers, safe from many sessions."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dashcore import inference
+from dashcore.architectures import build_model, get_preset
+from dashcore.errors import UserError
+from dashcore.inference import (
+    SharedPredictor,
+    fit_input,
+    get_predictor,
+    interpret,
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    inference.clear_cache()
+    yield
+    inference.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def dense_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return build_model(get_preset("Dense 64"))
+
+
+@pytest.fixture
+def model_path(dense_model, tmp_path: Path) -> Path:
+    path = tmp_path / "dense.keras"
+    dense_model.save(path)
+    return path
+
+
+def digits(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("shape,expected", [((28, 28, 1), (3, 28, 28, 1)), ((28, 28), (3, 28, 28)),
+                                            ((784,), (3, 784)), ((None, None, 1), (3, 28, 28, 1))])
+def test_images_are_shaped_for_whatever_input_the_model_takes(shape, expected) -> None:
+    x = fit_input(digits(3), shape)
+    assert x.shape == expected and x.dtype == np.float32 and x.max() <= 1.0
+
+
+def test_an_image_that_cannot_fit_names_both_shapes() -> None:
+    with pytest.raises(UserError, match=r"32×32×3.*28×28"):
+        fit_input(digits(1), (32, 32, 3))
+
+
+def test_the_fast_path_gives_the_same_probabilities_as_the_model_itself(dense_model) -> None:
+    images = digits(5)
+    expected = np.asarray(dense_model(fit_input(images, (28, 28, 1)), training=False))
+    predictor = SharedPredictor(dense_model)
+    one = np.stack([predictor.predict_one(image) for image in images])
+    many = predictor.predict_many(images, batch_size=2)
+    assert np.allclose(one, expected, atol=1e-5)
+    assert np.allclose(many, expected, atol=1e-5)
+    assert predictor.predict_many(images[:0]).shape == (0, 10)
+
+
+def test_a_model_file_is_loaded_once_and_shared(model_path: Path) -> None:
+    assert get_predictor(model_path) is get_predictor(model_path)
+
+
+def test_a_replaced_model_file_is_reloaded(model_path: Path) -> None:
+    first = get_predictor(model_path)
+    stat = model_path.stat()
+    os.utime(model_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+    assert get_predictor(model_path) is not first
+
+
+def test_a_deleted_model_file_says_to_pick_another(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no longer exists: pick another model"):
+        get_predictor(tmp_path / "gone.keras")
+
+
+def test_many_sessions_predicting_at_once_get_the_right_answers(model_path: Path) -> None:
+    predictor = get_predictor(model_path)
+    images = digits(8, seed=1)
+    expected = predictor.predict_many(images)
+    results: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def session(i: int) -> None:
+        try:
+            for _ in range(5):
+                results[i] = get_predictor(model_path).predict_one(images[i])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for i in range(len(images)):
+        assert np.allclose(results[i], expected[i], atol=1e-5)
+
+
+def test_a_confident_answer_reads_prediction_n() -> None:
+    probs = np.full(10, 0.01)
+    probs[7] = 0.91
+    answer = interpret(probs)
+    assert answer.sure and answer.label == "7"
+    assert answer.headline() == "Prediction: 7 (91% confident)"
+
+
+def test_an_unsure_answer_gives_the_two_best_guesses_not_a_prediction() -> None:
+    probs = np.zeros(10)
+    probs[[4, 9, 1]] = [0.48, 0.41, 0.11]
+    answer = interpret(probs)
+    assert not answer.sure
+    assert answer.top(2) == [("4", pytest.approx(0.48)), ("9", pytest.approx(0.41))]
+    assert answer.headline() == "Not sure: maybe 4 (48%) or 9 (41%)"
+    assert "Prediction" not in answer.headline()
+
+
+def test_logits_are_turned_into_probabilities() -> None:
+    answer = interpret(np.array([2.0, -1.0, 0.5]), class_names=["cat", "dog", "bird"])
+    assert answer.probabilities.sum() == pytest.approx(1.0)
+    assert answer.label == "cat"
+
+
+def test_class_names_that_do_not_match_the_outputs_are_refused() -> None:
+    with pytest.raises(UserError, match="10 outputs but 2 class names"):
+        interpret(np.full(10, 0.1), class_names=["3", "8"])
