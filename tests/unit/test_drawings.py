@@ -1,0 +1,92 @@
+"""Saved drawings become the labelled "Your drawings" test set."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from dashcore import drawings
+from dashcore.data import DRAWINGS
+from dashcore.errors import NotFoundError, UserError
+from dashcore.settings import get_settings
+
+
+def digit(value: float = 1.0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    image = np.zeros((28, 28), np.float32)
+    image[4:24, rng.integers(8, 20)] = value
+    return image
+
+
+def test_saved_drawings_load_back_as_the_test_split_of_your_drawings() -> None:
+    drawings.save_drawing(digit(seed=1), 1)
+    drawings.save_drawing(digit(0.5, seed=2), 7)
+    dataset = drawings.load_drawings()
+    assert dataset.name == DRAWINGS
+    assert dataset.y_test.tolist() == [1, 7]
+    assert dataset.x_test.shape == (2, 28, 28) and dataset.x_test.dtype == np.uint8
+    assert dataset.x_test[0].max() == 255 and dataset.x_test[1].max() == 128
+    assert len(dataset.x_train) == 0 and dataset.image_shape == (28, 28)
+    assert dataset.class_names == tuple("0123456789")
+
+
+def test_nothing_saved_yet_says_how_to_start() -> None:
+    assert drawings.count_drawings() == 0
+    with pytest.raises(NotFoundError, match="Save as example"):
+        drawings.load_drawings()
+
+
+@pytest.mark.parametrize("label", [-1, 10, 3.0, "3", True])
+def test_a_label_that_is_not_a_digit_is_refused(label) -> None:
+    with pytest.raises(UserError, match="not a digit"):
+        drawings.save_drawing(digit(), label)
+    assert drawings.count_drawings() == 0
+
+
+def test_only_the_28x28_model_input_can_be_saved() -> None:
+    with pytest.raises(UserError, match=r"28×28.*\(280, 280\)"):
+        drawings.save_drawing(np.zeros((280, 280)), 3)
+
+
+def test_the_original_canvas_is_kept_beside_the_set() -> None:
+    saved = drawings.save_drawing(digit(), 4, canvas_png=b"\x89PNG fake")
+    stored = get_settings().drawings_dir / "canvas" / f"{saved.drawing_id}.png"
+    assert stored.read_bytes() == b"\x89PNG fake"
+
+
+def test_a_drawing_saved_with_the_wrong_label_can_be_deleted() -> None:
+    keep = drawings.save_drawing(digit(seed=1), 1)
+    wrong = drawings.save_drawing(digit(seed=2), 9)
+    drawings.delete_drawing(wrong.drawing_id)
+    assert [d.drawing_id for d in drawings.list_drawings()] == [keep.drawing_id]
+    with pytest.raises(NotFoundError):
+        drawings.delete_drawing(wrong.drawing_id)
+
+
+def test_sessions_saving_at_the_same_moment_all_keep_their_drawing() -> None:
+    errors: list[BaseException] = []
+
+    def session(i: int) -> None:
+        try:
+            for j in range(4):
+                drawings.save_drawing(digit(seed=i * 10 + j), i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(drawings.load_drawings().y_test.tolist()) == sorted(list(range(6)) * 4)
+
+
+def test_evaluate_finds_the_drawings_once_one_is_saved() -> None:
+    from dashcore import evaluation
+
+    assert not evaluation.drawings_available()
+    drawings.save_drawing(digit(), 1)
+    assert evaluation.drawings_available()
