@@ -1,0 +1,236 @@
+"""Jobs: the queue with a fake launcher (no processes), then real detached workers:
+one that completes, one that is stopped, one that is SIGKILLed, and a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from dashcore import jobs
+from dashcore.architectures import ModelSpec
+from dashcore.errors import UserError
+from dashcore.registry import read_card
+from dashcore.settings import Settings, get_settings
+from dashcore.store import (
+    COMPLETED,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    RunRecord,
+    open_store,
+)
+from dashcore.training import TrainConfig
+
+TINY = ModelSpec(name="Tiny dense", layers=[
+    {"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},
+    {"type": "Dense", "units": 10, "activation": "softmax"}]).to_dict()
+QUICK = TrainConfig(architecture=TINY, epochs=1, batch_size=32, max_train_images=300)
+# Long enough to be stopped or killed mid-run, however slow the machine.
+LONG = TrainConfig(architecture=TINY, epochs=200, batch_size=8, max_train_images=2000,
+                   batch_log_interval_s=0.1)
+
+
+class FakeLauncher:
+    """Starts nothing: records what would run, and reports a live process (this one)."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def __call__(self, run_id: str, settings: Settings) -> tuple[int, float | None]:
+        self.started.append(run_id)
+        return os.getpid(), jobs.process_identity(os.getpid())
+
+
+@pytest.fixture(autouse=True)
+def no_stray_workers():
+    """Whatever a test leaves running (e.g. after a failed assertion) is killed."""
+    yield
+    for run in open_store().list_runs(("starting", RUNNING)):
+        if run.pid and run.pid != os.getpid() and jobs.worker_alive(run)[0]:
+            os.kill(run.pid, signal.SIGKILL)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has already exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240.0) -> None:
+    """Poll until ``condition()`` holds; a generous safety net, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.25)
+
+
+def finished(run_id: str) -> Callable[[], bool]:
+    def check() -> bool:
+        jobs.dispatch()
+        return not open_store().get_run(run_id).active
+    return check
+
+
+# ---------------------------------------------------------------- queue logic (no processes)
+
+
+def test_one_job_runs_at_a_time_and_the_rest_wait_in_order():
+    launcher = FakeLauncher()
+    first = jobs.submit(QUICK, name="first", launcher=launcher)
+    second = jobs.submit(QUICK, name="second", launcher=launcher)
+    third = jobs.submit(QUICK, name="third", launcher=launcher)
+    assert first.status == "starting" and launcher.started == [first.run_id]
+    assert (second.status, third.status) == (QUEUED, QUEUED)
+    runs = open_store().list_runs()
+    assert jobs.queue_positions(runs) == {second.run_id: 1, third.run_id: 2}
+
+    open_store().update_run(first.run_id, status=COMPLETED)
+    assert jobs.dispatch(launcher=launcher) == [second.run_id]
+    assert launcher.started == [first.run_id, second.run_id]
+
+
+def test_the_concurrency_setting_allows_more_jobs_at_once(monkeypatch):
+    monkeypatch.setenv("DASHCORE_CONCURRENT_JOBS", "2")
+    launcher = FakeLauncher()
+    runs = [jobs.submit(QUICK, launcher=launcher) for _ in range(3)]
+    assert launcher.started == [runs[0].run_id, runs[1].run_id]
+
+
+def test_a_queued_run_stops_at_once_and_a_final_one_cannot_be_stopped():
+    launcher = FakeLauncher()
+    jobs.submit(QUICK, launcher=launcher)
+    queued = jobs.submit(QUICK, launcher=launcher)
+    stopped = jobs.stop(queued.run_id)
+    assert stopped.status == STOPPED and "before it started" in stopped.reason
+    with pytest.raises(UserError, match="already stopped"):
+        jobs.stop(queued.run_id)
+
+
+def test_stopping_a_working_run_raises_its_flag():
+    running = jobs.submit(QUICK, launcher=FakeLauncher())
+    assert jobs.stop(running.run_id).stop_requested
+
+
+def test_a_user_cannot_queue_more_than_the_limit(monkeypatch):
+    monkeypatch.setenv("DASHCORE_QUEUED_PER_USER", "2")
+    launcher = FakeLauncher()
+    jobs.submit(QUICK, owner="ann", launcher=launcher)
+    jobs.submit(QUICK, owner="ann", launcher=launcher)
+    with pytest.raises(UserError, match="already have 2 runs queued or running"):
+        jobs.submit(QUICK, owner="ann", launcher=launcher)
+    jobs.submit(QUICK, owner="bob", launcher=launcher)  # others are not blocked
+
+
+def test_an_invalid_config_is_refused_and_nothing_is_queued():
+    with pytest.raises(UserError, match="Batch size 0"):
+        jobs.submit(TrainConfig(batch_size=0), launcher=FakeLauncher())
+    assert open_store().list_runs() == []
+
+
+def _running_run(pid: int, progress: dict | None = None) -> RunRecord:
+    store = open_store()
+    run = store.create_run(RunRecord(run_id=f"r-{pid}", name="orphan", status=RUNNING,
+                                     config=QUICK.to_dict(), pid=pid, started=time.time(),
+                                     pid_created=jobs.process_identity(pid)))
+    store.update_run(run.run_id, progress=progress or {})
+    return run
+
+
+def test_a_run_whose_worker_vanished_is_failed_with_where_it_was():
+    run = _running_run(dead_pid(), {"epoch": 2, "epochs": 5, "batch": 130, "steps": 422})
+    jobs.dispatch(launcher=FakeLauncher())
+    after = open_store().get_run(run.run_id)
+    assert after.status == FAILED
+    assert "ended without reporting a result during epoch 2 of 5 (batch 130 of 422)" \
+        in after.reason
+    assert "metrics so far are kept" in after.reason
+
+
+def test_after_a_restart_runs_without_a_worker_are_interrupted_and_live_ones_kept():
+    gone = _running_run(dead_pid())
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        alive = _running_run(sleeper.pid)
+        assert jobs.startup(launcher=FakeLauncher()) == [gone.run_id]
+        store = open_store()
+        assert store.get_run(gone.run_id).status == INTERRUPTED
+        assert "app restarted" in store.get_run(gone.run_id).reason
+        assert store.get_run(alive.run_id).status == RUNNING  # its worker still trains
+        assert jobs.startup() == []  # only once per process
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_recycled_pid_is_not_taken_for_the_worker():
+    store = open_store()
+    run = store.create_run(RunRecord(run_id="recycled", name="x", status=RUNNING,
+                                     config=QUICK.to_dict(), pid=os.getpid(),
+                                     pid_created=jobs.process_identity(os.getpid()) - 1))
+    assert not jobs.worker_alive(run)[0]
+
+
+def test_the_page_texts_say_where_a_run_is():
+    run = RunRecord(run_id="q", name="q", status=QUEUED)
+    assert jobs.status_line(run, 2) == ("Queued: position 2 in the queue. It starts when a "
+                                        "running job finishes.")
+    fraction, caption = jobs.progress_caption(
+        {"epoch": 2, "epochs": 5, "batch": 130, "steps": 422, "samples_per_s": 1850.4,
+         "eta_s": 75, "fraction": 0.5})
+    assert fraction == 0.5
+    assert caption == "epoch 2/5 · batch 130/422 · 1,850 samples/s · ETA 1 min 15 s"
+
+
+# ---------------------------------------------------------------- real worker processes
+
+
+@pytest.mark.slow
+def test_a_real_worker_trains_a_tiny_job_to_a_registered_model():
+    run = jobs.submit(QUICK, name="real tiny")
+    wait_for(finished(run.run_id), "the tiny job to finish")
+    run = open_store().get_run(run.run_id)
+    assert run.status == COMPLETED, run.reason
+    assert open_store().batch_points(run.run_id) and open_store().epoch_points(run.run_id)
+    card = read_card(run.summary["model_id"])
+    assert card["run_id"] == run.run_id and card["name"] == "real tiny"
+    assert (get_settings().models_dir / f"{run.summary['model_id']}.keras").is_file()
+    assert run.progress["phase"] == "finished" and run.started and run.finished
+
+
+def _wait_until_training(run_id: str) -> None:
+    wait_for(lambda: len(open_store().batch_points(run_id)) >= 2, "the first batch points")
+
+
+@pytest.mark.slow
+def test_stop_halts_a_real_worker_and_keeps_the_model_so_far():
+    run = jobs.submit(LONG, name="to stop")
+    _wait_until_training(run.run_id)
+    jobs.stop(run.run_id)
+    wait_for(finished(run.run_id), "the stopped job to wind up")
+    run = open_store().get_run(run.run_id)
+    assert run.status == STOPPED and run.reason.startswith("Stopped on request")
+    assert read_card(run.summary["model_id"])["status"] == STOPPED
+    assert run.progress["epoch"] < LONG.epochs
+
+
+@pytest.mark.slow
+def test_a_sigkilled_worker_leaves_its_run_failed_with_the_reason():
+    run = jobs.submit(LONG, name="to kill")
+    _wait_until_training(run.run_id)
+    pid = open_store().get_run(run.run_id).pid
+    os.kill(pid, signal.SIGKILL)
+    wait_for(finished(run.run_id), "the killed job to be noticed")
+    run = open_store().get_run(run.run_id)
+    assert run.status == FAILED
+    assert "killed (SIGKILL) during epoch" in run.reason and "of 200" in run.reason
+    assert open_store().batch_points(run.run_id)  # what it recorded is kept
