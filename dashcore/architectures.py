@@ -751,7 +751,7 @@ class ModelSummary:
 
     def table(self) -> list[dict[str, Any]]:
         """Rows as dicts with Keras's column names, ready for a dataframe."""
-        return [{"#": r.number, "Layer (type)": f"{r.name} ({r.type})", "Settings": r.description,
+        return [{"#": r.number, "Layer (type)": f"{r.name} ({r.type})",
                  "Output shape": format_shape(r.output_shape), "Param #": r.params}
                 for r in self.rows]
 

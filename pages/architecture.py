@@ -134,7 +134,10 @@ def _summary(spec_json: str) -> arch.ModelSummary:
 
 
 def _dims(shape: tuple[int, ...] | None) -> str:
-    return "×".join(str(d) for d in shape) if shape else "?"
+    """'26×26×32', '1,600 values', or '?' past the first problem."""
+    if not shape:
+        return "?"
+    return f"{shape[0]:,} values" if len(shape) == 1 else "×".join(str(d) for d in shape)
 
 
 # --- page ----------------------------------------------------------------------------------
@@ -176,16 +179,19 @@ with left:
             marker = "⚠️ " if flagged else ""
             text.markdown(f"{marker}**{index + 1}. {arch.describe_layer(layer)}**  \n"
                           f":gray[output {_dims(shapes[index])}]")
-            up.button("↑", key=f"up_{rev}_{index}", help="Move up", disabled=index == 0,
+            last = len(spec.layers) - 1
+            up.button(":material/arrow_upward:", key=f"up_{rev}_{index}", help="Move up",
+                      type="tertiary", disabled=index == 0,
                       on_click=_change, args=(arch.move_layer, index, -1))
-            down.button("↓", key=f"down_{rev}_{index}", help="Move down",
-                        disabled=index == len(spec.layers) - 1,
+            down.button(":material/arrow_downward:", key=f"down_{rev}_{index}",
+                        help="Move down", type="tertiary", disabled=index == last,
                         on_click=_change, args=(arch.move_layer, index, 1))
-            edit.button("✎", key=f"edit_{rev}_{index}", help="Edit settings",
+            edit.button(":material/edit:", key=f"edit_{rev}_{index}", help="Edit settings",
+                        type="tertiary",
                         disabled=not arch.LAYER_DEFAULTS.get(layer.get("type"), {}),
                         on_click=_toggle_edit, args=(index,))
-            remove.button("✕", key=f"remove_{rev}_{index}", help="Remove",
-                          on_click=_change, args=(arch.remove_layer, index))
+            remove.button(":material/delete:", key=f"remove_{rev}_{index}", help="Remove",
+                          type="tertiary", on_click=_change, args=(arch.remove_layer, index))
             if st.session_state.get(EDIT_KEY) == index and layer.get("type") in \
                     arch.LAYER_DEFAULTS:
                 prefix = f"edit_{rev}_{index}_field"
@@ -228,12 +234,12 @@ with right:
         except UserError as exc:
             st.error(str(exc))
         else:
-            total, trainable, frozen = st.columns(3)
-            total.metric("Total params", f"{summary.total_params:,}")
-            trainable.metric("Trainable params", f"{summary.trainable_params:,}")
-            frozen.metric("Non-trainable params", f"{summary.non_trainable_params:,}",
-                          help="BatchNormalization's running mean and variance: updated "
-                               "while training, but not by the optimizer.")
+            st.metric("Total params", f"{summary.total_params:,}")
+            st.markdown(f"Trainable params: **{summary.trainable_params:,}** · "
+                        f"Non-trainable params: **{summary.non_trainable_params:,}**")
+            if summary.non_trainable_params:
+                st.caption("Non-trainable: BatchNormalization's running mean and variance, "
+                           "updated while training but not by the optimizer.")
             st.table([{**row, "Param #": f"{row['Param #']:,}"} for row in summary.table()],
                      hide_index=True)
             st.plotly_chart(layer_stack_figure(summary), width="stretch")

@@ -19,8 +19,9 @@ def app() -> AppTest:
 
 
 def totals(app: AppTest) -> list[str]:
-    """Total, trainable and non-trainable parameters as the page shows them."""
-    return [metric.value for metric in app.metric]
+    """Total params, then the trainable / non-trainable line, as the page shows them."""
+    lines = [m.value for m in app.markdown if m.value.startswith("Trainable params")]
+    return [metric.value for metric in app.metric] + lines
 
 
 def press(app: AppTest, action: str, layer: int) -> None:
@@ -31,7 +32,8 @@ def press(app: AppTest, action: str, layer: int) -> None:
 
 def test_picking_the_cnn_preset_shows_its_34826_parameters(app: AppTest) -> None:
     app.radio(key="arch_start").set_value("CNN 32-64").run()
-    assert totals(app) == ["34,826", "34,826", "0"]
+    assert totals(app) == ["34,826",
+                           "Trainable params: **34,826** · Non-trainable params: **0**"]
     table = app.table[0].value
     assert list(table["Output shape"])[0] == "(None, 26, 26, 32)"
     assert len(app.get("plotly_chart")) == 1
