@@ -61,6 +61,7 @@ ALLOWED_SUFFIXES = (".keras", ".h5", ".hdf5")
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MIN_SIDE = 8  # smallest image side a model may expect, in pixels (as for datasets)
+STALE_QUARANTINE_S = 3600.0  # quarantine folders older than this (seconds) are leftovers
 
 # Layers that run arbitrary Python or load other files: refused even though Keras ships them.
 _CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda", "__lambda__"}
@@ -475,6 +476,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
     if kind is None:  # refuse random bytes before writing anything
         raise _not_a_model(filename, data[:8])
     suffix = ".keras" if kind == "keras" else ".h5"
+    _sweep_stale(settings.uploads_dir / "quarantine")
     quarantine = settings.uploads_dir / "quarantine" / secrets.token_hex(8)
     quarantine.mkdir(parents=True)
     try:
@@ -502,6 +504,19 @@ def import_model(data: bytes, filename: str, name: str | None = None,
         return _register(clean, card, settings)
     finally:
         shutil.rmtree(quarantine, ignore_errors=True)
+
+
+def _sweep_stale(folder: Path, max_age_s: float = STALE_QUARANTINE_S) -> None:
+    """Remove quarantine folders left by a server that died mid-check."""
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for child in folder.iterdir():
+        try:
+            if child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _register(clean: Path, card: dict[str, Any], settings: Settings) -> ModelEntry:

@@ -117,29 +117,27 @@ def _card_table(entry: registry.ModelEntry) -> None:
 
 def _actions(entry: registry.ModelEntry, is_default: bool, user: str | None) -> None:
     key = entry.model_id
-    cols = st.columns([1.3, 1, 1, 1, 1, 1])
-    cols[0].button("Use on /draw by default", key=f"default-{key}", disabled=is_default,
-                   on_click=_act, args=(partial(registry.set_default_model, key),
-                                        f"{entry.name!r} is now the default model for /draw."))
+    row = st.container(horizontal=True, gap="small")
+    row.button("Make default for /draw", key=f"default-{key}", disabled=is_default,
+               icon=":material/star:", on_click=_act,
+               args=(partial(registry.set_default_model, key),
+                     f"{entry.name!r} is now the default model for /draw."))
     if not entry.builtin:
-        with cols[1].popover("Rename"):
+        with row.popover("Rename", icon=":material/edit:"):
             st.text_input("New name", value=entry.name, key=f"rename-{key}", max_chars=80)
             st.button("Save name", key=f"rename-save-{key}", on_click=_rename,
                       args=(entry, user))
-        cols[2].button("Delete", key=f"delete-{key}", on_click=st.session_state.__setitem__,
-                       args=(CONFIRM, key))
-    cols[3].download_button(".keras", data=partial(model_export.keras_bytes, entry),
-                            file_name=model_export.download_name(entry, ".keras"),
-                            mime="application/octet-stream", key=f"dl-keras-{key}",
-                            on_click="ignore", icon=":material/download:")
-    cols[4].download_button(".h5", data=partial(model_export.h5_bytes, entry),
-                            file_name=model_export.download_name(entry, ".h5"),
-                            mime="application/octet-stream", key=f"dl-h5-{key}",
-                            on_click="ignore", icon=":material/download:")
-    cols[5].download_button("card", data=partial(model_export.card_json, entry),
-                            file_name=model_export.download_name(entry, ".json"),
-                            mime="application/json", key=f"dl-card-{key}",
-                            on_click="ignore", icon=":material/download:")
+        row.button("Delete", key=f"delete-{key}", icon=":material/delete:",
+                   on_click=st.session_state.__setitem__, args=(CONFIRM, key))
+    downloads = ((".keras", model_export.keras_bytes, ".keras", "application/octet-stream"),
+                 (".h5", model_export.h5_bytes, ".h5", "application/octet-stream"),
+                 ("card", model_export.card_json, ".json", "application/json"))
+    for label, make, suffix, mime in downloads:
+        # data is a callable: the bytes are made only when this button is clicked
+        row.download_button(label, data=partial(make, entry), mime=mime,
+                            file_name=model_export.download_name(entry, suffix),
+                            key=f"dl-{suffix.strip('.')}-{key}", on_click="ignore",
+                            icon=":material/download:")
 
 
 def _confirm_delete(entry: registry.ModelEntry, user: str | None) -> None:
@@ -156,7 +154,7 @@ def _render_entry(entry: registry.ModelEntry, default_id: str | None, user: str 
     """One model's row; any problem stays inside the row."""
     is_default = entry.model_id == default_id
     with st.container(border=True, key=f"model-{entry.model_id}"):
-        badges = " · ".join(b for b in ("⭐ default for /draw" if is_default else "",
+        badges = " · ".join(b for b in (":material/star: default for /draw" if is_default else "",
                                          "built-in" if entry.builtin else "") if b)
         st.markdown(f"#### {entry.name}" + (f"  \n:gray[{badges}]" if badges else ""))
         try:

@@ -118,3 +118,10 @@ def test_the_system_panel_shows_versions_and_keras_settings() -> None:
     assert "image_data_format: `channels_last`" in text and "floatx: `float32`" in text
     assert "Devices seen" in text and "CPU" in text
     assert "Data directory" in text
+
+
+def test_the_page_opens_through_the_router() -> None:
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
+    app.switch_page("pages/models.py").run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Models"

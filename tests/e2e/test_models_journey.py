@@ -49,7 +49,7 @@ def draw_a_one(page) -> None:
 
 
 def test_an_uploaded_model_is_listed_and_draws_on_the_draw_page(
-        page, app_url: str, app_home: Path, seven_h5: Path) -> None:
+        page, app_url: str, app_home: Path, seven_h5: Path, tmp_path: Path) -> None:
     page.goto(f"{app_url}/models")
     wait_for_app(page)
     page.locator("input[type='file']").first.set_input_files(str(seven_h5))
@@ -68,6 +68,18 @@ def test_an_uploaded_model_is_listed_and_draws_on_the_draw_page(
     assert uploaded[0].card["original_filename"] == "always_seven.h5"
     assert uploaded[0].path.suffix == ".keras"
 
+    # the legacy .h5 download is made on click and loads with plain Keras
+    row = page.locator(f".st-key-model-{uploaded[0].model_id}")
+    with page.expect_download(timeout=60_000) as download:
+        row.get_by_role("button", name=".h5").click()
+    saved = tmp_path / "downloaded.h5"
+    download.value.save_as(saved)
+    import keras
+
+    x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(keras.saving.load_model(saved)(x)),
+                               np.asarray(keras.saving.load_model(seven_h5)(x)), atol=1e-6)
+
     page.goto(f"{app_url}/draw")
     wait_for_app(page)
     picker = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
@@ -77,3 +89,26 @@ def test_an_uploaded_model_is_listed_and_draws_on_the_draw_page(
 
     draw_a_one(page)  # the built-in model would read this stroke as a 1
     page.get_by_text("Prediction: 7").first.wait_for(timeout=60_000)
+
+
+def test_a_model_with_a_lambda_layer_is_refused_with_the_reason(
+        page, app_url: str, app_home: Path, tmp_path: Path) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2.0),
+                              keras.layers.Flatten(), keras.layers.Dense(10)])
+    path = tmp_path / "sneaky.keras"
+    model.save(path)
+    before = {e.model_id for e in registry.list_models(Settings(home=app_home))}
+
+    page.goto(f"{app_url}/models")
+    wait_for_app(page)
+    page.locator("input[type='file']").first.set_input_files(str(path))
+    page.get_by_text("sneaky.keras").first.wait_for()
+    wait_for_app(page)
+    page.get_by_role("button", name="Check and add").click()
+    alert = page.get_by_test_id("stAlert").filter(has_text="Refused 'sneaky.keras'")
+    alert.wait_for()
+    assert "Lambda layer" in alert.inner_text()
+    assert "arbitrary code execution" in alert.inner_text()
+    assert {e.model_id for e in registry.list_models(Settings(home=app_home))} == before

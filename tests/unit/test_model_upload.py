@@ -247,6 +247,17 @@ def test_a_checker_that_runs_out_of_memory_is_reported(files: dict[str, Path]) -
     _assert_nothing_written()
 
 
+def test_quarantine_leftovers_from_a_crashed_server_are_swept() -> None:
+    import os
+
+    leftover = get_settings().uploads_dir / "quarantine" / "dead-server"
+    leftover.mkdir(parents=True)
+    (leftover / "upload.keras").write_bytes(b"PK\x03\x04")
+    os.utime(leftover, (0, 0))
+    _refused(b"PK\x03\x04 but not a zip", "x.keras")  # any upload that gets as far as writing
+    assert not leftover.exists()
+
+
 # ---------------------------------------------------------------- pure rules
 
 
