@@ -37,7 +37,7 @@ def _axes(fig: go.Figure, class_names: Sequence[str], height: int) -> None:
 
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], normalised: bool = False,
                      selected: tuple[int, int] | None = None, title: str = "",
-                     height: int = 560) -> go.Figure:
+                     height: int = 500) -> go.Figure:
     """Confusion-matrix heatmap (rows true, columns predicted) whose cells can be clicked.
 
     Args:
@@ -103,11 +103,12 @@ def cell_from_selection(selection: Mapping[str, Any] | None) -> tuple[int, int] 
         curve = point.get("curve_number", point.get("curveNumber", CELL_TRACE))
         if curve != CELL_TRACE:
             continue
-        custom = point.get("customdata")
-        if custom is not None and len(custom) >= 2:
-            return int(custom[0]), int(custom[1])
-        if point.get("x") is not None and point.get("y") is not None:
+        # x is the predicted class and y the true one. (customdata is not used: the
+        # browser sends it back as an object keyed "0", "1", … rather than a list.)
+        try:
             return int(round(float(point["y"]))), int(round(float(point["x"])))
+        except (KeyError, TypeError, ValueError):
+            continue
     return None
 
 

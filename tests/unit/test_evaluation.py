@@ -129,8 +129,9 @@ def test_a_heatmap_click_on_the_cell_layer_becomes_a_true_predicted_pair() -> No
     fig = charts.confusion_figure(np.array([[2, 1], [0, 3]]), ("a", "b"))
     cells = fig.data[charts.CELL_TRACE]
     assert len(cells.x) == 4  # one click target per cell
-    click = {"points": [{"curve_number": charts.CELL_TRACE, "x": 1, "y": 0,
-                         "customdata": list(cells.customdata[1])}]}
+    # As Streamlit returns a click: customdata arrives as an object, x/y as numbers.
+    click = {"points": [{"curve_number": charts.CELL_TRACE, "x": 1, "y": 0, "point_index": 1,
+                         "customdata": {"0": 0, "1": 1, "2": 1, "3": 33.3}}]}
     assert charts.cell_from_selection(click) == (0, 1)
     assert charts.cell_from_selection({"points": []}) is None
     assert charts.cell_from_selection({"points": [{"curve_number": 0, "x": 1, "y": 1}]}) is None
