@@ -94,3 +94,28 @@ def test_a_model_with_the_wrong_number_of_classes_gets_a_message_naming_both() -
     save_tiny_model(classes=2, train=False)
     app = open_evaluate()
     assert any("outputs 2 classes but MNIST has 10" in e.value for e in app.error)
+
+
+def test_row_normalised_view_labels_cells_as_shares_of_the_true_class() -> None:
+    save_tiny_model()
+    app = open_evaluate()
+    app.radio(key="eval_view").set_value("row-normalised").run()
+    spec = app.get("plotly_chart")[0].proto.spec
+    assert "share of row" in spec and "%" in spec
+
+
+def test_comparing_two_models_shows_accuracy_delta_and_the_difference_matrix() -> None:
+    first = save_tiny_model()
+    second = save_tiny_model(train=False)  # an untrained model: clearly worse
+    app = open_evaluate()
+    app.selectbox(key="eval_model").select(first.model_id).run()
+    app.selectbox(key="eval_compare").select(second.model_id).run()
+    assert not app.exception, app.exception
+    a = evaluation.evaluate_model(first.path, data.MNIST, "test")
+    b = evaluation.evaluate_model(second.path, data.MNIST, "test")
+    metrics = {m.label: m for m in app.metric}
+    b_metric = metrics["B: tiny dense"]
+    assert b_metric.value == f"{b.accuracy:.2%}"
+    assert b_metric.proto.delta == f"{b.accuracy - a.accuracy:+.2%}"
+    assert any("B − A" in c.value for c in app.caption)
+    assert len(app.get("plotly_chart")) == 4  # matrix, per class, confidence, difference
