@@ -215,9 +215,18 @@ class Prediction:
     def headline(self) -> str:
         """``Prediction: 7 (98% confident)``, or the two best guesses when not sure."""
         if self.sure:
-            return f"Prediction: {self.label} ({self.confidence:.0%} confident)"
+            return f"Prediction: {self.label} ({percent(self.confidence)} confident)"
         (first, p1), (second, p2) = self.top(2)
-        return f"Not sure: maybe {first} ({p1:.0%}) or {second} ({p2:.0%})"
+        return f"Not sure: maybe {first} ({percent(p1)}) or {second} ({percent(p2)})"
+
+
+def percent(p: float) -> str:
+    """A probability as a whole percentage that never overstates: ``>99%``, not ``100%``."""
+    if 0.99 < p < 1.0:
+        return ">99%"
+    if 0.0 < p < 0.01:
+        return "<1%"
+    return f"{p:.0%}"
 
 
 def interpret(outputs: np.ndarray, class_names: Sequence[str] | None = None,

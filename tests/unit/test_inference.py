@@ -127,6 +127,12 @@ def test_an_unsure_answer_gives_the_two_best_guesses_not_a_prediction() -> None:
     assert "Prediction" not in answer.headline()
 
 
+def test_a_near_certain_answer_never_claims_100_percent() -> None:
+    probs = np.full(10, 0.0004 / 9)
+    probs[3] = 0.9996
+    assert interpret(probs).headline() == "Prediction: 3 (>99% confident)"
+
+
 def test_logits_are_turned_into_probabilities() -> None:
     answer = interpret(np.array([2.0, -1.0, 0.5]), class_names=["cat", "dog", "bird"])
     assert answer.probabilities.sum() == pytest.approx(1.0)
