@@ -1,4 +1,180 @@
+"""Draw: draw a digit, see what the model sees and what it thinks, save it as an example.
+
+The logic lives in dashcore: ``preprocess`` (canvas → MNIST-style 28×28),
+``inference`` (one shared, compiled model per file per server process) and
+``drawings`` (the labelled "Your drawings" set). This page reads the canvas and the
+widgets and renders; it predicts on every finished stroke, with no button.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
 import streamlit as st
 
+from dashcore import drawings, registry
+from dashcore.charts.draw import model_view, probability_figure
+from dashcore.data import DRAWINGS
+from dashcore.errors import UserError
+from dashcore.inference import CONFIDENCE_THRESHOLD, Prediction, get_predictor, interpret
+from dashcore.preprocess import EMPTY_MESSAGE, preprocess
+
+CANVAS_SIDE = 280  # pixels: fits a phone screen, 10× the model's 28×28
+MAX_COMPARED = 2  # extra models shown side by side (3 in all)
+# A drawing supplied without the canvas (RGBA or grey array): used by tests, where the
+# canvas component cannot be drawn on.
+OVERRIDE_KEY = "draw_image_override"
+FITTING_INPUTS = ([28, 28, 1], [28, 28], [784])
+
+
+def usable_models() -> list[registry.ModelEntry]:
+    """Saved models that take one 28×28 grey image (what a drawing becomes)."""
+    return [e for e in registry.list_models() if e.error is None
+            and list(e.card.get("input_shape") or [28, 28, 1]) in FITTING_INPUTS]
+
+
+def class_names(entry: registry.ModelEntry) -> tuple[str, ...]:
+    """The model's class names from its card (digits when the card has none)."""
+    names = entry.card.get("class_names")
+    if names:
+        return tuple(str(n) for n in names)
+    return tuple(str(i) for i in range(int(entry.card.get("num_classes") or 10)))
+
+
+def label_for(entry: registry.ModelEntry) -> str:
+    """A picker label: name, test accuracy when known, and the built-in marker."""
+    accuracy = entry.card.get("test_accuracy")
+    shown = f" · {float(accuracy):.1%} on test" if accuracy is not None else ""
+    return f"{entry.name}{shown}" + (" (built in)" if entry.builtin else "")
+
+
+def predict(entry: registry.ModelEntry, image: np.ndarray) -> Prediction:
+    """The shared, cached model of ``entry`` applied to one 28×28 image."""
+    return interpret(get_predictor(entry.path).predict_one(image), class_names(entry),
+                     CONFIDENCE_THRESHOLD)
+
+
+def show_prediction(entry: registry.ModelEntry, image: np.ndarray, key: str,
+                    title: str = "") -> Prediction | None:
+    """Headline, probability bars; a sentence instead when the model cannot answer."""
+    try:
+        prediction = predict(entry, image)
+    except UserError as exc:
+        st.error(f"{entry.name}: {exc}")
+        return None
+    if title:
+        st.markdown(f"**{title}**")
+    st.subheader(prediction.headline())
+    if not prediction.sure:
+        st.caption(f"The model's best guess is under {CONFIDENCE_THRESHOLD:.0%}: try drawing "
+                   "the digit bigger, or more like a printed one.")
+    st.plotly_chart(probability_figure(prediction.probabilities, prediction.class_names,
+                                       threshold=CONFIDENCE_THRESHOLD), key=key,
+                    config={"displayModeBar": False, "staticPlot": True})
+    return prediction
+
+
+def read_canvas(brush: int) -> tuple[np.ndarray | None, bytes | None]:
+    """The canvas image (RGBA) and its PNG bytes; ``(None, None)`` before the first stroke."""
+    if OVERRIDE_KEY in st.session_state:
+        return np.asarray(st.session_state[OVERRIDE_KEY]), None
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:  # noqa: BLE001 - the page still explains itself without it
+        st.error(f"The drawing canvas could not be loaded ({type(exc).__name__}): install "
+                 "streamlit-drawable-canvas ≥ 0.13 (pip install -e .) and restart the app.")
+        return None, None
+    result = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000",
+                       height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+                       update_streamlit=True, return_image_data=True, key="draw_canvas")
+    return result.image_data, result.image_bytes
+
+
 st.title("Draw")
-st.info("Coming next: draw a digit and get a prediction from a saved model.")
+st.caption("Draw a digit with your mouse or finger; the prediction updates each time you "
+           "lift the pen. Undo and clear are in the canvas toolbar (hover its top-right "
+           "corner).")
+
+models = usable_models()
+if not models:
+    st.error("No model can read drawings: the built-in default model is missing. Run "
+             "`python -m dashcore.default_model` to recreate it, or train a model on **Train**.")
+    st.stop()
+by_id = {e.model_id: e for e in models}
+ids = list(by_id)
+default_id = registry.default_model_id()
+
+picker, compare_box = st.columns([1, 1])
+model_id = picker.selectbox("Model", ids, index=ids.index(default_id) if default_id in ids
+                            else 0, format_func=lambda i: label_for(by_id[i]), key="draw_model",
+                            help="Defaults to the model marked as default on Models, else the "
+                                 "most accurate one.")
+compared = compare_box.multiselect(
+    "Compare with (optional)", [i for i in ids if i != model_id], max_selections=MAX_COMPARED,
+    format_func=lambda i: label_for(by_id[i]), key="draw_compare",
+    help=f"Up to {MAX_COMPARED} more models answer the same drawing, side by side.")
+entry = by_id[model_id]
+
+left, right = st.columns([1, 1], gap="large")
+with left:
+    brush = st.slider("Brush width", 6, 40, 18, key="draw_brush",
+                      help="Any width works: strokes are thickened or thinned to MNIST's pen.")
+    canvas_image, canvas_png = read_canvas(brush)
+
+image, stats = (None, None)
+if canvas_image is not None:
+    try:
+        image, stats = preprocess(canvas_image)
+    except ValueError as exc:
+        st.error(f"The canvas image could not be read: {exc}")
+
+with right:
+    if image is None:
+        st.subheader(EMPTY_MESSAGE)
+        note = (" (the tiny specks on the canvas were ignored)"
+                if stats is not None and stats.dropped_specks else "")
+        st.info(f"{EMPTY_MESSAGE} in the black square{note}: the prediction appears when you "
+                "lift the pen.")
+    else:
+        prediction = show_prediction(entry, image, key="draw_probs")
+        st.markdown("**What the model sees**")
+        st.image(model_view(image, 5), caption="28×28, ink scaled to 20×20 and centred by "
+                 "mass, like MNIST", width=140)
+        if stats is not None and stats.dropped_specks:
+            st.caption(f"{stats.dropped_specks} tiny speck(s) ignored as noise.")
+
+if image is not None and compared:
+    st.divider()
+    st.markdown("**Side by side**")
+    for column, other_id in zip(st.columns(1 + len(compared)), [model_id, *compared],
+                                strict=True):
+        with column:
+            show_prediction(by_id[other_id], image, key=f"draw_probs_{other_id}",
+                            title=label_for(by_id[other_id]))
+
+if image is not None:
+    st.divider()
+    with st.form("save_example", border=False):
+        st.markdown(f"**Save as example**: add this drawing, with its true digit, to "
+                    f"'{DRAWINGS}' so /evaluate can score models on real handwriting.")
+        guess = prediction.index if prediction is not None and len(
+            prediction.class_names) == 10 else 0
+        label_col, button_col = st.columns([1, 1], vertical_alignment="bottom")
+        label = label_col.selectbox("The digit I drew", list(range(10)), index=guess,
+                                    key="draw_label")
+        submitted = button_col.form_submit_button("Save as example")
+    if submitted:
+        digest = hashlib.sha1(image.tobytes() + bytes([label])).hexdigest()
+        if st.session_state.get("draw_last_saved") == digest:
+            st.info("This drawing is already saved with that label.")
+        else:
+            try:
+                drawings.save_drawing(image, int(label), canvas_png)
+            except UserError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["draw_last_saved"] = digest
+                st.success(f"Saved as a {label}. '{DRAWINGS}' now holds "
+                           f"{drawings.count_drawings()} drawing(s): score models on them on "
+                           "Evaluate.")

@@ -1,0 +1,104 @@
+"""/draw in AppTest: nobody can draw on the canvas here, so drawings are handed to the page
+through its override key, exactly as the canvas would return them (RGBA arrays)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from dashcore import drawings, inference, registry
+from dashcore.architectures import build_model, get_preset
+from tests.conftest import REPO_ROOT
+
+OVERRIDE_KEY = "draw_image_override"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models():
+    inference.clear_cache()
+    yield
+    inference.clear_cache()
+
+
+def canvas_with(draw) -> np.ndarray:
+    image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    draw(ImageDraw.Draw(image))
+    return np.asarray(image)
+
+
+ONE = canvas_with(lambda d: d.line([(140, 40), (140, 240)], fill="white", width=18))
+ZERO = canvas_with(lambda d: d.ellipse([80, 40, 200, 240], outline="white", width=18))
+
+
+def open_draw(image: np.ndarray | None = None) -> AppTest:
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    if image is not None:
+        app.session_state[OVERRIDE_KEY] = image
+    app.switch_page("pages/draw.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: AppTest) -> str:
+    parts = [e.value for e in (*app.subheader, *app.markdown, *app.info, *app.success,
+                               *app.caption, *app.error)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_a_blank_canvas_says_draw_a_digit_and_never_guesses() -> None:
+    app = open_draw()
+    assert app.subheader[0].value == "Draw a digit"
+    assert "Prediction" not in texts(app)
+    assert not app.get("plotly_chart")
+
+
+def test_on_a_fresh_install_the_picker_offers_the_builtin_model_and_selects_it() -> None:
+    app = open_draw()
+    picker = app.selectbox(key="draw_model")
+    assert picker.options == ["Default model (CNN-BN, shipped) · 99.1% on test (built in)"]
+    assert picker.value == registry.BUILTIN_ID
+
+
+def test_a_drawn_one_is_predicted_with_its_probabilities_and_what_the_model_sees() -> None:
+    app = open_draw(ONE)
+    assert app.subheader[0].value.startswith("Prediction: 1 (")
+    assert len(app.get("plotly_chart")) == 1
+    assert "What the model sees" in texts(app)
+    assert len(app.get("image")) == 1
+
+
+def test_specks_alone_still_say_draw_a_digit() -> None:
+    specks = canvas_with(lambda d: [d.point(p, fill="white") for p in [(10, 10), (200, 90)]])
+    app = open_draw(specks)
+    assert app.subheader[0].value == "Draw a digit"
+
+
+def test_save_as_example_adds_the_drawing_with_the_label_the_user_gives() -> None:
+    app = open_draw(ZERO)
+    app.selectbox(key="draw_label").select(6)  # the person says it was a 6
+    app.button[0].click().run()  # the form's "Save as example"
+    assert "now holds 1 drawing" in texts(app)
+    saved = drawings.load_drawings()
+    assert saved.y_test.tolist() == [6]
+    assert saved.x_test[0].shape == (28, 28)
+    # Pressing it again for the same drawing does not add a duplicate.
+    app.button[0].click().run()
+    assert "already saved" in texts(app)
+    assert drawings.count_drawings() == 1
+
+
+def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_compared() -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    card = {"name": "Tiny dense", "dataset": "MNIST", "input_shape": [28, 28, 1],
+            "num_classes": 10, "test_accuracy": 0.995}
+    entry = registry.save_model(build_model(get_preset("Dense 64")), card)
+    app = open_draw(ONE)
+    assert app.selectbox(key="draw_model").value == entry.model_id
+    app.multiselect(key="draw_compare").select(registry.BUILTIN_ID).run()
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 3  # the main chart plus two side by side
+    assert "Default model (CNN-BN, shipped)" in texts(app)
