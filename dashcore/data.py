@@ -145,6 +145,10 @@ def list_datasets(settings: Settings | None = None) -> list[str]:
         # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
         names += [UPLOAD_PREFIX + p.stem for p in sorted(settings.datasets_dir.glob("*.npz"))
                   if not p.name.startswith(".")]
+    from dashcore.drawings import drawings_file  # lazy: drawings imports this module
+
+    if drawings_file(settings).is_file():
+        names.append(DRAWINGS)
     return names
 
 
@@ -165,6 +169,10 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
         if not path.is_file():
             raise NotFoundError(f"Dataset {name!r} no longer exists: pick another one.")
         return _load_saved_upload(str(path), path.stat().st_mtime_ns)
+    if name == DRAWINGS:
+        from dashcore.drawings import load_drawings  # lazy: drawings imports this module
+
+        return load_drawings(settings)
     raise NotFoundError(f"Unknown dataset {name!r}: choose one of {', '.join(list_datasets())}.")
 
 

@@ -90,3 +90,12 @@ def test_evaluate_finds_the_drawings_once_one_is_saved() -> None:
     assert not evaluation.drawings_available()
     drawings.save_drawing(digit(), 1)
     assert evaluation.drawings_available()
+
+
+def test_data_pages_list_and_load_your_drawings_once_one_is_saved() -> None:
+    from dashcore import data
+
+    assert DRAWINGS not in data.list_datasets()
+    drawings.save_drawing(digit(), 2)
+    assert data.list_datasets()[-1] == DRAWINGS
+    assert data.load_dataset(DRAWINGS).y_test.tolist() == [2]
