@@ -230,8 +230,10 @@ def _check_static_input(objects: list[dict[str, Any]]) -> None:
 
 def _parse_json(raw: bytes | str, where: str) -> dict[str, Any]:
     if len(raw) > CONFIG_MAX_BYTES:
-        raise UploadRefused("not_a_model", f"The model's {where} is {len(raw) >> 20} MB, far "
-                            "larger than any real model description; refusing to parse it.")
+        raise UploadRefused("not_a_model", f"The model's {where} is over "
+                            f"{CONFIG_MAX_BYTES >> 20} MB, far larger than any real model "
+                            "description (a zip bomb?); refusing to parse it. Upload a file "
+                            "written by model.save('my_model.keras').")
     try:
         config = json.loads(raw)
     except (ValueError, RecursionError):
@@ -264,11 +266,13 @@ def _inspect_keras(path: Path, limit_mb: int) -> ArchiveInfo:
                                     "has no config.json (found: "
                                     f"{', '.join(sorted(names)[:5]) or 'nothing'}). Save the "
                                     "whole model with model.save('my_model.keras').")
-            config = _parse_json(archive.read("config.json"), "config.json")
+            with archive.open("config.json") as member:  # bounded: a zip bomb stops here
+                config = _parse_json(member.read(CONFIG_MAX_BYTES + 1), "config.json")
             meta = {}
             if "metadata.json" in names:
                 try:
-                    meta = json.loads(archive.read("metadata.json"))
+                    with archive.open("metadata.json") as member:
+                        meta = json.loads(member.read(1 << 16))
                 except ValueError:
                     meta = {}
     except zipfile.BadZipFile:

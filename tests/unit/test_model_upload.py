@@ -81,7 +81,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _zip(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
@@ -170,9 +170,10 @@ def test_a_legacy_h5_file_is_converted_and_predicts_like_the_original(
                                     "config": {"name": "x", "filepath": "/etc"}}),
      "custom_object", "'TFSMLayer'"),
     ("outside.keras", _zip({"../config.json": b"{}"}), "not_a_model", "outside"),
+    ("bomb.keras", _zip({"config.json": b" " * (17 << 20)}), "not_a_model", "zip bomb"),
 ], ids=["random-bytes", "empty", "path-traversal", "windows-traversal", "txt", "no-extension",
         "zip-without-config", "keras-utils-get_file", "builtins-exec", "TFSMLayer",
-        "zip-slip"])
+        "zip-slip", "config-zip-bomb"])
 def test_a_bad_file_is_refused_with_its_own_message(filename: str, data: bytes, code: str,
                                                     words: str) -> None:
     refused = _refused(data, filename)
