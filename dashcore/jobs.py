@@ -342,9 +342,10 @@ def status_line(run: RunRecord, position: int | None = None) -> str:
         if phase == "preparing data" or not (run.progress or {}).get("batch"):
             return "Running: preparing the data and building the model."
         return "Running."
-    text = {"completed": "Completed.", STOPPED: "Stopped.", FAILED: "Failed.",
+    if run.reason:
+        return run.reason
+    return {"completed": "Completed.", STOPPED: "Stopped.", FAILED: "Failed.",
             INTERRUPTED: "Interrupted."}.get(run.status, run.status)
-    return f"{text} {run.reason}" if run.reason else text
 
 
 def progress_caption(progress: dict) -> tuple[float, str]:
