@@ -341,35 +341,23 @@ def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape
 
 
 def _load_drawings() -> data.Dataset | None:
-    """The "your drawings" dataset, if the drawings feature exists and has any."""
+    """The "your drawings" dataset (test split only), or None when none are saved."""
     try:
         return data.load_dataset(data.DRAWINGS)
     except NotFoundError:
-        pass
-    try:
-        from dashcore import drawings  # optional feature (another issue), loaded lazily
-    except ImportError:
         return None
-    for name in ("load_drawings_dataset", "load_drawings", "drawings_dataset", "load_dataset"):
-        loader = getattr(drawings, name, None)
-        if callable(loader):
-            try:
-                result = loader()
-            except TypeError:  # a loader that needs arguments is not the one we want
-                continue
-            except (NotFoundError, FileNotFoundError):
-                return None
-            return result if isinstance(result, data.Dataset) else None
-    return None
 
 
 def drawings_available() -> bool:
     """True when "your drawings" holds at least one labelled drawing to evaluate on."""
     try:
-        dataset = _load_drawings()
+        from dashcore.drawings import count_drawings  # lazy: optional, imports data
+    except ImportError:
+        return False
+    try:
+        return count_drawings() > 0
     except UserError:
         return False
-    return dataset is not None and len(dataset.y_train) + len(dataset.y_test) > 0
 
 
 def split_arrays(dataset_name: str, split: str) -> tuple[np.ndarray, np.ndarray, data.Dataset]:
@@ -387,6 +375,10 @@ def split_arrays(dataset_name: str, split: str) -> tuple[np.ndarray, np.ndarray,
                         f"{DRAWINGS_SPLIT!r}.")
     dataset = data.load_dataset(dataset_name)
     x, y = dataset.split(split)
+    if len(y) == 0:
+        other = "train" if split == "test" else "test"
+        raise UserError(f"The {split} split of {dataset.name} has no images: evaluate on the "
+                        f"{other} split instead.")
     return x, y, dataset
 
 

@@ -50,7 +50,7 @@ entry = by_id[model_id]
 split_options = list(ev.SPLITS) + ([ev.DRAWINGS_SPLIT] if ev.drawings_available() else [])
 split = right.radio("Split", split_options, horizontal=True, key="eval_split",
                     help="The test split is what the model never trained on.")
-datasets = data.list_datasets()
+datasets = [d for d in data.list_datasets() if d != data.DRAWINGS]  # drawings: a split here
 card_dataset = entry.card.get("dataset")
 dataset_name = middle.selectbox(
     "Dataset", datasets,

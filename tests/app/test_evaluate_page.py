@@ -119,3 +119,17 @@ def test_comparing_two_models_shows_accuracy_delta_and_the_difference_matrix() -
     assert b_metric.proto.delta == f"{b.accuracy - a.accuracy:+.2%}"
     assert any("B − A" in c.value for c in app.caption)
     assert len(app.get("plotly_chart")) == 4  # matrix, per class, confidence, difference
+
+
+def test_your_drawings_appear_as_a_split_once_saved_and_are_scored() -> None:
+    from dashcore import drawings
+
+    save_tiny_model()
+    mnist = data.load_mnist()
+    for image, label in zip(mnist.x_test[:2], mnist.y_test[:2], strict=True):
+        drawings.save_drawing(image, int(label))
+    app = open_evaluate()
+    assert evaluation.DRAWINGS_SPLIT in app.radio(key="eval_split").options
+    app.radio(key="eval_split").set_value(evaluation.DRAWINGS_SPLIT).run()
+    assert not app.exception, app.exception
+    assert {m.label: m.value for m in app.metric}["Images"] == "2"

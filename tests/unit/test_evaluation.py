@@ -246,3 +246,27 @@ def test_a_flat_784_input_model_is_fed_flattened_images(tmp_path: Path) -> None:
 def test_your_drawings_without_any_drawings_says_where_to_make_them() -> None:
     with pytest.raises(UserError, match="/draw"):
         evaluation.split_arrays(data.MNIST, evaluation.DRAWINGS_SPLIT)
+
+
+def test_your_drawings_are_scored_once_some_are_saved(tmp_path: Path) -> None:
+    from dashcore import drawings
+
+    assert not evaluation.drawings_available()
+    mnist = data.load_mnist()
+    for image, label in zip(mnist.x_test[:3], mnist.y_test[:3], strict=True):
+        drawings.save_drawing(image, int(label))
+    assert evaluation.drawings_available()
+    spec = ModelSpec(input_shape=(784,), layers=[
+        {"type": "Dense", "units": 10, "activation": "softmax"}])
+    path = _save(build_model(spec), "flat", Settings(home=tmp_path / "models-home"))
+    result = evaluation.evaluate_model(path, data.MNIST, evaluation.DRAWINGS_SPLIT)
+    assert result.size == 3
+    assert result.predictions.y_true.tolist() == mnist.y_test[:3].tolist()
+
+
+def test_an_empty_split_is_refused_with_the_split_to_use_instead() -> None:
+    from dashcore import drawings
+
+    drawings.save_drawing(data.load_mnist().x_test[0], 7)  # drawings have a test split only
+    with pytest.raises(UserError, match="no images: evaluate on the test split"):
+        evaluation.split_arrays(data.DRAWINGS, "train")
