@@ -148,6 +148,10 @@ def test_a_legacy_h5_file_is_converted_and_predicts_like_the_original(
     clear_cache()
     np.testing.assert_allclose(get_predictor(entry.path).predict_many(images), expected,
                                atol=1e-6)
+    from dashcore.evaluation import evaluate_model
+
+    scored = evaluate_model(entry.path, "MNIST", "test")  # what /evaluate runs
+    assert 0.0 <= scored.accuracy <= 1.0 and scored.matrix.shape == (10, 10)
 
 
 # ---------------------------------------------------------------- refused before loading
