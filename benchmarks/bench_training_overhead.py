@@ -1,0 +1,148 @@
+"""What does the live machinery cost? One epoch of CNN 32-64 on full MNIST, as a workbench
+job versus a plain ``model.fit`` of the same model and data, alternating in one run.
+
+    python benchmarks/bench_training_overhead.py            # 3 rounds, ~4 min on 2 cores
+    python benchmarks/bench_training_overhead.py --rounds 5 --threads 2
+
+Both sides run in a fresh process with the same process setup (the worker's priority and
+TensorFlow thread pools, :func:`dashcore.worker.configure_process`), the same prepared
+arrays (:func:`dashcore.training.prepare_data`: 54,000 training and 6,000 validation
+images) and the same compiled model (:func:`dashcore.training.compile_model`, seed 42).
+
+* **job** — :func:`dashcore.jobs.submit` → detached worker → ``train_in_process``; the time
+  compared is that of its ``model.fit`` call (``fit_s``), which includes the live-metrics
+  callback, per-batch stop checks, SQLite writes, TensorBoard events and the best-weights
+  checkpoint.
+* **plain** — ``model.fit(x, y, batch_size=128, epochs=1, validation_data=…, verbose=0)``.
+
+Both fit times include Keras's first-step tracing and the validation pass. The job's
+fixed cost around the fit (process start and TensorFlow import, data preparation, test
+evaluation, saving to the registry) is reported separately as "job end to end".
+The ratio of medians (job / plain) is the figure the issue asks to be at most 1.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RECIPE = {"epochs": 1, "batch_size": 128, "validation_split": 0.1, "seed": 42,
+          "optimizer": "adam", "learning_rate": 1e-3, "batch_log_interval_s": 0.5}
+
+
+def _config():
+    from dashcore.training import TrainConfig
+
+    return TrainConfig(**RECIPE)  # the default architecture is CNN 32-64
+
+
+def plain_fit() -> dict:
+    """Child process: the tutorial's plain ``model.fit`` on the same data; prints JSON."""
+    from dashcore.settings import get_settings
+    from dashcore.worker import configure_process
+
+    settings = get_settings()
+    threads = configure_process(settings)
+    import keras
+
+    from dashcore.architectures import build_model
+    from dashcore.training import compile_model, fitted_spec, prepare_data
+
+    config = _config()
+    data = prepare_data(config, settings)
+    keras.utils.set_random_seed(config.seed)
+    model = compile_model(build_model(fitted_spec(config, data.input_shape,
+                                                  data.num_classes)), config)
+    start = time.monotonic()
+    model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=1,
+              validation_data=(data.x_val, data.y_val), verbose=0)
+    fit_s = time.monotonic() - start
+    return {"fit_s": fit_s, "threads": threads, "train_images": len(data.x_train)}
+
+
+def run_plain(env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--plain-child"], env=env, cwd=REPO,
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_job(env: dict[str, str]) -> dict:
+    """Submit through the real job path and wait for the worker to finish."""
+    os.environ.update(env)
+    from dashcore import jobs
+    from dashcore.store import COMPLETED, open_store
+
+    start = time.monotonic()
+    run = jobs.submit(_config(), name="overhead benchmark")
+    store = open_store()
+    while store.get_run(run.run_id).active:
+        time.sleep(0.2)
+        jobs.dispatch()
+    wall = time.monotonic() - start
+    run = store.get_run(run.run_id)
+    if run.status != COMPLETED:
+        raise SystemExit(f"benchmark job ended {run.status}: {run.reason}")
+    return {"fit_s": run.summary["fit_s"], "wall_s": wall,
+            "threads": run.progress.get("threads"), "points": len(store.batch_points(run.run_id))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="job+plain pairs (default 3)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads for both sides (default: the worker's rule)")
+    parser.add_argument("--plain-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plain_child:
+        print(json.dumps(plain_fit()))
+        return 0
+
+    home = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "DASHCORE_WORKER_THREADS": str(args.threads), "DASHCORE_CONCURRENT_JOBS": "1"}
+    jobs_s, plain_s, walls, ratios = [], [], [], []
+    load_before = os.getloadavg()
+    for round_no in range(args.rounds):
+        order = ("job", "plain") if round_no % 2 == 0 else ("plain", "job")
+        result = {}
+        for side in order:
+            result[side] = run_job(env) if side == "job" else run_plain(env)
+        jobs_s.append(result["job"]["fit_s"])
+        plain_s.append(result["plain"]["fit_s"])
+        walls.append(result["job"]["wall_s"])
+        ratios.append(result["job"]["fit_s"] / result["plain"]["fit_s"])
+        print(f"round {round_no + 1} ({' then '.join(order)}): job fit "
+              f"{result['job']['fit_s']:.2f} s ({result['job']['points']} batch points), plain "
+              f"fit {result['plain']['fit_s']:.2f} s, ratio {ratios[-1]:.3f}; job end to end "
+              f"{result['job']['wall_s']:.1f} s; threads {result['plain']['threads']}",
+              flush=True)
+    ratio = statistics.median(jobs_s) / statistics.median(plain_s)
+    print()
+    print("| measure | median | all rounds |")
+    print("|---|---|---|")
+    print(f"| job: model.fit inside the worker (s) | {statistics.median(jobs_s):.2f} | "
+          f"{', '.join(f'{v:.2f}' for v in jobs_s)} |")
+    print(f"| plain model.fit (s) | {statistics.median(plain_s):.2f} | "
+          f"{', '.join(f'{v:.2f}' for v in plain_s)} |")
+    print(f"| **ratio job / plain** | **{ratio:.3f}** | "
+          f"{', '.join(f'{v:.3f}' for v in ratios)} |")
+    print(f"| job end to end, submit → completed (s) | {statistics.median(walls):.1f} | "
+          f"{', '.join(f'{v:.1f}' for v in walls)} |")
+    print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
+          f"({os.cpu_count()} cores); target ratio ≤ 1.05: "
+          f"{'met' if ratio <= 1.05 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
