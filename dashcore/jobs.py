@@ -94,6 +94,13 @@ def worker_alive(run: RunRecord) -> tuple[bool, int | None]:
             return False, code
     identity = process_identity(run.pid)
     if identity is None:
+        if child is not None:  # it died between poll() and now: collect its exit status
+            try:
+                code = child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            _children.pop(run.pid, None)
+            return False, code
         return False, None
     if run.pid_created is not None and run.pid_created >= 0 and identity >= 0:
         return identity == run.pid_created, None
