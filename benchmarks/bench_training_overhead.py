@@ -18,7 +18,10 @@ images) and the same compiled model (:func:`dashcore.training.compile_model`, se
 Both fit times include Keras's first-step tracing and the validation pass. The job's
 fixed cost around the fit (process start and TensorFlow import, data preparation, test
 evaluation, saving to the registry) is reported separately as "job end to end".
-The ratio of medians (job / plain) is the figure the issue asks to be at most 1.05.
+The ratio of medians (job / plain) is the figure the issue asks to be at most 1.05. On a
+shared, loaded machine wall-clock times swing by tens of percent from run to run, so the
+CPU seconds each fit used (``time.process_time``, all threads of the process) are reported
+too: the extra work the live machinery does shows up there without the waiting for a core.
 """
 
 from __future__ import annotations
@@ -63,11 +66,11 @@ def plain_fit() -> dict:
     keras.utils.set_random_seed(config.seed)
     model = compile_model(build_model(fitted_spec(config, data.input_shape,
                                                   data.num_classes)), config)
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), time.process_time()
     model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=1,
               validation_data=(data.x_val, data.y_val), verbose=0)
-    fit_s = time.monotonic() - start
-    return {"fit_s": fit_s, "threads": threads, "train_images": len(data.x_train)}
+    return {"fit_s": time.monotonic() - start, "fit_cpu_s": time.process_time() - cpu_start,
+            "threads": threads, "train_images": len(data.x_train)}
 
 
 def run_plain(env: dict[str, str]) -> dict:
@@ -92,7 +95,8 @@ def run_job(env: dict[str, str]) -> dict:
     run = store.get_run(run.run_id)
     if run.status != COMPLETED:
         raise SystemExit(f"benchmark job ended {run.status}: {run.reason}")
-    return {"fit_s": run.summary["fit_s"], "wall_s": wall,
+    return {"fit_s": run.summary["fit_s"], "fit_cpu_s": run.summary["fit_cpu_s"],
+            "wall_s": wall,
             "threads": run.progress.get("threads"), "points": len(store.batch_points(run.run_id))}
 
 
@@ -110,7 +114,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
            "DASHCORE_WORKER_THREADS": str(args.threads), "DASHCORE_CONCURRENT_JOBS": "1"}
-    jobs_s, plain_s, walls, ratios = [], [], [], []
+    jobs_s, plain_s, walls, ratios, jobs_cpu, plain_cpu = [], [], [], [], [], []
     load_before = os.getloadavg()
     for round_no in range(args.rounds):
         order = ("job", "plain") if round_no % 2 == 0 else ("plain", "job")
@@ -120,10 +124,13 @@ def main() -> int:
         jobs_s.append(result["job"]["fit_s"])
         plain_s.append(result["plain"]["fit_s"])
         walls.append(result["job"]["wall_s"])
+        jobs_cpu.append(result["job"]["fit_cpu_s"])
+        plain_cpu.append(result["plain"]["fit_cpu_s"])
         ratios.append(result["job"]["fit_s"] / result["plain"]["fit_s"])
         print(f"round {round_no + 1} ({' then '.join(order)}): job fit "
               f"{result['job']['fit_s']:.2f} s ({result['job']['points']} batch points), plain "
-              f"fit {result['plain']['fit_s']:.2f} s, ratio {ratios[-1]:.3f}; job end to end "
+              f"fit {result['plain']['fit_s']:.2f} s, ratio {ratios[-1]:.3f}; CPU s job "
+              f"{jobs_cpu[-1]:.2f} plain {plain_cpu[-1]:.2f}; job end to end "
               f"{result['job']['wall_s']:.1f} s; threads {result['plain']['threads']}",
               flush=True)
     ratio = statistics.median(jobs_s) / statistics.median(plain_s)
@@ -136,11 +143,19 @@ def main() -> int:
           f"{', '.join(f'{v:.2f}' for v in plain_s)} |")
     print(f"| **ratio job / plain** | **{ratio:.3f}** | "
           f"{', '.join(f'{v:.3f}' for v in ratios)} |")
+    cpu_ratio = statistics.median(jobs_cpu) / statistics.median(plain_cpu)
+    print(f"| job: CPU seconds in model.fit | {statistics.median(jobs_cpu):.2f} | "
+          f"{', '.join(f'{v:.2f}' for v in jobs_cpu)} |")
+    print(f"| plain: CPU seconds in model.fit | {statistics.median(plain_cpu):.2f} | "
+          f"{', '.join(f'{v:.2f}' for v in plain_cpu)} |")
+    print(f"| **CPU ratio job / plain** | **{cpu_ratio:.3f}** | "
+          f"{', '.join(f'{a / b:.3f}' for a, b in zip(jobs_cpu, plain_cpu, strict=True))} |")
     print(f"| job end to end, submit → completed (s) | {statistics.median(walls):.1f} | "
           f"{', '.join(f'{v:.1f}' for v in walls)} |")
     print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
-          f"({os.cpu_count()} cores); target ratio ≤ 1.05: "
-          f"{'met' if ratio <= 1.05 else 'NOT met'}")
+          f"({os.cpu_count()} cores); target ratio ≤ 1.05: wall "
+          f"{'met' if ratio <= 1.05 else 'NOT met'}, "
+          f"CPU {'met' if cpu_ratio <= 1.05 else 'NOT met'}")
     return 0
 
 
