@@ -103,6 +103,9 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
 
     summary: dict = {}
     try:
+        if not run.config:  # the store could not read it back: never train the defaults
+            raise UserError("This run's stored training settings are damaged, so it was not "
+                            "trained. Fill in the form and press Train again.")
         outcome = train_in_process(TrainConfig.from_dict(run.config), StoreSink(store, run_id),
                                    should_stop, settings=settings, run_id=run_id,
                                    name=run.name, owner=run.owner)
