@@ -25,7 +25,7 @@ import numpy as np
 
 from dashcore import data
 from dashcore.errors import NotFoundError, UserError
-from dashcore.inference import fit_input, get_predictor
+from dashcore.inference import deleted_sentence, fit_input, get_predictor
 
 SPLITS = ("test", "train")  # dataset splits every dataset has
 DRAWINGS_SPLIT = "your drawings"  # the labelled drawings saved from /draw
@@ -413,8 +413,7 @@ def evaluate_model(model_path: Path, dataset_name: str = data.MNIST, split: str 
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
-        raise UserError(f"The model file {path.name} no longer exists: pick another model."
-                        ) from None
+        raise UserError(deleted_sentence(path)) from None
     shown_name = data.DRAWINGS if split == DRAWINGS_SPLIT else dataset.name
     key = (str(path.resolve()), mtime, _fingerprint(shown_name, split, x, y))
     with _cache_lock:

@@ -132,6 +132,12 @@ class SharedPredictor:
         return self
 
 
+def deleted_sentence(path: Path) -> str:
+    """The sentence for a model whose file disappeared (deleted on Models, or moved)."""
+    return (f"This model was deleted: its file {path.name} no longer exists. Pick another "
+            "model.")
+
+
 def get_predictor(path: Path) -> SharedPredictor:
     """The process-wide predictor for a model file, loaded once per (path, mtime)."""
     from dashcore.registry import load_keras_model
@@ -140,14 +146,21 @@ def get_predictor(path: Path) -> SharedPredictor:
     try:
         key = (str(path.resolve()), path.stat().st_mtime_ns)
     except FileNotFoundError:
-        raise UserError(f"The model file {path.name} no longer exists: pick another model."
-                        ) from None
+        raise UserError(deleted_sentence(path)) from None
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    model = load_keras_model(path)  # outside the lock: loading takes a while
-    predictor = SharedPredictor(model, path).warm_up()
+    try:
+        model = load_keras_model(path)  # outside the lock: loading takes a while
+        predictor = SharedPredictor(model, path).warm_up()
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
+        if not path.exists():  # deleted while it was being loaded
+            raise UserError(deleted_sentence(path)) from None
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UserError(f"The model file {path.name} cannot be loaded: it is damaged or not a "
+                        f"model this workbench can run ({type(exc).__name__}: {detail}). Pick "
+                        "another model, and delete or re-upload this one on Models.") from None
     with _cache_lock:
         predictor = _cache.setdefault(key, predictor)
         while len(_cache) > _CACHE_SIZE:

@@ -81,7 +81,7 @@ def test_a_replaced_model_file_is_reloaded(model_path: Path) -> None:
 
 
 def test_a_deleted_model_file_says_to_pick_another(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no longer exists: pick another model"):
+    with pytest.raises(UserError, match="was deleted: its file gone.keras no longer exists"):
         get_predictor(tmp_path / "gone.keras")
 
 
