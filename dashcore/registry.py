@@ -93,10 +93,16 @@ def save_model(model: Any, card: dict[str, Any], settings: Settings | None = Non
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be overwritten.")
     path = model_file(model_id, settings)
+    is_new = not path.exists()
     atomic_write_with(path, lambda tmp: model.save(tmp), suffix=".keras")
     full_card = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **card, "id": model_id}
-    full_card.setdefault("params", int(model.count_params()))
-    atomic_write_json(card_file(model_id, settings), full_card)
+    try:
+        full_card.setdefault("params", int(model.count_params()))
+        atomic_write_json(card_file(model_id, settings), full_card)
+    except BaseException:
+        if is_new:  # e.g. the disk filled between the two files: leave no model without card
+            path.unlink(missing_ok=True)
+        raise
     return ModelEntry(model_id, path, full_card)
 
 
