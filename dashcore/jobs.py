@@ -276,16 +276,19 @@ def submit(config, name: str | None = None, owner: str | None = None,
     config.check(settings.limits)
     described = describe_job(config, settings)
     store = open_store(settings)
-    mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
-    limit = settings.limits.queued_per_user
-    if len(mine) >= limit:
-        raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
-                        f"{limit}): wait for one to finish or stop one.")
-    run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or config.default_name()),
-                    config=config.to_dict(), dataset=config.dataset,
-                    architecture=described["architecture"], owner=owner,
-                    summary={"params": described["params"]})
-    store.create_run(run)
+    # Count and insert under the dispatch lock: two presses at the same moment must not
+    # both pass the per-user limit.
+    with _dispatch_lock(settings):
+        mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
+        limit = settings.limits.queued_per_user
+        if len(mine) >= limit:
+            raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
+                            f"{limit}): wait for one to finish or stop one.")
+        run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or config.default_name()),
+                        config=config.to_dict(), dataset=config.dataset,
+                        architecture=described["architecture"], owner=owner,
+                        summary={"params": described["params"]})
+        store.create_run(run)
     dispatch(settings, launcher)
     return store.get_run(run.run_id)
 
