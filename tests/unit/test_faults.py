@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -459,3 +460,34 @@ def test_a_model_deleted_while_it_is_being_loaded_says_deleted(tiny_model, monke
     monkeypatch.setattr(registry, "load_keras_model", load_while_deleted)
     with pytest.raises(UserError, match="This model was deleted"):
         get_predictor(entry.path)
+
+
+def test_one_person_pressing_train_repeatedly_at_once_stays_within_their_queue_limit(
+        monkeypatch):
+    monkeypatch.setenv("DASHCORE_QUEUED_PER_USER", "2")
+    the_store = open_store()
+    insert = the_store.create_run
+
+    def slow_insert(run: RunRecord) -> RunRecord:  # widen the check-then-insert window
+        time.sleep(0.5)
+        return insert(run)
+
+    monkeypatch.setattr(the_store, "create_run", slow_insert)
+    barrier = threading.Barrier(4)
+    refused: list[str] = []
+
+    def press() -> None:
+        barrier.wait()
+        try:
+            jobs.submit(QUICK, owner="ann", launcher=FakeLauncher())
+        except UserError as exc:
+            refused.append(str(exc))
+
+    threads = [threading.Thread(target=press) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(the_store.list_runs()) == 2
+    assert len(refused) == 2 and all("already have 2 runs queued or running" in r
+                                     for r in refused)
