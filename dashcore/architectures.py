@@ -116,7 +116,7 @@ class ModelSpec:
                        input_shape=tuple(int(d) for d in data.get("input_shape", (28, 28, 1))),
                        num_classes=int(data.get("num_classes", 10)),
                        name=str(data.get("name", "custom")))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
             raise UserError(f"This architecture description is not valid ({exc}); "
                             f"{expected}") from None
 
@@ -131,6 +131,9 @@ class ModelSpec:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UserError(f"This is not valid JSON: {exc.msg} at line {exc.lineno}.") from None
+        except RecursionError:
+            raise UserError("This JSON is nested too deeply to be an architecture: upload the "
+                            ".json file that the Download button saved.") from None
         except UnicodeDecodeError:
             raise UserError("This file is not text: upload the .json file that the "
                             "Download button saved.") from None
