@@ -62,6 +62,9 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
                         f"{x.shape}. Preprocess the canvas first (dashcore.preprocess.to_mnist).")
     if x.dtype == np.uint8:
         return x.copy()
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"A saved drawing must hold pixel numbers (uint8 0–255 or floats 0–1); "
+                        f"got dtype {x.dtype}. Preprocess the canvas first.")
     if not np.isfinite(x).all():
         raise UserError("The drawing contains NaN or infinite values: draw it again.")
     return np.round(np.clip(x.astype(np.float64), 0.0, 1.0) * 255).astype(np.uint8)
