@@ -208,7 +208,17 @@ def test_a_real_worker_trains_a_tiny_job_to_a_registered_model():
 
 
 def _wait_until_training(run_id: str) -> None:
-    wait_for(lambda: len(open_store().batch_points(run_id)) >= 2, "the first batch points")
+    """Wait for two batch points; a worker that ended first fails at once, saying why."""
+    def training() -> bool:
+        run = open_store().get_run(run_id)
+        if not run.active:
+            log = get_settings().runs_dir / run_id / "worker.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+            raise AssertionError(f"run ended as {run.status} ({run.reason}) before training "
+                                 f"was seen; worker log:\n{tail}")
+        return len(open_store().batch_points(run_id)) >= 2
+
+    wait_for(training, "the first batch points")
 
 
 @pytest.mark.slow
