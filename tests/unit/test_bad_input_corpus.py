@@ -1,0 +1,368 @@
+"""A bad-input corpus across every form and upload in the product.
+
+Each case calls the exact dashcore entry point its page calls, with one bad input, and
+checks what a person would see: a message that names what was found and what is
+expected (never a traceback), and a data folder left exactly as it was (no new file, no
+temp file, no queued run). Builders come from the modules' own tests (``npz`` from
+test_data, model files from test_model_upload); only the refusals that need no checker
+process are here, so the whole corpus runs in seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dashcore import architectures as arch
+from dashcore import data, drawings, jobs, model_upload, registry
+from dashcore.auth import AccessConfig, hash_password
+from dashcore.errors import UserError
+from dashcore.preprocess import EMPTY_MESSAGE, preprocess
+from dashcore.settings import get_settings
+from dashcore.store import RunRecord, open_store
+from dashcore.training import TrainConfig
+from tests.unit.test_data import arrays, npz
+from tests.unit.test_jobs import TINY, FakeLauncher
+from tests.unit.test_model_upload import _zip, files  # noqa: F401 - files is a fixture
+
+# Files a refused request may touch without writing anything: SQLite's WAL side files and
+# the lock files that serialise writers.
+_INFRASTRUCTURE = ("-wal", "-shm", ".lock")
+
+Attempt = Callable[[pytest.FixtureRequest], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: where it is typed, what the page calls, and what the person reads.
+
+    Attributes:
+        form: the form or upload in the product, as a person would name it.
+        attempt: calls the page's dashcore entry point with the bad input. It raises, or
+            returns the message the page shows instead (the empty canvas).
+        message: fragments the message must contain (what was found, what is expected).
+        error: the exception the page catches and shows.
+        env: settings for this case (smaller limits), as environment variables.
+        setup: prepares what exists before the attempt (a run to rename, a dataset).
+    """
+
+    form: str
+    attempt: Attempt
+    message: tuple[str, ...]
+    error: type[Exception] = UserError
+    env: dict[str, str] = field(default_factory=dict)
+    setup: Callable[[], None] | None = None
+
+
+# ---------------------------------------------------------------- entry points, as pages call them
+
+
+def train(**settings: Any) -> Attempt:
+    """/train: the form's values become a TrainConfig that ``jobs.submit`` queues."""
+    return lambda request: jobs.submit(TrainConfig(**{"architecture": TINY, **settings}),
+                                       launcher=FakeLauncher())
+
+
+def stack_problem(*layers: dict[str, Any]) -> Attempt:
+    """/architecture: the builder shows the first problem of the edited stack."""
+    return lambda request: arch.validate_spec(arch.ModelSpec(layers=list(layers)))
+
+
+def spec_upload(content: str | bytes) -> Attempt:
+    """/architecture: 'Load a .json' parses the upload."""
+    return lambda request: arch.ModelSpec.from_json(content)
+
+
+def dataset_upload(content: bytes | Callable[[], bytes], name: str = "mine") -> Attempt:
+    """/data: 'Validate and add' checks and stores an .npz."""
+    return lambda request: data.save_uploaded_dataset(
+        name, content() if callable(content) else content)
+
+
+def model_file(key: str, cut: float = 1.0) -> Callable[[pytest.FixtureRequest], bytes]:
+    """Bytes of one of test_model_upload's saved model files (``cut``: keep that share)."""
+    def read(request: pytest.FixtureRequest) -> bytes:
+        blob = request.getfixturevalue("files")[key].read_bytes()
+        return blob[: int(len(blob) * cut)]
+    return read
+
+
+def model_upload_of(content: bytes | Callable[[pytest.FixtureRequest], bytes],
+                    filename: str) -> Attempt:
+    """/models: 'Check and add' inspects the upload (refusals here need no checker)."""
+    return lambda request: model_upload.import_model(
+        content(request) if callable(content) else content, filename)
+
+
+def save_drawing(image: np.ndarray, label: Any = 3) -> Attempt:
+    """/draw: 'Save as example' with the digit the person says they drew."""
+    return lambda request: drawings.save_drawing(image, label)
+
+
+def canvas(image: np.ndarray) -> Attempt:
+    """/draw: the canvas goes through preprocessing; nothing drawn → the page's message."""
+    def attempt(request: pytest.FixtureRequest) -> str:
+        picture, _stats = preprocess(image)
+        return EMPTY_MESSAGE if picture is None else "a prediction"
+    return attempt
+
+
+def rename_run(name: str, run_id: str = "r-existing") -> Attempt:
+    """/train: the run's name box."""
+    return lambda request: jobs.rename(run_id, name)
+
+
+def an_existing_run() -> None:
+    open_store().create_run(RunRecord(run_id="r-existing", name="first try"))
+
+
+def an_existing_dataset() -> None:
+    data.save_uploaded_dataset("digits", npz())
+
+
+@functools.lru_cache(maxsize=1)
+def _access() -> AccessConfig:
+    """A password-mode workbench with one user, ann (hashing is slow: once per session)."""
+    return AccessConfig.from_mapping({"mode": "password",
+                                      "passwords": {"ann": hash_password("correct horse")}})
+
+
+def sign_in(name: str, password: str) -> Attempt:
+    """The sign-in form."""
+    return lambda request: _access().sign_in(name, password)
+
+
+# ---------------------------------------------------------------- the corpus
+
+_BLANK_RGBA = np.zeros((280, 280, 4), np.uint8)
+_DEEP_JSON = "[" * 50_000 + "]" * 50_000  # 100 kB: under the page's 1 MB upload cap
+_FLAT = {"type": "Flatten"}
+_OUT = {"type": "Dense", "units": 10, "activation": "softmax"}
+
+
+def _pickled_images() -> bytes:
+    ragged = np.empty(30, dtype=object)
+    ragged[:] = [np.zeros(3)] * 30
+    return npz(x_train=ragged)
+
+
+def _valid_npz_truncated() -> bytes:
+    blob = npz()
+    return blob[: len(blob) // 2]
+
+
+def _big_npz() -> bytes:  # 1.1 MB of valid images, against a 1 MB limit
+    return npz(x_train=np.random.default_rng(1).integers(0, 256, (1400, 28, 28), np.uint8),
+               y_train=np.arange(1400) % 3)
+
+
+CASES: dict[str, Case] = {
+    # /train form
+    "train-batch-0": Case("train", train(batch_size=0),
+                          ("Batch size 0 is not allowed", "from 1 to 4096")),
+    "train-split-1.0": Case("train", train(validation_split=1.0),
+                            ("Validation split 1 is not allowed", "from 0 to 0.5")),
+    "train-10000-epochs": Case("train", train(epochs=10_000),
+                               ("10,000 epochs is not allowed", "from 1 to 200")),
+    "train-lr-50": Case("train", train(learning_rate=50.0),
+                        ("Learning rate 50 is not allowed", "above 0 and at most 1")),
+    "train-lr-nan": Case("train", train(learning_rate=float("nan")),
+                         ("Learning rate nan is not allowed",)),
+    "train-batch-as-text": Case("train", train(batch_size="128"),
+                                ("Batch size '128' is not allowed", "whole number")),
+    "train-one-class": Case("train", train(classes=[3]),
+                            ("Pick at least two different classes", "3 and 8")),
+    "train-class-not-in-data": Case("train", train(classes=[3, 12]),
+                                    ("Class(es) [12] do not exist in MNIST", "0 to 9")),
+    "train-unknown-dataset": Case("train", train(dataset="Nope"),
+                                  ("Unknown dataset 'Nope'", "MNIST")),
+    "train-unknown-optimizer": Case("train", train(optimizer="adamw"),
+                                    ("Optimizer 'adamw' is not offered", "adam, sgd, rmsprop")),
+    "train-too-few-images": Case("train", train(max_train_images=5),
+                                 ("5 training images are too few", "at least 10")),
+    "train-patience-without-validation": Case(
+        "train", train(patience=3, validation_split=0.0),
+        ("Early stopping watches the validation loss", "validation split above 0")),
+    "train-no-architecture": Case("train", train(architecture={"layers": []}),
+                                  ("Pick an architecture",)),
+    "train-model-over-limit": Case("train", train(),
+                                   ("would have 12,730 parameters, more than the 1,000",),
+                                   env={"DASHCORE_MAX_PARAMS": "1000"}),
+    # /architecture builder and its JSON upload
+    "arch-conv-after-flatten": Case("architecture", stack_problem(
+        _FLAT, {"type": "Conv2D", "filters": 8}, _OUT), ("Layer 2 (Conv2D) needs an image",)),
+    "arch-absurd-units": Case("architecture", stack_problem(
+        _FLAT, {"type": "Dense", "units": 64_000}, _OUT),
+        ("Layer 2 (Dense) has units = 64,000", "from 1 to 10,000")),
+    "arch-zero-filters": Case("architecture", stack_problem(
+        {"type": "Conv2D", "filters": 0}, _FLAT, _OUT),
+        ("Layer 1 (Conv2D) has filters = 0", "e.g. 32")),
+    "arch-dropout-1.5": Case("architecture", stack_problem(
+        _FLAT, {"type": "Dropout", "rate": 1.5}, _OUT), ("Layer 2 (Dropout)", "below 1")),
+    "arch-lambda-layer": Case("architecture", stack_problem(
+        {"type": "Lambda", "function": "exec"}, _FLAT, _OUT),
+        ("type 'Lambda'", "Dense, Conv2D")),
+    "arch-empty-stack": Case("architecture", stack_problem(), ("no layers", "Pick a preset")),
+    "arch-json-not-json": Case("architecture", spec_upload("{layers: Dense}"),
+                               ("This is not valid JSON", "line 1")),
+    "arch-json-a-list": Case("architecture", spec_upload("[1, 2]"), ("expected an object",)),
+    "arch-json-layers-not-a-list": Case("architecture", spec_upload('{"layers": "Dense"}'),
+                                        ("'layers' is a str, not a list",)),
+    "arch-json-nested-50000-deep": Case("architecture", spec_upload(_DEEP_JSON),
+                                        ("nested too deeply",)),
+    # /data: dataset .npz upload
+    "npz-not-a-zip": Case("data", dataset_upload(b"x_train,y_train\n1,2\n"),
+                          ("This is not a .npz file", "numpy.savez")),
+    "npz-empty": Case("data", dataset_upload(b""), ("The file is empty",)),
+    "npz-truncated": Case("data", dataset_upload(_valid_npz_truncated), ("looks truncated",)),
+    "npz-missing-keys": Case("data", dataset_upload(lambda: npz(x_test=None, y_test=None)),
+                             ("missing x_test, y_test", "Found keys: x_train, y_train")),
+    "npz-flat-images": Case("data", dataset_upload(
+        lambda: npz(x_train=arrays()["x_train"].reshape(30, 784))),
+        ("x_train has shape (30, 784)", "expected grey images N×H×W")),
+    "npz-colour-images": Case("data", dataset_upload(
+        lambda: npz(x_train=np.zeros((30, 28, 28, 3), np.uint8))),
+        ("x_train has 3 channels", "Convert colour images to grey")),
+    "npz-fractional-labels": Case("data", dataset_upload(
+        lambda: npz(y_train=np.linspace(0, 2, 30))), ("y_train holds non-integer values",)),
+    "npz-negative-label": Case("data", dataset_upload(
+        lambda: npz(y_test=np.array([-1] + [0, 1, 2] * 3 + [0, 1]))),
+        ("y_test has a negative label (-1)", "start at 0")),
+    "npz-label-out-of-range": Case("data", dataset_upload(
+        lambda: npz(y_train=np.array([99_999] + [0, 1, 2] * 9 + [0, 1]))),
+        ("y_train has label 99999", "classes")),
+    "npz-mismatched-lengths": Case("data", dataset_upload(
+        lambda: npz(y_train=np.arange(29) % 3)),
+        ("y_train has 29 labels but x_train has 30 images",)),
+    "npz-one-hot-labels": Case("data", dataset_upload(
+        lambda: npz(y_train=np.eye(3, dtype=int)[np.arange(30) % 3])),
+        ("looks one-hot encoded", "argmax")),
+    "npz-pickled-objects": Case("data", dataset_upload(_pickled_images),
+                                ("x_train holds Python objects", "not allowed")),
+    "npz-nan-pixels": Case("data", dataset_upload(
+        lambda: npz(x_test=np.full((12, 28, 28), np.nan))), ("x_test contains NaN",)),
+    "npz-too-big": Case("data", dataset_upload(_big_npz), ("limited to 1 MB",),
+                        env={"DASHCORE_UPLOAD_MB": "1"}),
+    "npz-too-many-images": Case("data", dataset_upload(npz()),
+                                ("The dataset has 42 images; the limit is 10",),
+                                env={"DASHCORE_MAX_DATASET_IMAGES": "10"}),
+    "npz-path-in-name": Case("data", dataset_upload(npz(), name="../../etc/passwd"),
+                             ("Dataset name '../../etc/passwd' is not allowed",)),
+    "npz-name-taken": Case("data", dataset_upload(npz(seed=5), name="digits"),
+                           ("A dataset named 'digits' already exists",),
+                           setup=an_existing_dataset),
+    # /models: model upload
+    "model-not-a-zip": Case("models", model_upload_of(bytes(range(256)) * 8, "random.keras"),
+                            ("not a Keras model",)),
+    "model-empty": Case("models", model_upload_of(b"", "empty.keras"), ("is empty",)),
+    "model-truncated": Case("models", model_upload_of(model_file("tutorial_cnn.keras", 0.5),
+                                                      "tutorial_cnn.keras"), ("truncated",)),
+    "model-lambda": Case("models", model_upload_of(model_file("lambda.keras"), "lambda.keras"),
+                         ("Lambda layer", "arbitrary code execution")),
+    "model-custom-object": Case("models", model_upload_of(model_file("custom.keras"),
+                                                          "custom.keras"),
+                                ("Doubler", "arbitrary code execution")),
+    "model-colour-input": Case("models", model_upload_of(model_file("rgb.keras"), "rgb.keras"),
+                               ("32×32×3", "3 channels")),
+    "model-weights-only": Case("models", model_upload_of(model_file("weights.h5"),
+                                                         "weights.h5"), ("model.save(",)),
+    "model-huge": Case("models", model_upload_of(b"PK\x03\x04" + bytes(2 << 20), "huge.keras"),
+                       ("over the 1 MB upload limit",), env={"DASHCORE_UPLOAD_MB": "1"}),
+    "model-path-traversal-name": Case("models", model_upload_of(b"PK\x03\x04", "../../x.keras"),
+                                      ("folder path",)),
+    "model-wrong-extension": Case("models", model_upload_of(b"hello", "notes.txt"),
+                                  ("'.keras' or legacy '.h5'",)),
+    "model-zip-slip": Case("models", model_upload_of(_zip({"../config.json": b"{}"}),
+                                                     "outside.keras"), ("outside",)),
+    "model-rename-empty": Case("models", lambda r: registry.rename_model("some-model", "  "),
+                               ("A model name needs 1 to 80 characters",)),
+    "model-rename-built-in": Case("models", lambda r: registry.rename_model(
+        registry.BUILTIN_ID, "mine now"), ("built-in default model cannot be renamed",)),
+    # /draw: canvas and 'Save as example'
+    "draw-empty-canvas": Case("draw", canvas(_BLANK_RGBA), (EMPTY_MESSAGE,)),
+    "draw-canvas-not-an-image": Case("draw", canvas(np.zeros(280, np.uint8)),
+                                     ("Expected a grey, RGB or RGBA image", "shape (280,)"),
+                                     error=ValueError),
+    "draw-label-10": Case("draw", save_drawing(np.zeros((28, 28), np.uint8), 10),
+                          ("Label 10 is not a digit", "0 to 9")),
+    "draw-label-text": Case("draw", save_drawing(np.zeros((28, 28), np.uint8), "seven"),
+                            ("Label 'seven' is not a digit",)),
+    "draw-whole-canvas-not-28x28": Case("draw", save_drawing(np.zeros((280, 280), np.uint8)),
+                                        ("must be the 28×28 image", "got shape (280, 280)")),
+    "draw-text-pixels": Case("draw", save_drawing(np.full((28, 28), "x")),
+                             ("must hold pixel numbers", "got dtype <U1")),
+    "draw-nan-pixels": Case("draw", save_drawing(np.full((28, 28), np.nan)),
+                            ("contains NaN or infinite values",)),
+    # /train: the run's name box
+    "rename-empty": Case("train", rename_run("   "),
+                         ("A run name needs 1 to 80 characters; got 0",), setup=an_existing_run),
+    "rename-too-long": Case("train", rename_run("x" * 200),
+                            ("A run name needs 1 to 80 characters; got 200",),
+                            setup=an_existing_run),
+    "rename-missing-run": Case("train", rename_run("new name", run_id="r-gone"),
+                               ("Run 'r-gone' does not exist",), setup=an_existing_run),
+    # sign-in
+    "sign-in-wrong-password": Case("sign-in", sign_in("ann", "Correct horse"),
+                                   ("Wrong user name or password",)),
+    "sign-in-empty-password": Case("sign-in", sign_in("ann", ""),
+                                   ("Wrong user name or password",)),
+    "sign-in-unknown-user": Case("sign-in", sign_in("mallory", "correct horse"),
+                                 ("Wrong user name or password",)),
+    "sign-in-empty-name": Case("sign-in", sign_in("   ", "correct horse"),
+                               ("Wrong user name or password",)),
+    "sign-in-hash-empty-password": Case("sign-in", lambda r: hash_password(""),
+                                        ("A password cannot be empty",)),
+    # /evaluate: the split picker
+    "evaluate-unknown-split": Case("evaluate", lambda r: data.load_mnist().split("valid"),
+                                   ("Unknown split 'valid'", "'train' or 'test'")),
+}
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file the data folder holds (relative name → bytes), lock and WAL files aside."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.endswith(_INFRASTRUCTURE)}
+
+
+def test_the_corpus_covers_every_form_with_at_least_thirty_cases() -> None:
+    forms = {case.form for case in CASES.values()}
+    assert forms == {"train", "architecture", "data", "models", "draw", "sign-in", "evaluate"}
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_bad_input_gets_a_clear_message_and_leaves_nothing_behind(
+        case_id: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+        dashcore_home: Path) -> None:
+    case = CASES[case_id]
+    for key, value in case.env.items():
+        monkeypatch.setenv(key, value)
+    if case.setup is not None:
+        case.setup()
+    before = files_under(dashcore_home)
+    runs_before = [(r.run_id, r.name) for r in open_store().list_runs()] \
+        if get_settings().store_path.exists() else []
+
+    try:
+        shown = case.attempt(request)
+    except case.error as exc:
+        shown = str(exc)
+    assert isinstance(shown, str), f"{case_id} was accepted: {shown!r}"
+
+    for fragment in case.message:
+        assert fragment in shown, f"{fragment!r} not in {shown!r}"
+    assert "Traceback" not in shown and len(shown) < 1_000
+    assert files_under(dashcore_home) == before  # nothing new, nothing half-written
+    if get_settings().store_path.exists():
+        assert [(r.run_id, r.name) for r in open_store().list_runs()] == runs_before
