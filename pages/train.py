@@ -24,7 +24,11 @@ CUSTOM = "Built on /architecture"
 DEFAULTS = TrainConfig()
 
 settings = get_settings()
-store = open_store(settings)
+try:
+    store = open_store(settings)
+except UserError as exc:  # a damaged run store file: say what to do, not a traceback
+    st.error(str(exc))
+    st.stop()
 jobs.startup(settings)  # once per server process: runs left without a worker → interrupted
 
 st.title("Train")
