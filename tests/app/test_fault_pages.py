@@ -1,0 +1,52 @@
+"""Faults as a person meets them on /train: a damaged run row, a damaged run store file.
+
+The core's behaviour is in tests/unit/test_faults.py; here only what the page shows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from dashcore.settings import get_settings
+from dashcore.store import COMPLETED, FAILED, RunRecord, open_store
+from dashcore.training import TrainConfig
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+
+
+def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_page_works():
+    store = open_store()
+    store.create_run(RunRecord(run_id="r-good", name="good run", status=COMPLETED,
+                               config=TrainConfig().to_dict(), created=1.0))
+    store.create_run(RunRecord(run_id="r-bad", name="damaged run", status=FAILED,
+                               config=TrainConfig().to_dict(), created=2.0))
+    conn = sqlite3.connect(get_settings().store_path)
+    with conn:
+        conn.execute("UPDATE runs SET config = '{\"batch', progress = '[' "
+                     "WHERE run_id = 'r-bad'")
+    conn.close()
+
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    shown = " ".join(e.value for e in [*at.error, *at.warning, *at.markdown])
+    assert "stored record is damaged (its config and progress could not be read)" in shown
+    assert len(at.dataframe) >= 1 and len(at.dataframe[0].value) == 2  # both in the history
+
+
+def test_a_run_store_file_that_is_not_a_database_gives_a_sentence_not_a_traceback(
+        monkeypatch):
+    from dashcore import store
+
+    path = get_settings().store_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a database, just damaged bytes " * 100)
+    monkeypatch.setattr(store, "_stores", {})
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("is damaged (file is not a database)" in e.value and "Move the file aside"
+               in e.value for e in at.error)
