@@ -34,16 +34,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(home: Path, port: int, extra_env: dict[str, str] | None = None
-              ) -> subprocess.Popen:
-    """Start `streamlit run app.py` in its own process group and wait until it is healthy."""
+def start_app(home: Path, port: int, extra_env: dict[str, str] | None = None,
+              extra_args: list[str] | None = None) -> subprocess.Popen:
+    """Start `streamlit run app.py` in its own process group and wait until it is healthy.
+
+    ``extra_args`` are more ``streamlit run`` options (e.g. ``--secrets.files``).
+    """
     env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2",
            **(extra_env or {})}
     log = open(home.parent / f"streamlit-{port}.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         *(extra_args or [])],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     deadline = time.monotonic() + 60
