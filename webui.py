@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import streamlit as st
+from streamlit.errors import StreamlitAuthError
 
-from dashcore.auth import AccessConfig, User, can, require
+from dashcore.auth import AccessConfig, User, why_not
 from dashcore.errors import UserError
 
 T = TypeVar("T")
@@ -72,7 +73,11 @@ def sign_in_gate() -> None:
 def _sign_in_form(config: AccessConfig) -> None:
     if config.mode == "oidc":
         if st.button("Sign in with your identity provider", key="oidc_login"):
-            st.login()
+            try:
+                st.login()
+            except StreamlitAuthError as exc:  # no Authlib, or no [auth] secrets
+                st.error(f"Sign-in through the identity provider is not set up on this "
+                         f"server ({exc}). See the README's Access section.")
         return
     with st.form("sign_in"):
         name = st.text_input("User name")
@@ -85,15 +90,16 @@ def _sign_in_form(config: AccessConfig) -> None:
                 st.error(str(exc))
 
 
-def allowed(action: str, owner: str | None = None, what: str = "this") -> bool:
-    """True if the current user may act; otherwise shows why (once) and returns False."""
-    user = current_user()
-    if can(user, action, owner):
+def allowed(action: str, owner: str | None = None, what: str = "this",
+            user: User | None = None) -> bool:
+    """True if the user may act; otherwise shows the sentence saying why, returns False.
+
+    Pages put the control behind this; dashcore checks again when it is used.
+    """
+    reason = why_not(user or current_user(), action, owner, what)
+    if reason is None:
         return True
-    try:
-        require(user, action, owner, what)
-    except UserError as exc:
-        st.info(str(exc))
+    st.info(reason)
     return False
 
 

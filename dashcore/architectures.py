@@ -588,9 +588,9 @@ def validate_spec(spec: ModelSpec, max_params: int | None = None) -> None:
 
 def _check_size(spec: ModelSpec, steps: list[_Step], max_params: int | None) -> None:
     """Refuse a model too big to train here, naming its largest layer."""
-    if max_params is None:
-        from dashcore.settings import get_settings
+    from dashcore.settings import get_settings, limit_setting
 
+    if max_params is None:
         max_params = get_settings().limits.max_params
     total = sum(s.params for s in steps)
     if total > max_params:
@@ -599,7 +599,8 @@ def _check_size(spec: ModelSpec, steps: list[_Step], max_params: int | None) -> 
             f"This model would have {_n(total)} parameters, more than the {_n(max_params)} the "
             f"workbench trains. The largest is {_label(biggest, spec.layers)} with "
             f"{_n(steps[biggest].params)}: give it fewer units or filters, or add pooling "
-            "before the Flatten so the vector it gets is shorter.", biggest)
+            "before the Flatten so the vector it gets is shorter. "
+            f"{limit_setting('max_params')}", biggest)
 
 
 def infer_shapes(spec: ModelSpec) -> list[Shape]:

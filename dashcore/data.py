@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.atomic import atomic_write_bytes
+from dashcore.auth import User, authorize
 from dashcore.errors import NotFoundError, UserError
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings, get_settings, limit_setting
 
 MNIST = "MNIST"
 FASHION = "Fashion-MNIST"
@@ -197,7 +198,7 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
     if max_bytes is not None and len(data) > max_bytes:
         raise UserError(
             f"The file is {len(data) / 1e6:.1f} MB; uploads are limited to "
-            f"{max_bytes / 1e6:.0f} MB. Upload a smaller subset."
+            f"{max_bytes / 1e6:.0f} MB. Upload a smaller subset. {limit_setting('upload_mb')}"
         )
     if not data:
         raise UserError("The file is empty: upload a .npz made with numpy.savez.")
@@ -244,7 +245,7 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
     total = len(x_train) + len(x_test)
     if max_images is not None and total > max_images:
         raise UserError(f"The dataset has {total:,} images; the limit is {max_images:,}. "
-                        "Upload a subset.")
+                        f"Upload a subset. {limit_setting('dataset_images')}")
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     if num_classes < 2:
         raise UserError("All labels are 0: a classifier needs at least two classes.")
@@ -321,11 +322,19 @@ def _check_labels(key: str, y: np.ndarray, expected_len: int, images_key: str) -
     return y
 
 
-def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = None) -> Dataset:
+def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = None,
+                          user: User | None = None) -> Dataset:
     """Validate an upload and store it under ``name``; returns the stored dataset.
 
-    Nothing is written unless the whole file is valid.
+    Nothing is written unless the whole file is valid. ``user`` (pages pass the signed-in
+    person) must be allowed to upload and is recorded as the owner inside the stored
+    ``.npz`` (an ``owner`` string); ``None`` is a trusted caller (a script, a test).
+
+    Raises:
+        PermissionDenied: ``user`` may not upload (a visitor, or a read-only demo).
+        UserError: an invalid file, a name in use, or a file over a limit.
     """
+    authorize(user, "upload")
     settings = settings or get_settings()
     clean = name.strip()
     if not _NAME_RE.match(clean):
@@ -339,9 +348,23 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
         raise UserError(f"A dataset named {clean!r} already exists: choose another name.")
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x_train=dataset.x_train, y_train=dataset.y_train,
-                        x_test=dataset.x_test, y_test=dataset.y_test)
+                        x_test=dataset.x_test, y_test=dataset.y_test,
+                        owner=np.array((user.name if user is not None else None) or ""))
     atomic_write_bytes(target, buffer.getvalue())
     return dataset
+
+
+def dataset_owner(name: str, settings: Settings | None = None) -> str | None:
+    """Who uploaded a dataset (``None`` for built-ins, or uploads made without accounts)."""
+    if not name.startswith(UPLOAD_PREFIX):
+        return None
+    path = (settings or get_settings()).datasets_dir / f"{name[len(UPLOAD_PREFIX):]}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as npz:  # lazy: reads only this member
+            owner = str(npz["owner"]) if "owner" in npz.files else ""
+    except Exception:  # noqa: BLE001 - an unreadable file has no known owner
+        return None
+    return owner or None
 
 
 # ---------------------------------------------------------------- preparation

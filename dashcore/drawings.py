@@ -5,9 +5,10 @@ label, so /evaluate can score any model on real people's handwriting and /data c
 it. The original canvas is kept too (a small PNG), so drawings can be re-processed if
 preprocessing improves. Everything lives in ``<DASHCORE_HOME>/drawings``:
 
-- ``drawings.npz``: ``images`` (N, 28, 28) uint8, ``labels`` (N,), ``ids`` (N,) and
-  ``created`` (N,) Unix seconds; rewritten atomically on every change, so a reader sees
-  the old set or the new one, never half a file;
+- ``drawings.npz``: ``images`` (N, 28, 28) uint8, ``labels`` (N,), ``ids`` (N,),
+  ``created`` (N,) Unix seconds and ``owners`` (N,) who saved each ("" without accounts;
+  files from before owners were recorded read as ""); rewritten atomically on every
+  change, so a reader sees the old set or the new one, never half a file;
 - ``canvas/<id>.png``: the drawing as it was on the canvas.
 
 Writers take a lock (a thread lock and an ``flock`` on ``.lock``), so two sessions saving
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.atomic import atomic_write_bytes
+from dashcore.auth import User, authorize
 from dashcore.data import DRAWINGS, Dataset
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings, get_settings
@@ -41,12 +43,13 @@ _write_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class SavedDrawing:
-    """One saved drawing: its id, label and the 28×28 image (uint8)."""
+    """One saved drawing: its id, label, the 28×28 image (uint8) and who saved it."""
 
     drawing_id: str
     label: int
     image: np.ndarray
     created: float
+    owner: str | None = None  # the signed-in user who saved it; None without accounts
 
 
 def drawings_file(settings: Settings | None = None) -> Path:
@@ -73,12 +76,16 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def _read(path: Path) -> dict[str, np.ndarray]:
     """The stored arrays (empty ones when nothing was saved yet)."""
     empty = {"images": np.zeros((0, SIDE, SIDE), np.uint8), "labels": np.zeros(0, np.int64),
-             "ids": np.zeros(0, dtype="<U32"), "created": np.zeros(0, np.float64)}
+             "ids": np.zeros(0, dtype="<U32"), "created": np.zeros(0, np.float64),
+             "owners": np.zeros(0, dtype="<U80")}
     if not path.is_file():
         return empty
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {key: np.asarray(npz[key]) for key in empty}
+            arrays = {key: np.asarray(npz[key]) for key in empty if key != "owners"}
+            arrays["owners"] = (np.asarray(npz["owners"]) if "owners" in npz.files
+                                else np.full(len(arrays["labels"]), "", dtype="<U80"))
+            return arrays
     except Exception as exc:  # noqa: BLE001 - a damaged file must not break /draw
         raise UserError(f"The saved drawings file {path} is damaged ({type(exc).__name__}); "
                         "move it away to start a new set.") from None
@@ -106,7 +113,7 @@ def _locked(settings: Settings) -> Iterator[None]:
 
 
 def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
-                 settings: Settings | None = None) -> SavedDrawing:
+                 settings: Settings | None = None, user: User | None = None) -> SavedDrawing:
     """Add one labelled drawing to "Your drawings"; returns it.
 
     Args:
@@ -114,16 +121,21 @@ def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
         label: the true digit, 0–9, as the person who drew it says.
         canvas_png: the original canvas as PNG bytes, kept for re-processing (optional).
         settings: data folder. Defaults to :func:`get_settings`.
+        user: the signed-in person (pages pass it): must be allowed to save drawings, and
+            is recorded as the drawing's owner. ``None`` is a trusted caller.
 
     Raises:
+        PermissionDenied: ``user`` may not save (a visitor, or a read-only demo).
         UserError: for a label outside 0–9, a wrongly shaped image, or a full set.
     """
+    authorize(user, "save_drawing")
     settings = settings or get_settings()
     if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label <= 9:
         raise UserError(f"Label {label!r} is not a digit: pick the digit you drew, 0 to 9.")
     pixels = _to_uint8(image)
     drawing = SavedDrawing(f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
-                           int(label), pixels, time.time())
+                           int(label), pixels, time.time(),
+                           user.name if user is not None else None)
     path = drawings_file(settings)
     with _locked(settings):
         arrays = _read(path)
@@ -138,12 +150,19 @@ def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
             "labels": np.append(arrays["labels"].astype(np.int64), drawing.label),
             "ids": np.append(arrays["ids"].astype("<U32"), drawing.drawing_id),
             "created": np.append(arrays["created"].astype(np.float64), drawing.created),
+            "owners": np.append(arrays["owners"].astype("<U80"), (drawing.owner or "")[:80]),
         })
     return drawing
 
 
-def delete_drawing(drawing_id: str, settings: Settings | None = None) -> None:
-    """Remove one saved drawing (e.g. one saved with the wrong label)."""
+def delete_drawing(drawing_id: str, settings: Settings | None = None,
+                   user: User | None = None) -> None:
+    """Remove one saved drawing (e.g. one saved with the wrong label).
+
+    Raises:
+        NotFoundError: no drawing has that id.
+        PermissionDenied: ``user`` is neither the drawing's owner nor an admin.
+    """
     settings = settings or get_settings()
     path = drawings_file(settings)
     with _locked(settings):
@@ -152,6 +171,8 @@ def delete_drawing(drawing_id: str, settings: Settings | None = None) -> None:
         if keep.all():
             raise NotFoundError(f"No saved drawing has id {drawing_id!r}; it may already be "
                                 "deleted.")
+        owner = str(arrays["owners"][~keep][0]) or None
+        authorize(user, "manage", owner=owner, what="this drawing")
         _write(path, {key: value[keep] for key, value in arrays.items()})
         (settings.drawings_dir / "canvas" / f"{Path(drawing_id).name}.png").unlink(
             missing_ok=True)
@@ -160,9 +181,9 @@ def delete_drawing(drawing_id: str, settings: Settings | None = None) -> None:
 def list_drawings(settings: Settings | None = None) -> list[SavedDrawing]:
     """Every saved drawing, oldest first."""
     arrays = _read(drawings_file(settings))
-    return [SavedDrawing(str(i), int(y), x, float(t)) for x, y, i, t in
+    return [SavedDrawing(str(i), int(y), x, float(t), str(o) or None) for x, y, i, t, o in
             zip(arrays["images"], arrays["labels"], arrays["ids"], arrays["created"],
-                strict=True)]
+                arrays["owners"], strict=True)]
 
 
 def count_drawings(settings: Settings | None = None) -> int:
@@ -191,5 +212,6 @@ def load_drawings(settings: Settings | None = None) -> Dataset:
         x_test=images, y_test=labels, class_names=CLASS_NAMES,
         source=f"{len(labels)} digits drawn on /draw and labelled by the people who drew them "
                "(preprocessed like MNIST; test split only).",
-        extra={"ids": arrays["ids"].tolist(), "created": arrays["created"].tolist()},
+        extra={"ids": arrays["ids"].tolist(), "created": arrays["created"].tolist(),
+               "owners": [str(o) or None for o in arrays["owners"]]},
     )

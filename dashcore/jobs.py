@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dashcore.auth import User, authorize
 from dashcore.errors import UserError
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store import (
     FAILED,
     INTERRUPTED,
@@ -261,17 +262,24 @@ def startup(settings: Settings | None = None, launcher: Launcher | None = None) 
 
 
 def submit(config, name: str | None = None, owner: str | None = None,
-           settings: Settings | None = None, launcher: Launcher | None = None) -> RunRecord:
+           settings: Settings | None = None, launcher: Launcher | None = None,
+           user: User | None = None) -> RunRecord:
     """Check a :class:`~dashcore.training.TrainConfig`, queue it, and dispatch.
 
-    The run is in the store (queued or starting) when this returns.
+    The run is in the store (queued or starting) when this returns. ``user`` is the
+    signed-in person (pages pass it): they must be allowed to train, and they become the
+    owner. Without it, ``owner`` is recorded as given (scripts, tests).
 
     Raises:
+        PermissionDenied: ``user`` may not train (a visitor, or a read-only demo).
         UserError: an invalid setting, an unknown dataset or class, a model over the
             parameter limit, or too many runs already queued for this user.
     """
     from dashcore.training import describe_job
 
+    authorize(user, "train")
+    if user is not None:
+        owner = user.name
     settings = settings or get_settings()
     config.check(settings.limits)
     described = describe_job(config, settings)
@@ -283,7 +291,8 @@ def submit(config, name: str | None = None, owner: str | None = None,
         limit = settings.limits.queued_per_user
         if len(mine) >= limit:
             raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
-                            f"{limit}): wait for one to finish or stop one.")
+                            f"{limit} per user): wait for one to finish or stop one. "
+                            f"{limit_setting('queued_per_user')}")
         run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or config.default_name()),
                         config=config.to_dict(), dataset=config.dataset,
                         architecture=described["architecture"], owner=owner,
@@ -293,12 +302,17 @@ def submit(config, name: str | None = None, owner: str | None = None,
     return store.get_run(run.run_id)
 
 
-def stop(run_id: str, settings: Settings | None = None) -> RunRecord:
+def stop(run_id: str, settings: Settings | None = None, user: User | None = None) -> RunRecord:
     """Stop a run: a queued one at once; a working one at its next batch (the worker
-    saves the model so far and marks it ``stopped``)."""
+    saves the model so far and marks it ``stopped``).
+
+    Raises:
+        PermissionDenied: ``user`` is neither the run's owner nor an admin.
+    """
     settings = settings or get_settings()
     store = open_store(settings)
     run = store.get_run(run_id)
+    authorize(user, "manage", owner=run.owner, what=f"run {run.name!r}")
     if run.status == QUEUED and store.update_run(
             run_id, only_if_status=[QUEUED], status=STOPPED, finished=time.time(),
             reason="Stopped before it started; nothing was trained."):
@@ -310,9 +324,17 @@ def stop(run_id: str, settings: Settings | None = None) -> RunRecord:
     return store.get_run(run_id)
 
 
-def rename(run_id: str, name: str, settings: Settings | None = None) -> RunRecord:
-    """Give a run a new display name (the worker names its model after it)."""
-    return open_store(settings or get_settings()).rename_run(run_id, name)
+def rename(run_id: str, name: str, settings: Settings | None = None,
+           user: User | None = None) -> RunRecord:
+    """Give a run a new display name (the worker names its model after it).
+
+    Raises:
+        PermissionDenied: ``user`` is neither the run's owner nor an admin.
+    """
+    store = open_store(settings or get_settings())
+    run = store.get_run(run_id)
+    authorize(user, "manage", owner=run.owner, what=f"run {run.name!r}")
+    return store.rename_run(run_id, name)
 
 
 def queue_positions(runs: list[RunRecord]) -> dict[str, int]:
@@ -386,6 +408,7 @@ def history_rows(runs: list[RunRecord]) -> list[dict]:
             "Test accuracy": summary.get("test_accuracy"),
             "Duration": format_seconds(run.duration_s) if run.started else "–",
             "Started": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created)),
+            "Owner": run.owner or "–",
             "Run id": run.run_id,
         })
     return rows

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.atomic import atomic_write_json, atomic_write_with
+from dashcore.auth import User, authorize
 from dashcore.errors import UserError
 from dashcore.registry import ModelEntry, card_file, check_model_id, model_file, new_model_id
 from dashcore.settings import Settings, get_settings
@@ -457,8 +458,8 @@ def _display_name(filename: str, name: str | None) -> str:
 
 def import_model(data: bytes, filename: str, name: str | None = None,
                  owner: str | None = None, settings: Settings | None = None,
-                 timeout_s: float = CHECK_TIMEOUT_S, memory_mb: int = CHECK_MEMORY_MB
-                 ) -> ModelEntry:
+                 timeout_s: float = CHECK_TIMEOUT_S, memory_mb: int = CHECK_MEMORY_MB,
+                 user: User | None = None) -> ModelEntry:
     """Check an uploaded model file and, only if every check passes, add it to the registry.
 
     Args:
@@ -468,10 +469,16 @@ def import_model(data: bytes, filename: str, name: str | None = None,
         owner: the signed-in user, recorded on the card (``None`` without accounts).
         settings: where the registry and quarantine live. Defaults to ``get_settings()``.
         timeout_s, memory_mb: limits of the checker process.
+        user: the signed-in person (pages pass it): must be allowed to upload, and
+            becomes the owner. ``None`` is a trusted caller (a script, a test).
 
     Raises:
+        PermissionDenied: ``user`` may not upload (a visitor, or a read-only demo).
         UploadRefused: with a ``code`` and a message saying what was found and the fix.
     """
+    authorize(user, "upload")
+    if user is not None:
+        owner = user.name
     settings = (settings or get_settings()).ensure_dirs()
     limit_mb = settings.limits.upload_mb
     check_filename(filename)

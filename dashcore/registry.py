@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.atomic import atomic_write_json, atomic_write_with
+from dashcore.auth import User, authorize
 from dashcore.errors import NotFoundError, PermissionDenied, UserError
 from dashcore.settings import Settings, get_settings
 
@@ -154,48 +155,63 @@ def list_models(settings: Settings | None = None, include_builtin: bool = True
     return entries
 
 
-def _check_owner(card: dict[str, Any], user: str | None, is_admin: bool) -> None:
+def _check_owner(card: dict[str, Any], user: User | None) -> None:
+    """Only the card's owner or an admin may change it (a model without owner: admins)."""
     owner = card.get("owner")
-    if owner and user != owner and not is_admin:
-        raise PermissionDenied(f"Only {owner} or an admin can change model "
-                               f"{card.get('name', '')!r}.")
+    authorize(user, "manage", owner=str(owner) if owner else None,
+              what=f"model {card.get('name', '')!r}")
 
 
-def rename_model(model_id: str, new_name: str, user: str | None = None, is_admin: bool = False,
+def rename_model(model_id: str, new_name: str, user: User | None = None,
                  settings: Settings | None = None) -> dict[str, Any]:
-    """Change a model's display name (its id and file stay)."""
+    """Change a model's display name (its id and file stay).
+
+    ``user`` is the signed-in person (pages pass it); ``None`` is a trusted caller such as
+    the worker naming the model it just saved.
+
+    Raises:
+        PermissionDenied: the built-in model, or ``user`` is neither owner nor admin.
+    """
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be renamed.")
     name = new_name.strip()
     if not 1 <= len(name) <= 80:
         raise UserError("A model name needs 1 to 80 characters.")
     card = read_card(model_id, settings)
-    _check_owner(card, user, is_admin)
+    _check_owner(card, user)
     card["name"] = name
     atomic_write_json(card_file(model_id, settings), card)
     return card
 
 
-def delete_model(model_id: str, user: str | None = None, is_admin: bool = False,
+def delete_model(model_id: str, user: User | None = None,
                  settings: Settings | None = None) -> None:
-    """Remove a model and its card (the card first, so no orphan card lists a gone file)."""
+    """Remove a model and its card (the card first, so no orphan card lists a gone file).
+
+    Raises:
+        PermissionDenied: the built-in model, or ``user`` is neither owner nor admin (a
+            damaged card, whose owner cannot be read, only an admin may remove).
+    """
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be deleted.")
     settings = settings or get_settings()
     card_path = card_file(model_id, settings)
     if card_path.is_file():
         try:
-            _check_owner(json.loads(card_path.read_text("utf-8")), user, is_admin)
-        except ValueError:
-            pass  # a damaged card may always be removed
+            card = json.loads(card_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            card = {"name": model_id}  # damaged: owner unknown, so admins only
+        _check_owner(card if isinstance(card, dict) else {"name": model_id}, user)
     card_path.unlink(missing_ok=True)
     model_file(model_id, settings).unlink(missing_ok=True)
     if default_model_id(settings) == model_id:
         (settings.models_dir / DEFAULT_POINTER).unlink(missing_ok=True)
 
 
-def set_default_model(model_id: str, settings: Settings | None = None) -> None:
-    """Mark the model /draw uses by default."""
+def set_default_model(model_id: str, settings: Settings | None = None,
+                      user: User | None = None) -> None:
+    """Mark the model /draw uses by default (for everyone, so admins only when signed in)."""
+    authorize(user, "admin", what="the default model for /draw")
     settings = (settings or get_settings()).ensure_dirs()
     get_entry(model_id, settings)
     atomic_write_json(settings.models_dir / DEFAULT_POINTER, {"model_id": model_id})

@@ -20,6 +20,21 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+# The environment variable behind each limit, so a refusal can name what to change.
+LIMIT_ENV = {
+    "upload_mb": "DASHCORE_UPLOAD_MB",
+    "dataset_images": "DASHCORE_MAX_DATASET_IMAGES",
+    "max_epochs": "DASHCORE_MAX_EPOCHS",
+    "max_params": "DASHCORE_MAX_PARAMS",
+    "queued_per_user": "DASHCORE_QUEUED_PER_USER",
+}
+
+
+def limit_setting(field_name: str) -> str:
+    """The sentence ending a limit refusal: which setting raises it (e.g. for an admin)."""
+    return f"This server's limit is set by {LIMIT_ENV[field_name]}."
+
+
 @dataclass(frozen=True)
 class Limits:
     """Caps that keep one user from exhausting a shared server. All configurable."""
@@ -85,12 +100,7 @@ def get_settings() -> Settings:
     """Build settings from the environment (read on every call, so tests can change it)."""
     home = Path(os.environ.get("DASHCORE_HOME") or DEFAULT_HOME).expanduser()
     limits = Limits(
-        upload_mb=_env_int("DASHCORE_UPLOAD_MB", Limits.upload_mb),
-        dataset_images=_env_int("DASHCORE_MAX_DATASET_IMAGES", Limits.dataset_images),
-        max_epochs=_env_int("DASHCORE_MAX_EPOCHS", Limits.max_epochs),
-        max_params=_env_int("DASHCORE_MAX_PARAMS", Limits.max_params),
-        queued_per_user=_env_int("DASHCORE_QUEUED_PER_USER", Limits.queued_per_user),
-    )
+        **{name: _env_int(env, getattr(Limits, name)) for name, env in LIMIT_ENV.items()})
     return Settings(
         home=home,
         concurrent_jobs=max(1, _env_int("DASHCORE_CONCURRENT_JOBS", 1)),

@@ -35,7 +35,7 @@ from dashcore.architectures import (
 from dashcore.atomic import atomic_write_json, atomic_write_with
 from dashcore.data import Dataset, load_dataset, one_hot, subset_classes
 from dashcore.errors import UserError
-from dashcore.settings import Limits, Settings, get_settings
+from dashcore.settings import Limits, Settings, get_settings, limit_setting
 from dashcore.store import COMPLETED, FAILED, STOPPED
 
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD with momentum", "rmsprop": "RMSprop"}
@@ -124,8 +124,10 @@ class TrainConfig:
             problems.append(f"Batch size {shown['batch_size']} is not allowed: use a whole number "
                             f"from 1 to {MAX_BATCH_SIZE} (128 is a good start).")
         if not whole(self.epochs) or not 1 <= self.epochs <= limits.max_epochs:
+            over = (f" {limit_setting('max_epochs')}"
+                    if whole(self.epochs) and self.epochs > limits.max_epochs else "")
             problems.append(f"{shown['epochs']} epochs is not allowed: use a whole number "
-                            f"from 1 to {limits.max_epochs} (5–10 is enough for MNIST).")
+                            f"from 1 to {limits.max_epochs} (5–10 is enough for MNIST).{over}")
         if (not number(self.validation_split)
                 or not 0 <= self.validation_split <= MAX_VALIDATION_SPLIT):
             problems.append(f"Validation split {shown['validation_split']} is not allowed: use a "
@@ -282,7 +284,7 @@ def check_model_size(model: Any, limits: Limits) -> int:
     if params > limits.max_params:
         raise UserError(f"This model has {params:,} parameters; the limit on this server is "
                         f"{limits.max_params:,}. Use fewer or smaller layers (e.g. a "
-                        "MaxPooling2D before Flatten).")
+                        f"MaxPooling2D before Flatten). {limit_setting('max_params')}")
     return params
 
 

@@ -15,6 +15,7 @@ from dashcore import data, dataviews
 from dashcore.charts import data as charts
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
+from webui import allowed, current_user
 
 SELECT_KEY = "data_dataset"
 PENDING_KEY = "data_pending_dataset"  # set before a rerun to select a just-uploaded dataset
@@ -68,6 +69,9 @@ def _upload_form() -> None:
     """Validate an uploaded .npz with dashcore and, if it is valid, select it."""
     limits = get_settings().limits
     with st.expander("Add your own dataset (.npz)", expanded=False):
+        user = current_user()
+        if not allowed("upload", user=user):
+            return
         st.markdown(
             "A `.npz` made with `numpy.savez` holding `x_train, y_train, x_test, y_test`: "
             "grey images `N×H×W` or `N×H×W×1` (uint8 0–255 or floats 0–1, sides "
@@ -79,7 +83,8 @@ def _upload_form() -> None:
         with st.form("data_upload_form"):
             name = st.text_input("Name", key="data_upload_name", max_chars=60,
                                  placeholder="e.g. my digits (defaults to the file name)")
-            upload = st.file_uploader("Dataset file", type=["npz"], key="data_upload_file")
+            upload = st.file_uploader("Dataset file", type=["npz"], key="data_upload_file",
+                                      max_upload_size=limits.upload_mb)
             submitted = st.form_submit_button("Validate and add", key="data_upload_submit")
         if not submitted:
             return
@@ -88,7 +93,7 @@ def _upload_form() -> None:
             return
         chosen = name.strip() or PurePath(upload.name).stem
         try:
-            dataset = data.save_uploaded_dataset(chosen, upload.getvalue())
+            dataset = data.save_uploaded_dataset(chosen, upload.getvalue(), user=user)
         except UserError as error:
             st.error(str(error))
             return
@@ -123,8 +128,9 @@ except UserError as error:
 token = dataviews.fingerprint(dataset)
 overview = _overview(name, token, dataset)
 figures = overview["figures"]
-if dataset.source:
-    st.caption(dataset.source)
+uploader = data.dataset_owner(name)
+if uploader or dataset.source:
+    st.caption(f"Uploaded by **{uploader}**." if uploader else dataset.source)
 
 st.subheader("At a glance")
 st.dataframe(overview["summary"], hide_index=True, key="data_stats",

@@ -19,6 +19,7 @@ from dashcore.data import DRAWINGS
 from dashcore.errors import UserError
 from dashcore.inference import CONFIDENCE_THRESHOLD, Prediction, get_predictor, interpret
 from dashcore.preprocess import EMPTY_MESSAGE, preprocess
+from webui import allowed, current_user
 
 CANVAS_SIDE = 280  # pixels: fits a phone screen, 10× the model's 28×28
 MAX_COMPARED = 2  # extra models shown side by side (3 in all)
@@ -153,8 +154,10 @@ if image is not None and compared:
             show_prediction(by_id[other_id], image, key=f"draw_probs_{other_id}",
                             title=label_for(by_id[other_id]))
 
+user = current_user()
 if image is not None:
     st.divider()
+if image is not None and allowed("save_drawing", user=user):
     with st.form("save_example", border=False):
         st.markdown(f"**Save as example**: add this drawing, with its true digit, to "
                     f"'{DRAWINGS}' so /evaluate can score models on real handwriting.")
@@ -170,7 +173,7 @@ if image is not None:
             st.info("This drawing is already saved with that label.")
         else:
             try:
-                drawings.save_drawing(image, int(label), canvas_png)
+                drawings.save_drawing(image, int(label), canvas_png, user=user)
             except UserError as exc:
                 st.error(str(exc))
             else:

@@ -14,23 +14,15 @@ from typing import Any
 import streamlit as st
 
 from dashcore import model_export, model_upload, registry
+from dashcore.auth import User, can, why_not
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from dashcore.system import human_bytes, system_info
+from webui import allowed, current_user
 
 FLASH = "models_flash"  # (kind, message) shown once at the top after an action
 CONFIRM = "models_confirm_delete"  # model id waiting for "Yes, delete"
 UPLOAD_GEN = "models_upload_gen"  # bumped to clear the file uploader after an import
-
-
-def _current_user() -> str | None:
-    """The signed-in user's e-mail, or None while the workbench has no accounts."""
-    try:
-        if st.user.is_logged_in:
-            return str(st.user.get("email") or st.user.get("name") or "") or None
-    except Exception:  # noqa: BLE001 - auth not configured: no accounts
-        return None
-    return None
 
 
 def _flash(kind: str, message: str) -> None:
@@ -47,13 +39,13 @@ def _act(action: Any, done: str) -> None:
         _flash("success", done)
 
 
-def _rename(entry: registry.ModelEntry, user: str | None) -> None:
+def _rename(entry: registry.ModelEntry, user: User) -> None:
     new_name = st.session_state.get(f"rename-{entry.model_id}", "")
     _act(partial(registry.rename_model, entry.model_id, new_name, user=user),
          f"Renamed {entry.name!r} to {new_name.strip()!r}.")
 
 
-def _delete(entry: registry.ModelEntry, user: str | None) -> None:
+def _delete(entry: registry.ModelEntry, user: User) -> None:
     st.session_state.pop(CONFIRM, None)
     _act(partial(registry.delete_model, entry.model_id, user=user), f"Deleted {entry.name!r}.")
 
@@ -115,14 +107,22 @@ def _card_table(entry: registry.ModelEntry) -> None:
         column.markdown("\n".join(f"- **{k}**: {v}" for k, v in chunk))
 
 
-def _actions(entry: registry.ModelEntry, is_default: bool, user: str | None) -> None:
+def _owner(entry: registry.ModelEntry) -> str | None:
+    owner = entry.card.get("owner")
+    return str(owner) if owner else None
+
+
+def _actions(entry: registry.ModelEntry, is_default: bool, user: User) -> None:
+    """Buttons for what this user may do; dashcore checks each again when it runs."""
     key = entry.model_id
     row = st.container(horizontal=True, gap="small")
-    row.button("Make default for /draw", key=f"default-{key}", disabled=is_default,
-               icon=":material/star:", on_click=_act,
-               args=(partial(registry.set_default_model, key),
-                     f"{entry.name!r} is now the default model for /draw."))
-    if not entry.builtin:
+    if can(user, "admin"):
+        row.button("Make default for /draw", key=f"default-{key}", disabled=is_default,
+                   icon=":material/star:", on_click=_act,
+                   args=(partial(registry.set_default_model, key, user=user),
+                         f"{entry.name!r} is now the default model for /draw."))
+    may_manage = can(user, "manage", owner=_owner(entry))
+    if not entry.builtin and may_manage:
         with row.popover("Rename", icon=":material/edit:"):
             st.text_input("New name", value=entry.name, key=f"rename-{key}", max_chars=80)
             st.button("Save name", key=f"rename-save-{key}", on_click=_rename,
@@ -138,9 +138,11 @@ def _actions(entry: registry.ModelEntry, is_default: bool, user: str | None) -> 
                             file_name=model_export.download_name(entry, suffix),
                             key=f"dl-{suffix.strip('.')}-{key}", on_click="ignore",
                             icon=":material/download:")
+    if not entry.builtin and not may_manage and not user.read_only:
+        st.caption(why_not(user, "manage", owner=_owner(entry), what="this model"))
 
 
-def _confirm_delete(entry: registry.ModelEntry, user: str | None) -> None:
+def _confirm_delete(entry: registry.ModelEntry, user: User) -> None:
     st.warning(f"Delete {entry.name!r} permanently? Its file and card are removed; runs that "
                "produced it stay in the training history.")
     yes, no, _ = st.columns([1, 1, 4])
@@ -150,7 +152,7 @@ def _confirm_delete(entry: registry.ModelEntry, user: str | None) -> None:
               on_click=lambda: st.session_state.pop(CONFIRM, None))
 
 
-def _render_entry(entry: registry.ModelEntry, default_id: str | None, user: str | None) -> None:
+def _render_entry(entry: registry.ModelEntry, default_id: str | None, user: User) -> None:
     """One model's row; any problem stays inside the row."""
     is_default = entry.model_id == default_id
     with st.container(border=True, key=f"model-{entry.model_id}"):
@@ -166,13 +168,13 @@ def _render_entry(entry: registry.ModelEntry, default_id: str | None, user: str 
                     language="json")
 
 
-def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: str | None) -> None:
+def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User) -> None:
     """Card, actions and delete confirmation; a broken file shows an error instead."""
     problem = entry.error or model_export.file_problem(entry.path)
     if problem:
         st.error(f"Model {entry.name!r} ({entry.model_id}) is broken: {problem}. Delete it, "
                  "or restore its files from a backup.")
-        if not entry.builtin:
+        if not entry.builtin and can(user, "manage", owner=_owner(entry)):
             st.button("Delete", key=f"delete-{entry.model_id}",
                       on_click=st.session_state.__setitem__, args=(CONFIRM, entry.model_id))
     else:
@@ -182,9 +184,11 @@ def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: str |
         _confirm_delete(entry, user)
 
 
-def _upload_section(user: str | None) -> None:
+def _upload_section(user: User) -> None:
     settings = get_settings()
     st.subheader("Upload a model")
+    if not allowed("upload", user=user):
+        return
     st.caption(f"A `.keras` or legacy `.h5` file saved with `model.save(...)`, up to "
                f"{settings.limits.upload_mb} MB. It is checked before it is added: Lambda "
                "layers and custom objects are refused (they can run code on this server), and "
@@ -200,7 +204,7 @@ def _upload_section(user: str | None) -> None:
         with st.spinner("Checking the model in a separate, limited process…"):
             try:
                 entry = model_upload.import_model(uploaded.getvalue(), uploaded.name,
-                                                  name=name, owner=user, settings=settings)
+                                                  name=name, settings=settings, user=user)
             except UserError as exc:
                 st.error(f"**Refused {uploaded.name!r}.** {exc}")
                 return
@@ -239,7 +243,7 @@ def _system_panel() -> None:
 st.title("Models")
 st.caption("Every saved model with its card. Mark one as the default for /draw, download it "
            "as `.keras` or `.h5`, or upload your own.")
-current_user = _current_user()
+user = current_user()
 if FLASH in st.session_state:
     kind, message = st.session_state.pop(FLASH)
     (st.success if kind == "success" else st.error)(message)
@@ -255,8 +259,8 @@ if not any(not entry.builtin for entry in models):
     st.info("No saved models yet. Train one on /train, or upload a `.keras` / `.h5` file "
             "below.")
 for model_entry in models:
-    _render_entry(model_entry, default_model, current_user)
+    _render_entry(model_entry, default_model, user)
 
 st.divider()
-_upload_section(current_user)
+_upload_section(user)
 _system_panel()

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashcore import data, jobs
 from dashcore.architectures import PRESETS, ModelSpec
+from dashcore.auth import can
 from dashcore.charts import training as charts
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
@@ -29,6 +30,7 @@ try:
 except UserError as exc:  # a damaged run store file: say what to do, not a traceback
     st.error(str(exc))
     st.stop()
+user = current_user()
 jobs.startup(settings)  # once per server process: runs left without a worker → interrupted
 
 st.title("Train")
@@ -112,14 +114,14 @@ def _form() -> None:
         for problem in problems:
             st.error(problem)
         return
-    run = run_or_error(jobs.submit, config, name=name.strip() or None,
-                       owner=current_user().name, settings=settings)
+    run = run_or_error(jobs.submit, config, name=name.strip() or None, settings=settings,
+                       user=user)
     if run is not None:
         st.session_state[WATCH_KEY] = run.run_id
         st.success(f"Run “{run.name}” is {run.status}.")
 
 
-if allowed("train"):
+if allowed("train", user=user):
     _form()
 
 
@@ -128,11 +130,11 @@ if allowed("train"):
 
 def _stop_button(run: RunRecord) -> None:
     if run.status in (QUEUED, *WORKING) and not run.stop_requested:
-        if not allowed("manage", owner=run.owner, what="this run"):
+        if not allowed("manage", owner=run.owner, what="this run", user=user):
             return
         if st.button("Stop", key="stop_button", help="Halts within a batch or two and keeps "
                                                       "the model trained so far."):
-            updated = run_or_error(jobs.stop, run.run_id, settings)
+            updated = run_or_error(jobs.stop, run.run_id, settings, user=user)
             if updated is not None:
                 st.toast(f"Stopping “{updated.name}”…")
 
@@ -182,12 +184,16 @@ else:
         format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].status}")
     watched = by_id[watched_id]
     with name_col:
-        new_name = st.text_input("Name", value=watched.name, key=f"name_{watched_id}",
-                                 max_chars=80, help="Rename the run (and its saved model).")
-        if new_name.strip() and new_name.strip() != watched.name:
-            renamed = run_or_error(jobs.rename, watched_id, new_name, settings)
-            if renamed is not None:
-                st.toast(f"Renamed to “{renamed.name}”.")
+        if can(user, "manage", owner=watched.owner):
+            new_name = st.text_input("Name", value=watched.name, key=f"name_{watched_id}",
+                                     max_chars=80, help="Rename the run (and its saved model).")
+            if new_name.strip() and new_name.strip() != watched.name:
+                renamed = run_or_error(jobs.rename, watched_id, new_name, settings, user=user)
+                if renamed is not None:
+                    st.toast(f"Renamed to “{renamed.name}”.")
+        else:
+            st.caption(f"Started by **{watched.owner or 'nobody signed in'}**; only they or "
+                       "an admin can rename or stop it.")
     any_active = any(r.status in ACTIVE for r in runs)
     st.fragment(run_every=1.0 if any_active else None)(_live_panel)(watched_id,
                                                                       watched.active)

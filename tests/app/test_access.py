@@ -1,8 +1,25 @@
-"""Sign-in through the router: off by default, a password list when configured."""
+"""Access through the router: off by default; with a password list everyone signs in, only
+owners and admins change runs and models; demo mode shows sentences instead of controls.
 
+Signed-in sessions are set up through session state (what the sign-in form stores), so
+only the first tests pay for a password check.
+"""
+
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
+from dashcore import jobs, registry
 from dashcore.auth import hash_password
+from dashcore.settings import get_settings
+from dashcore.store import RUNNING, RunRecord, open_store
+from dashcore.training import TrainConfig
 from tests.conftest import REPO_ROOT
 
 SECRETS = {"mode": "password", "admins": ["alice"],
@@ -11,10 +28,47 @@ SECRETS = {"mode": "password", "admins": ["alice"],
 
 
 def _app(workbench: dict | None) -> AppTest:
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     if workbench is not None:
         app.secrets["workbench"] = workbench
     return app
+
+
+def _page(page: str, workbench: dict, user: str | None = None, **state) -> AppTest:
+    """``pages/<page>.py`` through the router, signed in as ``user`` (None: a visitor)."""
+    app = _app(workbench)
+    if user is not None:
+        app.session_state["signed_in_as"] = user
+    for key, value in state.items():
+        app.session_state[key] = value
+    app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _said(app: AppTest) -> str:
+    parts = [*app.info, *app.caption, *app.error, *app.success, *app.markdown]
+    return "\n".join(str(p.value) for p in parts)
+
+
+def _bobs_running_run() -> RunRecord:
+    """A run of bob's, 'worked' by this live test process so it stays running."""
+    return open_store().create_run(RunRecord(
+        run_id="bobs-run", name="bob's run", status=RUNNING, config=TrainConfig().to_dict(),
+        dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
+        pid_created=jobs.process_identity(os.getpid()), owner="bob"))
+
+
+@pytest.fixture
+def bobs_model() -> str:
+    """A model of bob's in the registry (the shipped model's file, bob's card)."""
+    settings = get_settings().ensure_dirs()
+    model_path, card_path = registry.builtin_paths()
+    shutil.copyfile(model_path, registry.model_file("bobs-model", settings))
+    card = {**json.loads(card_path.read_text("utf-8")), "id": "bobs-model",
+            "name": "Bob's model", "owner": "bob"}
+    registry.card_file("bobs-model", settings).write_text(json.dumps(card), "utf-8")
+    return "bobs-model"
 
 
 def test_without_configuration_nobody_is_asked_to_sign_in() -> None:
@@ -41,3 +95,67 @@ def test_with_a_password_list_the_workbench_is_hidden_until_sign_in() -> None:
 def test_a_plain_text_password_in_secrets_is_refused_with_the_fix() -> None:
     app = _app({"mode": "password", "passwords": {"bob": "builder"}}).run()
     assert "python -m dashcore.auth hash" in app.error[0].value
+
+
+def test_a_signed_in_user_cannot_stop_someone_elses_run() -> None:
+    run = _bobs_running_run()
+    app = _page("train", SECRETS, user="carol")
+    assert not _has_button(app, "stop_button")
+    assert "Only bob or an admin can change this run." in _said(app)
+    assert "Started by **bob**" in _said(app)
+    assert not open_store().get_run(run.run_id).stop_requested
+
+
+def test_an_admin_can_stop_anyones_run() -> None:
+    run = _bobs_running_run()
+    app = _page("train", SECRETS, user="alice")
+    app.button(key="stop_button").click().run()
+    assert open_store().get_run(run.run_id).stop_requested
+
+
+def test_a_signed_in_user_cannot_rename_or_delete_someone_elses_model(bobs_model) -> None:
+    app = _page("models", SECRETS, user="carol")
+    assert not _has_button(app, f"delete-{bobs_model}")
+    assert not _has_button(app, f"default-{bobs_model}")
+    assert "Only bob or an admin can change this model." in _said(app)
+    assert "**Owner**: bob" in _said(app)
+
+
+def test_an_admin_can_delete_anyones_model(bobs_model) -> None:
+    app = _page("models", SECRETS, user="alice")
+    app.button(key=f"delete-{bobs_model}").click().run()
+    app.button(key=f"delete-yes-{bobs_model}").click().run()
+    assert not app.exception, app.exception
+    assert not registry.card_file(bobs_model).exists()
+    assert 'Deleted "Bob\'s model".' in _said(app)
+
+
+DEMO = {"demo": True}
+DEMO_SENTENCE = "This is a read-only demo"
+
+
+@pytest.mark.parametrize("page, control", [("train", "FormSubmitter:train_form-Train"),
+                                           ("models", "model-upload-go"),
+                                           ("data", "data_upload_submit")])
+def test_demo_mode_replaces_training_and_uploads_with_a_sentence(page: str,
+                                                                 control: str) -> None:
+    app = _page(page, DEMO)
+    assert not _has_button(app, control)
+    assert DEMO_SENTENCE in _said(app)
+
+
+def test_in_demo_mode_drawing_still_predicts_but_saving_is_off() -> None:
+    image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    ImageDraw.Draw(image).line([(140, 40), (140, 240)], fill="white", width=18)
+    app = _page("draw", DEMO, draw_image_override=np.asarray(image))
+    assert app.subheader[0].value.startswith("Prediction: 1")
+    assert not _has_button(app, "FormSubmitter:save_example-Save as example")
+    assert DEMO_SENTENCE in _said(app)
+
+
+def _has_button(app: AppTest, key: str) -> bool:
+    try:
+        app.button(key=key)
+    except KeyError:
+        return False
+    return True

@@ -2,7 +2,16 @@
 
 import pytest
 
-from dashcore.auth import AccessConfig, User, can, hash_password, require, verify_password
+from dashcore.auth import (
+    AccessConfig,
+    User,
+    authorize,
+    can,
+    hash_password,
+    require,
+    verify_password,
+    why_not,
+)
 from dashcore.errors import PermissionDenied, UserError
 
 FAST = 1_000  # iterations for tests: the format is what matters here
@@ -71,3 +80,26 @@ def test_visitors_and_demo_users_may_draw_but_not_train_or_upload() -> None:
 def test_a_misconfigured_access_table_is_explained(raw: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
         AccessConfig.from_mapping(raw)
+
+
+def test_demo_mode_says_it_is_a_demo_and_admins_still_may_act() -> None:
+    config = AccessConfig.from_mapping({
+        "mode": "password", "demo": True, "admins": ["alice"],
+        "passwords": {"a": hash_password("p", iterations=FAST)}})
+    bob, alice = config.user("bob"), config.user("alice")
+    assert why_not(bob, "train") == ("This is a read-only demo: you can draw and explore, but "
+                                     "not train, upload or change things.")
+    assert why_not(bob, "draw") is None
+    assert why_not(alice, "train") is None and why_not(alice, "admin") is None
+
+
+def test_a_thing_without_an_owner_is_for_admins() -> None:
+    assert not can(User("bob"), "manage", owner=None)
+    assert why_not(User("bob"), "manage", None, "this model") == (
+        "Only an admin can change this model: it has no recorded owner.")
+
+
+def test_authorize_trusts_a_caller_without_a_user_and_checks_one_with_a_user() -> None:
+    authorize(None, "admin")  # scripts and the worker run as the machine's owner
+    with pytest.raises(PermissionDenied, match="Only an admin"):
+        authorize(User("bob"), "admin", what="the default model")

@@ -1,0 +1,176 @@
+"""Ownership in dashcore itself, not only in hidden buttons: runs, models, datasets and
+drawings record who made them, and only the owner or an admin may change them.
+
+No worker process and no Keras model are needed: jobs use a fake launcher, models are
+plain cards in the registry folder (rename and delete read only the card).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+from dashcore import data, drawings, jobs, registry
+from dashcore.architectures import ModelSpec
+from dashcore.atomic import atomic_write_json
+from dashcore.auth import AccessConfig, User
+from dashcore.errors import PermissionDenied
+from dashcore.model_upload import import_model
+from dashcore.settings import Settings, get_settings
+from dashcore.store import STOPPED, open_store
+from dashcore.training import TrainConfig
+
+BOB, CAROL, ADMIN = User("bob"), User("carol"), User("alice", is_admin=True)
+VISITOR = User(None, read_only=True)
+DEMO = AccessConfig.from_mapping({"demo": True}).user(None)
+TINY = ModelSpec(name="Tiny dense", layers=[
+    {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]).to_dict()
+QUICK = TrainConfig(architecture=TINY, epochs=1, max_train_images=300)
+
+
+def fake_launcher(run_id: str, settings: Settings) -> tuple[int, float | None]:
+    """Starts nothing and reports this (live) process as the worker."""
+    return os.getpid(), jobs.process_identity(os.getpid())
+
+
+def model_card(model_id: str, owner: str | None) -> str:
+    """A registry entry as far as rename and delete care: its card."""
+    settings = get_settings().ensure_dirs()
+    atomic_write_json(registry.card_file(model_id, settings),
+                      {"id": model_id, "name": f"{model_id} model", "owner": owner})
+    return model_id
+
+
+def dataset_bytes() -> bytes:
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    np.savez(buffer, x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+             y_train=np.arange(20) % 2, x_test=rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+             y_test=np.arange(6) % 2)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- runs
+
+
+def test_a_run_submitted_by_a_user_is_theirs() -> None:
+    run = jobs.submit(QUICK, launcher=fake_launcher, user=BOB)
+    assert run.owner == "bob"
+    assert jobs.history_rows([run])[0]["Owner"] == "bob"
+
+
+def test_visitors_and_demo_users_cannot_queue_a_run() -> None:
+    with pytest.raises(PermissionDenied, match="Sign in to do more"):
+        jobs.submit(QUICK, launcher=fake_launcher, user=VISITOR)
+    with pytest.raises(PermissionDenied, match="read-only demo"):
+        jobs.submit(QUICK, launcher=fake_launcher, user=DEMO)
+    assert open_store().list_runs() == []
+
+
+def test_only_the_owner_or_an_admin_can_stop_or_rename_a_run() -> None:
+    run = jobs.submit(QUICK, launcher=fake_launcher, user=BOB)
+    with pytest.raises(PermissionDenied, match="Only bob or an admin can change run"):
+        jobs.stop(run.run_id, user=CAROL)
+    with pytest.raises(PermissionDenied, match="Only bob or an admin"):
+        jobs.rename(run.run_id, "carol's now", user=CAROL)
+    assert not open_store().get_run(run.run_id).stop_requested
+    assert jobs.rename(run.run_id, "bob's run", user=BOB).name == "bob's run"
+    assert jobs.stop(run.run_id, user=ADMIN).stop_requested
+
+
+def test_the_owner_can_stop_their_queued_run() -> None:
+    jobs.submit(QUICK, launcher=fake_launcher, user=CAROL)  # takes the one job slot
+    queued = jobs.submit(QUICK, launcher=fake_launcher, user=BOB)
+    assert jobs.stop(queued.run_id, user=BOB).status == STOPPED
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_only_the_owner_or_an_admin_can_rename_or_delete_a_model() -> None:
+    model_id = model_card("bobs", owner="bob")
+    with pytest.raises(PermissionDenied, match="Only bob or an admin can change model"):
+        registry.rename_model(model_id, "mine now", user=CAROL)
+    with pytest.raises(PermissionDenied, match="Only bob or an admin"):
+        registry.delete_model(model_id, user=CAROL)
+    assert registry.rename_model(model_id, "Bob's best", user=BOB)["name"] == "Bob's best"
+    registry.delete_model(model_id, user=ADMIN)
+    assert not registry.card_file(model_id).exists()
+
+
+def test_a_model_without_an_owner_is_for_admins_to_change() -> None:
+    model_id = model_card("orphan", owner=None)
+    with pytest.raises(PermissionDenied, match="no recorded owner"):
+        registry.delete_model(model_id, user=BOB)
+    registry.rename_model(model_id, "named by the worker")  # trusted caller: no user
+    registry.rename_model(model_id, "named by an admin", user=ADMIN)
+
+
+def test_read_only_users_cannot_change_even_an_ownerless_model() -> None:
+    model_id = model_card("orphan", owner=None)
+    for user in (VISITOR, DEMO):
+        with pytest.raises(PermissionDenied, match="read-only"):
+            registry.rename_model(model_id, "x", user=user)
+
+
+def test_only_an_admin_picks_the_default_model_for_everyone() -> None:
+    with pytest.raises(PermissionDenied, match="Only an admin can change the default model"):
+        registry.set_default_model(registry.BUILTIN_ID, user=BOB)
+    registry.set_default_model(registry.BUILTIN_ID, user=ADMIN)
+    assert registry.default_model_id() == registry.BUILTIN_ID
+
+
+def test_an_uploaded_model_needs_upload_rights_before_anything_is_read() -> None:
+    with pytest.raises(PermissionDenied, match="read-only"):
+        import_model(b"not even a model", "x.keras", user=VISITOR)
+    assert not get_settings().uploads_dir.exists()
+
+
+# ---------------------------------------------------------------- datasets and drawings
+
+
+def test_an_uploaded_dataset_records_who_uploaded_it() -> None:
+    data.save_uploaded_dataset("bobs digits", dataset_bytes(), user=BOB)
+    assert data.dataset_owner("upload:bobs digits") == "bob"
+    assert data.load_dataset("upload:bobs digits").num_classes == 2
+    data.save_uploaded_dataset("anon", dataset_bytes())
+    assert data.dataset_owner("upload:anon") is None
+    assert data.dataset_owner(data.MNIST) is None
+
+
+def test_a_visitor_cannot_upload_a_dataset_and_nothing_is_written() -> None:
+    with pytest.raises(PermissionDenied, match="read-only"):
+        data.save_uploaded_dataset("sneaky", dataset_bytes(), user=VISITOR)
+    assert data.list_datasets() == [data.MNIST, data.FASHION]
+
+
+def test_a_saved_drawing_records_its_owner_and_only_they_may_delete_it() -> None:
+    image = np.zeros((28, 28), np.uint8)
+    mine = drawings.save_drawing(image, 3, user=BOB)
+    drawings.save_drawing(image, 4)  # saved without accounts
+    assert [d.owner for d in drawings.list_drawings()] == ["bob", None]
+    assert drawings.load_drawings().extra["owners"] == ["bob", None]
+    with pytest.raises(PermissionDenied, match="Only bob or an admin"):
+        drawings.delete_drawing(mine.drawing_id, user=CAROL)
+    drawings.delete_drawing(mine.drawing_id, user=BOB)
+    assert drawings.count_drawings() == 1
+
+
+def test_visitors_may_not_save_drawings() -> None:
+    with pytest.raises(PermissionDenied, match="read-only demo"):
+        drawings.save_drawing(np.zeros((28, 28), np.uint8), 1, user=DEMO)
+    assert drawings.count_drawings() == 0
+
+
+def test_drawings_saved_before_owners_were_recorded_still_load() -> None:
+    path = drawings.drawings_file(get_settings().ensure_dirs())
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=np.zeros((1, 28, 28), np.uint8), labels=np.array([5]),
+                        ids=np.array(["old-1"]), created=np.array([0.0]))
+    path.write_bytes(buffer.getvalue())
+    assert [(d.label, d.owner) for d in drawings.list_drawings()] == [(5, None)]
+    drawings.save_drawing(np.zeros((28, 28), np.uint8), 6, user=BOB)
+    assert [d.owner for d in drawings.list_drawings()] == [None, "bob"]
