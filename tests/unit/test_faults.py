@@ -221,6 +221,33 @@ def test_a_full_disk_between_model_and_card_leaves_no_model_without_a_card(tiny_
     assert registry.list_models(include_builtin=False) == []
 
 
+@pytest.mark.slow
+def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence(monkeypatch):
+    from dashcore import atomic
+
+    real_write = atomic.atomic_write_with
+
+    def full_for_models(path: Path, write, suffix: str = "") -> None:
+        if Path(path).suffix != ".keras":
+            return real_write(path, write, suffix)
+        full = _HalfThenFull()
+        return real_write(path, lambda tmp: full(tmp, b"PK\x03\x04" + bytes(8192)), suffix)
+
+    monkeypatch.setattr(registry, "atomic_write_with", full_for_models)
+    monkeypatch.setattr(worker, "configure_process", lambda settings: 1)
+    monkeypatch.setattr(jobs, "spawn_worker", FakeLauncher())
+    run = jobs.submit(QUICK, name="no room to save", launcher=FakeLauncher())
+    assert worker.run_job(run.run_id) == 0  # the worker itself, in this process
+
+    after = open_store().get_run(run.run_id)
+    assert after.status == FAILED
+    assert after.reason.startswith("The disk is full: ") and "so nothing was written" \
+        in after.reason and "Free some space" in after.reason
+    assert open_store().epoch_points(run.run_id)  # the metrics of the epoch are kept
+    models = get_settings().models_dir
+    assert registry.list_models(include_builtin=False) == [] and temp_leftovers(models) == []
+
+
 def _digits_npz(n: int = 20) -> bytes:
     rng = np.random.default_rng(0)
     buffer = io.BytesIO()
