@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashcore import data, jobs
 from dashcore.architectures import PRESETS, ModelSpec
-from dashcore.auth import can
+from dashcore.auth import can, why_not
 from dashcore.charts import training as charts
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
@@ -191,9 +191,9 @@ else:
                 renamed = run_or_error(jobs.rename, watched_id, new_name, settings, user=user)
                 if renamed is not None:
                     st.toast(f"Renamed to “{renamed.name}”.")
-        else:
-            st.caption(f"Started by **{watched.owner or 'nobody signed in'}**; only they or "
-                       "an admin can rename or stop it.")
+        else:  # say whose it is, and (unless read-only, said elsewhere) who may rename it
+            reason = "" if user.read_only else why_not(user, "manage", watched.owner, "its name")
+            st.caption(f"Started by **{watched.owner or 'nobody signed in'}**. {reason or ''}")
     any_active = any(r.status in ACTIVE for r in runs)
     st.fragment(run_every=1.0 if any_active else None)(_live_panel)(watched_id,
                                                                       watched.active)

@@ -102,7 +102,7 @@ def test_a_signed_in_user_cannot_stop_someone_elses_run() -> None:
     app = _page("train", SECRETS, user="carol")
     assert not _has_button(app, "stop_button")
     assert "Only bob or an admin can change this run." in _said(app)
-    assert "Started by **bob**" in _said(app)
+    assert "Started by **bob**. Only bob or an admin can change its name." in _said(app)
     assert not open_store().get_run(run.run_id).stop_requested
 
 
