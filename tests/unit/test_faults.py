@@ -9,7 +9,6 @@ worker process); the rest use fakes, threads or small processes.
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import signal
@@ -41,6 +40,7 @@ from dashcore.store import (
     open_store,
 )
 from tests.conftest import REPO_ROOT
+from tests.unit.test_data import npz
 from tests.unit.test_jobs import (  # noqa: F401 - no_stray_workers is an autouse fixture
     LONG,
     QUICK,
@@ -248,21 +248,12 @@ def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence
     assert registry.list_models(include_builtin=False) == [] and temp_leftovers(models) == []
 
 
-def _digits_npz(n: int = 20) -> bytes:
-    rng = np.random.default_rng(0)
-    buffer = io.BytesIO()
-    np.savez(buffer, x_train=rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-             y_train=np.arange(n) % 2, x_test=rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
-             y_test=np.arange(4) % 2)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("what", ["dataset upload", "saved drawing"])
 def test_a_full_disk_while_other_files_are_saved_keeps_what_was_there(what, monkeypatch):
     settings = get_settings().ensure_dirs()
     if what == "dataset upload":
-        data.save_uploaded_dataset("first", _digits_npz())
-        save = lambda: data.save_uploaded_dataset("second", _digits_npz())  # noqa: E731
+        data.save_uploaded_dataset("first", npz())
+        save = lambda: data.save_uploaded_dataset("second", npz(seed=1))  # noqa: E731
         folder = settings.datasets_dir
     else:
         drawings.save_drawing(np.zeros((28, 28), np.uint8), 3)
