@@ -23,6 +23,7 @@ from dashcore import architectures as arch
 from dashcore import data, drawings, jobs, model_upload, registry
 from dashcore.auth import AccessConfig, hash_password
 from dashcore.errors import UserError
+from dashcore.evaluation import check_fit
 from dashcore.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.settings import get_settings
 from dashcore.store import RunRecord, open_store
@@ -122,6 +123,10 @@ def an_existing_run() -> None:
     open_store().create_run(RunRecord(run_id="r-existing", name="first try"))
 
 
+def a_finished_run() -> None:
+    open_store().create_run(RunRecord(run_id="r-done", name="done", status="completed"))
+
+
 def an_existing_dataset() -> None:
     data.save_uploaded_dataset("digits", npz())
 
@@ -209,6 +214,8 @@ CASES: dict[str, Case] = {
         {"type": "Lambda", "function": "exec"}, _FLAT, _OUT),
         ("type 'Lambda'", "Dense, Conv2D")),
     "arch-empty-stack": Case("architecture", stack_problem(), ("no layers", "Pick a preset")),
+    "arch-reshape-target-as-words": Case("architecture", lambda r: arch.parse_shape("28 by 28"),
+                                         ("'28 by 28' is not a shape", "e.g. 28, 28")),
     "arch-json-not-json": Case("architecture", spec_upload("{layers: Dense}"),
                                ("This is not valid JSON", "line 1")),
     "arch-json-a-list": Case("architecture", spec_upload("[1, 2]"), ("expected an object",)),
@@ -282,6 +289,8 @@ CASES: dict[str, Case] = {
                                                      "outside.keras"), ("outside",)),
     "model-rename-empty": Case("models", lambda r: registry.rename_model("some-model", "  "),
                                ("A model name needs 1 to 80 characters",)),
+    "model-default-that-is-gone": Case("models", lambda r: registry.set_default_model("gone-1"),
+                                       ("Model 'gone-1' does not exist",)),
     "model-rename-built-in": Case("models", lambda r: registry.rename_model(
         registry.BUILTIN_ID, "mine now"), ("built-in default model cannot be renamed",)),
     # /draw: canvas and 'Save as example'
@@ -307,6 +316,9 @@ CASES: dict[str, Case] = {
                             setup=an_existing_run),
     "rename-missing-run": Case("train", rename_run("new name", run_id="r-gone"),
                                ("Run 'r-gone' does not exist",), setup=an_existing_run),
+    "stop-a-finished-run": Case("train", lambda r: jobs.stop("r-done"),
+                                ("is already completed: there is nothing to stop",),
+                                setup=a_finished_run),
     # sign-in
     "sign-in-wrong-password": Case("sign-in", sign_in("ann", "Correct horse"),
                                    ("Wrong user name or password",)),
@@ -319,6 +331,12 @@ CASES: dict[str, Case] = {
     "sign-in-hash-empty-password": Case("sign-in", lambda r: hash_password(""),
                                         ("A password cannot be empty",)),
     # /evaluate: the split picker
+    "evaluate-model-with-5-classes-on-mnist": Case(
+        "evaluate", lambda r: check_fit((28, 28, 1), 5, (28, 28), 10, "MNIST"),
+        ("The model outputs 5 classes but MNIST has 10",)),
+    "evaluate-colour-model-on-grey-images": Case(
+        "evaluate", lambda r: check_fit((32, 32, 3), 10, (28, 28), 10, "MNIST"),
+        ("expects inputs of shape 32×32×3", "28×28 grey")),
     "evaluate-unknown-split": Case("evaluate", lambda r: data.load_mnist().split("valid"),
                                    ("Unknown split 'valid'", "'train' or 'test'")),
 }
