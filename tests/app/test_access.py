@@ -159,3 +159,12 @@ def _has_button(app: AppTest, key: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def test_with_visitors_allowed_a_visitor_explores_but_is_told_to_sign_in_to_train() -> None:
+    home = _app({**SECRETS, "visitors": True}).run()
+    assert home.title[0].value == "Keras workbench"
+    assert [t.label for t in home.sidebar.text_input] == ["User name", "Password"]
+    app = _page("train", {**SECRETS, "visitors": True})
+    assert not _has_button(app, "FormSubmitter:train_form-Train")
+    assert "read-only for visitors" in _said(app) and "Sign in to do more" in _said(app)
