@@ -168,3 +168,16 @@ def test_with_visitors_allowed_a_visitor_explores_but_is_told_to_sign_in_to_trai
     app = _page("train", {**SECRETS, "visitors": True})
     assert not _has_button(app, "FormSubmitter:train_form-Train")
     assert "read-only for visitors" in _said(app) and "Sign in to do more" in _said(app)
+
+
+@pytest.mark.parametrize("page, control", [("models", "model-upload-go"),
+                                           ("train", "FormSubmitter:train_form-Train")])
+def test_a_page_run_without_the_router_still_refuses_writes_to_nobody(page: str,
+                                                                      control: str) -> None:
+    """Defence in depth: were the sign-in gate skipped, the page's own check still holds."""
+    app = AppTest.from_file(str(REPO_ROOT / "pages" / f"{page}.py"), default_timeout=120)
+    app.secrets["workbench"] = SECRETS
+    app.run()
+    assert not app.exception, app.exception
+    assert not _has_button(app, control)
+    assert "Sign in to do more" in _said(app)
