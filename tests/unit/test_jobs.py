@@ -1,5 +1,5 @@
 """Jobs: the queue with a fake launcher (no processes), then real detached workers:
-one that completes, one that is stopped, one that is SIGKILLed, and a restart."""
+one that completes, one that is stopped, and a restart (a SIGKILLed worker: test_faults.py)."""
 
 from __future__ import annotations
 
@@ -231,16 +231,3 @@ def test_stop_halts_a_real_worker_and_keeps_the_model_so_far():
     assert run.status == STOPPED and run.reason.startswith("Stopped on request")
     assert read_card(run.summary["model_id"])["status"] == STOPPED
     assert run.progress["epoch"] < LONG.epochs
-
-
-@pytest.mark.slow
-def test_a_sigkilled_worker_leaves_its_run_failed_with_the_reason():
-    run = jobs.submit(LONG, name="to kill")
-    _wait_until_training(run.run_id)
-    pid = open_store().get_run(run.run_id).pid
-    os.kill(pid, signal.SIGKILL)
-    wait_for(finished(run.run_id), "the killed job to be noticed")
-    run = open_store().get_run(run.run_id)
-    assert run.status == FAILED
-    assert "killed (SIGKILL) during epoch" in run.reason and "of 200" in run.reason
-    assert open_store().batch_points(run.run_id)  # what it recorded is kept
