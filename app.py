@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from streamlit_keras import keep_keras_state
 from webui import sign_in_gate
 
+keep_keras_state()  # no Keras reset after every rerun: see streamlit_keras.py
 st.set_page_config(page_title="Keras workbench", page_icon="🧠", layout="wide")
 
 PAGES = [

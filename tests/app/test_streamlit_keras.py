@@ -1,0 +1,26 @@
+"""The router stops Streamlit from resetting Keras after every script run (a ~0.4 s CPU
+cost per rerun once TensorFlow is loaded; see streamlit_keras.py and BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import keras
+from streamlit.runtime.scriptrunner import script_runner
+
+from streamlit_keras import keep_keras_state
+
+
+def test_after_keep_keras_state_streamlits_cleanup_leaves_keras_alone(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(script_runner, "_clean_problem_modules",
+                        script_runner._clean_problem_modules)  # restored after the test
+    assert keep_keras_state() is True
+    script_runner._clean_problem_modules()
+    assert calls == []
+
+
+def test_the_router_installs_it_before_any_page_runs() -> None:
+    from tests.conftest import REPO_ROOT
+
+    source = (REPO_ROOT / "app.py").read_text("utf-8")
+    assert source.index("keep_keras_state()") < source.index("st.navigation(")
