@@ -14,10 +14,11 @@ save the model with its card to the registry.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +41,16 @@ from dashcore.store import COMPLETED, FAILED, STOPPED
 
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD with momentum", "rmsprop": "RMSprop"}
 LOSSES = {"categorical_crossentropy": "Categorical cross-entropy", "mse": "Mean squared error"}
+# Learning-rate schedules: what each does, in the words /train shows beside the choice.
+SCHEDULES = {
+    "constant": "Constant: the learning rate stays as set for the whole run.",
+    "one_cycle": "One-cycle: warms up from 1/25 of the learning rate to the full rate over the "
+                 "first 30% of the steps, then eases down to near zero by the last step "
+                 "(fast convergence in few epochs).",
+}
+ONE_CYCLE_WARMUP = 0.3  # share of all steps spent warming up to the peak learning rate
+ONE_CYCLE_START_DIVISOR = 25.0  # the warm-up starts at learning_rate / this
+ONE_CYCLE_END_FRACTION = 1e-3  # the last step's rate is learning_rate × this
 MAX_BATCH_SIZE = 4096  # larger batches do not fit a small server's memory for big models
 MAX_LEARNING_RATE = 1.0  # above this every optimizer here diverges on image data
 MAX_VALIDATION_SPLIT = 0.5  # holding out more than half leaves too little to learn from
@@ -90,6 +101,10 @@ class TrainConfig:
     max_train_images: int = 0  # use only this many training images (after shuffling); 0 = all
     keep_best: bool = True  # register the best epoch's weights (lowest validation loss)
     batch_log_interval_s: float = 0.5  # seconds between per-batch metric points (≥ 0.05)
+    schedule: str = "constant"  # learning-rate schedule: "constant" or "one_cycle" (warm-up to
+    # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
+    mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
+    # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
 
     # ------------------------------------------------------------ checking
 
@@ -159,6 +174,12 @@ class TrainConfig:
                             f"least {MIN_TRAIN_IMAGES}, or 0 for all of them.")
         if not number(self.batch_log_interval_s) or self.batch_log_interval_s < 0.05:
             problems.append("The per-batch logging interval must be at least 0.05 seconds.")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"Learning-rate schedule {self.schedule!r} is not offered: choose "
+                            f"{' or '.join(SCHEDULES)}.")
+        if not isinstance(self.mixed_precision, bool):
+            problems.append(f"Mixed precision must be on or off (True or False), not "
+                            f"{self.mixed_precision!r}.")
         return problems
 
     def check(self, limits: Limits | None = None) -> TrainConfig:
@@ -196,6 +217,48 @@ class TrainConfig:
         return (f"{self.spec.name} · {self.dataset}{classes} · "
                 f"{OPTIMIZERS.get(self.optimizer, self.optimizer).split()[0]} "
                 f"{self.learning_rate:g} · {self.epochs} ep")
+
+
+# ---------------------------------------------------------------- recipes
+
+# The recipe each preset trains best with (fields of TrainConfig); presets not listed use
+# TrainConfig's defaults, the tutorial recipe. /train fills the form from these when a
+# preset is picked; every field stays editable.
+RECIPES: dict[str, dict[str, Any]] = {
+    "Fast CNN": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 128, "epochs": 1,
+                 "validation_split": 0.1, "schedule": "one_cycle", "augment": False,
+                 "patience": 0, "keep_best": True},
+    "Best CNN": {"optimizer": "adam", "learning_rate": 0.003, "batch_size": 128, "epochs": 12,
+                 "validation_split": 0.1, "schedule": "one_cycle", "augment": True,
+                 "patience": 0, "keep_best": True},
+}
+# Why each recipe, in a line /train shows under the form.
+RECIPE_NOTES: dict[str, str] = {
+    "Fast CNN": "One epoch of one-cycle Adam peaking at 0.01: about 99.1% test accuracy in a "
+                "single pass (see BENCHMARKS.md).",
+    "Best CNN": "12 epochs of one-cycle Adam with light augmentation; the registered weights "
+                "are the epoch with the lowest validation loss (the test set never chooses).",
+}
+RECIPE_FIELDS = ("optimizer", "learning_rate", "batch_size", "epochs", "validation_split",
+                 "schedule", "augment", "patience", "keep_best")  # what a recipe may set
+
+
+def recipe_for(preset: str) -> dict[str, Any]:
+    """The recipe fields for ``preset``: its own recipe, else the defaults (tutorial)."""
+    defaults = TrainConfig()
+    return {name: RECIPES.get(preset, {}).get(name, getattr(defaults, name))
+            for name in RECIPE_FIELDS}
+
+
+def recommended_config(preset: str, **changes: Any) -> TrainConfig:
+    """A :class:`TrainConfig` for ``preset`` with its recommended recipe, then ``changes``.
+
+    Example:
+        >>> recommended_config("Fast CNN").schedule
+        'one_cycle'
+    """
+    return TrainConfig(architecture=get_preset(preset).to_dict(),
+                       **{**recipe_for(preset), **changes})
 
 
 # ---------------------------------------------------------------- data
@@ -316,21 +379,101 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
             "num_classes": len(names), "class_names": names}
 
 
-def make_optimizer(config: TrainConfig) -> Any:
-    """The configured Keras optimizer."""
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> Any:
+    """The optimizer's learning rate: the float itself, or a Keras schedule over all steps.
+
+    One-cycle is Keras's own ``CosineDecay`` with a linear warm-up (so it is saved with
+    the model and reloads without custom code): from ``learning_rate / 25`` up to
+    ``learning_rate`` over the first 30% of ``epochs × steps_per_epoch`` steps, then a
+    cosine down to ``learning_rate / 1000`` at the last step. A high peak explores fast,
+    the long low tail settles into a good minimum: few epochs reach high accuracy.
+    """
+    if config.schedule != "one_cycle":
+        return config.learning_rate
+    total = max(2, int(config.epochs) * max(1, int(steps_per_epoch)))
+    warmup = max(1, int(round(total * ONE_CYCLE_WARMUP)))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / ONE_CYCLE_START_DIVISOR,
+        decay_steps=max(1, total - warmup), alpha=ONE_CYCLE_END_FRACTION,
+        warmup_target=config.learning_rate, warmup_steps=warmup, name="one_cycle")
+
+
+def count_steps(train_samples: int, batch_size: int) -> int:
+    """Gradient steps in one pass over ``train_samples`` images (the last batch may be short)."""
+    return max(1, math.ceil(int(train_samples) / int(batch_size)))
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> Any:
+    """The configured Keras optimizer, with its learning-rate schedule."""
+    rate = learning_rate_schedule(config, steps_per_epoch)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=config.learning_rate,
-                                    momentum=config.momentum)
+        return keras.optimizers.SGD(learning_rate=rate, momentum=config.momentum)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=config.learning_rate)
-    return keras.optimizers.Adam(learning_rate=config.learning_rate)
+        return keras.optimizers.RMSprop(learning_rate=rate)
+    return keras.optimizers.Adam(learning_rate=rate)
 
 
-def compile_model(model: Any, config: TrainConfig) -> Any:
-    """Step 2b: compile with the configured optimizer and loss; accuracy as the metric."""
-    model.compile(optimizer=make_optimizer(config), loss=config.loss,
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+def compile_model(model: Any, config: TrainConfig, steps_per_epoch: int = 1,
+                  jit_compile: bool = False) -> Any:
+    """Step 2b: compile with the configured optimizer, schedule and loss; accuracy metric.
+
+    ``steps_per_epoch`` sizes the one-cycle schedule. ``jit_compile`` comes from
+    :func:`device_plan` (XLA on GPU only: on this 2-core CPU it made steps ~5× slower);
+    when on, Keras's ``"auto"`` still leaves it off for layers XLA cannot compile.
+    """
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=config.loss,
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                  jit_compile="auto" if jit_compile else False)
     return model
+
+
+# ---------------------------------------------------------------- devices
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """How a run uses the machine's accelerators, decided once before the model is built."""
+
+    gpus: int  # GPUs TensorFlow can see
+    jit_compile: bool  # XLA-compile the train step: one GPU only (slower on CPU here)
+    mixed_precision: bool  # float16 compute with float32 weights (asked for, and a GPU seen)
+    distribute: bool  # one replica per GPU with tf.distribute.MirroredStrategy (>1 GPU)
+    notes: tuple[str, ...] = ()  # sentences for the model card (e.g. a setting ignored)
+
+    def describe(self) -> str:
+        """One line for a log or model card: ``2 GPUs · XLA · mixed precision · mirrored``."""
+        parts = [f"{self.gpus} GPU{'s' if self.gpus != 1 else ''}" if self.gpus else "CPU"]
+        parts += [label for on, label in ((self.jit_compile, "XLA"),
+                                          (self.mixed_precision, "mixed precision"),
+                                          (self.distribute, "MirroredStrategy")) if on]
+        return " · ".join(parts)
+
+
+def device_plan(config: TrainConfig, gpus: list[Any] | tuple[Any, ...]) -> DevicePlan:
+    """Decide XLA, mixed precision and distribution from the visible GPUs (pure: testable
+    with a fake device list).
+
+    Mixed precision asked for on a machine without a GPU is *ignored with a note* rather
+    than refused: the web server that validates a form may not see the GPU a worker sees,
+    and a recipe saved on a GPU machine should still run (in float32) on a laptop.
+    """
+    count = len(gpus)
+    notes: list[str] = []
+    mixed = bool(config.mixed_precision) and count > 0
+    if config.mixed_precision and not count:
+        notes.append("Mixed precision was asked for but no GPU is visible, so this run "
+                     "trained in float32 (float16 is slower than float32 on a CPU).")
+    # XLA on one GPU only: on a CPU it made steps ~5x slower here, and Keras itself turns
+    # it off under tf.distribute.
+    return DevicePlan(gpus=count, jit_compile=count == 1, mixed_precision=mixed,
+                      distribute=count > 1, notes=tuple(notes))
+
+
+def visible_gpus() -> list[Any]:
+    """The GPUs TensorFlow can use here (an empty list on a CPU-only machine)."""
+    import tensorflow as tf
+
+    return list(tf.config.list_physical_devices("GPU"))
 
 
 def augmented_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> Any:
@@ -657,11 +800,39 @@ def library_versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
+@contextlib.contextmanager
+def _precision(mixed: bool) -> Iterator[None]:
+    """Keras's global dtype policy set to ``mixed_float16`` inside, restored after."""
+    if not mixed:
+        yield
+        return
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
+def _strategy_scope(distribute: bool) -> contextlib.AbstractContextManager[Any]:
+    """``MirroredStrategy().scope()`` for more than one GPU, else nothing.
+
+    Variables created inside (model and optimizer) are mirrored on every GPU; ``fit``
+    then splits each batch of ``batch_size`` images between them.
+    """
+    if not distribute:
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy().scope()
+
+
 def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      should_stop: Callable[[], bool] | None = None, *,
                      settings: Settings | None = None, run_id: str | None = None,
                      run_dir: Path | None = None, name: str | None = None,
-                     owner: str | None = None, register: bool = True) -> TrainOutcome:
+                     owner: str | None = None, register: bool = True,
+                     extra_callbacks: tuple[Any, ...] = ()) -> TrainOutcome:
     """Train, test and register one model in this process; returns what happened.
 
     Reusable from scripts: ``train_in_process(TrainConfig(epochs=1))`` trains the
@@ -679,6 +850,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         name: the model's display name. Defaults to :meth:`TrainConfig.default_name`.
         owner: the user who started it (``None`` while there are no accounts).
         register: save the model to the registry (False for benchmarks).
+        extra_callbacks: more Keras callbacks, run after the live-metrics one (the
+            time-to-accuracy benchmark's per-epoch test probe).
 
     Raises:
         UserError: for an invalid configuration, an unknown dataset, or a model that
@@ -698,12 +871,15 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     # 1. Data
     data = prepare_data(config, settings)
 
-    # 2. Model
+    # 2. Model, on the devices there are
     keras.utils.set_random_seed(config.seed)
     spec = fitted_spec(config, data.input_shape, data.num_classes)
-    model = build_model(spec)
-    params = check_model_size(model, settings.limits)
-    compile_model(model, config)
+    plan = device_plan(config, visible_gpus())
+    steps = count_steps(len(data.x_train), config.batch_size)
+    with _precision(plan.mixed_precision), _strategy_scope(plan.distribute):
+        model = build_model(spec, output_float32=plan.mixed_precision)
+        params = check_model_size(model, settings.limits)
+        compile_model(model, config, steps, jit_compile=plan.jit_compile)
     if should_stop():
         return TrainOutcome(status=STOPPED, reason="Stopped before training began; no model "
                             "was saved.", params=params,
@@ -717,7 +893,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                        monitor="val_loss" if has_val else "loss",
                        checkpoint=run_dir / "best.weights.h5" if run_dir is not None else None,
                        tensorboard=tensorboard)
-    callbacks: list[Any] = [live]
+    callbacks: list[Any] = [live, *extra_callbacks]
     early = None
     if config.patience:
         early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
@@ -775,7 +951,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         "input_shape": list(data.input_shape), "num_classes": data.num_classes,
         "class_names": list(data.class_names),
         "classes": sorted(set(config.classes)) if config.classes else None,
-        "params": params,
+        "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
     }
     if register:
         from dashcore.registry import save_model

@@ -16,13 +16,26 @@ from dashcore.charts import training as charts
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from dashcore.store import ACTIVE, QUEUED, WORKING, RunRecord, open_store
-from dashcore.training import LOSSES, OPTIMIZERS, TrainConfig
+from dashcore.training import (
+    LOSSES,
+    OPTIMIZERS,
+    RECIPE_NOTES,
+    RECIPES,
+    SCHEDULES,
+    TrainConfig,
+    recipe_for,
+)
 from webui import allowed, current_user, run_or_error
 
 WATCH_KEY = "train_watch"  # the run the live panel follows
 ARCH_KEY = "arch_spec"  # the model built on /architecture (a ModelSpec dict), if any
 CUSTOM = "Built on /architecture"
 DEFAULTS = TrainConfig()
+# Form widgets a preset's recipe fills in (widget key → TrainConfig field).
+RECIPE_WIDGETS = {"train_optimizer": "optimizer", "train_lr": "learning_rate",
+                  "train_batch": "batch_size", "train_epochs": "epochs",
+                  "train_val": "validation_split", "train_schedule": "schedule",
+                  "train_augment": "augment", "train_patience": "patience"}
 
 settings = get_settings()
 try:
@@ -54,17 +67,37 @@ def _architectures() -> dict[str, dict]:
     return options
 
 
+def _apply_recipe(values: dict) -> None:
+    """Fill the recipe's fields of the form (the user can still edit them)."""
+    for key, name in RECIPE_WIDGETS.items():
+        st.session_state[key] = values[name]
+
+
+def _on_architecture_change() -> None:
+    """A preset picked: its recommended recipe (the tutorial recipe if it has none)."""
+    chosen = st.session_state.get("train_arch")
+    if chosen in PRESETS:
+        _apply_recipe(recipe_for(chosen))
+
+
 def _form() -> None:
     architectures = _architectures()
     names = list(architectures)
     default_arch = names.index("CNN 32-64") if "CNN 32-64" in names else 0
+    if "train_lr" not in st.session_state:  # first visit: the default preset's recipe
+        _apply_recipe(recipe_for(DEFAULTS.spec.name))
+    # Outside the form so that picking a preset fills in its recipe at once.
+    arch = st.selectbox("Architecture", names, index=default_arch, key="train_arch",
+                        on_change=_on_architecture_change,
+                        help="A preset from the tutorials, or the model you built on "
+                             "/architecture. A preset with a recommended recipe fills it in "
+                             "below.")
+    if arch in RECIPES:
+        st.caption(f"Recommended recipe for {arch} filled in: {RECIPE_NOTES[arch]}")
     with st.form("train_form"):
         left, middle, right = st.columns(3)
         dataset = left.selectbox("Dataset", data.list_datasets(), key="train_dataset",
                                  help="The images to learn from; see /data for a look.")
-        arch = left.selectbox("Architecture", names, index=default_arch, key="train_arch",
-                              help="A preset from the tutorials, or the model you built on "
-                                   "/architecture.")
         classes = left.multiselect(
             "Classes (empty = all)", list(range(10)), key="train_classes",
             help="Train on some classes only, e.g. 3 and 8 for the two-class task.")
@@ -72,26 +105,31 @@ def _form() -> None:
                                      format_func=OPTIMIZERS.get,
                                      help="How weights are updated. Adam works out of the box.")
         learning_rate = middle.number_input(
-            "Learning rate", value=DEFAULTS.learning_rate, step=1e-4, format="%g",
-            key="train_lr", help="Size of each update: 0.001 for Adam, about 0.01 for SGD.")
+            "Learning rate", step=1e-4, format="%g", key="train_lr",
+            help="Size of each update: 0.001 for Adam, about 0.01 for SGD. With one-cycle, "
+                 "the peak rate.")
+        schedule = middle.selectbox(
+            "Learning-rate schedule", list(SCHEDULES), key="train_schedule",
+            format_func=lambda name: SCHEDULES[name].split(":")[0],
+            help=" ".join(SCHEDULES.values()))
         loss = middle.selectbox("Loss", list(LOSSES), key="train_loss", format_func=LOSSES.get,
                                 help="Cross-entropy is standard for classes; mean squared "
                                      "error is there to compare, as the tutorials do.")
         batch_size = middle.number_input(
-            "Batch size", value=DEFAULTS.batch_size, step=32, key="train_batch",
+            "Batch size", step=32, key="train_batch",
             help="Images per update, 1 to 4096. Larger is faster per image, noisier when small.")
         epochs = right.number_input(
-            "Epochs", value=DEFAULTS.epochs, step=1, key="train_epochs",
+            "Epochs", step=1, key="train_epochs",
             help=f"Passes over the training images, 1 to {settings.limits.max_epochs}.")
         validation_split = right.number_input(
-            "Validation split", value=DEFAULTS.validation_split, step=0.05, format="%.2f",
+            "Validation split", step=0.05, format="%.2f",
             key="train_val", help="Share of training images held out to check progress, 0–0.5.")
         patience = right.number_input(
-            "Early-stopping patience", value=DEFAULTS.patience, step=1, key="train_patience",
+            "Early-stopping patience", step=1, key="train_patience",
             help="Stop after this many epochs without a better validation loss; 0 = off.")
         seed = right.number_input("Seed", value=DEFAULTS.seed, step=1, key="train_seed",
                                   help="Same seed and settings → the same split and start.")
-        augment = right.checkbox("Light augmentation", value=False, key="train_augment",
+        augment = right.checkbox("Light augmentation", key="train_augment",
                                  help="Random small shifts, rotations and zooms of the "
                                       "training images each epoch.")
         with st.expander("More"):
@@ -100,6 +138,10 @@ def _form() -> None:
                 help="Use only this many training images, for a quick try.")
             name = st.text_input("Run name (optional)", key="train_name", max_chars=80,
                                  help="You can also rename the run while it trains.")
+            mixed = st.checkbox(
+                "Mixed precision (GPU only)", value=False, key="train_mixed",
+                help="float16 arithmetic with float32 weights: faster on a recent GPU. "
+                     "Without a GPU the run trains in float32 and its model card says so.")
         submitted = st.form_submit_button("Train", type="primary")
     if not submitted:
         return
@@ -108,7 +150,7 @@ def _form() -> None:
         learning_rate=float(learning_rate), batch_size=int(batch_size), epochs=int(epochs),
         validation_split=float(validation_split), seed=int(seed), patience=int(patience),
         augment=bool(augment), loss=loss, classes=sorted(classes) or None,
-        max_train_images=int(max_images))
+        max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed))
     problems = config.validate(settings.limits)
     if problems:
         for problem in problems:

@@ -1,0 +1,60 @@
+"""Best accuracy: the "Best CNN" preset with its recommended recipe, to the end.
+
+    python benchmarks/bench_best_accuracy.py            # ~12 epochs, 15-30 min on 2 cores
+    python benchmarks/bench_best_accuracy.py --threads 1
+
+One run in a fresh child process with the worker's process setup, through
+:func:`dashcore.training.train_in_process` (nothing registered), as
+``bench_time_to_99.py`` does. The registered weights are those of the epoch with the
+lowest *validation* loss (``keep_best``); their test accuracy is the result. The
+per-epoch test accuracy is printed for information only (the probe reads, it never
+chooses), and the training time excludes that probing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_time_to_99 import run_child  # noqa: E402 - after the path is set
+
+TARGET = 0.996
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads (default: the worker's rule)")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bench-best-"))
+    env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "DASHCORE_WORKER_THREADS": str(args.threads)}
+    load_before = os.getloadavg()
+    result = run_child("best", env, max_epochs=0, stop=False)
+    epochs = result["epochs"]
+    print("| epoch | training s (cumulative) | CPU s | val loss | val accuracy | "
+          "test accuracy (information only) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for e in epochs:
+        marker = " ← chosen (lowest val loss)" if e["epoch"] == result["best_epoch"] else ""
+        print(f"| {e['epoch']} | {e['train_s']:.1f} | {e['train_cpu_s']:.1f} | "
+              f"{e['val_loss']:.4f} | {e['val_accuracy']:.4f} | "
+              f"{e['test_accuracy']:.4f}{marker} |")
+    final = result["final_test_accuracy"]
+    print(f"\nBest CNN: {result['params']:,} params, {len(epochs)} epochs, "
+          f"{epochs[-1]['train_s']:.1f} s of training ({epochs[-1]['train_cpu_s']:.1f} CPU s), "
+          f"{result['threads']} threads; registered weights: epoch {result['best_epoch']} "
+          f"(lowest validation loss), test accuracy {final:.4f} "
+          f"(target ≥ {TARGET:.1%}: {'met' if final >= TARGET else 'NOT met'})")
+    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
+          f"({os.cpu_count()} cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
