@@ -2,6 +2,7 @@
 
     python benchmarks/bench_best_accuracy.py            # ~12 epochs, 15-30 min on 2 cores
     python benchmarks/bench_best_accuracy.py --threads 1
+    python benchmarks/bench_best_accuracy.py --epochs 20   # a longer one-cycle run
 
 One run in a fresh child process with the worker's process setup, through
 :func:`dashcore.training.train_in_process` (nothing registered), as
@@ -30,12 +31,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads (default: the worker's rule)")
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="epochs instead of the recipe's (the one-cycle schedule spans them)")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-best-"))
     env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
            "DASHCORE_WORKER_THREADS": str(args.threads)}
     load_before = os.getloadavg()
-    result = run_child("best", env, max_epochs=0, stop=False)
+    result = run_child("best", env, max_epochs=args.epochs, stop=False)
     epochs = result["epochs"]
     print("| epoch | training s (cumulative) | CPU s | val loss | val accuracy | "
           "test accuracy (information only) |")

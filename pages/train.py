@@ -36,6 +36,7 @@ RECIPE_WIDGETS = {"train_optimizer": "optimizer", "train_lr": "learning_rate",
                   "train_batch": "batch_size", "train_epochs": "epochs",
                   "train_val": "validation_split", "train_schedule": "schedule",
                   "train_augment": "augment", "train_patience": "patience"}
+RECIPE_KEY = "train_recipe"  # the recipe last filled into the form
 
 settings = get_settings()
 try:
@@ -71,12 +72,17 @@ def _apply_recipe(values: dict) -> None:
     """Fill the recipe's fields of the form (the user can still edit them)."""
     for key, name in RECIPE_WIDGETS.items():
         st.session_state[key] = values[name]
+    st.session_state[RECIPE_KEY] = values
 
 
 def _on_architecture_change() -> None:
-    """A preset picked: its recommended recipe (the tutorial recipe if it has none)."""
+    """A preset picked: its recommended recipe (the tutorial recipe if it has none).
+
+    Only when that differs from the recipe in the form: moving between presets that share
+    a recipe (Dense 64 → CNN 32-64) keeps what the user typed.
+    """
     chosen = st.session_state.get("train_arch")
-    if chosen in PRESETS:
+    if chosen in PRESETS and recipe_for(chosen) != st.session_state.get(RECIPE_KEY):
         _apply_recipe(recipe_for(chosen))
 
 
