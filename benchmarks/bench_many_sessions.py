@@ -133,12 +133,13 @@ def summarize(latencies_ms: list[float]) -> dict[str, float]:
             "max": max(latencies_ms) if latencies_ms else float("nan")}
 
 
-def split_medians(splits: dict[str, list[tuple[float, float, float]]]
+def split_medians(splits: dict[str, list[tuple[float, float, float]]], q: float = 50
                   ) -> dict[str, dict[str, float]]:
-    """Per phase, the median of each part of the latency: the page before sending the
-    drawing, the server until its first answer message, the page until it is shown."""
+    """Per phase, the ``q``-th percentile of each part of the latency: the page before
+    sending the drawing, the server until its first answer message, the page until the
+    answer is shown (each part on its own, so they need not add up to the total's)."""
     names = ("page_to_send", "server_first_msg", "page_to_shown")
-    return {phase: {name: round(statistics.median(part), 1) for name, part
+    return {phase: {name: round(percentile(list(part), q), 1) for name, part
                     in zip(names, zip(*rows, strict=True), strict=True)}
             for phase, rows in splits.items() if rows}
 
@@ -546,6 +547,7 @@ async def run_benchmark(args, home: Path) -> dict:
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     result["phases"] = {phase: summarize(values) for phase, values in state.latencies.items()}
     result["parts_p50"] = split_medians(state.splits)
+    result["parts_p95"] = split_medians(state.splits, 95)
     result["unanswered"] = state.unanswered
     result["drawings"] = state.drawings
     result["page_errors"] = state.page_errors[:20]
@@ -568,7 +570,8 @@ def print_table(result: dict) -> None:
     if "ratio_p95" in result:
         print(f"training / idle: p50 ×{result['ratio_p50']:.2f}, p95 ×{result['ratio_p95']:.2f}")
     for phase, parts in result.get("parts_p50", {}).items():
-        print(f"{phase:<12} median parts (ms): {parts}")
+        print(f"{phase:<12} parts p50 (ms): {parts}")
+        print(f"{phase:<12} parts p95 (ms): {result['parts_p95'][phase]}")
     for key in ("sessions_ready", "server_rss_start_mb", "server_rss_sessions_open_mb",
                 "server_rss_end_mb", "server_rss_peak_mb", "worker_rss_end_mb",
                 "worker_rss_peak_mb",

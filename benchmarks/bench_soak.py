@@ -102,6 +102,7 @@ async def run_soak(args, home: Path) -> dict:
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     result["latency"] = summarize(state.latencies.get("soak", []))
     result["parts_p50"] = split_medians(state.splits).get("soak")
+    result["parts_p95"] = split_medians(state.splits, 95).get("soak")
     result["drawings"], result["visits"] = state.drawings, state.visits
     result["unanswered"] = sum(state.unanswered.values())
     result["page_errors"], result["exceptions"] = state.page_errors, state.exceptions
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsoak: {result['sessions']} sessions for {result.get('soak_s')} s, "
           f"{result['drawings']} drawings, {result['visits']} page visits")
     print(f"drawing → prediction: n {lat['n']}, p50 {lat['p50']:.0f} ms, p95 "
-          f"{lat['p95']:.0f} ms, max {lat['max']:.0f} ms; parts p50 {result['parts_p50']}")
+          f"{lat['p95']:.0f} ms, max {lat['max']:.0f} ms")
+    print(f"parts p50 {result['parts_p50']}\nparts p95 {result['parts_p95']}")
     for key in ("job_status", "job_run_s", "server_rss_start_mb", "server_rss_open_mb",
                 "server_rss_end_of_soak_mb", "server_rss_after_mb", "server_rss_peak_mb",
                 "worker_rss_peak_mb", "cpu_soak", "unanswered", "page_errors", "exceptions"):
