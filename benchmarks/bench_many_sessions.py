@@ -478,6 +478,7 @@ async def open_sessions(args, url: str, state: LoadState, browse: tuple[str, ...
 
 async def close_sessions(state: LoadState, playwright, browser, tasks, wait_s: float = 60
                          ) -> None:
+    """Stop the session loops (waiting up to ``wait_s`` for them), then the browser."""
     state.stop = True
     done, pending = await asyncio.wait(tasks, timeout=wait_s)
     for task in pending:
@@ -502,10 +503,11 @@ async def run_benchmark(args, home: Path) -> dict:
     run_id = None
     result: dict = {"sessions": args.sessions, "phase_s": args.phase_s,
                     "think_s": args.think_s}
+    opened = None
     try:
         sampler.start()
         result["server_rss_start_mb"] = round(sampler.server_now(), 1)
-        playwright, browser, tasks = await open_sessions(args, url, state)
+        opened = await open_sessions(args, url, state)
         result["sessions_ready"] = state.ready
         await asyncio.sleep(args.warmup_s)
         result["server_rss_sessions_open_mb"] = round(sampler.server_now(), 1)
@@ -529,7 +531,8 @@ async def run_benchmark(args, home: Path) -> dict:
         result["server_rss_end_mb"] = round(sampler.server_now(), 1)
         result["worker_rss_end_mb"] = round(sampler.worker_now(), 1)
         result["job_progress_at_end"] = get_run(run_id).progress
-        await close_sessions(state, playwright, browser, tasks)
+        await close_sessions(state, *opened)
+        opened = None
         from dashcore import jobs
 
         if get_run(run_id).status in ("queued", "starting", "running"):
@@ -538,6 +541,8 @@ async def run_benchmark(args, home: Path) -> dict:
         result["job_reason"] = get_run(run_id).reason
     finally:
         sampler.stop()
+        if opened:  # an error before the sessions were closed: close them now
+            await close_sessions(state, *opened, wait_s=5)
         if run_id:
             kill_pid(get_run(run_id).pid if get_run(run_id).status in ("starting", "running")
                      else None)
@@ -574,8 +579,8 @@ def print_table(result: dict) -> None:
         print(f"{phase:<12} parts p95 (ms): {result['parts_p95'][phase]}")
     for key in ("sessions_ready", "server_rss_start_mb", "server_rss_sessions_open_mb",
                 "server_rss_end_mb", "server_rss_peak_mb", "worker_rss_end_mb",
-                "worker_rss_peak_mb",
-                "cpu_idle", "cpu_training", "job_final_status", "page_errors", "exceptions"):
+                "worker_rss_peak_mb", "cpu_idle", "cpu_training", "job_training",
+                "job_final_status", "page_errors", "exceptions"):
         if key in result:
             print(f"{key}: {result[key]}")
 

@@ -60,11 +60,11 @@ async def run_soak(args, home: Path) -> dict:
     result: dict = {"sessions": args.sessions, "epochs": args.epochs,
                     "train_images": args.train_images, "browse_p": args.browse_p}
     run_id = None
+    opened = None
     try:
         sampler.start()
         result["server_rss_start_mb"] = round(sampler.server_now(), 1)
-        playwright, browser, tasks = await open_sessions(args, f"http://127.0.0.1:{port}",
-                                                          state, BROWSED)
+        opened = await open_sessions(args, f"http://127.0.0.1:{port}", state, BROWSED)
         result["sessions_ready"] = state.ready
         await asyncio.sleep(args.warmup_s)
         result["server_rss_open_mb"] = round(sampler.server_now(), 1)
@@ -87,11 +87,14 @@ async def run_soak(args, home: Path) -> dict:
             result["job_run_s"] = round(run.finished - run.started, 1)
         result["server_rss_end_of_soak_mb"] = round(sampler.server_now(), 1)
         state.phase = "done"
-        await close_sessions(state, playwright, browser, tasks)
+        await close_sessions(state, *opened)
+        opened = None
         await asyncio.sleep(args.settle_s)
         result["server_rss_after_mb"] = round(sampler.server_now(), 1)
     finally:
         sampler.stop()
+        if opened:  # an error before the sessions were closed: close them now
+            await close_sessions(state, *opened, wait_s=5)
         if run_id and get_run(run_id).status not in FINAL:
             from dashcore import jobs
 
