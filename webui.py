@@ -39,18 +39,26 @@ def current_user() -> User:
     return config.user(st.session_state.get("signed_in_as"))
 
 
-def sign_in_gate() -> None:
-    """Before any page runs: ask for sign-in when access is on (visitors may browse if allowed)."""
+def sign_in_gate(pages: list[Any]) -> Any:
+    """Resolve the page, then ask for sign-in when access is on; returns the page to run.
+
+    The page is resolved first so that a deep link such as /models is where the person
+    lands once signed in; the navigation stays hidden until then. Visitors may browse
+    (read-only) when the access settings allow it.
+    """
     try:
         config = access_config()
     except UserError as exc:
+        st.navigation(pages, position="hidden")
         st.error(f"The access settings are wrong: {exc}")
         st.stop()
+    user = current_user()
+    locked = config.enabled and not user.name and not config.visitors
+    page = st.navigation(pages, position="hidden" if locked else "sidebar")
     if not config.enabled:
         if config.demo:
             st.sidebar.info("Demo mode: you can draw and explore; training and uploads are off.")
-        return
-    user = current_user()
+        return page
     with st.sidebar:
         if user.name:
             st.caption(f"Signed in as **{user.name}**" + (" (admin)" if user.is_admin else ""))
@@ -59,11 +67,11 @@ def sign_in_gate() -> None:
                     st.logout()
                 st.session_state.pop("signed_in_as", None)
                 st.rerun()
-            return
-    if config.visitors:
+            return page
+    if not locked:
         with st.sidebar.expander("Sign in", expanded=False):
             _sign_in_form(config)
-        return
+        return page
     st.title("Sign in")
     st.write("This workbench is shared: sign in to use it.")
     _sign_in_form(config)

@@ -35,13 +35,13 @@ def _app(workbench: dict | None) -> AppTest:
 
 
 def _page(page: str, workbench: dict, user: str | None = None, **state) -> AppTest:
-    """``pages/<page>.py`` through the router, signed in as ``user`` (None: a visitor)."""
+    """``views/<page>.py`` through the router, signed in as ``user`` (None: a visitor)."""
     app = _app(workbench)
     if user is not None:
         app.session_state["signed_in_as"] = user
     for key, value in state.items():
         app.session_state[key] = value
-    app.switch_page(f"pages/{page}.py").run()
+    app.switch_page(f"views/{page}.py").run()
     assert not app.exception, app.exception
     return app
 
@@ -175,7 +175,7 @@ def test_with_visitors_allowed_a_visitor_explores_but_is_told_to_sign_in_to_trai
 def test_a_page_run_without_the_router_still_refuses_writes_to_nobody(page: str,
                                                                       control: str) -> None:
     """Defence in depth: were the sign-in gate skipped, the page's own check still holds."""
-    app = AppTest.from_file(str(REPO_ROOT / "pages" / f"{page}.py"), default_timeout=120)
+    app = AppTest.from_file(str(REPO_ROOT / "views" / f"{page}.py"), default_timeout=120)
     app.secrets["workbench"] = SECRETS
     app.run()
     assert not app.exception, app.exception

@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 def app() -> AppTest:
     """The app opened on /architecture (it starts from the "Dense 64" preset)."""
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90).run()
-    app.switch_page("pages/architecture.py").run()
+    app.switch_page("views/architecture.py").run()
     assert not app.exception
     return app
 

@@ -19,7 +19,7 @@ CHART_KEYS = ["data_samples", "data_counts", "data_histogram", "data_means", "da
 def app() -> AppTest:
     """The app opened on /data (MNIST is selected by default)."""
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90).run()
-    app.switch_page("pages/data.py").run()
+    app.switch_page("views/data.py").run()
     assert not app.exception
     return app
 

@@ -36,7 +36,7 @@ def open_draw(image: np.ndarray | None = None) -> AppTest:
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
     if image is not None:
         app.session_state[OVERRIDE_KEY] = image
-    app.switch_page("pages/draw.py").run()
+    app.switch_page("views/draw.py").run()
     assert not app.exception, app.exception
     return app
 

@@ -39,7 +39,7 @@ def save_tiny_model(classes: int = 10, train: bool = True) -> registry.ModelEntr
 
 def open_evaluate() -> AppTest:
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
-    app.switch_page("pages/evaluate.py").run()
+    app.switch_page("views/evaluate.py").run()
     assert not app.exception, app.exception
     return app
 

@@ -14,7 +14,7 @@ from dashcore.settings import get_settings
 from dashcore.store import COMPLETED, FAILED, RunRecord, open_store
 from dashcore.training import TrainConfig
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
 
 
 def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_page_works():

@@ -19,6 +19,6 @@ def test_router_opens_on_the_home_page_with_a_link_per_step() -> None:
 def test_every_step_page_opens_without_error() -> None:
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()
     for page in ("data", "architecture", "train", "evaluate", "draw", "models"):
-        app.switch_page(f"pages/{page}.py").run()
+        app.switch_page(f"views/{page}.py").run()
         assert not app.exception, f"/{page} raised {app.exception}"
         assert app.title, f"/{page} shows no title"

@@ -12,7 +12,7 @@ from dashcore import registry
 from dashcore.settings import get_settings
 from tests.conftest import REPO_ROOT
 
-PAGE = str(REPO_ROOT / "pages" / "models.py")
+PAGE = str(REPO_ROOT / "views" / "models.py")
 
 
 @pytest.fixture
@@ -122,6 +122,6 @@ def test_the_system_panel_shows_versions_and_keras_settings() -> None:
 
 def test_the_page_opens_through_the_router() -> None:
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
-    app.switch_page("pages/models.py").run()
+    app.switch_page("views/models.py").run()
     assert not app.exception, app.exception
     assert app.title[0].value == "Models"

@@ -19,7 +19,7 @@ from dashcore.architectures import ModelSpec
 from dashcore.store import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED, RunRecord, open_store
 from dashcore.training import TrainConfig
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
 
 
 def page() -> AppTest:

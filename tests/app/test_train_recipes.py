@@ -16,7 +16,7 @@ from dashcore import jobs
 from dashcore.store import QUEUED, RUNNING, RunRecord, open_store
 from dashcore.training import TrainConfig
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
 
 
 def page() -> AppTest:

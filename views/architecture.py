@@ -243,4 +243,5 @@ with right:
             st.table([{**row, "Param #": f"{row['Param #']:,}"} for row in summary.table()],
                      hide_index=True)
             st.plotly_chart(layer_stack_figure(summary), width="stretch")
-            st.page_link("pages/train.py", label="Train this model", icon="🏋️")
+            st.page_link("views/train.py", label="Train this model",
+                         icon=":material/model_training:")
