@@ -19,8 +19,14 @@ def test_after_keep_keras_state_streamlits_cleanup_leaves_keras_alone(monkeypatc
     assert calls == []
 
 
-def test_the_router_installs_it_before_any_page_runs() -> None:
+def test_running_the_router_installs_it(monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    import streamlit_keras
     from tests.conftest import REPO_ROOT
 
-    source = (REPO_ROOT / "app.py").read_text("utf-8")
-    assert source.index("keep_keras_state()") < source.index("st.navigation(")
+    monkeypatch.setattr(script_runner, "_clean_problem_modules",
+                        script_runner._clean_problem_modules)  # restored after the test
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60).run()
+    assert not app.exception
+    assert script_runner._clean_problem_modules is streamlit_keras._clean_without_keras
