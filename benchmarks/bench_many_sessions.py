@@ -237,6 +237,7 @@ class LoadState:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     splits: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
     unanswered: dict[str, int] = field(default_factory=dict)
+    unanswered_why: list[str] = field(default_factory=list)
     drawings: int = 0
     visits: int = 0
     page_errors: list[str] = field(default_factory=list)
@@ -269,6 +270,22 @@ async def exception_check(page, state: LoadState, where: str) -> None:
         state.exceptions.append(f"{where}: {text}")
 
 
+async def why_unanswered(page, phase: str) -> str:
+    """Where an unanswered stroke stopped: never seen as a stroke by the page, never sent
+    by the canvas, sent but no server reply, or a reply that never showed an answer."""
+    try:
+        b = await page.evaluate("() => window.__bench")
+    except Exception as exc:  # noqa: BLE001 - the page itself is gone
+        return f"{phase}: page unreadable ({type(exc).__name__})"
+    if b["up"] is None:
+        return f"{phase}: the page saw no pointerup on the canvas"
+    if b["sent"] is None:
+        return f"{phase}: the canvas never sent the drawing"
+    if b["recv"] is None:
+        return f"{phase}: sent, no server reply"
+    return f"{phase}: server replied, no answer shown"
+
+
 async def draw_and_time(page, state: LoadState, rng: random.Random) -> None:
     """One stroke, its prediction (timed in the page), then clear the canvas."""
     canvas = await drawing_surface(page)
@@ -293,6 +310,7 @@ async def draw_and_time(page, state: LoadState, rng: random.Random) -> None:
             split = (b["sent"] - b["up"], b["recv"] - b["sent"], b["shown"] - b["recv"])
     except Exception:  # noqa: BLE001 - a timeout: the stroke went unanswered
         latency, split = None, None
+        state.unanswered_why.append(await why_unanswered(page, phase))
     end_phase = state.phase
     # A stroke is counted in a phase only if the phase did not change under it.
     state.record(phase if phase == end_phase else "transition", latency, split)
@@ -554,6 +572,7 @@ async def run_benchmark(args, home: Path) -> dict:
     result["parts_p50"] = split_medians(state.splits)
     result["parts_p95"] = split_medians(state.splits, 95)
     result["unanswered"] = state.unanswered
+    result["unanswered_why"] = state.unanswered_why
     result["drawings"] = state.drawings
     result["page_errors"] = state.page_errors[:20]
     result["exceptions"] = state.exceptions[:20]
@@ -580,7 +599,7 @@ def print_table(result: dict) -> None:
     for key in ("sessions_ready", "server_rss_start_mb", "server_rss_sessions_open_mb",
                 "server_rss_end_mb", "server_rss_peak_mb", "worker_rss_end_mb",
                 "worker_rss_peak_mb", "cpu_idle", "cpu_training", "job_training",
-                "job_final_status", "page_errors", "exceptions"):
+                "job_final_status", "unanswered_why", "page_errors", "exceptions"):
         if key in result:
             print(f"{key}: {result[key]}")
 

@@ -129,6 +129,7 @@ async def run_soak(args, home: Path) -> dict:
     result["parts_p95"] = split_medians(state.splits, 95).get("soak")
     result["drawings"], result["visits"] = state.drawings, state.visits
     result["unanswered"] = sum(state.unanswered.values())
+    result["unanswered_why"] = state.unanswered_why
     result["page_errors"], result["exceptions"] = state.page_errors, state.exceptions
     return result
 
@@ -193,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"parts p50 {result['parts_p50']}\nparts p95 {result['parts_p95']}")
     for key in ("job_status", "job_run_s", "server_rss_start_mb", "server_rss_open_mb",
                 "server_rss_end_of_soak_mb", "server_rss_after_mb", "server_rss_peak_mb",
-                "worker_rss_peak_mb", "cpu_soak", "unanswered", "page_errors", "exceptions"):
+                "worker_rss_peak_mb", "cpu_soak", "unanswered", "unanswered_why", "page_errors",
+                "exceptions"):
         print(f"{key}: {result.get(key)}")
     for name, ok in verdict.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
