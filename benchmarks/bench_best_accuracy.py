@@ -1,8 +1,7 @@
 """Best accuracy: the "Best CNN" preset with its recommended recipe, to the end.
 
-    python benchmarks/bench_best_accuracy.py            # ~12 epochs, 15-30 min on 2 cores
-    python benchmarks/bench_best_accuracy.py --threads 1
-    python benchmarks/bench_best_accuracy.py --epochs 20   # a longer one-cycle run
+    python benchmarks/bench_best_accuracy.py --threads 2   # 20 epochs, ~24 CPU minutes
+    python benchmarks/bench_best_accuracy.py --epochs 12   # a shorter one-cycle run
 
 One run in a fresh child process with the worker's process setup, through
 :func:`dashcore.training.train_in_process` (nothing registered), as
