@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from dashcore import jobs
 from dashcore.store import QUEUED, RUNNING, RunRecord, open_store
 from dashcore.training import TrainConfig
-
-PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
-
-
-def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+from tests.app.test_train_page import page
 
 
 def pick(at: AppTest, preset: str) -> AppTest:
