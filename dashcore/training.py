@@ -615,7 +615,7 @@ class LiveMetrics(keras.callbacks.Callback):
         self.checkpoint = checkpoint
         self.tensorboard = tensorboard
         self.clock = clock
-        self.steps_per_epoch = max(1, math.ceil(self.train_samples / self.batch_size))
+        self.steps_per_epoch = count_steps(self.train_samples, self.batch_size)
         self.epochs = 1
         # What happened (read by train_in_process after fit):
         self.stop_requested = False  # the user pressed Stop
