@@ -4,7 +4,7 @@
     python benchmarks/bench_best_accuracy.py --epochs 12   # a shorter one-cycle run
 
 One run in a fresh child process with the worker's process setup, through
-:func:`dashcore.training.train_in_process` (nothing registered), as
+:func:`dashcore.training.pipeline.train_in_process` (nothing registered), as
 ``bench_time_to_99.py`` does. The registered weights are those of the epoch with the
 lowest *validation* loss (``keep_best``); their test accuracy is the result. The
 per-epoch test accuracy is printed for information only (the probe reads, it never

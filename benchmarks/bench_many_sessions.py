@@ -16,7 +16,7 @@ its image, the websocket, the Streamlit rerun of /draw (preprocess + shared pred
 chart), and the browser rendering the answer.
 
 Two phases of ``--phase-s`` seconds each: **idle** (no training), then **training** (one
-CNN 32-64 job on MNIST submitted with :func:`dashcore.jobs.submit` against the same data
+CNN 32-64 job on MNIST submitted with :func:`dashcore.jobs.queue.submit` against the same data
 folder; the phase starts once its first batches are logged, and the job is stopped at the
 end). Strokes whose answer arrives while the job is still starting are not counted.
 At the end: p50/p95 per phase, the training/idle ratio, the server's resident memory
@@ -383,17 +383,17 @@ async def session(index: int, browser, url: str, state: LoadState, args,
 
 def submit_job(epochs: int, train_images: int):
     """Queue one CNN 32-64 run (the default recipe) in the benchmark's data folder."""
-    from dashcore import jobs
-    from dashcore.training import TrainConfig
+    from dashcore.jobs import queue
+    from dashcore.training.config import TrainConfig
 
     config = TrainConfig(epochs=epochs, max_train_images=train_images, batch_size=128,
                          seed=42)
-    return jobs.submit(config, name="load benchmark")
+    return queue.submit(config, name="load benchmark")
 
 
 def get_run(run_id: str):
     from dashcore.settings import get_settings
-    from dashcore.store import open_store
+    from dashcore.store.factory import open_store
 
     return open_store(get_settings()).get_run(run_id)
 
@@ -551,10 +551,10 @@ async def run_benchmark(args, home: Path) -> dict:
         result["job_progress_at_end"] = get_run(run_id).progress
         await close_sessions(state, *opened)
         opened = None
-        from dashcore import jobs
+        from dashcore.jobs import queue
 
         if get_run(run_id).status in ("queued", "starting", "running"):
-            jobs.stop(run_id)
+            queue.stop(run_id)
         result["job_final_status"] = await wait_until_final(run_id, 60)
         result["job_reason"] = get_run(run_id).reason
     finally:

@@ -34,7 +34,7 @@ TARGET_P95_MS = 10.0
 
 def drawings(count: int) -> list[np.ndarray]:
     """Canvas-like RGBA drawings: MNIST test digits redrawn at canvas size, off-centre."""
-    from dashcore.data import load_mnist
+    from dashcore.datasets.catalog import load_mnist
 
     rng = np.random.default_rng(0)
     out = []
@@ -94,9 +94,9 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from dashcore.inference import clear_cache, get_predictor
-    from dashcore.preprocess import to_mnist
-    from dashcore.registry import builtin_paths
+    from dashcore.inference.predictor import clear_cache, get_predictor
+    from dashcore.inference.preprocess import to_mnist
+    from dashcore.models.registry import builtin_paths
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"machine: {platform.machine()}, {cores} cores; Python {platform.python_version()}, "

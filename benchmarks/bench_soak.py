@@ -117,9 +117,9 @@ async def run_soak(args, home: Path) -> dict:
         if opened:  # an error before the sessions were closed: close them now
             await close_sessions(state, *opened, wait_s=5)
         if run_id and get_run(run_id).status not in FINAL:
-            from dashcore import jobs
+            from dashcore.jobs import queue
 
-            jobs.stop(run_id)
+            queue.stop(run_id)
         result["server_rss_peak_mb"] = round(sampler.server_peak, 1)
         result["worker_rss_peak_mb"] = round(sampler.worker_peak, 1)
         stop_app(server)

@@ -4,14 +4,14 @@
     python benchmarks/bench_time_to_99.py --rounds 2 --threads 1
 
 Each recipe trains in a fresh child process with the worker's process setup (lower
-priority, TensorFlow thread pools: :func:`dashcore.worker.configure_process`) through the
-code the workers run (:func:`dashcore.training.train_in_process`, nothing registered),
+priority, TensorFlow thread pools: :func:`dashcore.jobs.worker.configure_process`) through the
+code the workers run (:func:`dashcore.training.pipeline.train_in_process`, nothing registered),
 alternating the order between rounds.
 
 * **tutorial** — CNN 32-64, Adam 0.001, batch 128, validation split 0.1 (the Keras
   mnist_convnet recipe), up to ``--max-epochs`` epochs, stopped once it reaches the target.
 * **fast** — the "Fast CNN" preset with its recommended recipe
-  (:func:`dashcore.training.recommended_config`).
+  (:func:`dashcore.training.config.recommended_config`).
 
 After every epoch a probe (:class:`TestProbe`) measures test accuracy. Its own time is
 subtracted: "training time" is ``model.fit``'s wall clock (including the validation pass
@@ -87,13 +87,16 @@ def make_probe(x_test: Any, y_test: Any, target: float | None) -> Any:
 
 def child(recipe: str, max_epochs: int, stop_at_target: bool) -> dict[str, Any]:
     """One recipe in this (fresh) process; returns what the parent tabulates."""
+    from dashcore.jobs.worker import configure_process
     from dashcore.settings import get_settings
-    from dashcore.worker import configure_process
 
     settings = get_settings()
     threads = configure_process(settings)
-    from dashcore.data import load_dataset, one_hot
-    from dashcore.training import TrainConfig, recommended_config, to_model_input, train_in_process
+    from dashcore.datasets.catalog import load_dataset
+    from dashcore.datasets.prepare import one_hot
+    from dashcore.training.config import TrainConfig, recommended_config
+    from dashcore.training.data import to_model_input
+    from dashcore.training.pipeline import train_in_process
 
     if recipe == "tutorial":
         config = TrainConfig(**{**TUTORIAL, "epochs": max_epochs})

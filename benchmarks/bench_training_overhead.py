@@ -5,11 +5,11 @@ job versus a plain ``model.fit`` of the same model and data, alternating in one 
     python benchmarks/bench_training_overhead.py --rounds 5 --threads 2
 
 Both sides run in a fresh process with the same process setup (the worker's priority and
-TensorFlow thread pools, :func:`dashcore.worker.configure_process`), the same prepared
-arrays (:func:`dashcore.training.prepare_data`: 54,000 training and 6,000 validation
-images) and the same compiled model (:func:`dashcore.training.compile_model`, seed 42).
+TensorFlow thread pools, :func:`dashcore.jobs.worker.configure_process`), the same prepared
+arrays (:func:`dashcore.training.pipeline.prepare_data`: 54,000 training and 6,000 validation
+images) and the same compiled model (:func:`dashcore.training.pipeline.compile_model`, seed 42).
 
-* **job** — :func:`dashcore.jobs.submit` → detached worker → ``train_in_process``; the time
+* **job** — :func:`dashcore.jobs.queue.submit` → detached worker → ``train_in_process``; the time
   compared is that of its ``model.fit`` call (``fit_s``), which includes the live-metrics
   callback, per-batch stop checks, SQLite writes, TensorBoard events and the best-weights
   checkpoint.
@@ -44,22 +44,23 @@ RECIPE = {"epochs": 1, "batch_size": 128, "validation_split": 0.1, "seed": 42,
 
 
 def _config():
-    from dashcore.training import TrainConfig
+    from dashcore.training.config import TrainConfig
 
     return TrainConfig(**RECIPE)  # the default architecture is CNN 32-64
 
 
 def plain_fit() -> dict:
     """Child process: the tutorial's plain ``model.fit`` on the same data; prints JSON."""
+    from dashcore.jobs.worker import configure_process
     from dashcore.settings import get_settings
-    from dashcore.worker import configure_process
 
     settings = get_settings()
     threads = configure_process(settings)
     import keras
 
-    from dashcore.architectures import build_model
-    from dashcore.training import compile_model, fitted_spec, prepare_data
+    from dashcore.models.builder import build_model
+    from dashcore.training.data import fitted_spec, prepare_data
+    from dashcore.training.pipeline import compile_model
 
     config = _config()
     data = prepare_data(config, settings)
@@ -82,15 +83,16 @@ def run_plain(env: dict[str, str]) -> dict:
 def run_job(env: dict[str, str]) -> dict:
     """Submit through the real job path and wait for the worker to finish."""
     os.environ.update(env)
-    from dashcore import jobs
-    from dashcore.store import COMPLETED, open_store
+    from dashcore.jobs import queue
+    from dashcore.store.factory import open_store
+    from dashcore.store.runs import COMPLETED
 
     start = time.monotonic()
-    run = jobs.submit(_config(), name="overhead benchmark")
+    run = queue.submit(_config(), name="overhead benchmark")
     store = open_store()
     while store.get_run(run.run_id).active:
         time.sleep(0.2)
-        jobs.dispatch()
+        queue.dispatch()
     wall = time.monotonic() - start
     run = store.get_run(run.run_id)
     if run.status != COMPLETED:

@@ -2,7 +2,7 @@
 
 The current model lives in ``st.session_state["arch_spec"]`` as ``ModelSpec.to_dict()``;
 /train reads that key to train "the one built on /architecture". All checking, editing
-and counting is in :mod:`dashcore.architectures`; this page only wires widgets to it.
+and counting is in :mod:`dashcore.models`; this page only wires widgets to it.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any
 
 import streamlit as st
 
-from dashcore import architectures as arch
 from dashcore.charts.architecture import layer_stack_figure
 from dashcore.errors import UserError
+from dashcore.models import builder, presets, specs, validation
 
 SPEC_KEY = "arch_spec"  # shared with /train: the model built here, as a dict
 SOURCE_KEY = "arch_source"  # which start the radio shows when the page is opened again
@@ -25,18 +25,18 @@ DEFAULT_START = "Dense 64"
 MAX_UPLOAD_BYTES = 1_000_000  # a spec is a few kB; anything bigger is not one
 
 
-def _spec() -> arch.ModelSpec:
-    return arch.ModelSpec.from_dict(st.session_state[SPEC_KEY])
+def _spec() -> specs.ModelSpec:
+    return specs.ModelSpec.from_dict(st.session_state[SPEC_KEY])
 
 
-def _store(spec: arch.ModelSpec) -> None:
+def _store(spec: specs.ModelSpec) -> None:
     st.session_state[SPEC_KEY] = spec.to_dict()
     st.session_state[REV_KEY] = st.session_state.get(REV_KEY, 0) + 1
     st.session_state[EDIT_KEY] = None
 
 
 def _start_from(choice: str) -> None:
-    _store(arch.empty_spec() if choice == EMPTY else arch.get_preset(choice))
+    _store(presets.empty_spec() if choice == EMPTY else presets.get_preset(choice))
     st.session_state[SOURCE_KEY] = choice
 
 
@@ -59,15 +59,15 @@ def _toggle_edit(index: int) -> None:
 def _read_fields(kind: str, prefix: str) -> dict[str, Any]:
     """The layer dict a form describes (target_shape typed as text is parsed here)."""
     layer: dict[str, Any] = {"type": kind}
-    for key in arch.LAYER_DEFAULTS[kind]:
+    for key in specs.LAYER_DEFAULTS[kind]:
         value = st.session_state[f"{prefix}_{key}"]
-        layer[key] = arch.parse_shape(value) if key == "target_shape" else value
+        layer[key] = specs.parse_shape(value) if key == "target_shape" else value
     return layer
 
 
 def _save_edit(index: int, kind: str, prefix: str) -> None:
     try:
-        _store(arch.replace_layer(_spec(), index, _read_fields(kind, prefix)))
+        _store(specs.replace_layer(_spec(), index, _read_fields(kind, prefix)))
     except UserError as exc:
         st.session_state[FLASH_KEY] = ("error", str(exc))
 
@@ -75,7 +75,7 @@ def _save_edit(index: int, kind: str, prefix: str) -> None:
 def _add(kind: str, prefix: str) -> None:
     try:
         position = st.session_state[f"{prefix}_position"]
-        _store(arch.add_layer(_spec(), _read_fields(kind, prefix), position))
+        _store(specs.add_layer(_spec(), _read_fields(kind, prefix), position))
     except UserError as exc:
         st.session_state[FLASH_KEY] = ("error", str(exc))
 
@@ -88,7 +88,7 @@ def _load_upload(key: str) -> None:
         if upload.size > MAX_UPLOAD_BYTES:
             raise UserError(f"{upload.name} is {upload.size:,} bytes; an architecture file is a "
                             "few kilobytes. Upload the .json the Download button saved.")
-        spec = arch.ModelSpec.from_json(upload.getvalue())
+        spec = specs.ModelSpec.from_json(upload.getvalue())
     except UserError as exc:
         st.session_state[FLASH_KEY] = ("error", f"Could not load {upload.name}: {exc}")
         return
@@ -99,21 +99,21 @@ def _load_upload(key: str) -> None:
 
 def _field_widgets(kind: str, values: dict[str, Any], prefix: str) -> None:
     """One input per setting of ``kind``, keyed ``{prefix}_{setting}``; values read on submit."""
-    settings = arch.LAYER_DEFAULTS[kind]
+    settings = specs.LAYER_DEFAULTS[kind]
     if not settings:
         st.caption(f"{kind} has no settings.")
     columns = st.columns(max(len(settings), 1))
     for column, key in zip(columns, settings, strict=False):
-        label, meaning = arch.FIELD_LABELS[key]
+        label, meaning = specs.FIELD_LABELS[key]
         value = values.get(key, settings[key])
         widget_key = f"{prefix}_{key}"
         with column:
             if key in ("units", "filters", "kernel_size", "pool_size"):
-                high = {"units": arch.MAX_UNITS, "filters": arch.MAX_FILTERS}.get(key, 64)
+                high = {"units": specs.MAX_UNITS, "filters": specs.MAX_FILTERS}.get(key, 64)
                 safe = value if isinstance(value, int) and 1 <= value <= high else settings[key]
                 st.number_input(label, 1, high, int(safe), step=1, help=meaning, key=widget_key)
             elif key in ("activation", "padding"):
-                options = arch.ACTIVATIONS if key == "activation" else arch.PADDINGS
+                options = specs.ACTIVATIONS if key == "activation" else specs.PADDINGS
                 st.selectbox(label, options, help=meaning, key=widget_key,
                              index=options.index(value) if value in options else 0)
             elif key == "rate":
@@ -128,9 +128,9 @@ def _field_widgets(kind: str, values: dict[str, Any], prefix: str) -> None:
 
 
 @st.cache_data(show_spinner="Building the model with Keras…", max_entries=64)
-def _summary(spec_json: str) -> arch.ModelSummary:
+def _summary(spec_json: str) -> builder.ModelSummary:
     """Keras's own numbers for a spec; cached because building imports TensorFlow (~3 s)."""
-    return arch.summarize(arch.ModelSpec.from_json(spec_json))
+    return builder.summarize(specs.ModelSpec.from_json(spec_json))
 
 
 def _dims(shape: tuple[int, ...] | None) -> str:
@@ -150,7 +150,7 @@ st.write("Choose the network to train: start from a tutorial's model or from scr
          "add, remove, reorder and edit layers. Problems are explained before anything is "
          "built; a valid model shows Keras's own summary and a diagram.")
 
-starts = [*arch.PRESETS, EMPTY]
+starts = [*presets.PRESETS, EMPTY]
 source = st.session_state.get(SOURCE_KEY, DEFAULT_START)
 st.radio("Start from", starts, index=starts.index(source) if source in starts else 0,
          horizontal=True, key="arch_start", on_change=_on_start_change,
@@ -162,7 +162,7 @@ if flash:
 
 spec = _spec()
 rev = st.session_state.get(REV_KEY, 0)
-shapes, problem = arch.trace_stack(spec)
+shapes, problem = validation.trace_stack(spec)
 shape_text = "×".join(str(d) for d in spec.input_shape)
 st.caption(f"Model **{spec.name}** · input {shape_text} · {spec.num_classes} classes · "
            f"{len(spec.layers)} layers")
@@ -177,23 +177,23 @@ with left:
             text, up, down, edit, remove = st.columns([8, 1, 1, 1, 1],
                                                       vertical_alignment="center")
             marker = "⚠️ " if flagged else ""
-            text.markdown(f"{marker}**{index + 1}. {arch.describe_layer(layer)}**  \n"
+            text.markdown(f"{marker}**{index + 1}. {specs.describe_layer(layer)}**  \n"
                           f":gray[output {_dims(shapes[index])}]")
             last = len(spec.layers) - 1
             up.button(":material/arrow_upward:", key=f"up_{rev}_{index}", help="Move up",
                       type="tertiary", disabled=index == 0,
-                      on_click=_change, args=(arch.move_layer, index, -1))
+                      on_click=_change, args=(specs.move_layer, index, -1))
             down.button(":material/arrow_downward:", key=f"down_{rev}_{index}",
                         help="Move down", type="tertiary", disabled=index == last,
-                        on_click=_change, args=(arch.move_layer, index, 1))
+                        on_click=_change, args=(specs.move_layer, index, 1))
             edit.button(":material/edit:", key=f"edit_{rev}_{index}", help="Edit settings",
                         type="tertiary",
-                        disabled=not arch.LAYER_DEFAULTS.get(layer.get("type"), {}),
+                        disabled=not specs.LAYER_DEFAULTS.get(layer.get("type"), {}),
                         on_click=_toggle_edit, args=(index,))
             remove.button(":material/delete:", key=f"remove_{rev}_{index}", help="Remove",
-                          type="tertiary", on_click=_change, args=(arch.remove_layer, index))
+                          type="tertiary", on_click=_change, args=(specs.remove_layer, index))
             if st.session_state.get(EDIT_KEY) == index and layer.get("type") in \
-                    arch.LAYER_DEFAULTS:
+                    specs.LAYER_DEFAULTS:
                 prefix = f"edit_{rev}_{index}_field"
                 with st.form(f"edit_form_{rev}_{index}", border=False):
                     _field_widgets(layer["type"], layer, prefix)
@@ -202,8 +202,8 @@ with left:
 
     with st.container(border=True):
         st.markdown("**Add a layer**")
-        kind = st.selectbox("Layer type", list(arch.LAYER_DEFAULTS), key=f"add_type_{rev}")
-        st.caption(arch.LAYER_HELP[kind])
+        kind = st.selectbox("Layer type", list(specs.LAYER_DEFAULTS), key=f"add_type_{rev}")
+        st.caption(specs.LAYER_HELP[kind])
         prefix = f"add_{rev}"
         with st.form(f"add_form_{rev}", border=False):
             _field_widgets(kind, {}, prefix)

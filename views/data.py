@@ -1,8 +1,8 @@
 """/data: look at a dataset before training on it, and add your own.
 
 The page reads widgets, calls dashcore, and lays out what comes back; every number comes
-from :mod:`dashcore.dataviews` and every chart from :mod:`dashcore.charts.data`. Heavy views
-are cached per dataset (name + content fingerprint), the sample grid also per seed.
+from :mod:`dashcore.datasets.statistics` and every chart from :mod:`dashcore.charts.data`.
+Heavy views are cached per dataset (name + content fingerprint), the sample grid also per seed.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import PurePath
 
 import streamlit as st
 
-from dashcore import data, dataviews
 from dashcore.charts import data as charts
+from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
-from webui import allowed, current_user
+from views.common.access import allowed, current_user
 
 SELECT_KEY = "data_dataset"
 PENDING_KEY = "data_pending_dataset"  # set before a rerun to select a just-uploaded dataset
@@ -26,37 +26,37 @@ MIN_IMAGES_FOR_PCA = 10
 
 def _label(name: str) -> str:
     """How a dataset appears in the selector: uploads by their own name."""
-    if name.startswith(data.UPLOAD_PREFIX):
-        return f"{name[len(data.UPLOAD_PREFIX):]} (uploaded)"
+    if name.startswith(base.UPLOAD_PREFIX):
+        return f"{name[len(base.UPLOAD_PREFIX):]} (uploaded)"
     return name
 
 
 @st.cache_data(show_spinner="Computing counts, pixel statistics, mean images and PCA…",
                max_entries=8)
-def _overview(name: str, token: str, _dataset: data.Dataset) -> dict:
+def _overview(name: str, token: str, _dataset: base.Dataset) -> dict:
     """Everything on the page that does not depend on the seed (cached by name + content)."""
     ds = _dataset
-    train_counts, test_counts = dataviews.class_counts(ds)
+    train_counts, test_counts = statistics.class_counts(ds)
     figures = {
         "counts": charts.class_counts_figure(train_counts, test_counts, ds.class_names),
-        "histogram": charts.pixel_histogram_figure(dataviews.pixel_histogram(ds.x_train),
-                                                   dataviews.pixel_histogram(ds.x_test)),
+        "histogram": charts.pixel_histogram_figure(statistics.pixel_histogram(ds.x_train),
+                                                   statistics.pixel_histogram(ds.x_test)),
         "means": charts.mean_images_figure(
-            dataviews.mean_images(ds.x_train, ds.y_train, ds.num_classes), ds.class_names),
+            statistics.mean_images(ds.x_train, ds.y_train, ds.num_classes), ds.class_names),
     }
     if len(ds.x_train) >= MIN_IMAGES_FOR_PCA:
-        figures["pca"] = charts.pca_figure(dataviews.pca_2d(ds.x_train, ds.y_train),
+        figures["pca"] = charts.pca_figure(statistics.pca_2d(ds.x_train, ds.y_train),
                                            ds.class_names)
-    return {"summary": dataviews.summary(ds).rows, "steps": data.preparation_steps(ds),
+    return {"summary": statistics.summary(ds).rows, "steps": prepare.preparation_steps(ds),
             "figures": figures}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _samples(name: str, token: str, seed: int, per_class: int, _dataset: data.Dataset):
+def _samples(name: str, token: str, seed: int, per_class: int, _dataset: base.Dataset):
     """The sample grid for one seed (cached, so going back to a seed is instant)."""
     ds = _dataset
-    indices = dataviews.sample_indices(ds.y_train, ds.num_classes, per_class, seed)
-    return charts.sample_grid_figure(dataviews.sample_tiles(ds.x_train, indices), indices,
+    indices = statistics.sample_indices(ds.y_train, ds.num_classes, per_class, seed)
+    return charts.sample_grid_figure(statistics.sample_tiles(ds.x_train, indices), indices,
                                      ds.class_names, seed)
 
 
@@ -75,7 +75,7 @@ def _upload_form() -> None:
         st.markdown(
             "A `.npz` made with `numpy.savez` holding `x_train, y_train, x_test, y_test`: "
             "grey images `N×H×W` or `N×H×W×1` (uint8 0–255 or floats 0–1, sides "
-            f"{data.MIN_SIDE}–{data.MAX_SIDE} px) and integer labels `0…K-1`. Up to "
+            f"{base.MIN_SIDE}–{base.MAX_SIDE} px) and integer labels `0…K-1`. Up to "
             f"{limits.upload_mb} MB and {limits.dataset_images:,} images."
         )
         st.code("np.savez('digits.npz', x_train=x_train, y_train=y_train, "
@@ -93,7 +93,7 @@ def _upload_form() -> None:
             return
         chosen = name.strip() or PurePath(upload.name).stem
         try:
-            dataset = data.save_uploaded_dataset(chosen, upload.getvalue(), user=user)
+            dataset = uploads.save_uploaded_dataset(chosen, upload.getvalue(), user=user)
         except UserError as error:
             st.error(str(error))
             return
@@ -113,22 +113,22 @@ if pending := st.session_state.pop(PENDING_KEY, None):
 if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
 
-names = data.list_datasets()
+names = catalog.list_datasets()
 if st.session_state.get(SELECT_KEY) not in names:  # first visit, or the dataset was removed
-    st.session_state[SELECT_KEY] = data.MNIST
+    st.session_state[SELECT_KEY] = base.MNIST
 name = st.selectbox("Dataset", names, key=SELECT_KEY, format_func=_label)
 _upload_form()
 
 try:
-    dataset = data.load_dataset(name)
+    dataset = catalog.load_dataset(name)
 except UserError as error:
     st.error(str(error))
     st.stop()
 
-token = dataviews.fingerprint(dataset)
+token = statistics.fingerprint(dataset)
 overview = _overview(name, token, dataset)
 figures = overview["figures"]
-uploader = data.dataset_owner(name)
+uploader = uploads.dataset_owner(name)
 if uploader or dataset.source:
     st.caption(f"Uploaded by **{uploader}**." if uploader else dataset.source)
 

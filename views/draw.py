@@ -13,34 +13,30 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from dashcore import drawings, registry
 from dashcore.charts.draw import model_view, probability_figure
-from dashcore.data import DRAWINGS
+from dashcore.datasets import drawings
+from dashcore.datasets.base import DRAWINGS
 from dashcore.errors import UserError
-from dashcore.inference import CONFIDENCE_THRESHOLD, Prediction, get_predictor, interpret
-from dashcore.preprocess import EMPTY_MESSAGE, preprocess
-from webui import allowed, current_user
+from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, Prediction, get_predictor, interpret
+from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
+from dashcore.models import registry
+from views.common.access import allowed, current_user
 
 CANVAS_SIDE = 280  # pixels: fits a phone screen, 10× the model's 28×28
 MAX_COMPARED = 2  # extra models shown side by side (3 in all)
 # A drawing supplied without the canvas (RGBA or grey array): used by tests, where the
 # canvas component cannot be drawn on.
 OVERRIDE_KEY = "draw_image_override"
-FITTING_INPUTS = ([28, 28, 1], [28, 28], [784])
 
 
 def usable_models() -> list[registry.ModelEntry]:
     """Saved models that take one 28×28 grey image (what a drawing becomes)."""
-    return [e for e in registry.list_models() if e.error is None
-            and list(e.card.get("input_shape") or [28, 28, 1]) in FITTING_INPUTS]
+    return [e for e in registry.list_models() if e.error is None and e.info.reads_drawings]
 
 
 def class_names(entry: registry.ModelEntry) -> tuple[str, ...]:
     """The model's class names from its card (digits when the card has none)."""
-    names = entry.card.get("class_names")
-    if names:
-        return tuple(str(n) for n in names)
-    return tuple(str(i) for i in range(int(entry.card.get("num_classes") or 10)))
+    return entry.info.labels
 
 
 def label_for(entry: registry.ModelEntry) -> str:
@@ -100,7 +96,8 @@ st.caption("Draw a digit with your mouse or finger; the prediction updates each 
 models = usable_models()
 if not models:
     st.error("No model can read drawings: the built-in default model is missing. Run "
-             "`python -m dashcore.default_model` to recreate it, or train a model on **Train**.")
+             "`python -m dashcore.models.default_model` to recreate it, or train a model on "
+             "**Train**.")
     st.stop()
 by_id = {e.model_id: e for e in models}
 ids = list(by_id)

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashcore import data, registry
-from dashcore import evaluation as ev
 from dashcore.charts import evaluation as charts
+from dashcore.datasets import base, catalog
 from dashcore.errors import UserError
+from dashcore.evaluation import metrics, runner
+from dashcore.models import registry
 
 GALLERY_SIZE = 30  # images shown per gallery: enough to see a pattern, cheap to send
 ZOOM = 3  # 28×28 digits shown at 84×84, pixels repeated so they stay crisp
 
 
-def gallery(images, examples: list[ev.Example], captions: list[str], key: str) -> None:
+def gallery(images, examples: list[metrics.Example], captions: list[str], key: str) -> None:
     """A row-wrapped grid of enlarged images with one caption each."""
     with st.container(key=key):
         if not examples:
             st.caption("No images here.")
             return
-        st.image([ev.enlarge(images[e.index], ZOOM) for e in examples], caption=captions,
+        st.image([metrics.enlarge(images[e.index], ZOOM) for e in examples], caption=captions,
                  width=28 * ZOOM)
 
 
@@ -47,19 +48,20 @@ model_id = left.selectbox(
     format_func=lambda i: f"{by_id[i].name}  ({i})", key="eval_model")
 entry = by_id[model_id]
 
-split_options = list(ev.SPLITS) + ([ev.DRAWINGS_SPLIT] if ev.drawings_available() else [])
+split_options = list(runner.SPLITS) + (
+    [runner.DRAWINGS_SPLIT] if runner.drawings_available() else [])
 split = right.radio("Split", split_options, horizontal=True, key="eval_split",
                     help="The test split is what the model never trained on.")
-datasets = [d for d in data.list_datasets() if d != data.DRAWINGS]  # drawings: a split here
+datasets = [d for d in catalog.list_datasets() if d != base.DRAWINGS]  # drawings: a split here
 card_dataset = entry.card.get("dataset")
 dataset_name = middle.selectbox(
     "Dataset", datasets,
     index=datasets.index(card_dataset) if card_dataset in datasets else 0,
-    disabled=split == ev.DRAWINGS_SPLIT, key=f"eval_dataset|{model_id}")
+    disabled=split == runner.DRAWINGS_SPLIT, key=f"eval_dataset|{model_id}")
 
 try:
     with st.spinner(f"Running {entry.name} over the {split} images (once; then cached)…"):
-        result = ev.evaluate_model(entry.path, dataset_name, split, title=entry.name)
+        result = runner.evaluate_model(entry.path, dataset_name, split, title=entry.name)
 except UserError as exc:
     st.error(str(exc))
     st.stop()
@@ -111,7 +113,7 @@ with tab_matrix:
                      key=cell_key)
     with pairs_col:
         st.markdown("**Most confused**")
-        pairs = ev.most_confused(result.matrix, names, top=10)
+        pairs = metrics.most_confused(result.matrix, names, top=10)
         if not pairs:
             st.caption("No mistakes at all on this split.")
         for pair in pairs:
@@ -122,7 +124,7 @@ with tab_matrix:
         st.caption("Click a cell of the matrix to see its images, most confident first.")
     else:
         t, p = cell
-        examples = ev.cell_examples(preds, t, p, limit=GALLERY_SIZE)
+        examples = metrics.cell_examples(preds, t, p, limit=GALLERY_SIZE)
         count = int(result.matrix[t, p])
         kind = "right" if t == p else "mistakes"
         st.subheader(f"True {names[t]}, predicted {names[p]}: {count:,} images ({kind})")
@@ -140,18 +142,18 @@ with tab_classes:
     st.plotly_chart(charts.per_class_figure(table), key="eval_classes_chart")
 
 with tab_mistakes:
-    wrong = ev.mistakes(preds, limit=GALLERY_SIZE)
+    wrong = metrics.mistakes(preds, limit=GALLERY_SIZE)
     st.markdown(f"**{result.errors:,} misclassified**, the ones the model was surest of first "
                 "(caption: true → predicted, probability).")
     gallery(images, wrong, [f"{names[e.true]} → {names[e.pred]} · {e.probability:.1%}"
                             for e in wrong], key="eval_mistakes")
     st.markdown("**Confidence, right vs wrong**: a trustworthy model is unsure when it is "
                 "wrong.")
-    st.plotly_chart(charts.confidence_figure(ev.confidence_histogram(preds)),
+    st.plotly_chart(charts.confidence_figure(metrics.confidence_histogram(preds)),
                     key="eval_confidence_chart")
 
 with tab_first:
-    first = ev.first_examples(preds, 20)
+    first = metrics.first_examples(preds, 20)
     st.markdown(f"The first {len(first)} {split} images, prediction and label side by side, as "
                 "the tutorials print them.")
     gallery(images, first, [f"pred {names[e.pred]} · label {names[e.true]} "
@@ -169,9 +171,9 @@ with tab_compare:
         if other_id is not None:
             try:
                 with st.spinner("Running the second model…"):
-                    other = ev.evaluate_model(by_id[other_id].path, dataset_name, split,
+                    other = runner.evaluate_model(by_id[other_id].path, dataset_name, split,
                                               title=by_id[other_id].name)
-                diff = ev.compare(result, other)
+                diff = metrics.compare(result, other)
             except UserError as exc:
                 st.error(str(exc))
             else:

@@ -2,21 +2,14 @@
 
 import streamlit as st
 
+from views.common.pages import workflow_steps
+
 st.title("Keras workbench")
 st.write(
     "Explore handwritten digits, build a neural network with forms, train it while live "
     "charts show it learning, find out where it goes wrong, and draw digits for it to read."
 )
-STEPS = [
-    ("views/data.py", "1. Data", "look at MNIST (or your own upload): samples, classes, pixels."),
-    ("views/architecture.py", "2. Architecture", "pick a preset or compose layers; see "
-     "shapes and parameters."),
-    ("views/train.py", "3. Train", "fit it as a background job with live loss and accuracy."),
-    ("views/evaluate.py", "4. Evaluate", "confusion matrix, per-class metrics, the mistakes."),
-    ("views/draw.py", "5. Draw", "draw a digit and see what a saved model predicts."),
-    ("views/models.py", "6. Models", "keep, download, upload and share saved models."),
-]
-for page, label, blurb in STEPS:
+for number, page in enumerate(workflow_steps(), start=1):
     left, right = st.columns([1, 4])
-    left.page_link(page, label=label)
-    right.write(blurb)
+    left.page_link(page.script, label=f"{number}. {page.title}")
+    right.write(page.blurb)

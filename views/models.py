@@ -13,12 +13,12 @@ from typing import Any
 
 import streamlit as st
 
-from dashcore import model_export, model_upload, registry
-from dashcore.auth import User, can, why_not
+from dashcore.access.auth import User, can, why_not
 from dashcore.errors import UserError
+from dashcore.models import export, registry, upload
 from dashcore.settings import get_settings
 from dashcore.system import human_bytes, system_info
-from webui import allowed, current_user
+from views.common.access import allowed, current_user
 
 FLASH = "models_flash"  # (kind, message) shown once at the top after an action
 CONFIRM = "models_confirm_delete"  # model id waiting for "Yes, delete"
@@ -57,35 +57,6 @@ def _fmt_accuracy(value: Any) -> str:
         return "—"
 
 
-def _training_summary(card: dict[str, Any]) -> str:
-    """One line on how the model was trained, from whatever the card records."""
-    if card.get("source") == "uploaded":
-        return f"uploaded as {card.get('original_filename', 'a file')}"
-    for key in ("hyperparameters", "recipe", "training"):
-        if isinstance(card.get(key), dict):
-            training = card[key]
-            break
-    else:
-        training = card
-    keys = ("optimizer", "learning_rate", "peak_learning_rate", "loss", "batch_size", "epochs",
-            "validation_split", "augment", "seed")
-    parts = [f"{key.replace('_', ' ')} {training[key]}" for key in keys
-             if training.get(key) not in (None, "", False)]
-    if card.get("epochs_done") is not None:
-        parts.append(f"{card['epochs_done']} epochs run")
-    return ", ".join(parts) or "—"
-
-
-def _architecture(card: dict[str, Any]) -> str:
-    """The layer stack in one line (a spec's layer types, or what the card says)."""
-    spec = card.get("spec")
-    if isinstance(spec, dict) and isinstance(spec.get("layers"), list):
-        types = " → ".join(str(layer.get("type", "?")) for layer in spec["layers"]
-                           if isinstance(layer, dict))
-        return f"{spec.get('name')}: {types}" if spec.get("name") else types
-    return str(card.get("architecture") or card.get("preset") or "—")
-
-
 def _card_table(entry: registry.ModelEntry) -> None:
     card = entry.card
     shape = card.get("input_shape")
@@ -93,13 +64,13 @@ def _card_table(entry: registry.ModelEntry) -> None:
     rows = {
         "Owner": card.get("owner") or "—",
         "Dataset": card.get("dataset") or "—",
-        "Architecture": _architecture(card),
+        "Architecture": entry.info.architecture_line(),
         "Input → classes": (f"{'×'.join(str(d) for d in shape)} → {card.get('num_classes')}"
                             if isinstance(shape, list) else "—"),
         "Parameters": f"{int(params):,}" if isinstance(params, int | float) else "—",
         "Test accuracy": _fmt_accuracy(card.get("test_accuracy")),
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
-        "Trained": _training_summary(card),
+        "Trained": entry.info.training_line(),
     }
     left, right = st.columns(2)
     items = list(rows.items())
@@ -129,13 +100,13 @@ def _actions(entry: registry.ModelEntry, is_default: bool, user: User) -> None:
                       args=(entry, user))
         row.button("Delete", key=f"delete-{key}", icon=":material/delete:",
                    on_click=st.session_state.__setitem__, args=(CONFIRM, key))
-    downloads = ((".keras", model_export.keras_bytes, ".keras", "application/octet-stream"),
-                 (".h5", model_export.h5_bytes, ".h5", "application/octet-stream"),
-                 ("card", model_export.card_json, ".json", "application/json"))
+    downloads = ((".keras", export.keras_bytes, ".keras", "application/octet-stream"),
+                 (".h5", export.h5_bytes, ".h5", "application/octet-stream"),
+                 ("card", export.card_json, ".json", "application/json"))
     for label, make, suffix, mime in downloads:
         # data is a callable: the bytes are made only when this button is clicked
         row.download_button(label, data=partial(make, entry), mime=mime,
-                            file_name=model_export.download_name(entry, suffix),
+                            file_name=export.download_name(entry, suffix),
                             key=f"dl-{suffix.strip('.')}-{key}", on_click="ignore",
                             icon=":material/download:")
     if not entry.builtin and not may_manage and not user.read_only:
@@ -170,7 +141,7 @@ def _render_entry(entry: registry.ModelEntry, default_id: str | None, user: User
 
 def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User) -> None:
     """Card, actions and delete confirmation; a broken file shows an error instead."""
-    problem = entry.error or model_export.file_problem(entry.path)
+    problem = entry.error or export.file_problem(entry.path)
     if problem:
         st.error(f"Model {entry.name!r} ({entry.model_id}) is broken: {problem}. Delete it, "
                  "or restore its files from a backup.")
@@ -203,7 +174,7 @@ def _upload_section(user: User) -> None:
                  key="model-upload-go"):
         with st.spinner("Checking the model in a separate, limited process…"):
             try:
-                entry = model_upload.import_model(uploaded.getvalue(), uploaded.name,
+                entry = upload.import_model(uploaded.getvalue(), uploaded.name,
                                                   name=name, settings=settings, user=user)
             except UserError as exc:
                 st.error(f"**Refused {uploaded.name!r}.** {exc}")

@@ -1,6 +1,6 @@
 """/train: configure a run, watch it live, stop it, compare it with earlier runs.
 
-Training never runs here: the form queues a job (:func:`dashcore.jobs.submit`) that a
+Training never runs here: the form queues a job (:func:`dashcore.jobs.queue.submit`) that a
 worker process trains. The live panel is a fragment that re-reads the run store every
 second, so a rerun, another page, a refresh or a closed tab changes nothing for the run.
 """
@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashcore import data, jobs
-from dashcore.architectures import PRESETS, ModelSpec
-from dashcore.auth import can, why_not
+from dashcore.access.auth import can, why_not
 from dashcore.charts import training as charts
+from dashcore.datasets import catalog
 from dashcore.errors import UserError
+from dashcore.jobs import display, queue
+from dashcore.models.presets import PRESETS, RECIPE_NOTES, RECIPES
+from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
-from dashcore.store import ACTIVE, QUEUED, WORKING, RunRecord, open_store
-from dashcore.training import (
-    LOSSES,
-    OPTIMIZERS,
-    RECIPE_NOTES,
-    RECIPES,
-    SCHEDULES,
-    TrainConfig,
-    recipe_for,
-)
-from webui import allowed, current_user, run_or_error
+from dashcore.store.factory import open_store
+from dashcore.store.runs import ACTIVE, QUEUED, WORKING, RunRecord
+from dashcore.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, recipe_for
+from views.common.access import allowed, current_user, run_or_error
 
 WATCH_KEY = "train_watch"  # the run the live panel follows
 ARCH_KEY = "arch_spec"  # the model built on /architecture (a ModelSpec dict), if any
@@ -45,7 +40,7 @@ except UserError as exc:  # a damaged run store file: say what to do, not a trac
     st.error(str(exc))
     st.stop()
 user = current_user()
-jobs.startup(settings)  # once per server process: runs left without a worker → interrupted
+queue.startup(settings)  # once per server process: runs left without a worker → interrupted
 
 st.title("Train")
 st.caption("Training runs as a background job: you can leave this page, refresh or close the "
@@ -102,7 +97,7 @@ def _form() -> None:
         st.caption(f"Recommended recipe for {arch} filled in: {RECIPE_NOTES[arch]}")
     with st.form("train_form"):
         left, middle, right = st.columns(3)
-        dataset = left.selectbox("Dataset", data.list_datasets(), key="train_dataset",
+        dataset = left.selectbox("Dataset", catalog.list_datasets(), key="train_dataset",
                                  help="The images to learn from; see /data for a look.")
         classes = left.multiselect(
             "Classes (empty = all)", list(range(10)), key="train_classes",
@@ -162,7 +157,7 @@ def _form() -> None:
         for problem in problems:
             st.error(problem)
         return
-    run = run_or_error(jobs.submit, config, name=name.strip() or None, settings=settings,
+    run = run_or_error(queue.submit, config, name=name.strip() or None, settings=settings,
                        user=user)
     if run is not None:
         st.session_state[WATCH_KEY] = run.run_id
@@ -182,26 +177,26 @@ def _stop_button(run: RunRecord) -> None:
             return
         if st.button("Stop", key="stop_button", help="Halts within a batch or two and keeps "
                                                       "the model trained so far."):
-            updated = run_or_error(jobs.stop, run.run_id, settings, user=user)
+            updated = run_or_error(queue.stop, run.run_id, settings, user=user)
             if updated is not None:
                 st.toast(f"Stopping “{updated.name}”…")
 
 
 def _live_panel(run_id: str, was_active: bool) -> None:
     """Re-run every second while something is active: reads the store and redraws."""
-    jobs.dispatch(settings)  # notices dead workers and starts queued runs
+    queue.dispatch(settings)  # notices dead workers and starts queued runs
     try:
         run = store.get_run(run_id)
     except UserError as exc:
         st.warning(str(exc))
         return
-    positions = jobs.queue_positions(store.list_runs([QUEUED]))
+    positions = queue.queue_positions(store.list_runs([QUEUED]))
     with st.container(key="run_status"):
-        line = jobs.status_line(run, positions.get(run.run_id))
+        line = display.status_line(run, positions.get(run.run_id))
         {"failed": st.error, "interrupted": st.warning, "stopped": st.info,
          "completed": st.success}.get(run.status, st.markdown)(f"**{run.status}** · {line}")
     if run.status not in (QUEUED, "starting"):
-        fraction, caption = jobs.progress_caption(run.progress)
+        fraction, caption = display.progress_caption(run.progress)
         st.progress(fraction, text=caption)
     _stop_button(run)
     batch_points = store.batch_points(run.run_id)
@@ -236,7 +231,7 @@ else:
             new_name = st.text_input("Name", value=watched.name, key=f"name_{watched_id}",
                                      max_chars=80, help="Rename the run (and its saved model).")
             if new_name.strip() and new_name.strip() != watched.name:
-                renamed = run_or_error(jobs.rename, watched_id, new_name, settings, user=user)
+                renamed = run_or_error(queue.rename, watched_id, new_name, settings, user=user)
                 if renamed is not None:
                     st.toast(f"Renamed to “{renamed.name}”.")
         else:  # say whose it is, and (unless read-only, said elsewhere) who may rename it
@@ -253,7 +248,7 @@ else:
 st.header("History")
 if runs:
     runs = store.list_runs()
-    st.dataframe(jobs.history_rows(runs), hide_index=True, key="history_table",
+    st.dataframe(display.history_rows(runs), hide_index=True, key="history_table",
                  column_config={
                      "Best val accuracy": st.column_config.NumberColumn(format="%.4f"),
                      "Test accuracy": st.column_config.NumberColumn(format="%.4f")})

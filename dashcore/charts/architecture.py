@@ -11,7 +11,7 @@ import math
 
 import plotly.graph_objects as go
 
-from dashcore.architectures import ModelSummary
+from dashcore.models.builder import ModelSummary
 
 # One colour per layer family, so a stack's structure shows at a glance.
 LAYER_COLOURS: dict[str, str] = {
@@ -39,7 +39,7 @@ def layer_stack_figure(summary: ModelSummary, height_per_layer: int = 38) -> go.
     the number of values and parameters.
 
     Args:
-        summary: from :func:`dashcore.architectures.summarize`.
+        summary: from :func:`dashcore.models.summarize`.
         height_per_layer: pixels per bar. Defaults to 38.
     """
     labels = ["Input"] + [f"{row.number}. {row.description}" for row in summary.rows]

@@ -1,6 +1,6 @@
 """Plotly figures for /data: sample grid, class counts, pixel histogram, mean images, PCA map.
 
-Each builder takes the small results of :mod:`dashcore.dataviews` (never a whole dataset)
+Each builder takes the small results of :mod:`dashcore.datasets.statistics` (never a whole dataset)
 and returns a ``go.Figure``, so pages only lay figures out and tests can inspect them.
 Image grids are sent as one PNG (a ``go.Image``) with invisible hover points on the tiles:
 a heatmap per tile would ship every pixel as JSON.
@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from dashcore.dataviews import Projection, mosaic
+from dashcore.datasets.statistics import Projection, mosaic
 
 GAP = 2  # pixels between tiles in an image grid
 _QUALITATIVE = (  # Plotly's default 10 colours, then Dark24 for datasets with more classes
@@ -73,7 +73,7 @@ def sample_grid_figure(tiles: np.ndarray, indices: np.ndarray, class_names: Sequ
     """Sample images, one row per class; hovering a tile names its class and index.
 
     Args:
-        tiles: ``(K, S, H, W)`` uint8 images from :func:`dashcore.dataviews.sample_tiles`.
+        tiles: ``(K, S, H, W)`` uint8 images from :func:`dashcore.datasets.statistics.sample_tiles`.
         indices: ``(K, S)`` their indices in the split (-1 for a blank tile).
         class_names: one name per row.
         seed: the shuffle seed, shown in the title so a grid can be found again.

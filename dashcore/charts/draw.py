@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dashcore.inference import percent
+from dashcore.inference.predictor import percent
 
 TOP_COLOUR = "#1f77b4"  # the predicted class
 OTHER_COLOUR = "#aec7e8"  # every other class

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from dashcore.evaluation import Histogram, MetricsTable, row_normalise
+from dashcore.evaluation.metrics import Histogram, MetricsTable, row_normalise
 
 CELL_TRACE = 1  # index of the invisible click-target trace in the confusion figure
 # Light-to-dark blues with most of the range spent on small values, so a cell with

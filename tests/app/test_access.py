@@ -15,11 +15,13 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from dashcore import jobs, registry
-from dashcore.auth import hash_password
+from dashcore.access.auth import hash_password
+from dashcore.jobs import local
+from dashcore.models import registry
 from dashcore.settings import get_settings
-from dashcore.store import RUNNING, RunRecord, open_store
-from dashcore.training import TrainConfig
+from dashcore.store.factory import open_store
+from dashcore.store.runs import RUNNING, RunRecord
+from dashcore.training.config import TrainConfig
 from tests.conftest import REPO_ROOT
 
 SECRETS = {"mode": "password", "admins": ["alice"],
@@ -56,7 +58,7 @@ def _bobs_running_run() -> RunRecord:
     return open_store().create_run(RunRecord(
         run_id="bobs-run", name="bob's run", status=RUNNING, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
-        pid_created=jobs.process_identity(os.getpid()), owner="bob"))
+        pid_created=local.process_identity(os.getpid()), owner="bob"))
 
 
 @pytest.fixture
@@ -94,7 +96,7 @@ def test_with_a_password_list_the_workbench_is_hidden_until_sign_in() -> None:
 
 def test_a_plain_text_password_in_secrets_is_refused_with_the_fix() -> None:
     app = _app({"mode": "password", "passwords": {"bob": "builder"}}).run()
-    assert "python -m dashcore.auth hash" in app.error[0].value
+    assert "python -m dashcore.access.auth hash" in app.error[0].value
 
 
 def test_a_signed_in_user_cannot_stop_someone_elses_run() -> None:

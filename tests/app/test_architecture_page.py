@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashcore.architectures import get_preset
+from dashcore.models.presets import get_preset
 from tests.conftest import REPO_ROOT
 
 

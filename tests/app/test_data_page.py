@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashcore import data
+from dashcore.datasets import base, catalog
 from tests.conftest import REPO_ROOT
 
 CHART_KEYS = ["data_samples", "data_counts", "data_histogram", "data_means", "data_pca"]
@@ -54,7 +54,7 @@ def small_npz() -> bytes:
 
 
 def test_the_page_opens_on_mnist_with_every_chart(app: AppTest) -> None:
-    assert app.selectbox(key="data_dataset").value == data.MNIST
+    assert app.selectbox(key="data_dataset").value == base.MNIST
     figures = charts(app)
     assert list(figures) == CHART_KEYS
     samples = figures["data_samples"]["data"]
@@ -102,23 +102,23 @@ def test_fashion_offline_shows_the_message_not_a_traceback(app: AppTest, monkeyp
     def no_network():
         raise OSError("no route to host")
 
-    monkeypatch.setattr(data, "_download_fashion", no_network)
-    data._load_fashion_cached.cache_clear()
-    app.selectbox(key="data_dataset").set_value(data.FASHION).run()
+    monkeypatch.setattr(catalog, "_download_fashion", no_network)
+    catalog._load_fashion_cached.cache_clear()
+    app.selectbox(key="data_dataset").set_value(base.FASHION).run()
     assert not app.exception
     assert len(app.error) == 1
     assert "Could not download Fashion-MNIST: no network" in app.error[0].value
     assert "MNIST is available offline" in app.error[0].value
     assert charts(app) == {}
-    app.selectbox(key="data_dataset").set_value(data.MNIST).run()  # and back again
+    app.selectbox(key="data_dataset").set_value(base.MNIST).run()  # and back again
     assert not app.error and list(charts(app)) == CHART_KEYS
 
 
 def test_a_bad_upload_shows_what_is_wrong_and_adds_nothing(app: AppTest) -> None:
     upload(app, b"x,y\n1,2\n", name="broken")
     assert len(app.error) == 1 and "not a .npz file" in app.error[0].value
-    assert app.selectbox(key="data_dataset").options == [data.MNIST, data.FASHION]
-    assert data.list_datasets() == [data.MNIST, data.FASHION]
+    assert app.selectbox(key="data_dataset").options == [base.MNIST, base.FASHION]
+    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
     assert list(charts(app)) == CHART_KEYS  # MNIST is still shown
 
 
@@ -138,7 +138,7 @@ def test_a_valid_upload_is_added_selected_and_explored(app: AppTest) -> None:
     assert list(figures) == CHART_KEYS
     assert figures["data_counts"]["data"][0]["y"] == [10, 10, 10]
     assert table(app, "statistic")["train"][:2] == ["30", "12×12 grey"]
-    assert data.list_datasets()[-1] == "upload:my digits"
+    assert catalog.list_datasets()[-1] == "upload:my digits"
 
 
 def test_uploading_the_same_name_twice_is_refused(app: AppTest) -> None:

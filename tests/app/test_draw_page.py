@@ -8,8 +8,11 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from dashcore import drawings, inference, registry
-from dashcore.architectures import build_model, get_preset
+from dashcore.datasets import drawings
+from dashcore.inference import predictor
+from dashcore.models import registry
+from dashcore.models.builder import build_model
+from dashcore.models.presets import get_preset
 from tests.conftest import REPO_ROOT
 
 OVERRIDE_KEY = "draw_image_override"
@@ -17,9 +20,9 @@ OVERRIDE_KEY = "draw_image_override"
 
 @pytest.fixture(autouse=True)
 def _fresh_models():
-    inference.clear_cache()
+    predictor.clear_cache()
     yield
-    inference.clear_cache()
+    predictor.clear_cache()
 
 
 def canvas_with(draw) -> np.ndarray:

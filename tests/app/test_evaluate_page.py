@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashcore import data, evaluation, registry
-from dashcore.architectures import build_model, get_preset
+from dashcore.datasets import base, catalog, prepare
+from dashcore.evaluation import metrics, runner
+from dashcore.models import registry
+from dashcore.models.builder import build_model
+from dashcore.models.presets import get_preset
 from tests.conftest import REPO_ROOT
 
 CELL_PICKER = "Or pick a cell: true → predicted"
@@ -20,7 +23,7 @@ def no_builtin_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = tmp_path / "no-builtin"
     monkeypatch.setattr(registry, "builtin_paths",
                         lambda: (missing / "m.keras", missing / "m.json"))
-    evaluation.clear_cache()
+    runner.clear_cache()
 
 
 def save_tiny_model(classes: int = 10, train: bool = True) -> registry.ModelEntry:
@@ -30,11 +33,11 @@ def save_tiny_model(classes: int = 10, train: bool = True) -> registry.ModelEntr
     keras.utils.set_random_seed(1)
     model = build_model(get_preset("Dense 64").with_data((28, 28, 1), classes))
     if train:
-        mnist = data.load_mnist()
+        mnist = catalog.load_mnist()
         model.compile(optimizer="adam", loss="categorical_crossentropy")
-        model.fit(data.scale_images(mnist.x_train[:300]),
-                  data.one_hot(mnist.y_train[:300], classes), epochs=1, verbose=0)
-    return registry.save_model(model, {"name": "tiny dense", "dataset": data.MNIST})
+        model.fit(prepare.scale_images(mnist.x_train[:300]),
+                  prepare.one_hot(mnist.y_train[:300], classes), epochs=1, verbose=0)
+    return registry.save_model(model, {"name": "tiny dense", "dataset": base.MNIST})
 
 
 def open_evaluate() -> AppTest:
@@ -52,7 +55,7 @@ def test_without_models_the_page_says_how_to_get_one() -> None:
 def test_the_confusion_matrix_and_headline_numbers_render_for_a_saved_model() -> None:
     entry = save_tiny_model()
     app = open_evaluate()
-    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
+    result = runner.evaluate_model(entry.path, base.MNIST, "test")
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Accuracy"] == f"{result.accuracy:.2%}"
     assert metrics["Images"] == "10,000"
@@ -65,15 +68,15 @@ def test_the_confusion_matrix_and_headline_numbers_render_for_a_saved_model() ->
 def test_picking_a_cell_shows_its_images_most_confident_first() -> None:
     entry = save_tiny_model()
     app = open_evaluate()
-    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
-    pair = evaluation.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
+    result = runner.evaluate_model(entry.path, base.MNIST, "test")
+    pair = metrics.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
     galleries_before = len(app.image)  # the mistakes and first-20 tabs
-    app.selectbox(key=f"eval_cell|{entry.model_id}|{data.MNIST}|test").select(
+    app.selectbox(key=f"eval_cell|{entry.model_id}|{base.MNIST}|test").select(
         (pair.true, pair.pred)).run()
     assert not app.exception, app.exception
     assert any(f"True {pair.true}, predicted {pair.pred}: {pair.count:,} images" in s.value
                for s in app.subheader)
-    expected = evaluation.cell_examples(result.predictions, pair.true, pair.pred, limit=30)
+    expected = metrics.cell_examples(result.predictions, pair.true, pair.pred, limit=30)
     galleries = app.image
     assert len(galleries) == galleries_before + 1
     captions = galleries[0].captions  # first tab: the drill-down
@@ -84,8 +87,8 @@ def test_picking_a_cell_shows_its_images_most_confident_first() -> None:
 def test_a_most_confused_button_opens_that_cell() -> None:
     entry = save_tiny_model()
     app = open_evaluate()
-    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
-    pair = evaluation.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
+    result = runner.evaluate_model(entry.path, base.MNIST, "test")
+    pair = metrics.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
     next(b for b in app.button if b.label == pair.text).click().run()
     assert any(f"True {pair.true}, predicted {pair.pred}" in s.value for s in app.subheader)
 
@@ -111,8 +114,8 @@ def test_comparing_two_models_shows_accuracy_delta_and_the_difference_matrix() -
     app.selectbox(key="eval_model").select(first.model_id).run()
     app.selectbox(key="eval_compare").select(second.model_id).run()
     assert not app.exception, app.exception
-    a = evaluation.evaluate_model(first.path, data.MNIST, "test")
-    b = evaluation.evaluate_model(second.path, data.MNIST, "test")
+    a = runner.evaluate_model(first.path, base.MNIST, "test")
+    b = runner.evaluate_model(second.path, base.MNIST, "test")
     metrics = {m.label: m for m in app.metric}
     b_metric = metrics["B: tiny dense"]
     assert b_metric.value == f"{b.accuracy:.2%}"
@@ -122,14 +125,14 @@ def test_comparing_two_models_shows_accuracy_delta_and_the_difference_matrix() -
 
 
 def test_your_drawings_appear_as_a_split_once_saved_and_are_scored() -> None:
-    from dashcore import drawings
+    from dashcore.datasets import drawings
 
     save_tiny_model()
-    mnist = data.load_mnist()
+    mnist = catalog.load_mnist()
     for image, label in zip(mnist.x_test[:2], mnist.y_test[:2], strict=True):
         drawings.save_drawing(image, int(label))
     app = open_evaluate()
-    assert evaluation.DRAWINGS_SPLIT in app.radio(key="eval_split").options
-    app.radio(key="eval_split").set_value(evaluation.DRAWINGS_SPLIT).run()
+    assert runner.DRAWINGS_SPLIT in app.radio(key="eval_split").options
+    app.radio(key="eval_split").set_value(runner.DRAWINGS_SPLIT).run()
     assert not app.exception, app.exception
     assert {m.label: m.value for m in app.metric}["Images"] == "2"

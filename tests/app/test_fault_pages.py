@@ -11,8 +11,9 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from dashcore.settings import get_settings
-from dashcore.store import COMPLETED, FAILED, RunRecord, open_store
-from dashcore.training import TrainConfig
+from dashcore.store.factory import open_store
+from dashcore.store.runs import COMPLETED, FAILED, RunRecord
+from dashcore.training.config import TrainConfig
 
 PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
 
@@ -39,12 +40,12 @@ def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_pag
 
 def test_a_run_store_file_that_is_not_a_database_gives_a_sentence_not_a_traceback(
         monkeypatch):
-    from dashcore import store
+    from dashcore.store import factory
 
     path = get_settings().store_path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a database, just damaged bytes " * 100)
-    monkeypatch.setattr(store, "_stores", {})
+    monkeypatch.setattr(factory, "_stores", {})
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
     assert not at.exception, at.exception

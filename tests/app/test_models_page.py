@@ -8,7 +8,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashcore import registry
+from dashcore.models import registry
 from dashcore.settings import get_settings
 from tests.conftest import REPO_ROOT
 

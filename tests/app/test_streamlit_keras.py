@@ -1,12 +1,12 @@
 """The router stops Streamlit from resetting Keras after every script run (a ~0.4 s CPU
-cost per rerun once TensorFlow is loaded; see streamlit_keras.py and BENCHMARKS.md)."""
+cost per rerun once TensorFlow is loaded; see views/common/keras_state.py and BENCHMARKS.md)."""
 
 from __future__ import annotations
 
 import keras
 from streamlit.runtime.scriptrunner import script_runner
 
-from streamlit_keras import keep_keras_state
+from views.common.keras_state import keep_keras_state
 
 
 def test_after_keep_keras_state_streamlits_cleanup_leaves_keras_alone(monkeypatch) -> None:
@@ -22,8 +22,8 @@ def test_after_keep_keras_state_streamlits_cleanup_leaves_keras_alone(monkeypatc
 def test_running_the_router_installs_it(monkeypatch) -> None:
     from streamlit.testing.v1 import AppTest
 
-    import streamlit_keras
     from tests.conftest import REPO_ROOT
+    from views.common import keras_state as streamlit_keras
 
     monkeypatch.setattr(script_runner, "_clean_problem_modules",
                         script_runner._clean_problem_modules)  # restored after the test

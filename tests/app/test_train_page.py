@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashcore import jobs
-from dashcore.architectures import ModelSpec
-from dashcore.store import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED, RunRecord, open_store
-from dashcore.training import TrainConfig
+from dashcore.jobs import local
+from dashcore.models.specs import ModelSpec
+from dashcore.store.factory import open_store
+from dashcore.store.runs import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED, RunRecord
+from dashcore.training.config import TrainConfig
 
 PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
 
@@ -40,7 +41,7 @@ def busy_slot() -> RunRecord:
     return open_store().create_run(RunRecord(
         run_id="busy", name="busy run", status=RUNNING, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
-        pid_created=jobs.process_identity(os.getpid())))
+        pid_created=local.process_identity(os.getpid())))
 
 
 def finished_run(run_id: str, name: str, status: str = COMPLETED, reason: str | None = None,

@@ -11,9 +11,10 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from dashcore import jobs
-from dashcore.store import QUEUED, RUNNING, RunRecord, open_store
-from dashcore.training import TrainConfig
+from dashcore.jobs import local
+from dashcore.store.factory import open_store
+from dashcore.store.runs import QUEUED, RUNNING, RunRecord
+from dashcore.training.config import TrainConfig
 from tests.app.test_train_page import page
 
 
@@ -50,7 +51,7 @@ def test_an_edited_recipe_field_is_what_the_run_gets():
     open_store().create_run(RunRecord(
         run_id="busy", name="busy run", status=RUNNING, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
-        pid_created=jobs.process_identity(os.getpid())))
+        pid_created=local.process_identity(os.getpid())))
     at = pick(page(), "Fast CNN")
     at.number_input(key="train_epochs").set_value(2)
     at.button(key="FormSubmitter:train_form-Train").click().run()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashcore.auth import hash_password
+from dashcore.access.auth import hash_password
 from tests.e2e.conftest import free_port, start_app, stop_app, wait_for_app
 
 pytestmark = pytest.mark.e2e

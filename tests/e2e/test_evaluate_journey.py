@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from dashcore import data, evaluation, registry
-from dashcore.architectures import build_model, get_preset
+from dashcore.datasets import base, catalog, prepare
+from dashcore.evaluation import metrics, runner
+from dashcore.models import registry
+from dashcore.models.builder import build_model
+from dashcore.models.presets import get_preset
 from dashcore.settings import Settings
 from tests.e2e.conftest import wait_for_app
 
@@ -21,12 +24,12 @@ def trained_entry(app_home: Path) -> registry.ModelEntry:
     import keras
 
     keras.utils.set_random_seed(2)
-    mnist = data.load_mnist()
+    mnist = catalog.load_mnist()
     model = build_model(get_preset("Dense 64"))
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    model.fit(data.scale_images(mnist.x_train[:500]), data.one_hot(mnist.y_train[:500], 10),
+    model.fit(prepare.scale_images(mnist.x_train[:500]), prepare.one_hot(mnist.y_train[:500], 10),
               epochs=1, verbose=0)
-    return registry.save_model(model, {"name": MODEL_NAME, "dataset": data.MNIST},
+    return registry.save_model(model, {"name": MODEL_NAME, "dataset": base.MNIST},
                                Settings(home=app_home))
 
 
@@ -42,8 +45,8 @@ def choose_model(page, entry: registry.ModelEntry) -> None:
 
 def test_clicking_a_confusion_matrix_cell_shows_that_pairs_images(
         page, app_url: str, trained_entry: registry.ModelEntry) -> None:
-    result = evaluation.evaluate_model(trained_entry.path, data.MNIST, "test")
-    pair = evaluation.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
+    result = runner.evaluate_model(trained_entry.path, base.MNIST, "test")
+    pair = metrics.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
 
     page.goto(f"{app_url}/evaluate")
     wait_for_app(page)
@@ -64,6 +67,6 @@ def test_clicking_a_confusion_matrix_cell_shows_that_pairs_images(
     gallery = page.locator(".st-key-eval_drilldown img")
     gallery.first.wait_for()
     assert gallery.count() == min(pair.count, 30)
-    first = evaluation.cell_examples(result.predictions, pair.true, pair.pred, limit=1)[0]
+    first = metrics.cell_examples(result.predictions, pair.true, pair.pred, limit=1)[0]
     assert page.locator(".st-key-eval_drilldown").get_by_text(
         f"#{first.index} · p={first.probability:.1%}").count() == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import registry
+from dashcore.models import registry
 from dashcore.settings import Settings
 from tests.e2e.conftest import wait_for_app
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from dashcore.jobs import worker_alive
-from dashcore.store import WORKING, SQLiteRunStore
+from dashcore.jobs.local import worker_alive
+from dashcore.store.runs import WORKING
+from dashcore.store.sqlite import SQLiteRunStore
 from tests.e2e.conftest import wait_for_app
 
 pytestmark = pytest.mark.e2e

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from dashcore import architectures as arch
-from dashcore.architectures import ModelSpec, StackError
 from dashcore.errors import UserError
+from dashcore.models import builder, presets, specs, validation
+from dashcore.models.specs import ModelSpec, StackError
 
 OUT = {"type": "Dense", "units": 10, "activation": "softmax"}
 FLAT = {"type": "Flatten"}
@@ -21,7 +21,7 @@ def stack(*layers: dict) -> ModelSpec:
 
 def problem(spec: ModelSpec) -> StackError:
     with pytest.raises(StackError) as info:
-        arch.validate_spec(spec)
+        validation.validate_spec(spec)
     return info.value
 
 
@@ -31,17 +31,17 @@ def problem(spec: ModelSpec) -> StackError:
 @pytest.mark.parametrize(("preset", "params"), [
     ("Dense 64", 50_890), ("MLP 2×512", 669_706), ("CNN 32-64", 34_826)])
 def test_tutorial_presets_have_the_tutorials_parameter_counts(preset: str, params: int) -> None:
-    summary = arch.summarize(arch.get_preset(preset))
+    summary = builder.summarize(presets.get_preset(preset))
     assert summary.total_params == params
     assert summary.trainable_params == params
     assert summary.non_trainable_params == 0
 
 
-@pytest.mark.parametrize("preset", list(arch.PRESETS))
+@pytest.mark.parametrize("preset", list(presets.PRESETS))
 def test_summary_totals_and_rows_are_keras_own_for_every_preset(preset: str) -> None:
-    spec = arch.get_preset(preset)
-    model = arch.build_model(spec)
-    summary = arch.summarize(spec)
+    spec = presets.get_preset(preset)
+    model = builder.build_model(spec)
+    summary = builder.summarize(spec)
     assert summary.total_params == model.count_params()
     assert summary.trainable_params + summary.non_trainable_params == model.count_params()
     assert [row.params for row in summary.rows] == [layer.count_params() for layer in model.layers]
@@ -51,7 +51,7 @@ def test_summary_totals_and_rows_are_keras_own_for_every_preset(preset: str) -> 
 
 
 def test_batch_normalization_running_statistics_count_as_non_trainable() -> None:
-    summary = arch.summarize(arch.get_preset("Best CNN"))
+    summary = builder.summarize(presets.get_preset("Best CNN"))
     # moving mean + variance of BatchNorm layers over 32, 32, 64, 64 and 128 channels
     assert summary.non_trainable_params == 2 * (32 + 32 + 64 + 64 + 128) == 640
     assert summary.total_params == 198_762
@@ -74,13 +74,13 @@ CUSTOM_STACKS = {
 @pytest.mark.parametrize("name", list(CUSTOM_STACKS))
 def test_pure_python_shapes_and_counts_agree_with_keras(name: str) -> None:
     spec = CUSTOM_STACKS[name]
-    rows = arch.summarize(spec).rows
-    assert arch.infer_shapes(spec) == [row.output_shape for row in rows]
-    assert arch.estimate_params(spec) == [row.params for row in rows]
+    rows = builder.summarize(spec).rows
+    assert validation.infer_shapes(spec) == [row.output_shape for row in rows]
+    assert validation.estimate_params(spec) == [row.params for row in rows]
 
 
 def test_summary_table_uses_keras_column_names_and_shapes() -> None:
-    table = arch.summarize(arch.get_preset("CNN 32-64")).table()
+    table = builder.summarize(presets.get_preset("CNN 32-64")).table()
     assert table[0]["Output shape"] == "(None, 26, 26, 32)"
     assert table[0]["Param #"] == 320
     assert table[-1]["Output shape"] == "(None, 10)"
@@ -89,9 +89,9 @@ def test_summary_table_uses_keras_column_names_and_shapes() -> None:
 # --- JSON ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("preset", list(arch.PRESETS))
+@pytest.mark.parametrize("preset", list(presets.PRESETS))
 def test_every_preset_round_trips_through_json_and_dict(preset: str) -> None:
-    spec = arch.get_preset(preset)
+    spec = presets.get_preset(preset)
     assert ModelSpec.from_json(spec.to_json()) == spec
     assert ModelSpec.from_json(spec.to_json(indent=2)) == spec
     assert ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
@@ -100,9 +100,9 @@ def test_every_preset_round_trips_through_json_and_dict(preset: str) -> None:
 
 
 def test_get_preset_returns_a_copy_that_can_be_edited_freely() -> None:
-    spec = arch.get_preset("Dense 64")
+    spec = presets.get_preset("Dense 64")
     spec.layers[1]["units"] = 999
-    assert arch.get_preset("Dense 64").layers[1]["units"] == 64
+    assert presets.get_preset("Dense 64").layers[1]["units"] == 64
 
 
 @pytest.mark.parametrize(("text", "found"), [
@@ -119,17 +119,17 @@ def test_broken_json_is_refused_with_what_was_expected(text: str, found: str) ->
 
 
 def test_with_data_fits_the_output_and_the_row_reader_to_a_new_dataset() -> None:
-    spec = arch.get_preset("LSTM rows").with_data((32, 32, 1), 5)
+    spec = presets.get_preset("LSTM rows").with_data((32, 32, 1), 5)
     assert spec.layers[0]["target_shape"] == [32, 32]
     assert spec.layers[-1]["units"] == 5
-    arch.validate_spec(spec)
+    validation.validate_spec(spec)
 
 
 # --- invalid stacks: one test per kind --------------------------------------------------------
 
 
 def test_conv_after_flatten_names_both_layers_and_says_to_move_it() -> None:
-    spec = arch.add_layer(arch.get_preset("CNN 32-64"), arch.new_layer("Conv2D"), 5)
+    spec = specs.add_layer(presets.get_preset("CNN 32-64"), specs.new_layer("Conv2D"), 5)
     error = problem(spec)
     assert str(error).startswith(
         "Layer 6 (Conv2D) needs an image (height × width × channels), but after layer 5 "
@@ -261,50 +261,50 @@ def test_a_misspelt_setting_is_named_with_the_settings_the_layer_takes() -> None
 def test_build_model_refuses_an_invalid_stack_with_the_same_sentence() -> None:
     spec = stack(FLAT, {"type": "Conv2D", "filters": 8}, OUT)
     with pytest.raises(StackError, match=r"Layer 2 \(Conv2D\) needs an image"):
-        arch.build_model(spec)
+        builder.build_model(spec)
 
 
 def test_trace_stack_keeps_the_shapes_before_the_problem() -> None:
-    shapes, error = arch.trace_stack(stack(FLAT, {"type": "Conv2D", "filters": 8}, OUT))
+    shapes, error = validation.trace_stack(stack(FLAT, {"type": "Conv2D", "filters": 8}, OUT))
     assert shapes == [(784,), None, None]
     assert error is not None and error.layer == 1
-    assert arch.trace_stack(arch.get_preset("Dense 64")) == ([(784,), (64,), (10,)], None)
+    assert validation.trace_stack(presets.get_preset("Dense 64")) == ([(784,), (64,), (10,)], None)
 
 
 # --- editing ---------------------------------------------------------------------------------
 
 
 def test_edits_return_a_new_spec_and_leave_the_original_alone() -> None:
-    spec = arch.get_preset("Dense 64")
-    added = arch.add_layer(spec, arch.new_layer("Dropout"))
+    spec = presets.get_preset("Dense 64")
+    added = specs.add_layer(spec, specs.new_layer("Dropout"))
     assert [layer["type"] for layer in added.layers] == ["Flatten", "Dense", "Dropout", "Dense"]
     assert added.name == "Dense 64 (edited)" and len(spec.layers) == 3
-    assert [layer["type"] for layer in arch.move_layer(added, 2, -1).layers][:3] == [
+    assert [layer["type"] for layer in specs.move_layer(added, 2, -1).layers][:3] == [
         "Flatten", "Dropout", "Dense"]
-    assert [layer["type"] for layer in arch.remove_layer(added, 0).layers][0] == "Dense"
-    changed = arch.replace_layer(spec, 1, {"type": "Dense", "units": 128, "activation": "tanh"})
+    assert [layer["type"] for layer in specs.remove_layer(added, 0).layers][0] == "Dense"
+    changed = specs.replace_layer(spec, 1, {"type": "Dense", "units": 128, "activation": "tanh"})
     assert changed.layers[1]["units"] == 128 and spec.layers[1]["units"] == 64
-    assert arch.move_layer(spec, 0, -1) == spec  # already at the top
+    assert specs.move_layer(spec, 0, -1) == spec  # already at the top
 
 
 def test_removing_a_layer_that_does_not_exist_says_how_many_there_are() -> None:
     with pytest.raises(UserError, match="no layer 9: the model has 3 layers"):
-        arch.remove_layer(arch.get_preset("Dense 64"), 8)
+        specs.remove_layer(presets.get_preset("Dense 64"), 8)
 
 
 @pytest.mark.parametrize(("text", "dims"), [("28, 28", [28, 28]), ("28x28x1", [28, 28, 1]),
                                             ("784", [784])])
 def test_reshape_targets_typed_as_text_are_parsed(text: str, dims: list[int]) -> None:
-    assert arch.parse_shape(text) == dims
+    assert specs.parse_shape(text) == dims
 
 
 @pytest.mark.parametrize("text", ["28, a", "0, 28", "", "1, 2, 3, 4"])
 def test_reshape_targets_that_are_not_shapes_are_refused_with_an_example(text: str) -> None:
     with pytest.raises(UserError, match="e.g. 28, 28"):
-        arch.parse_shape(text)
+        specs.parse_shape(text)
 
 
 def test_the_empty_start_is_one_flatten_away_from_valid() -> None:
-    empty = arch.empty_spec()
+    empty = presets.empty_spec()
     assert "Add a Flatten above the Dense" in str(problem(empty))
-    arch.validate_spec(arch.add_layer(empty, arch.new_layer("Flatten"), 0))
+    validation.validate_spec(specs.add_layer(empty, specs.new_layer("Flatten"), 0))

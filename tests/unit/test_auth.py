@@ -2,7 +2,7 @@
 
 import pytest
 
-from dashcore.auth import (
+from dashcore.access.auth import (
     AccessConfig,
     User,
     authorize,

@@ -19,15 +19,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dashcore import architectures as arch
-from dashcore import data, drawings, jobs, model_upload, registry
-from dashcore.auth import AccessConfig, hash_password
+from dashcore.access.auth import AccessConfig, hash_password
+from dashcore.datasets import catalog, drawings, uploads
 from dashcore.errors import UserError
-from dashcore.evaluation import check_fit
-from dashcore.preprocess import EMPTY_MESSAGE, preprocess
+from dashcore.evaluation.runner import check_fit
+from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
+from dashcore.jobs import queue
+from dashcore.models import registry, specs, upload, validation
 from dashcore.settings import get_settings
-from dashcore.store import RunRecord, open_store
-from dashcore.training import TrainConfig
+from dashcore.store.factory import open_store
+from dashcore.store.runs import RunRecord
+from dashcore.training.config import TrainConfig
 from tests.unit.test_data import arrays, npz
 from tests.unit.test_jobs import TINY, FakeLauncher
 from tests.unit.test_model_upload import _zip, files  # noqa: F401 - files is a fixture
@@ -65,24 +67,24 @@ class Case:
 
 
 def train(**settings: Any) -> Attempt:
-    """/train: the form's values become a TrainConfig that ``jobs.submit`` queues."""
-    return lambda request: jobs.submit(TrainConfig(**{"architecture": TINY, **settings}),
+    """/train: the form's values become a TrainConfig that ``queue.submit`` queues."""
+    return lambda request: queue.submit(TrainConfig(**{"architecture": TINY, **settings}),
                                        launcher=FakeLauncher())
 
 
 def stack_problem(*layers: dict[str, Any]) -> Attempt:
     """/architecture: the builder shows the first problem of the edited stack."""
-    return lambda request: arch.validate_spec(arch.ModelSpec(layers=list(layers)))
+    return lambda request: validation.validate_spec(specs.ModelSpec(layers=list(layers)))
 
 
 def spec_upload(content: str | bytes) -> Attempt:
     """/architecture: 'Load a .json' parses the upload."""
-    return lambda request: arch.ModelSpec.from_json(content)
+    return lambda request: specs.ModelSpec.from_json(content)
 
 
 def dataset_upload(content: bytes | Callable[[], bytes], name: str = "mine") -> Attempt:
     """/data: 'Validate and add' checks and stores an .npz."""
-    return lambda request: data.save_uploaded_dataset(
+    return lambda request: uploads.save_uploaded_dataset(
         name, content() if callable(content) else content)
 
 
@@ -97,7 +99,7 @@ def model_file(key: str, cut: float = 1.0) -> Callable[[pytest.FixtureRequest], 
 def model_upload_of(content: bytes | Callable[[pytest.FixtureRequest], bytes],
                     filename: str) -> Attempt:
     """/models: 'Check and add' inspects the upload (refusals here need no checker)."""
-    return lambda request: model_upload.import_model(
+    return lambda request: upload.import_model(
         content(request) if callable(content) else content, filename)
 
 
@@ -116,7 +118,7 @@ def canvas(image: np.ndarray) -> Attempt:
 
 def rename_run(name: str, run_id: str = "r-existing") -> Attempt:
     """/train: the run's name box."""
-    return lambda request: jobs.rename(run_id, name)
+    return lambda request: queue.rename(run_id, name)
 
 
 def an_existing_run() -> None:
@@ -128,7 +130,7 @@ def a_finished_run() -> None:
 
 
 def an_existing_dataset() -> None:
-    data.save_uploaded_dataset("digits", npz())
+    uploads.save_uploaded_dataset("digits", npz())
 
 
 @functools.lru_cache(maxsize=1)
@@ -214,7 +216,7 @@ CASES: dict[str, Case] = {
         {"type": "Lambda", "function": "exec"}, _FLAT, _OUT),
         ("type 'Lambda'", "Dense, Conv2D")),
     "arch-empty-stack": Case("architecture", stack_problem(), ("no layers", "Pick a preset")),
-    "arch-reshape-target-as-words": Case("architecture", lambda r: arch.parse_shape("28 by 28"),
+    "arch-reshape-target-as-words": Case("architecture", lambda r: specs.parse_shape("28 by 28"),
                                          ("'28 by 28' is not a shape", "e.g. 28, 28")),
     "arch-json-not-json": Case("architecture", spec_upload("{layers: Dense}"),
                                ("This is not valid JSON", "line 1")),
@@ -316,7 +318,7 @@ CASES: dict[str, Case] = {
                             setup=an_existing_run),
     "rename-missing-run": Case("train", rename_run("new name", run_id="r-gone"),
                                ("Run 'r-gone' does not exist",), setup=an_existing_run),
-    "stop-a-finished-run": Case("train", lambda r: jobs.stop("r-done"),
+    "stop-a-finished-run": Case("train", lambda r: queue.stop("r-done"),
                                 ("is already completed: there is nothing to stop",),
                                 setup=a_finished_run),
     # sign-in
@@ -337,7 +339,7 @@ CASES: dict[str, Case] = {
     "evaluate-colour-model-on-grey-images": Case(
         "evaluate", lambda r: check_fit((32, 32, 3), 10, (28, 28), 10, "MNIST"),
         ("expects inputs of shape 32×32×3", "28×28 grey")),
-    "evaluate-unknown-split": Case("evaluate", lambda r: data.load_mnist().split("valid"),
+    "evaluate-unknown-split": Case("evaluate", lambda r: catalog.load_mnist().split("valid"),
                                    ("Unknown split 'valid'", "'train' or 'test'")),
 }
 

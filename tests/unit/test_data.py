@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import data
+from dashcore.datasets import base, catalog, prepare, uploads
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import get_settings
 
@@ -54,12 +54,12 @@ def stored_files() -> list[Path]:
 def assert_rejected(content: bytes, *fragments: str, name: str = "mine") -> str:
     """The upload is refused with a message containing ``fragments``, and nothing is saved."""
     with pytest.raises(UserError) as caught:
-        data.save_uploaded_dataset(name, content)
+        uploads.save_uploaded_dataset(name, content)
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert stored_files() == []
-    assert data.list_datasets() == [data.MNIST, data.FASHION]
+    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
     return message
 
 
@@ -67,7 +67,7 @@ def assert_rejected(content: bytes, *fragments: str, name: str = "mine") -> str:
 
 
 def test_mnist_has_the_full_train_and_test_splits() -> None:
-    mnist = data.load_mnist()
+    mnist = catalog.load_mnist()
     assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_train.dtype == np.uint8
     assert mnist.x_test.shape == (10000, 28, 28) and mnist.x_test.dtype == np.uint8
     assert mnist.y_train.shape == (60000,) and mnist.y_test.shape == (10000,)
@@ -77,22 +77,22 @@ def test_mnist_has_the_full_train_and_test_splits() -> None:
 
 
 def test_mnist_first_twenty_test_labels_are_the_tutorials() -> None:
-    assert data.load_mnist().y_test[:20].tolist() == MNIST_FIRST_20_TEST_LABELS
+    assert catalog.load_mnist().y_test[:20].tolist() == MNIST_FIRST_20_TEST_LABELS
 
 
 def test_mnist_is_loaded_once_and_nobody_can_modify_it() -> None:
-    assert data.load_dataset(data.MNIST) is data.load_mnist()
+    assert catalog.load_dataset(base.MNIST) is catalog.load_mnist()
     with pytest.raises(ValueError):
-        data.load_mnist().x_train[0, 0, 0] = 1
+        catalog.load_mnist().x_train[0, 0, 0] = 1
 
 
 def test_only_the_built_in_datasets_are_listed_before_any_upload() -> None:
-    assert data.list_datasets() == [data.MNIST, data.FASHION]
+    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
 
 
 def test_an_unknown_dataset_name_lists_the_ones_that_exist() -> None:
     with pytest.raises(NotFoundError, match="Unknown dataset 'CIFAR'.*MNIST, Fashion-MNIST"):
-        data.load_dataset("CIFAR")
+        catalog.load_dataset("CIFAR")
 
 
 # ---------------------------------------------------------------- Fashion-MNIST
@@ -101,18 +101,18 @@ def test_an_unknown_dataset_name_lists_the_ones_that_exist() -> None:
 @pytest.fixture
 def fresh_fashion_cache():
     """Forget any Fashion-MNIST loaded by another test, before and after."""
-    data._load_fashion_cached.cache_clear()
+    catalog._load_fashion_cached.cache_clear()
     yield
-    data._load_fashion_cached.cache_clear()
+    catalog._load_fashion_cached.cache_clear()
 
 
 def test_fashion_offline_says_so_and_points_to_mnist(monkeypatch, fresh_fashion_cache) -> None:
     def no_network():
         raise OSError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data, "_download_fashion", no_network)
+    monkeypatch.setattr(catalog, "_download_fashion", no_network)
     with pytest.raises(UserError) as caught:
-        data.load_dataset(data.FASHION)
+        catalog.load_dataset(base.FASHION)
     message = str(caught.value)
     assert message.startswith("Could not download Fashion-MNIST: no network")
     assert "MNIST is available offline" in message
@@ -122,11 +122,11 @@ def test_fashion_offline_says_so_and_points_to_mnist(monkeypatch, fresh_fashion_
 
 def test_fashion_online_has_clothing_class_names(monkeypatch, fresh_fashion_cache) -> None:
     small = arrays(n_train=20, n_test=10, classes=10)
-    monkeypatch.setattr(data, "_download_fashion", lambda: (
+    monkeypatch.setattr(catalog, "_download_fashion", lambda: (
         (small["x_train"], small["y_train"].astype(np.uint8)),
         (small["x_test"], small["y_test"].astype(np.uint8))))
-    fashion = data.load_fashion_mnist()
-    assert fashion.name == data.FASHION
+    fashion = catalog.load_fashion_mnist()
+    assert fashion.name == base.FASHION
     assert fashion.class_names[0] == "T-shirt/top" and fashion.class_names[9] == "Ankle boot"
     assert fashion.y_train.dtype == np.int64
 
@@ -138,11 +138,11 @@ def test_a_valid_upload_is_listed_and_loads_back_unchanged() -> None:
     content = arrays()
     buffer = io.BytesIO()
     np.savez(buffer, **content)
-    saved = data.save_uploaded_dataset("my digits", buffer.getvalue())
+    saved = uploads.save_uploaded_dataset("my digits", buffer.getvalue())
     assert saved.name == "upload:my digits"
-    assert data.list_datasets() == [data.MNIST, data.FASHION, "upload:my digits"]
-    loaded = data.load_dataset("upload:my digits")
-    for key in data.REQUIRED_KEYS:
+    assert catalog.list_datasets() == [base.MNIST, base.FASHION, "upload:my digits"]
+    loaded = catalog.load_dataset("upload:my digits")
+    for key in base.REQUIRED_KEYS:
         np.testing.assert_array_equal(getattr(loaded, key), content[key])
     assert loaded.class_names == ("0", "1", "2")
     assert loaded.input_shape == (28, 28, 1)
@@ -152,7 +152,7 @@ def test_a_valid_upload_is_listed_and_loads_back_unchanged() -> None:
 def test_channel_axis_and_float_pixels_are_accepted_and_stored_as_uint8() -> None:
     content = arrays()
     floats = (content["x_train"] / 255.0)[..., np.newaxis].astype(np.float32)
-    saved = data.save_uploaded_dataset("floats", npz(x_train=floats,
+    saved = uploads.save_uploaded_dataset("floats", npz(x_train=floats,
                                                      y_train=content["y_train"].astype(float)))
     assert saved.x_train.shape == (30, 28, 28) and saved.x_train.dtype == np.uint8
     np.testing.assert_array_equal(saved.x_train, content["x_train"])
@@ -160,16 +160,16 @@ def test_channel_axis_and_float_pixels_are_accepted_and_stored_as_uint8() -> Non
 
 
 def test_a_removed_upload_is_reported_as_gone() -> None:
-    data.save_uploaded_dataset("short lived", npz())
+    uploads.save_uploaded_dataset("short lived", npz())
     (get_settings().datasets_dir / "short lived.npz").unlink()
     with pytest.raises(NotFoundError, match="no longer exists"):
-        data.load_dataset("upload:short lived")
+        catalog.load_dataset("upload:short lived")
 
 
 def test_half_written_temp_files_are_not_listed() -> None:
     folder = get_settings().ensure_dirs().datasets_dir
     (folder / ".mine.a1b2c3.npz").write_bytes(b"partial")
-    assert data.list_datasets() == [data.MNIST, data.FASHION]
+    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
 
 
 # ---------------------------------------------------------------- bad uploads, one per kind
@@ -254,9 +254,9 @@ def test_negative_labels_are_rejected() -> None:
 
 def test_labels_beyond_the_class_limit_are_rejected() -> None:
     labels = np.arange(12) % 3
-    labels[0] = data.MAX_CLASSES
-    assert_rejected(npz(y_test=labels), f"y_test has label {data.MAX_CLASSES}",
-                    f"at most {data.MAX_CLASSES} classes")
+    labels[0] = base.MAX_CLASSES
+    assert_rejected(npz(y_test=labels), f"y_test has label {base.MAX_CLASSES}",
+                    f"at most {base.MAX_CLASSES} classes")
 
 
 def test_one_hot_labels_are_rejected_with_argmax_as_the_fix() -> None:
@@ -312,18 +312,18 @@ def test_bad_dataset_names_are_rejected(name: str) -> None:
 
 
 def test_a_duplicate_name_is_rejected_and_the_first_upload_kept() -> None:
-    first = data.save_uploaded_dataset("digits", npz())
+    first = uploads.save_uploaded_dataset("digits", npz())
     with pytest.raises(UserError, match="'digits' already exists: choose another name"):
-        data.save_uploaded_dataset("digits", npz(x_train=arrays(seed=9)["x_train"]))
+        uploads.save_uploaded_dataset("digits", npz(x_train=arrays(seed=9)["x_train"]))
     assert [p.name for p in stored_files()] == ["digits.npz"]
-    np.testing.assert_array_equal(data.load_dataset("upload:digits").x_train, first.x_train)
+    np.testing.assert_array_equal(catalog.load_dataset("upload:digits").x_train, first.x_train)
 
 
 # ---------------------------------------------------------------- preparation
 
 
 def test_preparation_steps_show_mnist_shapes_before_and_after() -> None:
-    steps = data.preparation_steps(data.load_mnist())
+    steps = prepare.preparation_steps(catalog.load_mnist())
     assert [(s["before"], s["after"]) for s in steps] == [
         ("60000×28×28 uint8 (0–255)", "60000×28×28 float32 (0–1)"),
         ("60000×28×28", "60000×28×28×1"),
@@ -333,18 +333,18 @@ def test_preparation_steps_show_mnist_shapes_before_and_after() -> None:
 
 def test_scaling_and_one_hot_match_what_the_tutorial_feeds_keras() -> None:
     x = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
-    scaled = data.scale_images(x)
+    scaled = prepare.scale_images(x)
     assert scaled.shape == (1, 2, 2, 1) and scaled.dtype == np.float32
     np.testing.assert_allclose(scaled[0, :, :, 0], [[0.0, 1.0], [0.2, 0.4]])
-    np.testing.assert_array_equal(data.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(prepare.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
 
 
 def test_a_class_subset_is_relabelled_from_zero() -> None:
     x, y = np.arange(6), np.array([3, 8, 1, 8, 3, 5])
-    kept_x, kept_y = data.subset_classes(x, y, [8, 3])
+    kept_x, kept_y = prepare.subset_classes(x, y, [8, 3])
     assert kept_x.tolist() == [0, 1, 3, 4] and kept_y.tolist() == [0, 1, 1, 0]
     with pytest.raises(UserError, match="at least two classes"):
-        data.subset_classes(x, y, [3])
+        prepare.subset_classes(x, y, [3])
 
 
 def test_a_damaged_array_header_is_not_mistaken_for_python_objects() -> None:

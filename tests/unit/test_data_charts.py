@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from dashcore import data, dataviews
 from dashcore.charts import data as charts
+from dashcore.datasets import base, catalog, statistics
 
 
 def decode_png(figure: go.Figure) -> np.ndarray:
@@ -21,14 +21,14 @@ def decode_png(figure: go.Figure) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
 
 
-def two_blob_dataset() -> data.Dataset:
+def two_blob_dataset() -> base.Dataset:
     """Class 0: a bright left half; class 1: a bright right half (plus a little noise)."""
     rng = np.random.default_rng(3)
     x = rng.integers(0, 30, (40, 10, 10), dtype=np.uint8)
     y = np.arange(40) % 2
     x[y == 0, :, :5] += 200
     x[y == 1, :, 5:] += 200
-    return data.Dataset(name="blobs", x_train=x, y_train=y, x_test=x[:10], y_test=y[:10],
+    return base.Dataset(name="blobs", x_train=x, y_train=y, x_test=x[:10], y_test=y[:10],
                         class_names=("left", "right"))
 
 
@@ -36,13 +36,13 @@ def two_blob_dataset() -> data.Dataset:
 
 
 def test_class_counts_are_mnists() -> None:
-    train, test = dataviews.class_counts(data.load_mnist())
+    train, test = statistics.class_counts(catalog.load_mnist())
     assert train.tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert test.tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 def test_summary_gives_mnists_well_known_mean_and_std() -> None:
-    summary = dataviews.summary(data.load_mnist())
+    summary = statistics.summary(catalog.load_mnist())
     assert summary.pixel_mean == pytest.approx(0.1307, abs=5e-5)  # the tutorials' Normalize()
     assert summary.pixel_std == pytest.approx(0.3081, abs=5e-5)
     rows = {row["statistic"]: (row["train"], row["test"]) for row in summary.rows}
@@ -54,46 +54,46 @@ def test_summary_gives_mnists_well_known_mean_and_std() -> None:
 
 def test_pixel_histogram_counts_every_pixel_exactly() -> None:
     x = np.random.default_rng(0).integers(0, 256, (7, 9, 11), dtype=np.uint8)
-    hist = dataviews.pixel_histogram(x)
+    hist = statistics.pixel_histogram(x)
     assert hist.tolist() == np.bincount(x.ravel(), minlength=256).tolist()
     assert hist.sum() == x.size
 
 
 def test_mean_images_are_the_per_class_averages() -> None:
     ds = two_blob_dataset()
-    means = dataviews.mean_images(ds.x_train, ds.y_train, 3)
+    means = statistics.mean_images(ds.x_train, ds.y_train, 3)
     np.testing.assert_allclose(means[0], ds.x_train[ds.y_train == 0].mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(means[1], ds.x_train[ds.y_train == 1].mean(axis=0), rtol=1e-6)
     assert np.isnan(means[2]).all()  # a class with no images stays visibly empty
 
 
 def test_sample_indices_pick_distinct_images_of_each_class() -> None:
-    y = data.load_mnist().y_train
-    picked = dataviews.sample_indices(y, 10, 8, seed=5)
+    y = catalog.load_mnist().y_train
+    picked = statistics.sample_indices(y, 10, 8, seed=5)
     assert picked.shape == (10, 8)
     for label, row in enumerate(picked):
         assert (y[row] == label).all() and len(set(row.tolist())) == 8
 
 
 def test_the_same_seed_gives_the_same_samples_and_another_seed_others() -> None:
-    y = data.load_mnist().y_train
-    first = dataviews.sample_indices(y, 10, 8, seed=5)
-    np.testing.assert_array_equal(first, dataviews.sample_indices(y, 10, 8, seed=5))
-    assert not np.array_equal(first, dataviews.sample_indices(y, 10, 8, seed=6))
+    y = catalog.load_mnist().y_train
+    first = statistics.sample_indices(y, 10, 8, seed=5)
+    np.testing.assert_array_equal(first, statistics.sample_indices(y, 10, 8, seed=5))
+    assert not np.array_equal(first, statistics.sample_indices(y, 10, 8, seed=6))
 
 
 def test_a_class_with_too_few_images_leaves_blank_tiles() -> None:
     y = np.array([0, 0, 0, 1])
-    picked = dataviews.sample_indices(y, 2, 3, seed=0)
+    picked = statistics.sample_indices(y, 2, 3, seed=0)
     assert sorted(picked[0].tolist()) == [0, 1, 2]
     assert picked[1].tolist() == [3, -1, -1]
-    tiles = dataviews.sample_tiles(np.full((4, 2, 2), 9, np.uint8), picked)
+    tiles = statistics.sample_tiles(np.full((4, 2, 2), 9, np.uint8), picked)
     assert tiles[1, 0].max() == 9 and tiles[1, 1:].max() == 0
 
 
 def test_pca_matches_numpys_svd_on_the_same_subsample() -> None:
-    mnist = data.load_mnist()
-    projection = dataviews.pca_2d(mnist.x_train, mnist.y_train, sample=500, seed=1)
+    mnist = catalog.load_mnist()
+    projection = statistics.pca_2d(mnist.x_train, mnist.y_train, sample=500, seed=1)
     chosen = mnist.x_train[projection.indices].reshape(500, -1) / 255.0
     centred = chosen - chosen.mean(axis=0)
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
@@ -109,7 +109,7 @@ def test_pca_matches_numpys_svd_on_the_same_subsample() -> None:
 
 def test_pca_separates_two_obviously_different_classes() -> None:
     ds = two_blob_dataset()
-    projection = dataviews.pca_2d(ds.x_train, ds.y_train)
+    projection = statistics.pca_2d(ds.x_train, ds.y_train)
     pc1 = projection.coords[:, 0]
     left, right = pc1[projection.labels == 0], pc1[projection.labels == 1]
     assert left.max() < right.min() or right.max() < left.min()
@@ -118,7 +118,7 @@ def test_pca_separates_two_obviously_different_classes() -> None:
 
 def test_pca_is_the_same_picture_every_time() -> None:
     ds = two_blob_dataset()
-    first, second = dataviews.pca_2d(ds.x_train, ds.y_train), dataviews.pca_2d(ds.x_train,
+    first, second = statistics.pca_2d(ds.x_train, ds.y_train), statistics.pca_2d(ds.x_train,
                                                                              ds.y_train)
     np.testing.assert_array_equal(first.coords, second.coords)
 
@@ -126,7 +126,7 @@ def test_pca_is_the_same_picture_every_time() -> None:
 def test_pca_of_large_uploads_uses_a_block_averaged_copy() -> None:
     x = np.zeros((30, 256, 200), np.uint8)
     x[::2, :, :100] = 255  # even images bright on the left
-    projection = dataviews.pca_2d(x, np.arange(30) % 2)
+    projection = statistics.pca_2d(x, np.arange(30) % 2)
     assert projection.coords.shape == (30, 2)
     pc1 = projection.coords[:, 0]
     assert np.ptp(pc1[::2]) < 1e-6 and np.ptp(pc1[1::2]) < 1e-6 and pc1[0] != pc1[1]
@@ -134,7 +134,7 @@ def test_pca_of_large_uploads_uses_a_block_averaged_copy() -> None:
 
 def test_mosaic_places_each_tile_with_a_gap() -> None:
     tiles = np.arange(2 * 3 * 2 * 2, dtype=np.uint8).reshape(2, 3, 2, 2)
-    out = dataviews.mosaic(tiles, gap=1, fill=255)
+    out = statistics.mosaic(tiles, gap=1, fill=255)
     assert out.shape == (2 * 3 - 1, 3 * 3 - 1)
     np.testing.assert_array_equal(out[3:5, 6:8], tiles[1, 2])
     assert (out[2, :] == 255).all() and (out[:, 2] == 255).all()
@@ -142,21 +142,21 @@ def test_mosaic_places_each_tile_with_a_gap() -> None:
 
 def test_fingerprint_changes_when_the_content_does() -> None:
     ds = two_blob_dataset()
-    other = data.Dataset(name="blobs", x_train=ds.x_train, y_train=1 - ds.y_train,
+    other = base.Dataset(name="blobs", x_train=ds.x_train, y_train=1 - ds.y_train,
                          x_test=ds.x_test, y_test=ds.y_test, class_names=ds.class_names)
-    assert dataviews.fingerprint(ds) == dataviews.fingerprint(two_blob_dataset())
-    assert dataviews.fingerprint(ds) != dataviews.fingerprint(other)
+    assert statistics.fingerprint(ds) == statistics.fingerprint(two_blob_dataset())
+    assert statistics.fingerprint(ds) != statistics.fingerprint(other)
 
 
 # ---------------------------------------------------------------- figures
 
 
 def test_sample_grid_shows_the_chosen_images_with_class_rows_and_hover() -> None:
-    mnist = data.load_mnist()
-    indices = dataviews.sample_indices(mnist.y_train, 10, 6, seed=7)
-    tiles = dataviews.sample_tiles(mnist.x_train, indices)
+    mnist = catalog.load_mnist()
+    indices = statistics.sample_indices(mnist.y_train, 10, 6, seed=7)
+    tiles = statistics.sample_tiles(mnist.x_train, indices)
     fig = charts.sample_grid_figure(tiles, indices, mnist.class_names, seed=7)
-    np.testing.assert_array_equal(decode_png(fig), dataviews.mosaic(tiles, charts.GAP, 64))
+    np.testing.assert_array_equal(decode_png(fig), statistics.mosaic(tiles, charts.GAP, 64))
     assert list(fig.layout.yaxis.ticktext) == list("0123456789")
     hover = list(fig.data[1].text)
     assert len(hover) == 60
@@ -167,7 +167,7 @@ def test_sample_grid_shows_the_chosen_images_with_class_rows_and_hover() -> None
 
 def test_blank_tiles_have_no_hover() -> None:
     indices = np.array([[0, 1], [2, -1]])
-    tiles = dataviews.sample_tiles(np.full((3, 8, 8), 200, np.uint8), indices)
+    tiles = statistics.sample_tiles(np.full((3, 8, 8), 200, np.uint8), indices)
     fig = charts.sample_grid_figure(tiles, indices, ("a", "b"), seed=0)
     assert list(fig.data[1].text) == ["class a · train #0", "class a · train #1",
                                       "class b · train #2"]
@@ -194,7 +194,7 @@ def test_pixel_histogram_shows_shares_on_a_log_axis() -> None:
 
 def test_mean_images_figure_shows_each_class_mean_with_its_name() -> None:
     ds = two_blob_dataset()
-    means = dataviews.mean_images(ds.x_train, ds.y_train, 2)
+    means = statistics.mean_images(ds.x_train, ds.y_train, 2)
     fig = charts.mean_images_figure(means, ds.class_names)
     picture = decode_png(fig)
     np.testing.assert_array_equal(picture[:10, :10], np.round(means[0]).astype(np.uint8))
@@ -210,7 +210,7 @@ def test_mean_images_wrap_after_ten_classes() -> None:
 
 def test_pca_figure_has_a_trace_per_class_and_hover_with_label_and_index() -> None:
     ds = two_blob_dataset()
-    projection = dataviews.pca_2d(ds.x_train, ds.y_train)
+    projection = statistics.pca_2d(ds.x_train, ds.y_train)
     fig = charts.pca_figure(projection, ds.class_names)
     assert [trace.name for trace in fig.data] == ["left", "right"]
     right = fig.data[1]

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import default_model, registry
-from dashcore.registry import BUILTIN_ID, builtin_paths, load_keras_model
+from dashcore.models import default_model, registry
+from dashcore.models.registry import BUILTIN_ID, builtin_paths, load_keras_model
 
 
 @pytest.fixture(scope="module")
 def shipped():
     model_path, card_path = builtin_paths()
-    assert model_path.is_file(), "run `python -m dashcore.default_model` to create it"
+    assert model_path.is_file(), "run `python -m dashcore.models.default_model` to create it"
     return load_keras_model(model_path), json.loads(card_path.read_text("utf-8"))
 
 
@@ -33,7 +33,7 @@ def test_the_shipped_model_is_small() -> None:
 
 def test_its_card_says_exactly_how_it_was_trained_and_how_to_regenerate_it(shipped) -> None:
     model, card = shipped
-    assert card["regenerate"] == "python -m dashcore.default_model"
+    assert card["regenerate"] == "python -m dashcore.models.default_model"
     assert card["spec"]["layers"] == default_model.default_spec().to_dict()["layers"]
     assert card["hyperparameters"]["seed"] == card["seed"] == default_model.SEED
     assert card["hyperparameters"]["epochs"] == card["epochs_done"] == default_model.EPOCHS
@@ -49,7 +49,7 @@ def test_a_fresh_install_draws_with_the_builtin_model() -> None:
 
 
 def test_the_recipe_is_one_a_user_could_enter_on_the_train_page() -> None:
-    from dashcore.training import TrainConfig
+    from dashcore.training.config import TrainConfig
 
     config = default_model.default_config()
     assert config.validate() == []

@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from dashcore import drawings
-from dashcore.data import DRAWINGS
+from dashcore.datasets import drawings
+from dashcore.datasets.base import DRAWINGS
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import get_settings
 
@@ -85,17 +85,17 @@ def test_sessions_saving_at_the_same_moment_all_keep_their_drawing() -> None:
 
 
 def test_evaluate_finds_the_drawings_once_one_is_saved() -> None:
-    from dashcore import evaluation
+    from dashcore.evaluation import runner
 
-    assert not evaluation.drawings_available()
+    assert not runner.drawings_available()
     drawings.save_drawing(digit(), 1)
-    assert evaluation.drawings_available()
+    assert runner.drawings_available()
 
 
 def test_data_pages_list_and_load_your_drawings_once_one_is_saved() -> None:
-    from dashcore import data
+    from dashcore.datasets import catalog
 
-    assert DRAWINGS not in data.list_datasets()
+    assert DRAWINGS not in catalog.list_datasets()
     drawings.save_drawing(digit(), 2)
-    assert data.list_datasets()[-1] == DRAWINGS
-    assert data.load_dataset(DRAWINGS).y_test.tolist() == [2]
+    assert catalog.list_datasets()[-1] == DRAWINGS
+    assert catalog.load_dataset(DRAWINGS).y_test.tolist() == [2]

@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import data, evaluation, registry
-from dashcore.architectures import ModelSpec, build_model, get_preset
 from dashcore.charts import evaluation as charts
+from dashcore.datasets import base, catalog, prepare
 from dashcore.errors import UserError
+from dashcore.evaluation import metrics, runner
+from dashcore.models import registry
+from dashcore.models.builder import build_model
+from dashcore.models.presets import get_preset
+from dashcore.models.specs import ModelSpec
 from dashcore.settings import Settings
 
 # A 3-class example small enough to count by hand. Confusion matrix (rows true):
@@ -32,17 +36,17 @@ def one_hot_probs(y_pred: np.ndarray, k: int, confidence: np.ndarray) -> np.ndar
 
 
 def test_confusion_matrix_counts_true_rows_against_predicted_columns() -> None:
-    matrix = evaluation.confusion_matrix(Y_TRUE, Y_PRED, 3)
+    matrix = metrics.confusion_matrix(Y_TRUE, Y_PRED, 3)
     assert matrix.tolist() == [[2, 1, 0], [0, 2, 0], [1, 0, 3]]
 
 
 def test_row_normalised_matrix_gives_shares_of_each_true_class_and_zero_for_empty_rows() -> None:
-    shares = evaluation.row_normalise(np.array([[2, 1, 0], [0, 0, 0], [1, 0, 3]]))
+    shares = metrics.row_normalise(np.array([[2, 1, 0], [0, 0, 0], [1, 0, 3]]))
     np.testing.assert_allclose(shares, [[2 / 3, 1 / 3, 0], [0, 0, 0], [0.25, 0, 0.75]])
 
 
 def test_per_class_metrics_match_hand_computed_values_with_both_averages() -> None:
-    table = evaluation.per_class_metrics(evaluation.confusion_matrix(Y_TRUE, Y_PRED, 3), NAMES)
+    table = metrics.per_class_metrics(metrics.confusion_matrix(Y_TRUE, Y_PRED, 3), NAMES)
     precision = [2 / 3, 2 / 3, 1.0]
     recall = [2 / 3, 1.0, 3 / 4]
     f1 = [2 / 3, 0.8, 6 / 7]
@@ -57,8 +61,8 @@ def test_per_class_metrics_match_hand_computed_values_with_both_averages() -> No
 
 
 def test_a_class_absent_from_the_split_does_not_drag_the_macro_average_down() -> None:
-    matrix = evaluation.confusion_matrix(Y_TRUE, Y_PRED, 4)  # class 3: no label, no prediction
-    table = evaluation.per_class_metrics(matrix, ("0", "1", "2", "3"))
+    matrix = metrics.confusion_matrix(Y_TRUE, Y_PRED, 4)  # class 3: no label, no prediction
+    table = metrics.per_class_metrics(matrix, ("0", "1", "2", "3"))
     assert table.rows[3].support == 0 and table.rows[3].f1 == 0.0
     assert table.macro.f1 == pytest.approx((2 / 3 + 0.8 + 6 / 7) / 3)
 
@@ -66,63 +70,63 @@ def test_a_class_absent_from_the_split_does_not_drag_the_macro_average_down() ->
 def test_most_confused_pairs_read_as_sentences_largest_first() -> None:
     y_true = np.array([4] * 23 + [7] * 5 + [3])
     y_pred = np.array([9] * 23 + [1] * 5 + [5])
-    pairs = evaluation.most_confused(evaluation.confusion_matrix(y_true, y_pred, 10),
+    pairs = metrics.most_confused(metrics.confusion_matrix(y_true, y_pred, 10),
                                      [str(d) for d in range(10)], top=2)
     assert [p.text for p in pairs] == ["4 read as 9: 23 times", "7 read as 1: 5 times"]
-    single = evaluation.most_confused(evaluation.confusion_matrix(y_true, y_pred, 10),
+    single = metrics.most_confused(metrics.confusion_matrix(y_true, y_pred, 10),
                                       [str(d) for d in range(10)])
     assert single[-1].text == "3 read as 5: 1 time"
 
 
 def test_loss_and_accuracy_from_probabilities_by_hand() -> None:
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.5, 0.25, 0.25]])
-    loss, accuracy = evaluation.loss_and_accuracy(np.array([0, 1, 2]), probs)
+    loss, accuracy = metrics.loss_and_accuracy(np.array([0, 1, 2]), probs)
     assert loss == pytest.approx(-(math.log(0.7) + math.log(0.8) + math.log(0.25)) / 3)
     assert accuracy == pytest.approx(2 / 3)
 
 
 def test_mistakes_and_cell_drilldown_list_the_most_confident_first_with_probability() -> None:
     confidence = np.array([0.9, 0.6, 0.8, 0.9, 0.9, 0.9, 0.95, 0.9, 0.9])
-    preds = evaluation.Predictions(Y_TRUE, one_hot_probs(Y_PRED, 3, confidence), NAMES)
-    wrong = evaluation.mistakes(preds)
+    preds = metrics.Predictions(Y_TRUE, one_hot_probs(Y_PRED, 3, confidence), NAMES)
+    wrong = metrics.mistakes(preds)
     assert [(e.index, e.true, e.pred) for e in wrong] == [(6, 2, 0), (1, 0, 1)]
     assert wrong[0].probability == pytest.approx(0.95)
-    cell = evaluation.cell_examples(preds, 0, 0)
+    cell = metrics.cell_examples(preds, 0, 0)
     assert [e.index for e in cell] == [0, 2]  # 0.9 before 0.8
-    assert evaluation.cell_examples(preds, 1, 0) == []
+    assert metrics.cell_examples(preds, 1, 0) == []
     with pytest.raises(UserError, match="outside the 3×3 matrix"):
-        evaluation.cell_examples(preds, 3, 0)
-    first = evaluation.first_examples(preds, 20)
+        metrics.cell_examples(preds, 3, 0)
+    first = metrics.first_examples(preds, 20)
     assert [(e.true, e.pred) for e in first] == list(zip(Y_TRUE, Y_PRED, strict=True))
 
 
 def test_confidence_histogram_separates_right_from_wrong() -> None:
     confidence = np.array([0.92, 0.55, 0.97, 0.91, 0.99, 0.93, 0.96, 0.94, 0.95])
-    preds = evaluation.Predictions(Y_TRUE, one_hot_probs(Y_PRED, 3, confidence), NAMES)
-    hist = evaluation.confidence_histogram(preds, bins=10)
+    preds = metrics.Predictions(Y_TRUE, one_hot_probs(Y_PRED, 3, confidence), NAMES)
+    hist = metrics.confidence_histogram(preds, bins=10)
     assert hist.right.sum() == 7 and hist.wrong.sum() == 2
     assert hist.wrong[5] == 1 and hist.wrong[9] == 1  # 0.55 and 0.96
     assert hist.right[9] == 7
 
 
 def test_compare_reports_accuracy_and_per_class_deltas_and_matrix_difference() -> None:
-    a = evaluation.evaluate_predictions(evaluation.Predictions(
+    a = runner.evaluate_predictions(metrics.Predictions(
         Y_TRUE, one_hot_probs(Y_PRED, 3, np.full(9, 0.9)), NAMES))
     better = Y_PRED.copy()
     better[[1, 6]] = [0, 2]  # B fixes both of A's mistakes ...
     better[3] = 2  # ... and makes a new one
-    b = evaluation.evaluate_predictions(evaluation.Predictions(
+    b = runner.evaluate_predictions(metrics.Predictions(
         Y_TRUE, one_hot_probs(better, 3, np.full(9, 0.9)), NAMES))
-    diff = evaluation.compare(a, b)
+    diff = metrics.compare(a, b)
     assert diff.accuracy_a == pytest.approx(7 / 9) and diff.accuracy_b == pytest.approx(8 / 9)
     assert diff.accuracy_delta == pytest.approx(1 / 9)
     assert (diff.fixed, diff.broken) == (2, 1)
     assert diff.matrix_diff.tolist() == [[1, -1, 0], [0, -1, 1], [-1, 0, 1]]
     assert diff.rows[1]["Δ recall"] == pytest.approx(-0.5)
-    other = evaluation.evaluate_predictions(evaluation.Predictions(
+    other = runner.evaluate_predictions(metrics.Predictions(
         Y_TRUE[:5], one_hot_probs(Y_PRED[:5], 3, np.full(5, 0.9)), NAMES))
     with pytest.raises(UserError, match="same dataset and split"):
-        evaluation.compare(a, other)
+        metrics.compare(a, other)
 
 
 def test_a_heatmap_click_on_the_cell_layer_becomes_a_true_predicted_pair() -> None:
@@ -147,12 +151,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
     keras.utils.set_random_seed(0)
     settings = Settings(home=tmp_path_factory.mktemp("eval_home"))
-    mnist = data.load_mnist()
+    mnist = catalog.load_mnist()
     model = build_model(get_preset("Dense 64"))
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-    x = data.scale_images(mnist.x_train[:500])
-    model.fit(x, data.one_hot(mnist.y_train[:500], 10), epochs=1, batch_size=32, verbose=0)
-    entry = registry.save_model(model, {"name": "tiny dense", "dataset": data.MNIST}, settings)
+    x = prepare.scale_images(mnist.x_train[:500])
+    model.fit(x, prepare.one_hot(mnist.y_train[:500], 10), epochs=1, batch_size=32, verbose=0)
+    entry = registry.save_model(model, {"name": "tiny dense", "dataset": base.MNIST}, settings)
     return model, entry, settings
 
 
@@ -160,7 +164,7 @@ def test_metrics_on_a_real_model_agree_with_scikit_learn(trained) -> None:
     from sklearn import metrics as skm
 
     _, entry, _ = trained
-    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
+    result = runner.evaluate_model(entry.path, base.MNIST, "test")
     y_true, y_pred = result.predictions.y_true, result.predictions.y_pred
     assert result.size == 10_000
     np.testing.assert_array_equal(result.matrix, skm.confusion_matrix(y_true, y_pred))
@@ -180,11 +184,11 @@ def test_metrics_on_a_real_model_agree_with_scikit_learn(trained) -> None:
 
 def test_accuracy_and_loss_equal_what_model_evaluate_reports(trained) -> None:
     model, entry, _ = trained
-    mnist = data.load_mnist()
+    mnist = catalog.load_mnist()
     keras_loss, keras_accuracy = model.evaluate(
-        data.scale_images(mnist.x_test), data.one_hot(mnist.y_test, 10), batch_size=256,
+        prepare.scale_images(mnist.x_test), prepare.one_hot(mnist.y_test, 10), batch_size=256,
         verbose=0)
-    result = evaluation.evaluate_model(entry.path, data.MNIST, "test")
+    result = runner.evaluate_model(entry.path, base.MNIST, "test")
     assert result.accuracy == pytest.approx(keras_accuracy, abs=1e-5)
     assert result.loss == pytest.approx(keras_loss, abs=1e-5)
 
@@ -198,22 +202,22 @@ def test_loss_still_equals_model_evaluate_when_the_model_is_overconfident(traine
     weights = model.get_weights()
     sharp.set_weights([*weights[:-2], weights[-2] * 6, weights[-1] * 6])  # logits × 6
     sharp.compile(loss="categorical_crossentropy", metrics=["accuracy"])
-    mnist = data.load_mnist()
-    keras_loss, _ = sharp.evaluate(data.scale_images(mnist.x_test),
-                                   data.one_hot(mnist.y_test, 10), batch_size=256, verbose=0)
-    result = evaluation.evaluate_model(_save(sharp, "sharp", settings), data.MNIST, "test")
+    mnist = catalog.load_mnist()
+    keras_loss, _ = sharp.evaluate(prepare.scale_images(mnist.x_test),
+                                   prepare.one_hot(mnist.y_test, 10), batch_size=256, verbose=0)
+    result = runner.evaluate_model(_save(sharp, "sharp", settings), base.MNIST, "test")
     assert result.predictions.probs[np.arange(10_000), result.predictions.y_true].min() < 1e-7
     assert result.loss == pytest.approx(keras_loss, abs=1e-5)
 
 
 def test_predictions_are_cached_per_model_file_and_recomputed_when_it_changes(trained) -> None:
     model, entry, settings = trained
-    first = evaluation.evaluate_model(entry.path, data.MNIST, "test")
-    assert evaluation.evaluate_model(entry.path, data.MNIST, "test") is first
-    assert evaluation.evaluate_model(entry.path, data.MNIST, "train") is not first
+    first = runner.evaluate_model(entry.path, base.MNIST, "test")
+    assert runner.evaluate_model(entry.path, base.MNIST, "test") is first
+    assert runner.evaluate_model(entry.path, base.MNIST, "train") is not first
     time.sleep(0.01)  # a distinct modification time, not a timing assertion
     registry.save_model(model, entry.card, settings, model_id=entry.model_id)
-    assert evaluation.evaluate_model(entry.path, data.MNIST, "test") is not first
+    assert runner.evaluate_model(entry.path, base.MNIST, "test") is not first
 
 
 def _save(model, name: str, settings: Settings) -> Path:
@@ -224,7 +228,7 @@ def test_a_colour_32x32_model_is_refused_naming_both_shapes(tmp_path: Path) -> N
     spec = get_preset("Dense 64").with_data((32, 32, 3), 10)
     path = _save(build_model(spec), "cifar-like", Settings(home=tmp_path))
     with pytest.raises(UserError) as info:
-        evaluation.evaluate_model(path, data.MNIST, "test")
+        runner.evaluate_model(path, base.MNIST, "test")
     assert "32×32×3" in str(info.value) and "28×28" in str(info.value)
 
 
@@ -232,41 +236,41 @@ def test_a_two_class_model_is_refused_naming_both_class_counts(tmp_path: Path) -
     path = _save(build_model(get_preset("Dense 64").with_data((28, 28, 1), 2)), "binary",
                  Settings(home=tmp_path))
     with pytest.raises(UserError, match=r"outputs 2 classes but MNIST has 10"):
-        evaluation.evaluate_model(path, data.MNIST, "test")
+        runner.evaluate_model(path, base.MNIST, "test")
 
 
 def test_a_flat_784_input_model_is_fed_flattened_images(tmp_path: Path) -> None:
     spec = ModelSpec(input_shape=(784,), layers=[
         {"type": "Dense", "units": 10, "activation": "softmax"}])
     path = _save(build_model(spec), "flat", Settings(home=tmp_path))
-    result = evaluation.evaluate_model(path, data.MNIST, "test")
+    result = runner.evaluate_model(path, base.MNIST, "test")
     assert result.size == 10_000 and result.matrix.sum() == 10_000
 
 
 def test_your_drawings_without_any_drawings_says_where_to_make_them() -> None:
     with pytest.raises(UserError, match="/draw"):
-        evaluation.split_arrays(data.MNIST, evaluation.DRAWINGS_SPLIT)
+        runner.split_arrays(base.MNIST, runner.DRAWINGS_SPLIT)
 
 
 def test_your_drawings_are_scored_once_some_are_saved(tmp_path: Path) -> None:
-    from dashcore import drawings
+    from dashcore.datasets import drawings
 
-    assert not evaluation.drawings_available()
-    mnist = data.load_mnist()
+    assert not runner.drawings_available()
+    mnist = catalog.load_mnist()
     for image, label in zip(mnist.x_test[:3], mnist.y_test[:3], strict=True):
         drawings.save_drawing(image, int(label))
-    assert evaluation.drawings_available()
+    assert runner.drawings_available()
     spec = ModelSpec(input_shape=(784,), layers=[
         {"type": "Dense", "units": 10, "activation": "softmax"}])
     path = _save(build_model(spec), "flat", Settings(home=tmp_path / "models-home"))
-    result = evaluation.evaluate_model(path, data.MNIST, evaluation.DRAWINGS_SPLIT)
+    result = runner.evaluate_model(path, base.MNIST, runner.DRAWINGS_SPLIT)
     assert result.size == 3
     assert result.predictions.y_true.tolist() == mnist.y_test[:3].tolist()
 
 
 def test_an_empty_split_is_refused_with_the_split_to_use_instead() -> None:
-    from dashcore import drawings
+    from dashcore.datasets import drawings
 
-    drawings.save_drawing(data.load_mnist().x_test[0], 7)  # drawings have a test split only
+    drawings.save_drawing(catalog.load_mnist().x_test[0], 7)  # drawings have a test split only
     with pytest.raises(UserError, match="no images: evaluate on the test split"):
-        evaluation.split_arrays(data.DRAWINGS, "train")
+        runner.split_arrays(base.DRAWINGS, "train")

@@ -22,23 +22,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import data, drawings, jobs, registry, store, worker
-from dashcore.architectures import ModelSpec, build_model
 from dashcore.atomic import DiskFull
+from dashcore.datasets import drawings, uploads
 from dashcore.errors import NotFoundError, UserError
-from dashcore.inference import clear_cache, get_predictor
-from dashcore.model_export import file_problem
+from dashcore.inference.predictor import clear_cache, get_predictor
+from dashcore.jobs import display, local, queue, worker
+from dashcore.models import registry
+from dashcore.models.builder import build_model
+from dashcore.models.export import file_problem
+from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
-from dashcore.store import (
-    COMPLETED,
-    FAILED,
-    INTERRUPTED,
-    QUEUED,
-    RUNNING,
-    RunRecord,
-    StoreDamaged,
-    open_store,
-)
+from dashcore.store import factory
+from dashcore.store.factory import open_store
+from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, RunRecord
+from dashcore.store.sqlite import StoreDamaged
 from tests.conftest import REPO_ROOT
 from tests.unit.test_data import npz
 from tests.unit.test_jobs import (  # noqa: F401 - no_stray_workers is an autouse fixture
@@ -92,7 +89,7 @@ def temp_leftovers(folder: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_epoch_fails_the_run_and_keeps_metrics_and_best_checkpoint():
-    run = jobs.submit(LONG, name="killed mid-epoch")
+    run = queue.submit(LONG, name="killed mid-epoch")
     the_store = open_store()
     best = get_settings().runs_dir / run.run_id / "best.weights.h5"
 
@@ -129,7 +126,7 @@ def test_a_server_restart_interrupts_orphaned_runs_and_keeps_every_runs_history(
     me = os.getpid()  # a worker that survived the restart: this very process
     alive = the_store.create_run(RunRecord(run_id="r-alive", name="alive", status=RUNNING,
                                            config=QUICK.to_dict(), pid=me,
-                                           pid_created=jobs.process_identity(me)))
+                                           pid_created=local.process_identity(me)))
     waiting = the_store.create_run(RunRecord(run_id="r-waiting", name="waiting",
                                              config=QUICK.to_dict()))
     for run_id in ("r-done", "r-orphan"):
@@ -141,9 +138,9 @@ def test_a_server_restart_interrupts_orphaned_runs_and_keeps_every_runs_history(
     before = {r: (the_store.batch_points(r), the_store.epoch_points(r))
               for r in ("r-done", "r-orphan")}
 
-    monkeypatch.setattr(jobs, "_started_homes", set())  # a new server process
+    monkeypatch.setattr(queue, "_started_homes", set())  # a new server process
     launcher = FakeLauncher()
-    assert jobs.startup(launcher=launcher) == [orphan.run_id]
+    assert queue.startup(launcher=launcher) == [orphan.run_id]
 
     runs = {r.run_id: r for r in the_store.list_runs()}
     assert runs["r-orphan"].status == INTERRUPTED
@@ -152,7 +149,7 @@ def test_a_server_restart_interrupts_orphaned_runs_and_keeps_every_runs_history(
     assert runs["r-alive"].status == RUNNING  # its detached worker still trains
     assert runs["r-done"].status == COMPLETED and runs["r-done"].summary == done.summary
     assert runs["r-waiting"].status == QUEUED and launcher.started == []  # one slot, taken
-    assert jobs.queue_positions(list(runs.values())) == {waiting.run_id: 1}
+    assert queue.queue_positions(list(runs.values())) == {waiting.run_id: 1}
     for run_id, history in before.items():
         assert (the_store.batch_points(run_id), the_store.epoch_points(run_id)) == history
     assert alive.run_id in runs
@@ -235,8 +232,8 @@ def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence
 
     monkeypatch.setattr(registry, "atomic_write_with", full_for_models)
     monkeypatch.setattr(worker, "configure_process", lambda settings: 1)
-    monkeypatch.setattr(jobs, "spawn_worker", FakeLauncher())
-    run = jobs.submit(QUICK, name="no room to save", launcher=FakeLauncher())
+    monkeypatch.setattr(local, "spawn_worker", FakeLauncher())
+    run = queue.submit(QUICK, name="no room to save", launcher=FakeLauncher())
     assert worker.run_job(run.run_id) == 0  # the worker itself, in this process
 
     after = open_store().get_run(run.run_id)
@@ -252,8 +249,8 @@ def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence
 def test_a_full_disk_while_other_files_are_saved_keeps_what_was_there(what, monkeypatch):
     settings = get_settings().ensure_dirs()
     if what == "dataset upload":
-        data.save_uploaded_dataset("first", npz())
-        save = lambda: data.save_uploaded_dataset("second", npz(seed=1))  # noqa: E731
+        uploads.save_uploaded_dataset("first", npz())
+        save = lambda: uploads.save_uploaded_dataset("second", npz(seed=1))  # noqa: E731
         folder = settings.datasets_dir
     else:
         drawings.save_drawing(np.zeros((28, 28), np.uint8), 3)
@@ -316,7 +313,7 @@ def test_a_corrupt_store_row_is_shown_with_a_sentence_and_the_other_runs_are_fin
     assert damaged.config == {} and damaged.summary == {}
     assert "stored record is damaged (its config and summary could not be read)" \
         in damaged.reason
-    assert len(jobs.history_rows(list(runs.values()))) == 2  # the history table renders
+    assert len(display.history_rows(list(runs.values()))) == 2  # the history table renders
     assert [p["step"] for p in the_store.batch_points("r-2")] == [0, 2]  # the rest is kept
 
     # A queued run whose settings cannot be read is refused, never trained on defaults.
@@ -326,7 +323,7 @@ def test_a_corrupt_store_row_is_shown_with_a_sentence_and_the_other_runs_are_fin
         conn.execute("UPDATE runs SET config = '[' WHERE run_id = 'r-3'")
     conn.close()
     monkeypatch.setattr(worker, "configure_process", lambda settings: 1)
-    monkeypatch.setattr(jobs, "spawn_worker", FakeLauncher())
+    monkeypatch.setattr(local, "spawn_worker", FakeLauncher())
     assert worker.run_job("r-3") == 0
     refused = the_store.get_run("r-3")
     assert refused.status == FAILED and "stored training settings are damaged" in refused.reason
@@ -337,12 +334,12 @@ def test_a_store_file_that_is_not_a_database_gives_a_sentence_and_is_left_alone(
     path.parent.mkdir(parents=True, exist_ok=True)
     garbage = b"this was a run store before the disk went bad " * 200
     path.write_bytes(garbage)
-    monkeypatch.setattr(store, "_stores", {})  # a fresh server process
+    monkeypatch.setattr(factory, "_stores", {})  # a fresh server process
     with pytest.raises(StoreDamaged, match=r"runs.sqlite3 is damaged \(file is not a database\)"
                                            r".*Move the file aside"):
         open_store()
     with pytest.raises(UserError, match="is damaged"):
-        jobs.dispatch(launcher=FakeLauncher())  # what every /train poll calls
+        queue.dispatch(launcher=FakeLauncher())  # what every /train poll calls
     assert path.read_bytes() == garbage  # nothing overwritten: it may still be rescued
     path.unlink()  # moved aside: a fresh store opens (and the teardown can check for workers)
     assert open_store().list_runs() == []
@@ -361,7 +358,7 @@ def test_people_pressing_train_at_the_same_moment_each_get_one_run_and_one_start
     def press(person: str) -> None:
         try:
             barrier.wait()
-            made[person] = jobs.submit(QUICK, name=f"{person}'s run", owner=person,
+            made[person] = queue.submit(QUICK, name=f"{person}'s run", owner=person,
                                        launcher=launcher)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -378,7 +375,7 @@ def test_people_pressing_train_at_the_same_moment_each_get_one_run_and_one_start
     assert len(launcher.started) == 1  # concurrent_jobs = 1: only one starts
     started = [r for r in runs if r.status == "starting"]
     assert [r.run_id for r in started] == launcher.started
-    positions = jobs.queue_positions(runs)
+    positions = queue.queue_positions(runs)
     assert sorted(positions.values()) == [1, 2, 3]
     assert set(positions) == {r.run_id for r in runs} - set(launcher.started)
 
@@ -386,7 +383,7 @@ def test_people_pressing_train_at_the_same_moment_each_get_one_run_and_one_start
 _DISPATCHER = """
 import os, sys, time
 from pathlib import Path
-from dashcore import jobs
+from dashcore.jobs import local, queue
 
 log, go = Path(sys.argv[1]), Path(sys.argv[2])
 parent = int(os.environ["PARENT_PID"])
@@ -394,12 +391,12 @@ parent = int(os.environ["PARENT_PID"])
 def launcher(run_id, settings):
     with open(log, "a") as handle:
         handle.write(run_id + "\\n")
-    return parent, jobs.process_identity(parent)
+    return parent, local.process_identity(parent)
 
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.005)
-jobs.dispatch(launcher=launcher)
+queue.dispatch(launcher=launcher)
 """
 
 
@@ -497,7 +494,7 @@ def test_one_person_pressing_train_repeatedly_at_once_stays_within_their_queue_l
     def press() -> None:
         barrier.wait()
         try:
-            jobs.submit(QUICK, owner="ann", launcher=FakeLauncher())
+            queue.submit(QUICK, owner="ann", launcher=FakeLauncher())
         except UserError as exc:
             refused.append(str(exc))
 

@@ -9,22 +9,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import inference
-from dashcore.architectures import build_model, get_preset
 from dashcore.errors import UserError
-from dashcore.inference import (
+from dashcore.inference import predictor
+from dashcore.inference.predictor import (
     SharedPredictor,
     fit_input,
     get_predictor,
     interpret,
 )
+from dashcore.models.builder import build_model
+from dashcore.models.presets import get_preset
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    inference.clear_cache()
+    predictor.clear_cache()
     yield
-    inference.clear_cache()
+    predictor.clear_cache()
 
 
 @pytest.fixture(scope="module")

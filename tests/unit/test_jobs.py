@@ -12,22 +12,14 @@ from collections.abc import Callable
 
 import pytest
 
-from dashcore import jobs
-from dashcore.architectures import ModelSpec
 from dashcore.errors import UserError
-from dashcore.registry import read_card
+from dashcore.jobs import display, local, queue
+from dashcore.models.registry import read_card
+from dashcore.models.specs import ModelSpec
 from dashcore.settings import Settings, get_settings
-from dashcore.store import (
-    COMPLETED,
-    FAILED,
-    INTERRUPTED,
-    QUEUED,
-    RUNNING,
-    STOPPED,
-    RunRecord,
-    open_store,
-)
-from dashcore.training import TrainConfig
+from dashcore.store.factory import open_store
+from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, RunRecord
+from dashcore.training.config import TrainConfig
 
 TINY = ModelSpec(name="Tiny dense", layers=[
     {"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},
@@ -46,7 +38,7 @@ class FakeLauncher:
 
     def __call__(self, run_id: str, settings: Settings) -> tuple[int, float | None]:
         self.started.append(run_id)
-        return os.getpid(), jobs.process_identity(os.getpid())
+        return os.getpid(), local.process_identity(os.getpid())
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +46,7 @@ def no_stray_workers():
     """Whatever a test leaves running (e.g. after a failed assertion) is killed."""
     yield
     for run in open_store().list_runs(("starting", RUNNING)):
-        if run.pid and run.pid != os.getpid() and jobs.worker_alive(run)[0]:
+        if run.pid and run.pid != os.getpid() and local.worker_alive(run)[0]:
             os.kill(run.pid, signal.SIGKILL)
 
 
@@ -76,7 +68,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240.0) -
 
 def finished(run_id: str) -> Callable[[], bool]:
     def check() -> bool:
-        jobs.dispatch()
+        queue.dispatch()
         return not open_store().get_run(run_id).active
     return check
 
@@ -86,54 +78,54 @@ def finished(run_id: str) -> Callable[[], bool]:
 
 def test_one_job_runs_at_a_time_and_the_rest_wait_in_order():
     launcher = FakeLauncher()
-    first = jobs.submit(QUICK, name="first", launcher=launcher)
-    second = jobs.submit(QUICK, name="second", launcher=launcher)
-    third = jobs.submit(QUICK, name="third", launcher=launcher)
+    first = queue.submit(QUICK, name="first", launcher=launcher)
+    second = queue.submit(QUICK, name="second", launcher=launcher)
+    third = queue.submit(QUICK, name="third", launcher=launcher)
     assert first.status == "starting" and launcher.started == [first.run_id]
     assert (second.status, third.status) == (QUEUED, QUEUED)
     runs = open_store().list_runs()
-    assert jobs.queue_positions(runs) == {second.run_id: 1, third.run_id: 2}
+    assert queue.queue_positions(runs) == {second.run_id: 1, third.run_id: 2}
 
     open_store().update_run(first.run_id, status=COMPLETED)
-    assert jobs.dispatch(launcher=launcher) == [second.run_id]
+    assert queue.dispatch(launcher=launcher) == [second.run_id]
     assert launcher.started == [first.run_id, second.run_id]
 
 
 def test_the_concurrency_setting_allows_more_jobs_at_once(monkeypatch):
     monkeypatch.setenv("DASHCORE_CONCURRENT_JOBS", "2")
     launcher = FakeLauncher()
-    runs = [jobs.submit(QUICK, launcher=launcher) for _ in range(3)]
+    runs = [queue.submit(QUICK, launcher=launcher) for _ in range(3)]
     assert launcher.started == [runs[0].run_id, runs[1].run_id]
 
 
 def test_a_queued_run_stops_at_once_and_a_final_one_cannot_be_stopped():
     launcher = FakeLauncher()
-    jobs.submit(QUICK, launcher=launcher)
-    queued = jobs.submit(QUICK, launcher=launcher)
-    stopped = jobs.stop(queued.run_id)
+    queue.submit(QUICK, launcher=launcher)
+    queued = queue.submit(QUICK, launcher=launcher)
+    stopped = queue.stop(queued.run_id)
     assert stopped.status == STOPPED and "before it started" in stopped.reason
     with pytest.raises(UserError, match="already stopped"):
-        jobs.stop(queued.run_id)
+        queue.stop(queued.run_id)
 
 
 def test_stopping_a_working_run_raises_its_flag():
-    running = jobs.submit(QUICK, launcher=FakeLauncher())
-    assert jobs.stop(running.run_id).stop_requested
+    running = queue.submit(QUICK, launcher=FakeLauncher())
+    assert queue.stop(running.run_id).stop_requested
 
 
 def test_a_user_cannot_queue_more_than_the_limit(monkeypatch):
     monkeypatch.setenv("DASHCORE_QUEUED_PER_USER", "2")
     launcher = FakeLauncher()
-    jobs.submit(QUICK, owner="ann", launcher=launcher)
-    jobs.submit(QUICK, owner="ann", launcher=launcher)
+    queue.submit(QUICK, owner="ann", launcher=launcher)
+    queue.submit(QUICK, owner="ann", launcher=launcher)
     with pytest.raises(UserError, match="already have 2 runs queued or running"):
-        jobs.submit(QUICK, owner="ann", launcher=launcher)
-    jobs.submit(QUICK, owner="bob", launcher=launcher)  # others are not blocked
+        queue.submit(QUICK, owner="ann", launcher=launcher)
+    queue.submit(QUICK, owner="bob", launcher=launcher)  # others are not blocked
 
 
 def test_an_invalid_config_is_refused_and_nothing_is_queued():
     with pytest.raises(UserError, match="Batch size 0"):
-        jobs.submit(TrainConfig(batch_size=0), launcher=FakeLauncher())
+        queue.submit(TrainConfig(batch_size=0), launcher=FakeLauncher())
     assert open_store().list_runs() == []
 
 
@@ -141,14 +133,14 @@ def _running_run(pid: int, progress: dict | None = None) -> RunRecord:
     store = open_store()
     run = store.create_run(RunRecord(run_id=f"r-{pid}", name="orphan", status=RUNNING,
                                      config=QUICK.to_dict(), pid=pid, started=time.time(),
-                                     pid_created=jobs.process_identity(pid)))
+                                     pid_created=local.process_identity(pid)))
     store.update_run(run.run_id, progress=progress or {})
     return run
 
 
 def test_a_run_whose_worker_vanished_is_failed_with_where_it_was():
     run = _running_run(dead_pid(), {"epoch": 2, "epochs": 5, "batch": 130, "steps": 422})
-    jobs.dispatch(launcher=FakeLauncher())
+    queue.dispatch(launcher=FakeLauncher())
     after = open_store().get_run(run.run_id)
     assert after.status == FAILED
     assert "ended without reporting a result during epoch 2 of 5 (batch 130 of 422)" \
@@ -161,12 +153,12 @@ def test_after_a_restart_runs_without_a_worker_are_interrupted_and_live_ones_kep
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         alive = _running_run(sleeper.pid)
-        assert jobs.startup(launcher=FakeLauncher()) == [gone.run_id]
+        assert queue.startup(launcher=FakeLauncher()) == [gone.run_id]
         store = open_store()
         assert store.get_run(gone.run_id).status == INTERRUPTED
         assert "app restarted" in store.get_run(gone.run_id).reason
         assert store.get_run(alive.run_id).status == RUNNING  # its worker still trains
-        assert jobs.startup() == []  # only once per process
+        assert queue.startup() == []  # only once per process
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -176,15 +168,15 @@ def test_a_recycled_pid_is_not_taken_for_the_worker():
     store = open_store()
     run = store.create_run(RunRecord(run_id="recycled", name="x", status=RUNNING,
                                      config=QUICK.to_dict(), pid=os.getpid(),
-                                     pid_created=jobs.process_identity(os.getpid()) - 1))
-    assert not jobs.worker_alive(run)[0]
+                                     pid_created=local.process_identity(os.getpid()) - 1))
+    assert not local.worker_alive(run)[0]
 
 
 def test_the_page_texts_say_where_a_run_is():
     run = RunRecord(run_id="q", name="q", status=QUEUED)
-    assert jobs.status_line(run, 2) == ("Queued: position 2 in the queue. It starts when a "
+    assert display.status_line(run, 2) == ("Queued: position 2 in the queue. It starts when a "
                                         "running job finishes.")
-    fraction, caption = jobs.progress_caption(
+    fraction, caption = display.progress_caption(
         {"epoch": 2, "epochs": 5, "batch": 130, "steps": 422, "samples_per_s": 1850.4,
          "eta_s": 75, "fraction": 0.5})
     assert fraction == 0.5
@@ -196,7 +188,7 @@ def test_the_page_texts_say_where_a_run_is():
 
 @pytest.mark.slow
 def test_a_real_worker_trains_a_tiny_job_to_a_registered_model():
-    run = jobs.submit(QUICK, name="real tiny")
+    run = queue.submit(QUICK, name="real tiny")
     wait_for(finished(run.run_id), "the tiny job to finish")
     run = open_store().get_run(run.run_id)
     assert run.status == COMPLETED, run.reason
@@ -223,9 +215,9 @@ def _wait_until_training(run_id: str) -> None:
 
 @pytest.mark.slow
 def test_stop_halts_a_real_worker_and_keeps_the_model_so_far():
-    run = jobs.submit(LONG, name="to stop")
+    run = queue.submit(LONG, name="to stop")
     _wait_until_training(run.run_id)
-    jobs.stop(run.run_id)
+    queue.stop(run.run_id)
     wait_for(finished(run.run_id), "the stopped job to wind up")
     run = open_store().get_run(run.run_id)
     assert run.status == STOPPED and run.reason.startswith("Stopped on request")

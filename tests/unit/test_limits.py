@@ -9,13 +9,18 @@ import os
 import numpy as np
 import pytest
 
-from dashcore import data, jobs
-from dashcore.architectures import ModelSpec, get_preset, validate_spec
-from dashcore.auth import User
+from dashcore.access.auth import User
+from dashcore.datasets import uploads
 from dashcore.errors import UserError
-from dashcore.model_upload import UploadRefused, import_model
+from dashcore.jobs import local, queue
+from dashcore.models.archive_check import UploadRefused
+from dashcore.models.presets import get_preset
+from dashcore.models.specs import ModelSpec
+from dashcore.models.upload import import_model
+from dashcore.models.validation import validate_spec
 from dashcore.settings import LIMIT_ENV, Limits, Settings, get_settings
-from dashcore.training import TrainConfig, check_model_size
+from dashcore.training.config import TrainConfig
+from dashcore.training.data import check_model_size
 
 TINY = ModelSpec(name="Tiny dense", layers=[
     {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]).to_dict()
@@ -23,7 +28,7 @@ TINY = ModelSpec(name="Tiny dense", layers=[
 
 def fake_launcher(run_id: str, settings: Settings) -> tuple[int, float | None]:
     """Starts nothing and reports this (live) process as the worker."""
-    return os.getpid(), jobs.process_identity(os.getpid())
+    return os.getpid(), local.process_identity(os.getpid())
 
 
 def npz_bytes(n_train: int, n_test: int, noise: bool = False) -> bytes:
@@ -55,7 +60,7 @@ def test_too_many_epochs_names_the_limit_and_its_setting(monkeypatch) -> None:
     assert any("4 epochs is not allowed: use a whole number from 1 to 3" in p
                and "DASHCORE_MAX_EPOCHS" in p for p in problems)
     with pytest.raises(UserError, match="DASHCORE_MAX_EPOCHS"):
-        jobs.submit(TrainConfig(architecture=TINY, epochs=4), launcher=fake_launcher)
+        queue.submit(TrainConfig(architecture=TINY, epochs=4), launcher=fake_launcher)
 
 
 def test_zero_epochs_is_a_typo_not_a_limit() -> None:
@@ -68,7 +73,7 @@ def test_too_many_parameters_names_the_limit_and_its_setting(monkeypatch) -> Non
     with pytest.raises(UserError, match=r"more than the 10,000 .*DASHCORE_MAX_PARAMS"):
         validate_spec(get_preset("MLP 2×512"))
     with pytest.raises(UserError, match="DASHCORE_MAX_PARAMS"):
-        jobs.submit(TrainConfig(architecture=get_preset("MLP 2×512").to_dict(), epochs=1),
+        queue.submit(TrainConfig(architecture=get_preset("MLP 2×512").to_dict(), epochs=1),
                     launcher=fake_launcher)
 
 
@@ -84,16 +89,16 @@ def test_the_keras_side_parameter_check_names_the_setting_too() -> None:
 def test_too_many_queued_jobs_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_QUEUED_PER_USER", "1")
     config = TrainConfig(architecture=TINY, epochs=1, max_train_images=300)
-    jobs.submit(config, launcher=fake_launcher, user=User("ann"))
+    queue.submit(config, launcher=fake_launcher, user=User("ann"))
     with pytest.raises(UserError, match=r"the limit is 1 per user.*DASHCORE_QUEUED_PER_USER"):
-        jobs.submit(config, launcher=fake_launcher, user=User("ann"))
+        queue.submit(config, launcher=fake_launcher, user=User("ann"))
 
 
 def test_a_dataset_over_the_upload_size_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_UPLOAD_MB", "1")
     big = npz_bytes(1_400, 10, noise=True)  # about 1.1 MB of incompressible pixels
     with pytest.raises(UserError, match=r"limited to 1 MB.*DASHCORE_UPLOAD_MB"):
-        data.save_uploaded_dataset("big", big)
+        uploads.save_uploaded_dataset("big", big)
 
 
 def test_a_model_over_the_upload_size_names_the_limit_and_its_setting(monkeypatch) -> None:
@@ -105,4 +110,4 @@ def test_a_model_over_the_upload_size_names_the_limit_and_its_setting(monkeypatc
 def test_a_dataset_with_too_many_images_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_MAX_DATASET_IMAGES", "20")
     with pytest.raises(UserError, match=r"21 images; the limit is 20.*DASHCORE_MAX_DATASET"):
-        data.save_uploaded_dataset("many", npz_bytes(15, 6))
+        uploads.save_uploaded_dataset("many", npz_bytes(15, 6))

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import registry
-from dashcore.data import load_mnist
+from dashcore.datasets.catalog import load_mnist
 from dashcore.errors import UserError
-from dashcore.model_export import card_json, download_name, file_problem, h5_bytes, keras_bytes
+from dashcore.models import registry
+from dashcore.models.export import card_json, download_name, file_problem, h5_bytes, keras_bytes
 
 
 @pytest.fixture

@@ -15,15 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore import registry
-from dashcore.data import load_mnist
-from dashcore.inference import clear_cache, get_predictor
-from dashcore.model_upload import (
-    UploadRefused,
-    check_filename,
-    check_io_shapes,
-    import_model,
-)
+from dashcore.datasets.catalog import load_mnist
+from dashcore.inference.predictor import clear_cache, get_predictor
+from dashcore.models import registry
+from dashcore.models.archive_check import UploadRefused, check_filename, check_io_shapes
+from dashcore.models.upload import import_model
 from dashcore.settings import get_settings
 
 
@@ -148,7 +144,7 @@ def test_a_legacy_h5_file_is_converted_and_predicts_like_the_original(
     clear_cache()
     np.testing.assert_allclose(get_predictor(entry.path).predict_many(images), expected,
                                atol=1e-6)
-    from dashcore.evaluation import evaluate_model
+    from dashcore.evaluation.runner import evaluate_model
 
     scored = evaluate_model(entry.path, "MNIST", "test")  # what /evaluate runs
     assert 0.0 <= scored.accuracy <= 1.0 and scored.matrix.shape == (10, 10)

@@ -13,15 +13,18 @@ import os
 import numpy as np
 import pytest
 
-from dashcore import data, drawings, jobs, registry
-from dashcore.architectures import ModelSpec
+from dashcore.access.auth import AccessConfig, User
 from dashcore.atomic import atomic_write_json
-from dashcore.auth import AccessConfig, User
+from dashcore.datasets import base, catalog, drawings, uploads
 from dashcore.errors import PermissionDenied
-from dashcore.model_upload import import_model
+from dashcore.jobs import display, local, queue
+from dashcore.models import registry
+from dashcore.models.specs import ModelSpec
+from dashcore.models.upload import import_model
 from dashcore.settings import Settings, get_settings
-from dashcore.store import STOPPED, open_store
-from dashcore.training import TrainConfig
+from dashcore.store.factory import open_store
+from dashcore.store.runs import STOPPED
+from dashcore.training.config import TrainConfig
 
 BOB, CAROL, ADMIN = User("bob"), User("carol"), User("alice", is_admin=True)
 VISITOR = User(None, read_only=True)
@@ -33,7 +36,7 @@ QUICK = TrainConfig(architecture=TINY, epochs=1, max_train_images=300)
 
 def fake_launcher(run_id: str, settings: Settings) -> tuple[int, float | None]:
     """Starts nothing and reports this (live) process as the worker."""
-    return os.getpid(), jobs.process_identity(os.getpid())
+    return os.getpid(), local.process_identity(os.getpid())
 
 
 def model_card(model_id: str, owner: str | None) -> str:
@@ -57,34 +60,34 @@ def dataset_bytes() -> bytes:
 
 
 def test_a_run_submitted_by_a_user_is_theirs() -> None:
-    run = jobs.submit(QUICK, launcher=fake_launcher, user=BOB)
+    run = queue.submit(QUICK, launcher=fake_launcher, user=BOB)
     assert run.owner == "bob"
-    assert jobs.history_rows([run])[0]["Owner"] == "bob"
+    assert display.history_rows([run])[0]["Owner"] == "bob"
 
 
 def test_visitors_and_demo_users_cannot_queue_a_run() -> None:
     with pytest.raises(PermissionDenied, match="Sign in to do more"):
-        jobs.submit(QUICK, launcher=fake_launcher, user=VISITOR)
+        queue.submit(QUICK, launcher=fake_launcher, user=VISITOR)
     with pytest.raises(PermissionDenied, match="read-only demo"):
-        jobs.submit(QUICK, launcher=fake_launcher, user=DEMO)
+        queue.submit(QUICK, launcher=fake_launcher, user=DEMO)
     assert open_store().list_runs() == []
 
 
 def test_only_the_owner_or_an_admin_can_stop_or_rename_a_run() -> None:
-    run = jobs.submit(QUICK, launcher=fake_launcher, user=BOB)
+    run = queue.submit(QUICK, launcher=fake_launcher, user=BOB)
     with pytest.raises(PermissionDenied, match="Only bob or an admin can change run"):
-        jobs.stop(run.run_id, user=CAROL)
+        queue.stop(run.run_id, user=CAROL)
     with pytest.raises(PermissionDenied, match="Only bob or an admin"):
-        jobs.rename(run.run_id, "carol's now", user=CAROL)
+        queue.rename(run.run_id, "carol's now", user=CAROL)
     assert not open_store().get_run(run.run_id).stop_requested
-    assert jobs.rename(run.run_id, "bob's run", user=BOB).name == "bob's run"
-    assert jobs.stop(run.run_id, user=ADMIN).stop_requested
+    assert queue.rename(run.run_id, "bob's run", user=BOB).name == "bob's run"
+    assert queue.stop(run.run_id, user=ADMIN).stop_requested
 
 
 def test_the_owner_can_stop_their_queued_run() -> None:
-    jobs.submit(QUICK, launcher=fake_launcher, user=CAROL)  # takes the one job slot
-    queued = jobs.submit(QUICK, launcher=fake_launcher, user=BOB)
-    assert jobs.stop(queued.run_id, user=BOB).status == STOPPED
+    queue.submit(QUICK, launcher=fake_launcher, user=CAROL)  # takes the one job slot
+    queued = queue.submit(QUICK, launcher=fake_launcher, user=BOB)
+    assert queue.stop(queued.run_id, user=BOB).status == STOPPED
 
 
 # ---------------------------------------------------------------- models
@@ -133,18 +136,18 @@ def test_an_uploaded_model_needs_upload_rights_before_anything_is_read() -> None
 
 
 def test_an_uploaded_dataset_records_who_uploaded_it() -> None:
-    data.save_uploaded_dataset("bobs digits", dataset_bytes(), user=BOB)
-    assert data.dataset_owner("upload:bobs digits") == "bob"
-    assert data.load_dataset("upload:bobs digits").num_classes == 2
-    data.save_uploaded_dataset("anon", dataset_bytes())
-    assert data.dataset_owner("upload:anon") is None
-    assert data.dataset_owner(data.MNIST) is None
+    uploads.save_uploaded_dataset("bobs digits", dataset_bytes(), user=BOB)
+    assert uploads.dataset_owner("upload:bobs digits") == "bob"
+    assert catalog.load_dataset("upload:bobs digits").num_classes == 2
+    uploads.save_uploaded_dataset("anon", dataset_bytes())
+    assert uploads.dataset_owner("upload:anon") is None
+    assert uploads.dataset_owner(base.MNIST) is None
 
 
 def test_a_visitor_cannot_upload_a_dataset_and_nothing_is_written() -> None:
     with pytest.raises(PermissionDenied, match="read-only"):
-        data.save_uploaded_dataset("sneaky", dataset_bytes(), user=VISITOR)
-    assert data.list_datasets() == [data.MNIST, data.FASHION]
+        uploads.save_uploaded_dataset("sneaky", dataset_bytes(), user=VISITOR)
+    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
 
 
 def test_a_saved_drawing_records_its_owner_and_only_they_may_delete_it() -> None:

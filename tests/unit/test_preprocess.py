@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from dashcore.preprocess import BOX, EMPTY_MESSAGE, SIDE, centre_of_mass, preprocess, to_mnist
+from dashcore.inference.preprocess import (
+    BOX,
+    EMPTY_MESSAGE,
+    SIDE,
+    centre_of_mass,
+    preprocess,
+    to_mnist,
+)
 
 CANVAS = 280
 WHITE = (255, 255, 255, 255)
@@ -179,9 +186,9 @@ def _redraw(digit: np.ndarray, size: int, thickness: int, rng: np.random.Generat
 @pytest.mark.parametrize("size,thickness", [(220, 1), (70, 1), (220, 11), (230, -5)],
                          ids=["big", "small-anywhere", "thick-pen", "thin-pen"])
 def test_mnist_digits_redrawn_on_a_canvas_are_still_recognised(size, thickness) -> None:
-    from dashcore.data import load_mnist
-    from dashcore.inference import SharedPredictor
-    from dashcore.registry import builtin_paths, load_keras_model
+    from dashcore.datasets.catalog import load_mnist
+    from dashcore.inference.predictor import SharedPredictor
+    from dashcore.models.registry import builtin_paths, load_keras_model
 
     rng = np.random.default_rng(0)
     mnist = load_mnist()

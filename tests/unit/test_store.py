@@ -10,17 +10,9 @@ import pytest
 
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import get_settings
-from dashcore.store import (
-    COMPLETED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    WORKING,
-    RunRecord,
-    SQLiteRunStore,
-    StoreSink,
-    open_store,
-)
+from dashcore.store.factory import open_store
+from dashcore.store.runs import COMPLETED, FAILED, QUEUED, RUNNING, WORKING, RunRecord, StoreSink
+from dashcore.store.sqlite import SQLiteRunStore
 
 
 @pytest.fixture

@@ -10,19 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dashcore.architectures import ModelSpec
 from dashcore.errors import NotFoundError, UserError
-from dashcore.registry import load_keras_model, read_card
+from dashcore.models.registry import load_keras_model, read_card
+from dashcore.models.specs import ModelSpec
 from dashcore.settings import Limits, get_settings
-from dashcore.store import COMPLETED, STOPPED, RunRecord, RunStore, StoreSink
-from dashcore.training import (
-    LiveMetrics,
-    TrainConfig,
-    describe_job,
-    prepare_data,
-    to_model_input,
-    train_in_process,
-)
+from dashcore.store.runs import COMPLETED, STOPPED, RunRecord, RunStore, StoreSink
+from dashcore.training.config import TrainConfig
+from dashcore.training.data import describe_job, prepare_data, to_model_input
+from dashcore.training.live_metrics import LiveMetrics
+from dashcore.training.pipeline import train_in_process
 
 TINY = ModelSpec(name="Tiny dense", layers=[
     {"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},

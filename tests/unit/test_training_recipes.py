@@ -10,23 +10,20 @@ import json
 import keras
 import pytest
 
-from dashcore import architectures as arch
+from dashcore.models import builder, presets, specs, validation
+from dashcore.models.presets import RECIPES
 from dashcore.settings import get_settings
-from dashcore.training import (
-    RECIPES,
+from dashcore.training.config import (
     SCHEDULES,
     TrainConfig,
-    _precision,
-    compile_model,
     count_steps,
-    device_plan,
-    learning_rate_schedule,
     recipe_for,
     recommended_config,
-    train_in_process,
 )
+from dashcore.training.devices import _precision, device_plan
+from dashcore.training.pipeline import compile_model, learning_rate_schedule, train_in_process
 
-TINY = arch.ModelSpec(name="tiny", layers=[
+TINY = specs.ModelSpec(name="tiny", layers=[
     {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
     {"type": "BatchNormalization"}, {"type": "MaxPooling2D", "pool_size": 2},
     {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]).to_dict()
@@ -96,14 +93,14 @@ def test_every_schedule_has_a_one_line_explanation():
 
 
 def test_the_tutorial_presets_are_unchanged():
-    assert [sum(arch.estimate_params(arch.get_preset(name)))
+    assert [sum(validation.estimate_params(presets.get_preset(name)))
             for name in ("Dense 64", "MLP 2×512", "CNN 32-64")] == [50_890, 669_706, 34_826]
 
 
 @pytest.mark.parametrize(("preset", "params"), [("Fast CNN", 225_930), ("Best CNN", 198_762)])
 def test_the_speed_and_accuracy_presets_have_these_sizes(preset, params):
-    assert sum(arch.estimate_params(arch.get_preset(preset))) == params
-    assert arch.build_model(arch.get_preset(preset)).count_params() == params
+    assert sum(validation.estimate_params(presets.get_preset(preset))) == params
+    assert builder.build_model(presets.get_preset(preset)).count_params() == params
 
 
 @pytest.mark.parametrize("preset", list(RECIPES))
@@ -130,9 +127,9 @@ def test_a_preset_without_a_recipe_gets_the_tutorial_defaults():
 
 
 def test_batch_normalization_averages_its_statistics_over_about_ten_batches():
-    model = arch.build_model(arch.get_preset("Fast CNN"))
+    model = builder.build_model(presets.get_preset("Fast CNN"))
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    assert norms and all(layer.momentum == arch.BN_MOMENTUM == 0.9 for layer in norms)
+    assert norms and all(layer.momentum == specs.BN_MOMENTUM == 0.9 for layer in norms)
 
 
 # ---------------------------------------------------------------- devices
@@ -171,7 +168,7 @@ def test_several_gpus_are_mirrored_and_xla_is_left_to_keras_which_turns_it_off()
 
 
 def test_compiling_on_this_cpu_leaves_xla_off():
-    model = arch.build_model(arch.get_preset("Dense 64"))
+    model = builder.build_model(presets.get_preset("Dense 64"))
     compile_model(model, TrainConfig(), jit_compile=device_plan(TrainConfig(), []).jit_compile)
     assert model.jit_compile is False
 
@@ -179,7 +176,7 @@ def test_compiling_on_this_cpu_leaves_xla_off():
 def test_a_mixed_precision_model_keeps_its_softmax_output_in_float32_and_the_policy_returns():
     before = keras.mixed_precision.dtype_policy().name
     with _precision(True):
-        model = arch.build_model(arch.get_preset("Fast CNN"), output_float32=True)
+        model = builder.build_model(presets.get_preset("Fast CNN"), output_float32=True)
     assert model.layers[0].dtype_policy.name == "mixed_float16"
     assert model.layers[-1].dtype_policy.name == "float32"
     assert keras.mixed_precision.dtype_policy().name == before

@@ -1,0 +1,215 @@
+"""Who may do what: access configuration, password hashing, and permission checks.
+
+Access is off by default (one person on their own machine: everything allowed). For a
+shared server it is configured in Streamlit secrets (``[workbench]`` table), read by the
+pages and passed here as a plain dict, so this module stays free of Streamlit:
+
+.. code-block:: toml
+
+    [workbench]
+    mode = "password"        # "off" (default), "password" or "oidc" (st.login)
+    admins = ["alice"]        # may stop any run, rename or delete any model
+    visitors = true           # people not signed in may draw and explore (read-only)
+    demo = false              # true: read-only for everyone but admins
+
+    [workbench.passwords]     # user = hash from `python -m dashcore.access.auth hash`
+    alice = "pbkdf2_sha256$600000$…$…"
+
+Passwords are stored only as salted PBKDF2-SHA256 hashes and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import hmac
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dashcore.errors import PermissionDenied, UserError
+
+PBKDF2_ITERATIONS = 600_000  # OWASP 2023 figure for PBKDF2-HMAC-SHA256
+MODES = ("off", "password", "oidc")
+# Actions a page may ask about; visitors and demo users get only the read-only ones.
+READ_ONLY_ACTIONS = frozenset({"view", "draw", "evaluate"})
+WRITE_ACTIONS = frozenset({"train", "upload", "save_drawing"})
+
+
+def hash_password(password: str, salt: bytes | None = None,
+                  iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A self-describing salted hash: ``pbkdf2_sha256$<iterations>$<salt>$<digest>``."""
+    if not password:
+        raise UserError("A password cannot be empty.")
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    encode = base64.urlsafe_b64encode
+    return f"pbkdf2_sha256${iterations}${encode(salt).decode()}${encode(digest).decode()}"
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    """True when ``password`` matches a hash from :func:`hash_password`; never raises."""
+    try:
+        scheme, iterations, salt, digest = hashed.split("$")
+        if scheme != "pbkdf2_sha256":
+            return False
+        expected = base64.urlsafe_b64decode(digest)
+        actual = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"),
+                                     base64.urlsafe_b64decode(salt), int(iterations))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(expected, actual)
+
+
+@dataclass(frozen=True)
+class User:
+    """The person behind a session. ``name`` is None for an anonymous visitor."""
+
+    name: str | None
+    is_admin: bool = False
+    read_only: bool = False
+    demo: bool = False  # read-only because the workbench is a demo (not for want of sign-in)
+
+    @property
+    def label(self) -> str:
+        """How the UI names this user."""
+        return self.name or "visitor"
+
+
+LOCAL_USER = User(name=None, is_admin=True)  # access off: the machine's owner can do anything
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Parsed ``[workbench]`` secrets. Defaults to access off."""
+
+    mode: str = "off"
+    admins: frozenset[str] = frozenset()
+    visitors: bool = False
+    demo: bool = False
+    passwords: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """True when people must sign in to do more than look."""
+        return self.mode != "off"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any] | None) -> AccessConfig:
+        """Parse the ``[workbench]`` table; unknown or malformed values raise UserError."""
+        raw = dict(raw or {})
+        mode = str(raw.get("mode", "off")).lower()
+        if mode not in MODES:
+            raise UserError(f"workbench.mode is {mode!r}; use one of {', '.join(MODES)}.")
+        passwords = {str(k): str(v) for k, v in dict(raw.get("passwords") or {}).items()}
+        if mode == "password" and not passwords:
+            raise UserError("workbench.mode is 'password' but [workbench.passwords] is empty: "
+                            "add users with hashes from `python -m dashcore.access.auth hash`.")
+        bad = [user for user, hashed in passwords.items()
+               if not hashed.startswith("pbkdf2_sha256$")]
+        if bad:
+            raise UserError(f"Password entries for {', '.join(bad)} are not hashes: store the "
+                            "output of `python -m dashcore.access.auth hash`, never plain "
+                            "passwords.")
+        return cls(mode=mode, admins=frozenset(str(a) for a in raw.get("admins", [])),
+                   visitors=bool(raw.get("visitors", False)), demo=bool(raw.get("demo", False)),
+                   passwords=passwords)
+
+    def sign_in(self, name: str, password: str) -> User:
+        """Check a password-list login; the same message for unknown user and wrong password."""
+        hashed = self.passwords.get(name.strip())
+        if hashed is None or not verify_password(password, hashed):
+            raise PermissionDenied("Wrong user name or password.")
+        return self.user(name.strip())
+
+    def user(self, name: str | None) -> User:
+        """The :class:`User` for a signed-in name (or None for a visitor)."""
+        if not self.enabled:
+            return User(name=name, is_admin=not self.demo, read_only=self.demo, demo=self.demo)
+        if name is None:
+            return User(name=None, read_only=True, demo=self.demo)
+        is_admin = name in self.admins
+        demo = self.demo and not is_admin
+        return User(name=name, is_admin=is_admin, read_only=demo, demo=demo)
+
+
+def can(user: User, action: str, owner: str | None = None) -> bool:
+    """Whether ``user`` may do ``action``.
+
+    Actions: read-only ones (``view``, ``draw``, ``evaluate``) for everyone; ``train``,
+    ``upload``, ``save_drawing`` for anyone signed in and not read-only; ``manage`` (stop a
+    run, rename or delete a model) for its owner or an admin; ``admin`` (the default model
+    for everyone) for admins only.
+    """
+    if action in READ_ONLY_ACTIONS:
+        return True
+    if user.read_only:
+        return False
+    if action == "manage":
+        return user.is_admin or (owner is not None and owner == user.name)
+    if action == "admin":
+        return user.is_admin
+    return action in WRITE_ACTIONS
+
+
+def require(user: User, action: str, owner: str | None = None, what: str = "this") -> None:
+    """Raise :class:`PermissionDenied` with a sentence when ``user`` may not act."""
+    if can(user, action, owner):
+        return
+    if user.read_only and user.demo:
+        raise PermissionDenied("This is a read-only demo: you can draw and explore, but not "
+                               "train, upload or change things.")
+    if user.read_only:
+        raise PermissionDenied("This workbench is read-only for visitors: you can draw and "
+                               "explore, but not train, upload or change things. Sign in to "
+                               "do more.")
+    if action == "admin":
+        raise PermissionDenied(f"Only an admin can change {what}.")
+    if action == "manage" and owner is None:
+        raise PermissionDenied(f"Only an admin can change {what}: it has no recorded owner.")
+    raise PermissionDenied(f"Only {owner or 'its owner'} or an admin can change {what}.")
+
+
+def why_not(user: User, action: str, owner: str | None = None,
+            what: str = "this") -> str | None:
+    """The sentence :func:`require` would raise, or None when ``user`` may act.
+
+    Pages show it in place of a control the user may not use.
+    """
+    try:
+        require(user, action, owner, what)
+    except PermissionDenied as exc:
+        return str(exc)
+    return None
+
+
+def authorize(user: User | None, action: str, owner: str | None = None,
+              what: str = "this") -> None:
+    """:func:`require` for dashcore's write functions; ``None`` is a trusted caller.
+
+    Pages pass the signed-in :class:`User`, so a hidden button is never the only guard;
+    scripts, the worker and tests pass nothing (they run as the machine's owner).
+    """
+    if user is not None:
+        require(user, action, owner, what)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dashcore.access.auth hash``: print a hash to paste into secrets."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] != ["hash"]:
+        print("usage: python -m dashcore.access.auth hash   (asks for the password twice)")
+        return 2
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        print("The two passwords differ.", file=sys.stderr)
+        return 1
+    print(hash_password(first))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

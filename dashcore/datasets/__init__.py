@@ -1,0 +1,1 @@
+"""Everything a model learns from: built-in sets, uploads, saved drawings, statistics."""

@@ -1,0 +1,50 @@
+"""Turning images and labels into what a model trains on (scaling, one-hot, class subsets),
+and the steps /data shows for it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dashcore.datasets.base import Dataset
+from dashcore.errors import UserError
+
+# ---------------------------------------------------------------- preparation
+
+
+def scale_images(x: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1], as the tutorials do."""
+    return (x.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+def one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Integer labels → one-hot float32 rows, like ``keras.utils.to_categorical``."""
+    out = np.zeros((len(y), num_classes), dtype=np.float32)
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def preparation_steps(dataset: Dataset) -> list[dict[str, str]]:
+    """The tutorial's preparation, step by step, with shapes before and after (for /data)."""
+    x, y = dataset.x_train, dataset.y_train
+    n, h, w = x.shape
+    k = dataset.num_classes
+    return [
+        {"step": "Scale pixels to [0, 1]", "code": "x = x.astype('float32') / 255",
+         "before": f"{n}×{h}×{w} uint8 (0–255)", "after": f"{n}×{h}×{w} float32 (0–1)"},
+        {"step": "Add the channel axis", "code": "x = np.expand_dims(x, -1)",
+         "before": f"{n}×{h}×{w}", "after": f"{n}×{h}×{w}×1"},
+        {"step": "One-hot encode labels", "code": f"y = keras.utils.to_categorical(y, {k})",
+         "before": f"{len(y)} integers", "after": f"{len(y)}×{k} float32"},
+    ]
+
+
+def subset_classes(x: np.ndarray, y: np.ndarray, classes: list[int]) -> tuple[np.ndarray,
+                                                                              np.ndarray]:
+    """Keep only ``classes`` and relabel them 0..len(classes)-1 (e.g. 3 vs 8 → 0 vs 1)."""
+    classes = sorted(set(int(c) for c in classes))
+    if len(classes) < 2:
+        raise UserError("Pick at least two classes to train on.")
+    mask = np.isin(y, classes)
+    lookup = np.full(int(max(classes)) + 1, -1, dtype=np.int64)
+    lookup[classes] = np.arange(len(classes))
+    return x[mask], lookup[y[mask]]

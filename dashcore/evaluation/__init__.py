@@ -1,0 +1,1 @@
+"""Scoring a saved model: pure metrics, apart from running and caching models."""

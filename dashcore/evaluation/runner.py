@@ -1,0 +1,170 @@
+"""Evaluation that explains a model: confusion matrix, per-class metrics, mistakes.
+
+A model is run over a dataset split once, in batches, and the probabilities are
+cached in-process per (model file, modification time, dataset, split), so every
+view of /evaluate (matrix, drill-down, galleries, histogram, comparison) is cheap
+NumPy over the same arrays. Conventions: rows of a confusion matrix are the true
+class, columns the predicted class; probabilities are float32 rows summing to 1.
+
+Example:
+    >>> y_true = np.array([0, 0, 1, 1]); y_pred = np.array([0, 1, 1, 1])
+    >>> confusion_matrix(y_true, y_pred, 2).tolist()
+    [[1, 1], [0, 2]]
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from dashcore.datasets import base, catalog
+from dashcore.errors import NotFoundError, UserError
+from dashcore.evaluation.metrics import (
+    Evaluation,
+    Predictions,
+    confusion_matrix,
+    loss_and_accuracy,
+    per_class_metrics,
+)
+from dashcore.inference.predictor import deleted_sentence, fit_input, get_predictor
+
+SPLITS = ("test", "train")  # dataset splits every dataset has
+DRAWINGS_SPLIT = "your drawings"  # the labelled drawings saved from /draw
+BATCH_SIZE = 1024  # images per forward pass: bounded memory, few Python round trips
+_CACHE_SIZE = 8  # evaluations kept per process (10 000 × 10 float32 ≈ 0.4 MB each)
+
+_cache: OrderedDict[tuple, Evaluation] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+# ---------------------------------------------------------------- model ↔ dataset
+
+
+def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape: tuple[int, int],
+              num_classes: int, dataset_name: str) -> None:
+    """Raise a :class:`UserError` naming both shapes when a model can't score a dataset.
+
+    Flat (784) and row-sequence (28×28) inputs are fine: images are reshaped for them.
+    """
+    height, width = image_shape
+    fit_input(np.zeros((1, height, width), dtype=np.uint8), input_shape)  # raises if no fit
+    if num_outputs != num_classes:
+        raise UserError(
+            f"The model outputs {num_outputs} classes but {dataset_name} has {num_classes} "
+            f"(labels 0–{num_classes - 1}). Pick a model trained on {dataset_name}, or a "
+            f"dataset with {num_outputs} classes.")
+
+
+def _load_drawings() -> base.Dataset | None:
+    """The "your drawings" dataset (test split only), or None when none are saved."""
+    try:
+        return catalog.load_dataset(base.DRAWINGS)
+    except NotFoundError:
+        return None
+
+
+def drawings_available() -> bool:
+    """True when "your drawings" holds at least one labelled drawing to evaluate on."""
+    try:
+        from dashcore.datasets.drawings import count_drawings
+    except ImportError:
+        return False
+    try:
+        return count_drawings() > 0
+    except UserError:
+        return False
+
+
+def split_arrays(dataset_name: str, split: str) -> tuple[np.ndarray, np.ndarray, base.Dataset]:
+    """``(images, labels, dataset)`` for a split name, "your drawings" included."""
+    if split == DRAWINGS_SPLIT:
+        dataset = _load_drawings()
+        if dataset is None or len(dataset.y_train) + len(dataset.y_test) == 0:
+            raise UserError("There are no saved drawings yet: draw digits on /draw and use "
+                            "'Save as example', then evaluate on them here.")
+        x = np.concatenate([dataset.x_train, dataset.x_test])
+        y = np.concatenate([dataset.y_train, dataset.y_test])
+        return x, y, dataset
+    if split not in SPLITS:
+        raise UserError(f"Unknown split {split!r}: choose one of {', '.join(SPLITS)} or "
+                        f"{DRAWINGS_SPLIT!r}.")
+    dataset = catalog.load_dataset(dataset_name)
+    x, y = dataset.split(split)
+    if len(y) == 0:
+        other = "train" if split == "test" else "test"
+        raise UserError(f"The {split} split of {dataset.name} has no images: evaluate on the "
+                        f"{other} split instead.")
+    return x, y, dataset
+
+
+def _fingerprint(dataset_name: str, split: str, x: np.ndarray, y: np.ndarray) -> tuple:
+    """Cache key part for the data: built-ins by name, anything else by content."""
+    if dataset_name in (base.MNIST, base.FASHION) and split in SPLITS:
+        return (dataset_name, split)
+    return (dataset_name, split, x.shape, zlib.crc32(np.ascontiguousarray(y).tobytes()),
+            zlib.crc32(np.ascontiguousarray(x).tobytes()))
+
+
+def evaluate_predictions(preds: Predictions) -> Evaluation:
+    """All summary numbers from predictions (no model needed: used by tests and comparisons)."""
+    matrix = confusion_matrix(preds.y_true, preds.y_pred, preds.num_classes)
+    loss, accuracy = loss_and_accuracy(preds.y_true, preds.probs)
+    return Evaluation(preds, matrix, loss, accuracy, per_class_metrics(matrix, preds.class_names))
+
+
+def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str = "test",
+                   title: str = "", batch_size: int = BATCH_SIZE) -> Evaluation:
+    """Run a saved model over a split once (in batches) and evaluate it; cached in-process.
+
+    The cache key is (model file, its modification time, dataset, split), so a
+    retrained or replaced file is evaluated afresh and everyone else reuses the result.
+
+    Raises:
+        UserError: the model's input or output does not fit the dataset (naming both
+            shapes), the dataset or split does not exist, or the file is gone.
+    """
+    path = Path(model_path)
+    x, y, dataset = split_arrays(dataset_name, split)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise UserError(deleted_sentence(path)) from None
+    shown_name = base.DRAWINGS if split == DRAWINGS_SPLIT else dataset.name
+    key = (str(path.resolve()), mtime, _fingerprint(shown_name, split, x, y))
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    predictor = get_predictor(path)
+    check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:3], dataset.num_classes,
+              shown_name)
+    probs = _as_probabilities(predictor.predict_many(x, batch_size=batch_size))
+    preds = Predictions(np.asarray(y, dtype=np.int64), probs, tuple(dataset.class_names), x,
+                        title or f"{path.stem} on {shown_name} ({split})")
+    result = evaluate_predictions(preds)
+    with _cache_lock:
+        _cache[key] = result
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
+
+
+def _as_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """Model outputs as probabilities: softmax is applied when they are logits."""
+    outputs = np.asarray(outputs, dtype=np.float32)
+    sums = outputs.sum(axis=1)
+    if outputs.size and (outputs.min() < 0 or not np.allclose(sums, 1.0, atol=1e-3)):
+        shifted = outputs - outputs.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+    return outputs
+
+
+def clear_cache() -> None:
+    """Forget cached evaluations (tests; after a model file is deleted)."""
+    with _cache_lock:
+        _cache.clear()

@@ -1,0 +1,106 @@
+"""The local job backend: each run is a detached worker process on this machine.
+
+A backend starts the worker for a run (a :data:`Launcher`) and tells whether it is alive;
+the queue in :mod:`dashcore.jobs.queue` does not care how.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from dashcore.settings import Settings
+from dashcore.store.runs import (
+    RunRecord,
+)
+
+# A launcher starts the worker for a run and returns (pid, process identity).
+Launcher = Callable[[str, Settings], tuple[int, float | None]]
+
+_children: dict[int, subprocess.Popen] = {}  # workers this process started (to reap them)
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------- processes
+
+
+def process_identity(pid: int) -> float | None:
+    """A number that identifies one process instance, or ``None`` if it is not running.
+
+    On Linux this is the process start time from ``/proc/<pid>/stat`` (in clock ticks),
+    so a recycled pid is not mistaken for our worker; zombies count as not running.
+    Elsewhere it falls back to "a process with this pid exists" (``-1``).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return -1.0
+        return -1.0
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return float(fields[19])
+
+
+def worker_alive(run: RunRecord) -> tuple[bool, int | None]:
+    """(is the run's worker running?, its exit status if this process saw it end).
+
+    The exit status is the Popen return code: negative means killed by that signal.
+    """
+    if run.pid is None:
+        return False, None
+    child = _children.get(run.pid)
+    if child is not None:
+        code = child.poll()  # also reaps it, so it does not linger as a zombie
+        if code is not None:
+            _children.pop(run.pid, None)
+            return False, code
+    identity = process_identity(run.pid)
+    if identity is None:
+        if child is not None:  # it died between poll() and now: collect its exit status
+            try:
+                code = child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            _children.pop(run.pid, None)
+            return False, code
+        return False, None
+    if run.pid_created is not None and run.pid_created >= 0 and identity >= 0:
+        return identity == run.pid_created, None
+    return True, None
+
+
+def spawn_worker(run_id: str, settings: Settings) -> tuple[int, float | None]:
+    """Start ``python -m dashcore.jobs.worker <run_id>`` detached, logging to the run folder.
+
+    ``start_new_session`` puts it in its own session and process group, so stopping the
+    web server (Ctrl-C, a restart) or closing the browser does not stop the training.
+    """
+    run_dir = settings.runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DASHCORE_HOME": str(settings.home),
+           "DASHCORE_CONCURRENT_JOBS": str(settings.concurrent_jobs),
+           "DASHCORE_WORKER_THREADS": str(settings.worker_threads),
+           "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get(
+               "TF_CPP_MIN_LOG_LEVEL", "2"),
+           "PYTHONPATH": os.pathsep.join(
+               p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    with open(run_dir / "worker.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dashcore.jobs.worker", run_id], stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            env=env, cwd=str(_PACKAGE_ROOT))
+    _children[proc.pid] = proc
+    return proc.pid, process_identity(proc.pid)

@@ -1,0 +1,255 @@
+"""Training jobs: submit, queue, dispatch to worker processes, stop, and reconcile.
+
+A run is queued in the store, then started as its own detached worker process
+(``python -m dashcore.jobs.worker <run_id>``, in a new session) so it outlives a rerun, a
+closed tab and a server restart. At most ``settings.concurrent_jobs`` run at once; the
+rest wait in order. Whoever looks next — a page poll, the app starting, a worker
+finishing — calls :func:`dispatch`, which first *reconciles*: a run whose worker process
+is gone is marked failed (or interrupted, when the app has just restarted) with the
+reason in words, then free slots are filled from the queue.
+
+Dispatching is serialised with a file lock in the data folder, so two server threads
+or processes never start the same run twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dashcore.access.auth import User, authorize
+from dashcore.errors import UserError
+from dashcore.jobs import local
+from dashcore.jobs.local import Launcher
+from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.store.factory import open_store
+from dashcore.store.runs import (
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    STOPPED,
+    WORKING,
+    RunRecord,
+    RunStore,
+    clean_run_name,
+    new_run_id,
+)
+
+_started_homes: set[Path] = set()  # data folders whose startup reconciliation ran here
+_started_lock = threading.Lock()
+
+
+@contextmanager
+def _dispatch_lock(settings: Settings) -> Iterator[None]:
+    """An exclusive lock across threads and processes sharing this data folder."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with open(settings.home / "jobs.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def _where(run: RunRecord) -> str:
+    """Where training was, in words: 'during epoch 2 of 5 (batch 130 of 422)'."""
+    progress = run.progress or {}
+    if not progress.get("batch") and not progress.get("epoch"):
+        return "before training began"
+    text = f"during epoch {progress.get('epoch')} of {progress.get('epochs')}"
+    if progress.get("batch"):
+        text += f" (batch {progress['batch']} of {progress.get('steps')})"
+    return text
+
+
+def _log_tail(settings: Settings, run_id: str) -> str:
+    """The last non-empty line of a worker's log (often the exception), if any."""
+    path = settings.runs_dir / run_id / "worker.log"
+    try:
+        lines = [ln.strip() for ln in path.read_text("utf-8", "replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if ln]
+    return lines[-1][:300] if lines else ""
+
+
+def death_reason(run: RunRecord, exit_code: int | None, on_start: bool,
+                 settings: Settings) -> tuple[str, str]:
+    """(status, sentence) for a run whose worker disappeared without reporting."""
+    where = _where(run)
+    best = settings.runs_dir / run.run_id / "best.weights.h5"
+    kept = " Its metrics so far are kept."
+    if best.is_file():
+        kept += f" The best epoch's weights so far are in {best}."
+    if on_start:
+        return INTERRUPTED, (f"The app restarted and this run's worker process was no longer "
+                             f"running, so training was interrupted {where}.{kept} Start the "
+                             "run again to train a model.")
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        return FAILED, (f"The worker process was killed ({name}) {where}. This usually means "
+                        "the machine ran out of memory or someone ended the process; try a "
+                        f"smaller batch size or model.{kept}")
+    if exit_code is not None:
+        tail = _log_tail(settings, run.run_id)
+        detail = f" Its last message: {tail}" if tail else ""
+        return FAILED, (f"The worker process exited with code {exit_code} without reporting a "
+                        f"result {where}.{detail}{kept}")
+    return FAILED, (f"The worker process ended without reporting a result {where}: it was "
+                    "killed (for example by the out-of-memory killer) or crashed. Try a "
+                    f"smaller batch size or model.{kept}")
+
+
+def _reconcile_locked(store: RunStore, settings: Settings, on_start: bool) -> list[str]:
+    changed = []
+    for run in store.list_runs(WORKING):
+        alive, code = local.worker_alive(run)
+        if alive:
+            continue
+        status, reason = death_reason(run, code, on_start, settings)
+        if store.update_run(run.run_id, only_if_status=WORKING, status=status, reason=reason,
+                            finished=time.time()):
+            changed.append(run.run_id)
+    return changed
+
+
+def reconcile(settings: Settings | None = None, on_start: bool = False) -> list[str]:
+    """Mark runs whose worker process is gone; returns their ids.
+
+    ``on_start=True`` (the app has just started) marks them ``interrupted``; otherwise
+    ``failed``. Either way the reason says where training was and what is kept.
+    """
+    settings = settings or get_settings()
+    with _dispatch_lock(settings):
+        return _reconcile_locked(open_store(settings), settings, on_start)
+
+
+def dispatch(settings: Settings | None = None, launcher: Launcher | None = None) -> list[str]:
+    """Reconcile, then start queued runs while fewer than ``concurrent_jobs`` are working.
+
+    Returns the ids of the runs it started. Cheap when there is nothing to do, so pages
+    call it on every poll and workers call it as they finish.
+    """
+    settings = settings or get_settings()
+    launcher = launcher or local.spawn_worker
+    store = open_store(settings)
+    started: list[str] = []
+    with _dispatch_lock(settings):
+        _reconcile_locked(store, settings, on_start=False)
+        free = settings.concurrent_jobs - len(store.list_runs(WORKING))
+        for run in store.list_runs([QUEUED])[:max(0, free)]:
+            pid, identity = launcher(run.run_id, settings)
+            # The worker itself moves the run to "running"; don't undo that if it was quick.
+            store.update_run(run.run_id, only_if_status=[QUEUED], status="starting", pid=pid,
+                             pid_created=identity)
+            started.append(run.run_id)
+    return started
+
+
+def startup(settings: Settings | None = None, launcher: Launcher | None = None) -> list[str]:
+    """Once per server process: runs left without a worker become ``interrupted``, then
+    the queue is dispatched. Later calls in the same process do nothing."""
+    settings = settings or get_settings()
+    with _started_lock:
+        if settings.home in _started_homes:
+            return []
+        _started_homes.add(settings.home)
+    changed = reconcile(settings, on_start=True)
+    dispatch(settings, launcher)
+    return changed
+
+
+# ---------------------------------------------------------------- user actions
+
+
+def submit(config, name: str | None = None, owner: str | None = None,
+           settings: Settings | None = None, launcher: Launcher | None = None,
+           user: User | None = None) -> RunRecord:
+    """Check a :class:`~dashcore.training.config.TrainConfig`, queue it, and dispatch.
+
+    The run is in the store (queued or starting) when this returns. ``user`` is the
+    signed-in person (pages pass it): they must be allowed to train, and they become the
+    owner. Without it, ``owner`` is recorded as given (scripts, tests).
+
+    Raises:
+        PermissionDenied: ``user`` may not train (a visitor, or a read-only demo).
+        UserError: an invalid setting, an unknown dataset or class, a model over the
+            parameter limit, or too many runs already queued for this user.
+    """
+    from dashcore.training.data import describe_job
+
+    authorize(user, "train")
+    if user is not None:
+        owner = user.name
+    settings = settings or get_settings()
+    config.check(settings.limits)
+    described = describe_job(config, settings)
+    store = open_store(settings)
+    # Count and insert under the dispatch lock: two presses at the same moment must not
+    # both pass the per-user limit.
+    with _dispatch_lock(settings):
+        mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
+        limit = settings.limits.queued_per_user
+        if len(mine) >= limit:
+            raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
+                            f"{limit} per user): wait for one to finish or stop one. "
+                            f"{limit_setting('queued_per_user')}")
+        run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or config.default_name()),
+                        config=config.to_dict(), dataset=config.dataset,
+                        architecture=described["architecture"], owner=owner,
+                        summary={"params": described["params"]})
+        store.create_run(run)
+    dispatch(settings, launcher)
+    return store.get_run(run.run_id)
+
+
+def stop(run_id: str, settings: Settings | None = None, user: User | None = None) -> RunRecord:
+    """Stop a run: a queued one at once; a working one at its next batch (the worker
+    saves the model so far and marks it ``stopped``).
+
+    Raises:
+        PermissionDenied: ``user`` is neither the run's owner nor an admin.
+    """
+    settings = settings or get_settings()
+    store = open_store(settings)
+    run = store.get_run(run_id)
+    authorize(user, "manage", owner=run.owner, what=f"run {run.name!r}")
+    if run.status == QUEUED and store.update_run(
+            run_id, only_if_status=[QUEUED], status=STOPPED, finished=time.time(),
+            reason="Stopped before it started; nothing was trained."):
+        return store.get_run(run_id)
+    run = store.get_run(run_id)
+    if run.status not in WORKING:
+        raise UserError(f"Run {run.name!r} is already {run.status}: there is nothing to stop.")
+    store.request_stop(run_id)
+    return store.get_run(run_id)
+
+
+def rename(run_id: str, name: str, settings: Settings | None = None,
+           user: User | None = None) -> RunRecord:
+    """Give a run a new display name (the worker names its model after it).
+
+    Raises:
+        PermissionDenied: ``user`` is neither the run's owner nor an admin.
+    """
+    store = open_store(settings or get_settings())
+    run = store.get_run(run_id)
+    authorize(user, "manage", owner=run.owner, what=f"run {run.name!r}")
+    return store.rename_run(run_id, name)
+
+
+def queue_positions(runs: list[RunRecord]) -> dict[str, int]:
+    """1-based place in the queue of each queued run (1 = starts next)."""
+    queued = sorted((r for r in runs if r.status == QUEUED), key=lambda r: (r.created, r.run_id))
+    return {run.run_id: place for place, run in enumerate(queued, start=1)}

@@ -1,0 +1,149 @@
+"""The worker process: ``python -m dashcore.jobs.worker <run_id>`` trains one queued run.
+
+Started detached by :mod:`dashcore.jobs`, never by a page. It sizes TensorFlow's
+thread pools (and lowers its own priority) so training and the web server do not fight
+over a small machine's cores, moves the run to ``running``, trains through
+:func:`dashcore.training.pipeline.train_in_process` with metrics going into the run store, and
+records the outcome. Any exception becomes ``failed`` with a sentence; a SIGTERM
+(system shutdown) stops at the next batch, keeps the model and marks it
+``interrupted``. A SIGKILL cannot be caught: :func:`dashcore.jobs.queue.reconcile` notices.
+Finally it dispatches the next queued run, so the queue moves with no page open.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from dashcore.errors import NotFoundError, UserError
+from dashcore.settings import Settings, get_settings
+from dashcore.store.factory import open_store
+from dashcore.store.runs import (
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    WORKING,
+    StoreSink,
+)
+
+WORKER_NICENESS = 5  # lower priority than the web server, so pages stay responsive
+
+
+def worker_threads(settings: Settings) -> int:
+    """TensorFlow intra-op threads per worker: the configured number, or the cores left
+    after one for the web server, shared between concurrent jobs (at least 1)."""
+    if settings.worker_threads > 0:
+        return settings.worker_threads
+    cores = os.cpu_count() or 2
+    return max(1, (cores - 1) // max(1, settings.concurrent_jobs))
+
+
+def configure_process(settings: Settings) -> int:
+    """Lower this process's priority and size TensorFlow's thread pools; returns threads.
+
+    Must run before TensorFlow executes anything (pools are fixed at first use).
+    """
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) < WORKER_NICENESS:
+            os.setpriority(os.PRIO_PROCESS, 0, WORKER_NICENESS)
+    except (OSError, AttributeError):
+        pass  # not permitted or not supported: run at normal priority
+    import tensorflow as tf
+
+    threads = worker_threads(settings)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    return threads
+
+
+def _crash_reason(exc: BaseException, settings: Settings, run_id: str) -> str:
+    """A sentence for an unexpected exception; the traceback goes to the worker log."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return ("The worker ran out of memory. Try a smaller batch size, a smaller model, "
+                "or fewer training images.")
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    log = settings.runs_dir / run_id / "worker.log"
+    return (f"Training crashed with {type(exc).__name__}: {first_line or 'no message'}. "
+            f"The full error is in {log}.")
+
+
+def run_job(run_id: str, settings: Settings | None = None) -> int:
+    """Train one run to its end and record the outcome; returns the process exit code."""
+    settings = settings or get_settings()
+    store = open_store(settings)
+    try:
+        run = store.get_run(run_id)
+    except NotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    threads = configure_process(settings)
+    from dashcore.jobs.local import process_identity
+    from dashcore.jobs.queue import dispatch
+    from dashcore.training.config import TrainConfig
+    from dashcore.training.pipeline import train_in_process
+
+    pid = os.getpid()
+    if not store.update_run(run_id, only_if_status=(QUEUED, STARTING), status=RUNNING,
+                            started=time.time(), pid=pid, pid_created=process_identity(pid),
+                            progress={"phase": "preparing data", "threads": threads}):
+        print(f"run {run_id} is {store.get_run(run_id).status}; nothing to do", file=sys.stderr)
+        return 0
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
+
+    def should_stop() -> bool:
+        return terminated.is_set() or store.stop_requested(run_id)
+
+    summary: dict = {}
+    try:
+        if not run.config:  # the store could not read it back: never train the defaults
+            raise UserError("This run's stored training settings are damaged, so it was not "
+                            "trained. Fill in the form and press Train again.")
+        outcome = train_in_process(TrainConfig.from_dict(run.config), StoreSink(store, run_id),
+                                   should_stop, settings=settings, run_id=run_id,
+                                   name=run.name, owner=run.owner)
+        status, reason, summary = outcome.status, outcome.reason, outcome.summary()
+        if terminated.is_set() and status == STOPPED:
+            status = INTERRUPTED
+            reason = ("The worker was asked to shut down (SIGTERM), so training stopped early; "
+                      "the model so far was saved.")
+        final_name = store.get_run(run_id).name
+        if outcome.model_id and final_name != run.name:  # renamed while training
+            from dashcore.models.registry import rename_model
+
+            rename_model(outcome.model_id, final_name, settings=settings)
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
+        traceback.print_exc()
+        status, reason = FAILED, _crash_reason(exc, settings, run_id)
+    current = store.get_run(run_id)
+    store.update_run(run_id, only_if_status=WORKING, status=status, reason=reason,
+                     finished=time.time(), summary={**current.summary, **summary},
+                     progress={**current.progress, "phase": "finished"})
+    print(f"run {run_id}: {status}. {reason or ''}", file=sys.stderr)
+    try:
+        dispatch(settings)
+    except Exception:  # noqa: BLE001 - the next page poll dispatches instead
+        traceback.print_exc()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: ``python -m dashcore.jobs.worker <run_id>``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m dashcore.jobs.worker <run_id>", file=sys.stderr)
+        return 2
+    return run_job(args[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The model card: what the registry knows about a saved model, as one typed object.
+
+Three writers make cards (training, the model upload, the shipped default model) and every
+page reads them; :class:`ModelCard` is the one place that says what a card holds and how
+to read it. It tolerates old and damaged cards: a missing or wrong-typed field reads as
+its default, and unknown keys are kept in ``extra`` so nothing is lost on a round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DRAWING_INPUTS = ((28, 28, 1), (28, 28), (784,))  # input shapes a 28×28 drawing can become
+_TRAINING_KEYS = ("optimizer", "learning_rate", "peak_learning_rate", "loss", "batch_size",
+                  "epochs", "validation_split", "augment", "seed")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A model card's fields; :meth:`from_dict` reads any card, old or new."""
+
+    name: str = ""  # display name
+    owner: str | None = None  # who saved it (None while there are no accounts)
+    source: str = ""  # "trained", "uploaded" or "builtin"
+    dataset: str | None = None  # dataset it was trained on
+    input_shape: tuple[int, ...] = (28, 28, 1)  # without the batch axis
+    num_classes: int = 10
+    class_names: tuple[str, ...] = ()  # empty: the class indices are the names
+    params: int | None = None
+    test_accuracy: float | None = None  # on the dataset's test split, 0–1
+    created: str | None = None  # ISO time the card was written
+    spec: dict[str, Any] | None = None  # the ModelSpec dict, when trained here
+    epochs_done: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # every other key, kept as written
+
+    @classmethod
+    def from_dict(cls, card: Any) -> ModelCard:
+        """Read a card dict; fields of the wrong type fall back to their defaults."""
+        if not isinstance(card, dict):
+            return cls()
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values: dict[str, Any] = {}
+
+        def text(key: str) -> str | None:
+            value = card.get(key)
+            return value if isinstance(value, str) else None
+
+        values["name"] = text("name") or ""
+        values["owner"] = text("owner")
+        values["source"] = text("source") or ""
+        values["dataset"] = text("dataset")
+        values["created"] = text("created")
+        shape = card.get("input_shape")
+        if isinstance(shape, list | tuple) and shape and all(
+                isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            values["input_shape"] = tuple(shape)
+        for key in ("num_classes", "params", "epochs_done"):
+            value = card.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                values[key] = value
+        names = card.get("class_names")
+        if isinstance(names, list | tuple):
+            values["class_names"] = tuple(str(n) for n in names)
+        accuracy = card.get("test_accuracy")
+        if isinstance(accuracy, int | float) and not isinstance(accuracy, bool):
+            values["test_accuracy"] = float(accuracy)
+        if isinstance(card.get("spec"), dict):
+            values["spec"] = card["spec"]
+        values["extra"] = {k: v for k, v in card.items() if k not in known}
+        return cls(**values)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The class names to show: the card's own, else the class indices."""
+        if self.class_names and len(self.class_names) == self.num_classes:
+            return self.class_names
+        return tuple(str(i) for i in range(self.num_classes))
+
+    @property
+    def reads_drawings(self) -> bool:
+        """True when a 28×28 grey drawing can be this model's input."""
+        return tuple(self.input_shape) in DRAWING_INPUTS
+
+    @property
+    def reads_digits(self) -> bool:
+        """True for a model that reads drawn digits 0–9 (a candidate default for /draw)."""
+        return self.reads_drawings and self.num_classes == 10
+
+    def architecture_line(self) -> str:
+        """The layer stack in one line (a spec's layer types, or what the card says)."""
+        spec = self.spec
+        if spec is not None and isinstance(spec.get("layers"), list):
+            types = " → ".join(str(layer.get("type", "?")) for layer in spec["layers"]
+                               if isinstance(layer, dict))
+            return f"{spec.get('name')}: {types}" if spec.get("name") else types
+        return str(self.extra.get("architecture") or self.extra.get("preset") or "—")
+
+    def training_line(self) -> str:
+        """One line on how the model was trained, from whatever the card records."""
+        if self.source == "uploaded":
+            return f"uploaded as {self.extra.get('original_filename', 'a file')}"
+        training: dict[str, Any] = self.extra
+        for key in ("hyperparameters", "recipe", "training"):
+            if isinstance(self.extra.get(key), dict):
+                training = self.extra[key]
+                break
+        parts = [f"{key.replace('_', ' ')} {training[key]}" for key in _TRAINING_KEYS
+                 if training.get(key) not in (None, "", False)]
+        if self.epochs_done is not None:
+            parts.append(f"{self.epochs_done} epochs run")
+        return ", ".join(parts) or "—"

@@ -1,0 +1,248 @@
+"""The model registry: saved ``.keras`` models, each with a JSON model card.
+
+Layout in ``<DASHCORE_HOME>/models``: ``<model_id>.keras`` and ``<model_id>.json``.
+The package also ships one small default model (``dashcore/assets/default_model.*``)
+so /draw predicts on a fresh install; it is listed with id ``builtin-default`` and
+cannot be renamed or deleted. Writes are atomic; a broken file shows up as an
+entry with an ``error`` rather than breaking the listing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dashcore.access.auth import User, authorize
+from dashcore.atomic import atomic_write_json, atomic_write_with
+from dashcore.errors import NotFoundError, PermissionDenied, UserError
+from dashcore.models.cards import ModelCard
+from dashcore.settings import Settings, get_settings
+
+BUILTIN_ID = "builtin-default"
+DEFAULT_POINTER = "_default.json"  # which model /draw uses unless the user picks another
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One row of the registry: its card, where the file is, and any problem reading it."""
+
+    model_id: str
+    path: Path
+    card: dict[str, Any]
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Display name (falls back to the id)."""
+        return str(self.card.get("name") or self.model_id)
+
+    @property
+    def info(self) -> ModelCard:
+        """The card as a typed :class:`ModelCard` (tolerant of old and damaged cards)."""
+        return ModelCard.from_dict(self.card)
+
+    @property
+    def builtin(self) -> bool:
+        """True for the model shipped with the package."""
+        return self.model_id == BUILTIN_ID
+
+
+def builtin_paths() -> tuple[Path, Path]:
+    """(model file, card file) of the default model shipped in the package."""
+    assets = Path(str(resources.files("dashcore").joinpath("assets")))
+    return assets / "default_model.keras", assets / "default_model.json"
+
+
+def check_model_id(model_id: str) -> str:
+    """Refuse ids that could escape the models folder (``../x``, ``/etc``, ``a/b``)."""
+    if model_id == BUILTIN_ID or _ID_RE.match(model_id or ""):
+        return model_id
+    raise UserError(f"{model_id!r} is not a valid model id: use lower-case letters, digits "
+                    "and '-' only.")
+
+
+def new_model_id(name: str) -> str:
+    """A unique, filesystem-safe id derived from a display name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "model"
+    return f"{slug}-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
+
+
+def model_file(model_id: str, settings: Settings | None = None) -> Path:
+    """Path of a model's ``.keras`` file (does not check it exists)."""
+    if check_model_id(model_id) == BUILTIN_ID:
+        return builtin_paths()[0]
+    return (settings or get_settings()).models_dir / f"{model_id}.keras"
+
+
+def card_file(model_id: str, settings: Settings | None = None) -> Path:
+    """Path of a model's card."""
+    if check_model_id(model_id) == BUILTIN_ID:
+        return builtin_paths()[1]
+    return (settings or get_settings()).models_dir / f"{model_id}.json"
+
+
+def save_model(model: Any, card: dict[str, Any], settings: Settings | None = None,
+               model_id: str | None = None) -> ModelEntry:
+    """Save a Keras model and its card atomically; returns the new entry.
+
+    The model file is written before the card, so a card never points at a missing
+    or half-written model. If the disk fills, the previous files stay intact.
+    """
+    settings = (settings or get_settings()).ensure_dirs()
+    model_id = check_model_id(model_id or new_model_id(card.get("name", "model")))
+    if model_id == BUILTIN_ID:
+        raise PermissionDenied("The built-in default model cannot be overwritten.")
+    path = model_file(model_id, settings)
+    is_new = not path.exists()
+    atomic_write_with(path, lambda tmp: model.save(tmp), suffix=".keras")
+    full_card = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **card, "id": model_id}
+    try:
+        full_card.setdefault("params", int(model.count_params()))
+        atomic_write_json(card_file(model_id, settings), full_card)
+    except BaseException:
+        if is_new:  # e.g. the disk filled between the two files: leave no model without card
+            path.unlink(missing_ok=True)
+        raise
+    return ModelEntry(model_id, path, full_card)
+
+
+def read_card(model_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """A model's card. Raises NotFoundError or UserError (unreadable card)."""
+    path = card_file(model_id, settings)
+    if not path.is_file():
+        raise NotFoundError(f"Model {model_id!r} does not exist (it may have been deleted).")
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"The card of model {model_id!r} is damaged ({type(exc).__name__}); "
+                        "delete the model or restore its .json file.") from None
+
+
+def get_entry(model_id: str, settings: Settings | None = None) -> ModelEntry:
+    """One registry entry by id."""
+    card = read_card(model_id, settings)
+    path = model_file(model_id, settings)
+    if not path.is_file():
+        raise NotFoundError(f"The file of model {model_id!r} is missing.")
+    return ModelEntry(model_id, path, card)
+
+
+def list_models(settings: Settings | None = None, include_builtin: bool = True
+                ) -> list[ModelEntry]:
+    """Every model, newest first, the built-in one last; broken ones carry ``error``."""
+    settings = settings or get_settings()
+    entries: list[ModelEntry] = []
+    folder = settings.models_dir
+    if folder.is_dir():
+        for card_path in folder.glob("*.json"):
+            model_id = card_path.stem
+            if card_path.name.startswith("_") or not _ID_RE.match(model_id):
+                continue
+            path = folder / f"{model_id}.keras"
+            try:
+                card = json.loads(card_path.read_text("utf-8"))
+                error = None if path.is_file() else "model file is missing"
+            except (OSError, ValueError) as exc:
+                card, error = {"name": model_id}, f"card is damaged ({type(exc).__name__})"
+            entries.append(ModelEntry(model_id, path, card, error))
+    entries.sort(key=lambda e: str(e.card.get("created", "")), reverse=True)
+    if include_builtin:
+        model_path, card_path = builtin_paths()
+        if model_path.is_file() and card_path.is_file():
+            entries.append(ModelEntry(BUILTIN_ID, model_path,
+                                      json.loads(card_path.read_text("utf-8"))))
+    return entries
+
+
+def _check_owner(card: dict[str, Any], user: User | None) -> None:
+    """Only the card's owner or an admin may change it (a model without owner: admins)."""
+    owner = card.get("owner")
+    authorize(user, "manage", owner=str(owner) if owner else None,
+              what=f"model {card.get('name', '')!r}")
+
+
+def rename_model(model_id: str, new_name: str, user: User | None = None,
+                 settings: Settings | None = None) -> dict[str, Any]:
+    """Change a model's display name (its id and file stay).
+
+    ``user`` is the signed-in person (pages pass it); ``None`` is a trusted caller such as
+    the worker naming the model it just saved.
+
+    Raises:
+        PermissionDenied: the built-in model, or ``user`` is neither owner nor admin.
+    """
+    if model_id == BUILTIN_ID:
+        raise PermissionDenied("The built-in default model cannot be renamed.")
+    name = new_name.strip()
+    if not 1 <= len(name) <= 80:
+        raise UserError("A model name needs 1 to 80 characters.")
+    card = read_card(model_id, settings)
+    _check_owner(card, user)
+    card["name"] = name
+    atomic_write_json(card_file(model_id, settings), card)
+    return card
+
+
+def delete_model(model_id: str, user: User | None = None,
+                 settings: Settings | None = None) -> None:
+    """Remove a model and its card (the card first, so no orphan card lists a gone file).
+
+    Raises:
+        PermissionDenied: the built-in model, or ``user`` is neither owner nor admin (a
+            damaged card, whose owner cannot be read, only an admin may remove).
+    """
+    if model_id == BUILTIN_ID:
+        raise PermissionDenied("The built-in default model cannot be deleted.")
+    settings = settings or get_settings()
+    card_path = card_file(model_id, settings)
+    if card_path.is_file():
+        try:
+            card = json.loads(card_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            card = {"name": model_id}  # damaged: owner unknown, so admins only
+        _check_owner(card if isinstance(card, dict) else {"name": model_id}, user)
+    card_path.unlink(missing_ok=True)
+    model_file(model_id, settings).unlink(missing_ok=True)
+    if default_model_id(settings) == model_id:
+        (settings.models_dir / DEFAULT_POINTER).unlink(missing_ok=True)
+
+
+def set_default_model(model_id: str, settings: Settings | None = None,
+                      user: User | None = None) -> None:
+    """Mark the model /draw uses by default (for everyone, so admins only when signed in)."""
+    authorize(user, "admin", what="the default model for /draw")
+    settings = (settings or get_settings()).ensure_dirs()
+    get_entry(model_id, settings)
+    atomic_write_json(settings.models_dir / DEFAULT_POINTER, {"model_id": model_id})
+
+
+def default_model_id(settings: Settings | None = None) -> str | None:
+    """The default model for /draw: the marked one, else best test accuracy, else built-in."""
+    settings = settings or get_settings()
+    pointer = settings.models_dir / DEFAULT_POINTER
+    if pointer.is_file():
+        try:
+            model_id = json.loads(pointer.read_text("utf-8"))["model_id"]
+            if model_file(model_id, settings).is_file():
+                return model_id
+        except (OSError, ValueError, KeyError, UserError):
+            pass
+    usable = [e for e in list_models(settings) if e.error is None and e.info.reads_digits]
+    if not usable:
+        return None
+    best = max(usable, key=lambda e: float(e.card.get("test_accuracy") or 0.0))
+    return best.model_id
+
+
+def load_keras_model(path: Path):
+    """Load a trusted registry file with Keras's safe mode on (never turned off)."""
+    import keras
+
+    return keras.saving.load_model(str(path), compile=False, safe_mode=True)

@@ -1,0 +1,1 @@
+"""The run store: run records, statuses and live metrics, behind one interface."""

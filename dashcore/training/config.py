@@ -1,0 +1,226 @@
+"""The run configuration: :class:`TrainConfig`, its limits and checks, and recipes.
+
+Imports no Keras, so pages that only need the form's constants stay light.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from dashcore.errors import UserError
+from dashcore.models.presets import RECIPES, get_preset
+from dashcore.models.specs import ModelSpec
+from dashcore.settings import Limits, limit_setting
+
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD with momentum", "rmsprop": "RMSprop"}
+LOSSES = {"categorical_crossentropy": "Categorical cross-entropy", "mse": "Mean squared error"}
+# Learning-rate schedules: what each does, in the words /train shows beside the choice.
+SCHEDULES = {
+    "constant": "Constant: the learning rate stays as set for the whole run.",
+    "one_cycle": "One-cycle: warms up from 1/25 of the learning rate to the full rate over the "
+                 "first 30% of the steps, then eases down to near zero by the last step "
+                 "(fast convergence in few epochs).",
+}
+ONE_CYCLE_WARMUP = 0.3  # share of all steps spent warming up to the peak learning rate
+ONE_CYCLE_START_DIVISOR = 25.0  # the warm-up starts at learning_rate / this
+ONE_CYCLE_END_FRACTION = 1e-3  # the last step's rate is learning_rate × this
+MAX_BATCH_SIZE = 4096  # larger batches do not fit a small server's memory for big models
+MAX_LEARNING_RATE = 1.0  # above this every optimizer here diverges on image data
+MAX_VALIDATION_SPLIT = 0.5  # holding out more than half leaves too little to learn from
+MIN_TRAIN_IMAGES = 10  # fewer than this cannot be split into training and validation
+DEFAULT_ARCHITECTURE = "CNN 32-64"
+
+
+def _show(value: Any) -> str:
+    """A value as a sentence shows it: ``10000`` → ``10,000``, ``50.0`` → ``50``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return repr(value)
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    return f"{float(value):g}"
+
+
+def _default_architecture() -> dict[str, Any]:
+    return get_preset(DEFAULT_ARCHITECTURE).to_dict()
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; saved as ``config.json`` beside its outputs.
+
+    Defaults are the Keras MNIST convnet recipe, shortened to 5 epochs (≈99% test
+    accuracy on MNIST). :meth:`validate` explains every impossible value in a sentence.
+
+    Example:
+        >>> TrainConfig(batch_size=0).validate()[0]
+        'Batch size 0 is not allowed: use a whole number from 1 to 4096 (128 is a good start).'
+    """
+
+    dataset: str = "MNIST"  # a name from dashcore.datasets.catalog.list_datasets()
+    architecture: dict[str, Any] = field(default_factory=_default_architecture)  # ModelSpec dict;
+    # its input shape and output width are refitted to the dataset when the model is built
+    optimizer: str = "adam"  # "adam", "sgd" (with momentum) or "rmsprop"
+    learning_rate: float = 1e-3  # optimizer step size; more than 0 and at most 1
+    momentum: float = 0.9  # SGD only: fraction of the previous update kept, 0 to below 1
+    batch_size: int = 128  # images per gradient step, 1 to 4096
+    epochs: int = 5  # passes over the training images, 1 to limits.max_epochs
+    validation_split: float = 0.1  # fraction of training images held out for validation, 0–0.5
+    seed: int = 42  # seeds the split, the shuffling, weight initialisation and dropout
+    patience: int = 0  # early stopping: epochs without a better validation loss; 0 = off
+    augment: bool = False  # light random shifts (±10%), rotations (±5%) and zooms (±10%)
+    loss: str = "categorical_crossentropy"  # or "mse" (mean squared error, to compare)
+    classes: list[int] | None = None  # class indices to train on (≥2, relabelled 0..k-1);
+    # None = all classes
+    max_train_images: int = 0  # use only this many training images (after shuffling); 0 = all
+    keep_best: bool = True  # register the best epoch's weights (lowest validation loss)
+    batch_log_interval_s: float = 0.5  # seconds between per-batch metric points (≥ 0.05)
+    schedule: str = "constant"  # learning-rate schedule: "constant" or "one_cycle" (warm-up to
+    # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
+    mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
+    # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
+
+    # ------------------------------------------------------------ checking
+
+    def validate(self, limits: Limits | None = None) -> list[str]:
+        """Every problem with this configuration, one plain sentence each ([] = fine)."""
+        limits = limits or Limits()
+        problems: list[str] = []
+        shown = {key: _show(value) for key, value in asdict(self).items()}
+
+        def whole(value: Any) -> bool:
+            return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+        def number(value: Any) -> bool:
+            return (isinstance(value, int | float | np.number) and not isinstance(value, bool)
+                    and math.isfinite(float(value)))
+
+        if not isinstance(self.dataset, str) or not self.dataset:
+            problems.append("Pick a dataset to train on.")
+        if not isinstance(self.architecture, dict) or not self.architecture.get("layers"):
+            problems.append("Pick an architecture: a preset, or the one built on /architecture.")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"Optimizer {self.optimizer!r} is not offered: choose "
+                            f"{', '.join(OPTIMIZERS)}.")
+        if not number(self.learning_rate) or not 0 < self.learning_rate <= MAX_LEARNING_RATE:
+            problems.append(f"Learning rate {shown['learning_rate']} is not allowed: use a number "
+                            f"above 0 and at most {MAX_LEARNING_RATE:g} (0.001 suits Adam, "
+                            "0.01 suits SGD).")
+        if not number(self.momentum) or not 0 <= self.momentum < 1:
+            problems.append(f"Momentum {shown['momentum']} is not allowed: use a number from 0 up "
+                            "to (not including) 1, such as 0.9.")
+        if not whole(self.batch_size) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            problems.append(f"Batch size {shown['batch_size']} is not allowed: use a whole number "
+                            f"from 1 to {MAX_BATCH_SIZE} (128 is a good start).")
+        if not whole(self.epochs) or not 1 <= self.epochs <= limits.max_epochs:
+            over = (f" {limit_setting('max_epochs')}"
+                    if whole(self.epochs) and self.epochs > limits.max_epochs else "")
+            problems.append(f"{shown['epochs']} epochs is not allowed: use a whole number "
+                            f"from 1 to {limits.max_epochs} (5–10 is enough for MNIST).{over}")
+        if (not number(self.validation_split)
+                or not 0 <= self.validation_split <= MAX_VALIDATION_SPLIT):
+            problems.append(f"Validation split {shown['validation_split']} is not allowed: use a "
+                            f"fraction from 0 to {MAX_VALIDATION_SPLIT} (0.1 holds out 10% of "
+                            "the training images).")
+        if not whole(self.seed) or not 0 <= self.seed < 2**31:
+            problems.append(f"Seed {shown['seed']} is not allowed: use a whole number from 0 to "
+                            f"{2**31 - 1}.")
+        if not whole(self.patience) or not 0 <= self.patience <= limits.max_epochs:
+            problems.append(f"Early-stopping patience {shown['patience']} is not allowed: use 0 "
+                            f"(off) or a whole number of epochs up to {limits.max_epochs}.")
+        if self.patience and not self.validation_split:
+            problems.append("Early stopping watches the validation loss: set a validation "
+                            "split above 0, or set patience to 0.")
+        if self.loss not in LOSSES:
+            problems.append(f"Loss {self.loss!r} is not offered: choose {', '.join(LOSSES)}.")
+        if self.classes is not None:
+            if (not isinstance(self.classes, list | tuple)
+                    or not all(whole(c) and c >= 0 for c in self.classes)):
+                problems.append("Classes must be a list of class numbers such as [3, 8].")
+            elif len(set(self.classes)) < 2:
+                problems.append("Pick at least two different classes to train on (for example "
+                                "3 and 8), or leave the selection empty to use all classes.")
+        if not whole(self.max_train_images) or self.max_train_images < 0:
+            problems.append(f"Training-image limit {self.max_train_images} is not allowed: use "
+                            "0 (all images) or a positive whole number.")
+        elif 0 < self.max_train_images < MIN_TRAIN_IMAGES:
+            problems.append(f"{self.max_train_images} training images are too few: use at "
+                            f"least {MIN_TRAIN_IMAGES}, or 0 for all of them.")
+        if not number(self.batch_log_interval_s) or self.batch_log_interval_s < 0.05:
+            problems.append("The per-batch logging interval must be at least 0.05 seconds.")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"Learning-rate schedule {self.schedule!r} is not offered: choose "
+                            f"{' or '.join(SCHEDULES)}.")
+        if not isinstance(self.mixed_precision, bool):
+            problems.append(f"Mixed precision must be on or off (True or False), not "
+                            f"{self.mixed_precision!r}.")
+        return problems
+
+    def check(self, limits: Limits | None = None) -> TrainConfig:
+        """Raise one :class:`UserError` listing every problem; returns self when valid."""
+        problems = self.validate(limits)
+        if problems:
+            raise UserError(" ".join(problems))
+        return self
+
+    # ------------------------------------------------------------ (de)serialising
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what the store and ``config.json`` hold)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; refuses unknown keys so typos do not pass silently."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"Unknown training setting(s) {', '.join(unknown)}; allowed: "
+                            f"{', '.join(sorted(known))}.")
+        return cls(**data)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The architecture as a :class:`ModelSpec` (before fitting it to the data)."""
+        return ModelSpec.from_dict(self.architecture)
+
+    def default_name(self) -> str:
+        """A readable run name: ``CNN 32-64 · MNIST · Adam 0.001 · 5 ep``."""
+        classes = f" [{' vs '.join(str(c) for c in sorted(set(self.classes)))}]" \
+            if self.classes else ""
+        return (f"{self.spec.name} · {self.dataset}{classes} · "
+                f"{OPTIMIZERS.get(self.optimizer, self.optimizer).split()[0]} "
+                f"{self.learning_rate:g} · {self.epochs} ep")
+
+
+# ---------------------------------------------------------------- recipes
+
+
+RECIPE_FIELDS = ("optimizer", "learning_rate", "batch_size", "epochs", "validation_split",
+                 "schedule", "augment", "patience", "keep_best")  # what a recipe may set
+
+
+def recipe_for(preset: str) -> dict[str, Any]:
+    """The recipe fields for ``preset``: its own recipe, else the defaults (tutorial)."""
+    defaults = TrainConfig()
+    return {name: RECIPES.get(preset, {}).get(name, getattr(defaults, name))
+            for name in RECIPE_FIELDS}
+
+
+def recommended_config(preset: str, **changes: Any) -> TrainConfig:
+    """A :class:`TrainConfig` for ``preset`` with its recommended recipe, then ``changes``.
+
+    Example:
+        >>> recommended_config("Fast CNN").schedule
+        'one_cycle'
+    """
+    return TrainConfig(architecture=get_preset(preset).to_dict(),
+                       **{**recipe_for(preset), **changes})
+
+
+def count_steps(train_samples: int, batch_size: int) -> int:
+    """Gradient steps in one pass over ``train_samples`` images (the last batch may be short)."""
+    return max(1, math.ceil(int(train_samples) / int(batch_size)))

@@ -1,0 +1,136 @@
+"""Step 1 of a run: the dataset loaded, classes picked, validation split off, scaled once;
+and the checks that can be made before a run is queued. No Keras here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dashcore.datasets.base import Dataset
+from dashcore.datasets.catalog import load_dataset
+from dashcore.datasets.prepare import one_hot, subset_classes
+from dashcore.errors import UserError
+from dashcore.models.specs import ModelSpec
+from dashcore.models.validation import estimate_params, validate_spec
+from dashcore.settings import Limits, Settings, get_settings, limit_setting
+from dashcore.training.config import TrainConfig
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class PreparedData:
+    """Model-ready arrays: float32 images ``(N, H, W, 1)`` in [0, 1], one-hot labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+
+    @property
+    def num_classes(self) -> int:
+        """Output width of the model."""
+        return len(self.class_names)
+
+
+def to_model_input(x: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1], in one allocation.
+
+    ``dashcore.datasets.prepare.scale_images`` writes ``x.astype(float32) / 255``, which holds two
+    float copies at once; this writes the result straight into its final array.
+    """
+    out = np.empty((*x.shape, 1), dtype=np.float32)
+    np.multiply(x, np.float32(1.0 / 255.0), out=out[..., 0], dtype=np.float32)
+    return out
+
+
+def select_classes(dataset: Dataset, classes: list[int] | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Train/test arrays (still uint8) restricted to ``classes`` and their names."""
+    if not classes:
+        return (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test,
+                tuple(dataset.class_names))
+    wanted = sorted(set(int(c) for c in classes))
+    bad = [c for c in wanted if c >= dataset.num_classes]
+    if bad:
+        raise UserError(f"Class(es) {bad} do not exist in {dataset.name}, which has classes "
+                        f"0 to {dataset.num_classes - 1}.")
+    x_train, y_train = subset_classes(dataset.x_train, dataset.y_train, wanted)
+    x_test, y_test = subset_classes(dataset.x_test, dataset.y_test, wanted)
+    return x_train, y_train, x_test, y_test, tuple(dataset.class_names[c] for c in wanted)
+
+
+def prepare_data(config: TrainConfig, settings: Settings | None = None) -> PreparedData:
+    """Step 1: load, pick classes, split off validation with the seed, scale once.
+
+    Images stay uint8 through selection and splitting (the only copies are the split
+    themselves) and become float32 exactly once, which is what Keras trains on.
+    """
+    dataset = load_dataset(config.dataset, settings)
+    x_all, y_all, x_test, y_test, names = select_classes(dataset, config.classes)
+    order = np.random.default_rng(config.seed).permutation(len(x_all))
+    if config.max_train_images:
+        order = order[:config.max_train_images]
+    n_val = int(round(len(order) * config.validation_split))
+    if len(order) - n_val < 1:
+        raise UserError(f"Only {len(order)} training images are available: lower the "
+                        "validation split or use more images.")
+    train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+    k = len(names)
+    x_val = to_model_input(x_all[val_idx]) if n_val else None
+    y_val = one_hot(y_all[val_idx], k) if n_val else None
+    return PreparedData(
+        x_train=to_model_input(x_all[train_idx]), y_train=one_hot(y_all[train_idx], k),
+        x_val=x_val, y_val=y_val, x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
+        class_names=names, input_shape=(*dataset.image_shape, 1))
+
+
+def fitted_spec(config: TrainConfig, input_shape: tuple[int, ...], num_classes: int
+                ) -> ModelSpec:
+    """The configured architecture with its input and output fitted to the data."""
+    return config.spec.with_data(tuple(input_shape), num_classes)
+
+
+def check_model_size(model: Any, limits: Limits) -> int:
+    """Parameter count, or a :class:`UserError` when it is over the server's limit."""
+    params = int(model.count_params())
+    if params > limits.max_params:
+        raise UserError(f"This model has {params:,} parameters; the limit on this server is "
+                        f"{limits.max_params:,}. Use fewer or smaller layers (e.g. a "
+                        f"MaxPooling2D before Flatten). {limit_setting('max_params')}")
+    return params
+
+
+def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
+    """Check what cannot be checked from the numbers alone, before a run is queued.
+
+    Loads the dataset (cached), checks the chosen classes exist, and checks the layer
+    stack fitted to the data (shapes and size) without building it in Keras. Returns
+    ``architecture`` (name), ``params``, ``input_shape``, ``num_classes``, ``class_names``.
+
+    Raises:
+        UserError: unknown dataset or class, a model that cannot be built or is too big.
+    """
+    settings = settings or get_settings()
+    config.check(settings.limits)
+    dataset = load_dataset(config.dataset, settings)
+    if config.classes:
+        bad = sorted(c for c in set(config.classes) if c >= dataset.num_classes)
+        if bad:
+            raise UserError(f"Class(es) {bad} do not exist in {dataset.name}, which has "
+                            f"classes 0 to {dataset.num_classes - 1}.")
+        names = tuple(dataset.class_names[c] for c in sorted(set(config.classes)))
+    else:
+        names = tuple(dataset.class_names)
+    spec = fitted_spec(config, dataset.input_shape, len(names))
+    validate_spec(spec, settings.limits.max_params)  # plain-words layer checks, no Keras
+    params = int(sum(estimate_params(spec)))
+    return {"architecture": spec.name, "params": params, "input_shape": dataset.input_shape,
+            "num_classes": len(names), "class_names": names}

@@ -1,0 +1,282 @@
+"""Training: the run configuration, the live-metrics Keras callback, and one function
+that trains, tests and registers a model.
+
+The workbench trains in a worker process (see :mod:`dashcore.jobs.worker`), never in a page.
+:func:`train_in_process` is the whole job (prepare data → build → compile → fit →
+evaluate → save) and knows nothing about processes or stores: it reports through an
+injected *sink* and asks an injected ``should_stop`` whether to halt, so scripts and
+tests reuse it unchanged. Four steps, as in the Keras MNIST tutorial:
+
+1. prepare the data (:func:`prepare_data`), 2. build and compile the model,
+3. fit with :class:`LiveMetrics` forwarding metrics, 4. evaluate on the test split and
+save the model with its card to the registry.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from dashcore.atomic import atomic_write_json
+from dashcore.models.builder import build_model
+from dashcore.settings import Settings, get_settings
+from dashcore.store.runs import COMPLETED, FAILED, STOPPED
+from dashcore.training.config import (
+    ONE_CYCLE_END_FRACTION,
+    ONE_CYCLE_START_DIVISOR,
+    ONE_CYCLE_WARMUP,
+    TrainConfig,
+    count_steps,
+)
+from dashcore.training.data import check_model_size, fitted_spec, prepare_data
+from dashcore.training.devices import _precision, _strategy_scope, device_plan, visible_gpus
+from dashcore.training.live_metrics import LiveMetrics
+from dashcore.training.sinks import NullSink, TrainingSink
+from dashcore.training.tensorboard import TensorBoardScalars
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> Any:
+    """The optimizer's learning rate: the float itself, or a Keras schedule over all steps.
+
+    One-cycle is Keras's own ``CosineDecay`` with a linear warm-up (so it is saved with
+    the model and reloads without custom code): from ``learning_rate / 25`` up to
+    ``learning_rate`` over the first 30% of ``epochs × steps_per_epoch`` steps, then a
+    cosine down to ``learning_rate / 1000`` at the last step. A high peak explores fast,
+    the long low tail settles into a good minimum: few epochs reach high accuracy.
+    """
+    if config.schedule != "one_cycle":
+        return config.learning_rate
+    total = max(2, int(config.epochs) * max(1, int(steps_per_epoch)))
+    warmup = max(1, int(round(total * ONE_CYCLE_WARMUP)))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / ONE_CYCLE_START_DIVISOR,
+        decay_steps=max(1, total - warmup), alpha=ONE_CYCLE_END_FRACTION,
+        warmup_target=config.learning_rate, warmup_steps=warmup, name="one_cycle")
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> Any:
+    """The configured Keras optimizer, with its learning-rate schedule."""
+    rate = learning_rate_schedule(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=rate, momentum=config.momentum)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=rate)
+    return keras.optimizers.Adam(learning_rate=rate)
+
+
+def compile_model(model: Any, config: TrainConfig, steps_per_epoch: int = 1,
+                  jit_compile: bool = False) -> Any:
+    """Step 2b: compile with the configured optimizer, schedule and loss; accuracy metric.
+
+    ``steps_per_epoch`` sizes the one-cycle schedule. ``jit_compile`` comes from
+    :func:`device_plan` (XLA on GPU only: on this 2-core CPU it made steps ~5× slower);
+    when on, Keras's ``"auto"`` still leaves it off for layers XLA cannot compile.
+    """
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=config.loss,
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                  jit_compile="auto" if jit_compile else False)
+    return model
+
+
+# ---------------------------------------------------------------- devices
+
+
+def augmented_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> Any:
+    """A shuffled, batched ``tf.data`` pipeline with light random shifts/rotations/zooms.
+
+    Augmentation runs per batch in the input pipeline (training only), so the saved
+    model stays exactly the spec's layers.
+    """
+    import tensorflow as tf
+
+    augment = keras.Sequential([
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=config.seed),
+        keras.layers.RandomRotation(0.05, fill_mode="constant", seed=config.seed),
+        keras.layers.RandomZoom(0.1, fill_mode="constant", seed=config.seed),
+    ], name="augment")
+    return (tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(min(len(x), 20_000), seed=config.seed, reshuffle_each_iteration=True)
+            .batch(config.batch_size)
+            .map(lambda a, b: (augment(a, training=True), b),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+# ---------------------------------------------------------------- reporting
+
+
+@dataclass
+class TrainOutcome:
+    """What a run produced. ``status`` is ``completed``, ``stopped`` or ``failed``."""
+
+    status: str
+    reason: str | None = None  # a sentence for stopped/failed (and early stopping)
+    model_id: str | None = None  # registry id of the saved model, if one was saved
+    epochs_done: int = 0  # epochs completed in full
+    final_metrics: dict[str, float] = field(default_factory=dict)  # the last epoch's logs
+    best_metrics: dict[str, float] = field(default_factory=dict)  # the best epoch's logs
+    best_epoch: int | None = None  # 1-based
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    params: int = 0  # parameter count of the model
+    duration_s: float = 0.0  # the whole job: data, build, fit, test, save
+    fit_s: float = 0.0  # model.fit alone, wall clock (what the overhead benchmark compares)
+    fit_cpu_s: float = 0.0  # model.fit alone, CPU seconds of this process (all its threads)
+    card: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready fields a history table needs (everything but the card)."""
+        data = asdict(self)
+        data.pop("card")
+        data["best_val_accuracy"] = self.best_metrics.get("val_accuracy")
+        return data
+
+
+def library_versions() -> dict[str, str]:
+    """Versions written on every model card, so a result can be reproduced."""
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
+                     should_stop: Callable[[], bool] | None = None, *,
+                     settings: Settings | None = None, run_id: str | None = None,
+                     run_dir: Path | None = None, name: str | None = None,
+                     owner: str | None = None, register: bool = True,
+                     extra_callbacks: tuple[Any, ...] = ()) -> TrainOutcome:
+    """Train, test and register one model in this process; returns what happened.
+
+    Reusable from scripts: ``train_in_process(TrainConfig(epochs=1))`` trains the
+    default CNN on MNIST and saves it to the registry. A NaN loss returns ``failed``
+    with a reason; Stop returns ``stopped`` with the model so far saved.
+
+    Args:
+        config: what to train (validated here against the settings' limits).
+        sink: receives live metrics. Defaults to :class:`NullSink`.
+        should_stop: polled after every batch. Defaults to never.
+        settings: data folder and limits. Defaults to :func:`get_settings`.
+        run_id: id of the run in the store (written on the model card).
+        run_dir: folder for ``config.json``, TensorBoard logs and the best-weights
+            checkpoint. Defaults to ``<runs_dir>/<run_id>`` (or none without a run id).
+        name: the model's display name. Defaults to :meth:`TrainConfig.default_name`.
+        owner: the user who started it (``None`` while there are no accounts).
+        register: save the model to the registry (False for benchmarks).
+        extra_callbacks: more Keras callbacks, run after the live-metrics one (the
+            time-to-accuracy benchmark's per-epoch test probe).
+
+    Raises:
+        UserError: for an invalid configuration, an unknown dataset, or a model that
+            cannot be built or is too large.
+    """
+    started = time.monotonic()
+    settings = settings or get_settings()
+    sink = sink or NullSink()
+    should_stop = should_stop or (lambda: False)
+    config.check(settings.limits)
+    if run_dir is None and run_id is not None:
+        run_dir = settings.runs_dir / run_id
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "config.json", config.to_dict())
+
+    # 1. Data
+    data = prepare_data(config, settings)
+
+    # 2. Model, on the devices there are
+    keras.utils.set_random_seed(config.seed)
+    spec = fitted_spec(config, data.input_shape, data.num_classes)
+    plan = device_plan(config, visible_gpus())
+    steps = count_steps(len(data.x_train), config.batch_size)
+    with _precision(plan.mixed_precision), _strategy_scope(plan.distribute):
+        model = build_model(spec, output_float32=plan.mixed_precision)
+        params = check_model_size(model, settings.limits)
+        compile_model(model, config, steps, jit_compile=plan.jit_compile)
+    if should_stop():
+        return TrainOutcome(status=STOPPED, reason="Stopped before training began; no model "
+                            "was saved.", params=params,
+                            duration_s=time.monotonic() - started)
+
+    # 3. Fit
+    has_val = data.x_val is not None
+    tensorboard = TensorBoardScalars(run_dir / "tensorboard") if run_dir is not None else None
+    live = LiveMetrics(sink, should_stop, train_samples=len(data.x_train),
+                       batch_size=config.batch_size, interval_s=config.batch_log_interval_s,
+                       monitor="val_loss" if has_val else "loss",
+                       checkpoint=run_dir / "best.weights.h5" if run_dir is not None else None,
+                       tensorboard=tensorboard)
+    callbacks: list[Any] = [live, *extra_callbacks]
+    early = None
+    if config.patience:
+        early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
+        callbacks.append(early)
+    if config.augment:
+        fit_args: dict[str, Any] = {"x": augmented_dataset(data.x_train, data.y_train, config)}
+    else:
+        fit_args = {"x": data.x_train, "y": data.y_train, "batch_size": config.batch_size,
+                    "shuffle": True}
+    fit_start, fit_cpu_start = time.monotonic(), time.process_time()
+    try:
+        model.fit(**fit_args, epochs=config.epochs, verbose=0, callbacks=callbacks,
+                  validation_data=(data.x_val, data.y_val) if has_val else None)
+    finally:
+        if tensorboard is not None:
+            tensorboard.close()
+    fit_s = time.monotonic() - fit_start
+    fit_cpu_s = time.process_time() - fit_cpu_start
+
+    outcome = TrainOutcome(status=COMPLETED, epochs_done=live.epochs_done,
+                           final_metrics=live.last_metrics, best_metrics=live.best_metrics,
+                           best_epoch=live.best_epoch, params=params, fit_s=fit_s,
+                           fit_cpu_s=fit_cpu_s)
+    if live.failure:
+        outcome.status, outcome.reason = FAILED, live.failure
+        outcome.duration_s = time.monotonic() - started
+        return outcome
+    if live.stop_requested:
+        where = (f"in epoch {live.stopped_at[0]} at batch {live.stopped_at[1]}"
+                 if live.stopped_at else f"after epoch {live.epochs_done}")
+        outcome.status, outcome.reason = STOPPED, f"Stopped on request {where}."
+    elif early is not None and early.stopped_epoch > 0:
+        outcome.reason = (f"Early stopping ended training after epoch {live.epochs_done}: the "
+                          f"validation loss had not improved for {config.patience} epoch(s).")
+
+    # 4. Test and save
+    weights_used = "last epoch"
+    if config.keep_best and live.best_weights is not None and live.best_epoch is not None:
+        model.set_weights(live.best_weights)
+        weights_used = f"best epoch ({live.best_epoch})"
+    test = model.evaluate(data.x_test, data.y_test, batch_size=max(256, config.batch_size),
+                          verbose=0, return_dict=True)
+    outcome.test_accuracy = float(test["accuracy"])
+    outcome.test_loss = float(test["loss"])
+    outcome.duration_s = time.monotonic() - started
+    card = {
+        "name": name or config.default_name(), "owner": owner, "source": "trained",
+        "run_id": run_id, "status": outcome.status, "dataset": config.dataset,
+        "spec": spec.to_dict(), "hyperparameters": config.to_dict(), "seed": config.seed,
+        "epochs_done": outcome.epochs_done, "final_metrics": outcome.final_metrics,
+        "best_metrics": outcome.best_metrics, "best_epoch": outcome.best_epoch,
+        "weights": weights_used, "test_accuracy": outcome.test_accuracy,
+        "test_loss": outcome.test_loss, "duration_s": round(outcome.duration_s, 2),
+        "fit_s": round(fit_s, 2), "versions": library_versions(),
+        "input_shape": list(data.input_shape), "num_classes": data.num_classes,
+        "class_names": list(data.class_names),
+        "classes": sorted(set(config.classes)) if config.classes else None,
+        "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
+    }
+    if register:
+        from dashcore.models.registry import save_model
+
+        entry = save_model(model, card, settings)
+        outcome.model_id, card = entry.model_id, entry.card
+    outcome.card = card
+    return outcome

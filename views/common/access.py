@@ -1,0 +1,120 @@
+"""Streamlit-side glue shared by the pages: who is signed in, and errors as sentences.
+
+The rules live in ``dashcore.access.auth``; this module only reads Streamlit secrets and
+session state and renders the sign-in form, so pages stay thin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+from streamlit.errors import StreamlitAuthError
+
+from dashcore.access.auth import AccessConfig, User, why_not
+from dashcore.errors import UserError
+
+T = TypeVar("T")
+
+
+def access_config() -> AccessConfig:
+    """The ``[workbench]`` secrets table, parsed (access off when there are no secrets)."""
+    try:
+        raw = dict(st.secrets.get("workbench", {}))
+    except (FileNotFoundError, KeyError, ValueError, OSError):
+        raw = {}
+    except Exception:  # noqa: BLE001 - a missing/invalid secrets.toml means "not configured"
+        raw = {}
+    return AccessConfig.from_mapping(raw)
+
+
+def current_user() -> User:
+    """The user of this session (a visitor when nobody is signed in)."""
+    config = access_config()
+    if config.mode == "oidc":
+        signed_in = bool(getattr(st.user, "is_logged_in", False))
+        name = (st.user.get("email") or st.user.get("name")) if signed_in else None
+        return config.user(str(name) if name else None)
+    return config.user(st.session_state.get("signed_in_as"))
+
+
+def sign_in_gate(pages: list[Any]) -> Any:
+    """Resolve the page, then ask for sign-in when access is on; returns the page to run.
+
+    The page is resolved first so that a deep link such as /models is where the person
+    lands once signed in; the navigation stays hidden until then. Visitors may browse
+    (read-only) when the access settings allow it.
+    """
+    try:
+        config = access_config()
+    except UserError as exc:
+        st.navigation(pages, position="hidden")
+        st.error(f"The access settings are wrong: {exc}")
+        st.stop()
+    user = current_user()
+    locked = config.enabled and not user.name and not config.visitors
+    page = st.navigation(pages, position="hidden" if locked else "sidebar")
+    if not config.enabled:
+        if config.demo:
+            st.sidebar.info("Demo mode: you can draw and explore; training and uploads are off.")
+        return page
+    with st.sidebar:
+        if user.name:
+            st.caption(f"Signed in as **{user.name}**" + (" (admin)" if user.is_admin else ""))
+            if st.button("Sign out", key="sign_out"):
+                if config.mode == "oidc":
+                    st.logout()
+                st.session_state.pop("signed_in_as", None)
+                st.rerun()
+            return page
+    if not locked:
+        with st.sidebar.expander("Sign in", expanded=False):
+            _sign_in_form(config)
+        return page
+    st.title("Sign in")
+    st.write("This workbench is shared: sign in to use it.")
+    _sign_in_form(config)
+    st.stop()
+
+
+def _sign_in_form(config: AccessConfig) -> None:
+    if config.mode == "oidc":
+        if st.button("Sign in with your identity provider", key="oidc_login"):
+            try:
+                st.login()
+            except StreamlitAuthError as exc:  # no Authlib, or no [auth] secrets
+                st.error(f"Sign-in through the identity provider is not set up on this "
+                         f"server ({exc}). See the README's Access section.")
+        return
+    with st.form("sign_in"):
+        name = st.text_input("User name")
+        password = st.text_input("Password", type="password")
+        if st.form_submit_button("Sign in"):
+            try:
+                st.session_state["signed_in_as"] = config.sign_in(name, password).name
+                st.rerun()
+            except UserError as exc:
+                st.error(str(exc))
+
+
+def allowed(action: str, owner: str | None = None, what: str = "this",
+            user: User | None = None) -> bool:
+    """True if the user may act; otherwise shows the sentence saying why, returns False.
+
+    Pages put the control behind this; dashcore checks again when it is used.
+    """
+    reason = why_not(user or current_user(), action, owner, what)
+    if reason is None:
+        return True
+    st.info(reason)
+    return False
+
+
+def run_or_error(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Call a dashcore function; show a :class:`UserError` as ``st.error`` and return None."""
+    try:
+        return action(*args, **kwargs)
+    except UserError as exc:
+        st.error(str(exc))
+        return None
