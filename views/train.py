@@ -40,7 +40,6 @@ except UserError as exc:  # a damaged run store file: say what to do, not a trac
     st.error(str(exc))
     st.stop()
 user = current_user()
-queue.startup(settings)  # once per server process: runs left without a worker → interrupted
 
 st.title("Train")
 st.caption("Training runs as a background job: you can leave this page, refresh or close the "
