@@ -23,6 +23,7 @@ from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings, get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
+    COMPLETED,
     FAILED,
     INTERRUPTED,
     QUEUED,
@@ -108,10 +109,14 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
         if not run.config:  # the store could not read it back: never train the defaults
             raise UserError("This run's stored training settings are damaged, so it was not "
                             "trained. Fill in the form and press Train again.")
+        pruning = _sweep_pruning(run, settings)  # a sweep's trial reports every epoch
         outcome = train_in_process(TrainConfig.from_dict(run.config), StoreSink(store, run_id),
                                    should_stop, settings=settings, run_id=run_id,
-                                   name=run.name, owner=run.owner)
+                                   name=run.name, owner=run.owner,
+                                   extra_callbacks=(pruning,) if pruning else ())
         status, reason, summary = outcome.status, outcome.reason, outcome.summary()
+        if pruning is not None and pruning.pruned and status == COMPLETED:
+            status, reason, summary["pruned"] = STOPPED, pruning.pruned, True
         if terminated.is_set() and status == STOPPED:
             status = INTERRUPTED
             reason = ("The worker was asked to shut down (SIGTERM), so training stopped early; "
@@ -133,7 +138,20 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
         dispatch(settings)
     except Exception:  # noqa: BLE001 - the next page poll dispatches instead
         traceback.print_exc()
+    if run.config.get("sweep"):  # tell the sweep this trial's value and queue the next one
+        from dashcore.sweeps.pruning import advance_sweeps
+
+        advance_sweeps(settings)
     return 0
+
+
+def _sweep_pruning(run, settings: Settings):
+    """The pruning callback for a sweep's trial; ``None`` for an ordinary run."""
+    if not run.config.get("sweep"):
+        return None
+    from dashcore.sweeps.pruning import trial_pruning
+
+    return trial_pruning(run, settings)
 
 
 def main(argv: list[str] | None = None) -> int:

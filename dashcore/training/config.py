@@ -82,6 +82,8 @@ class TrainConfig:
     # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
     mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
     # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
+    sweep: dict[str, Any] | None = None  # the sweep this run is a trial of ({"id", "name",
+    # "trial"}, see dashcore.sweeps); None for a run started by hand
 
     # ------------------------------------------------------------ checking
 
@@ -157,6 +159,10 @@ class TrainConfig:
         if not isinstance(self.mixed_precision, bool):
             problems.append(f"Mixed precision must be on or off (True or False), not "
                             f"{self.mixed_precision!r}.")
+        if self.sweep is not None and (not isinstance(self.sweep, dict)
+                                       or not isinstance(self.sweep.get("id"), str)):
+            problems.append("The sweep this run belongs to cannot be read: start it again "
+                            "from /sweep.")
         return problems
 
     def check(self, limits: Limits | None = None) -> TrainConfig:

@@ -275,6 +275,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         "class_names": list(data.class_names),
         "classes": sorted(set(config.classes)) if config.classes else None,
         "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
+        "sweep": config.sweep,  # {"id", "name", "trial"} for a sweep's trial, else None
     }
     if register:
         from dashcore.models.registry import save_model

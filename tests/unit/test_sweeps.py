@@ -1,0 +1,190 @@
+"""Sweeps: plans and their budget, ask/tell with a fake launcher (no processes), stopping a
+sweep, a sweep picked up by another process, and the pruning callback alone.
+
+Real tiny workers: tests/unit/test_sweeps_workers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from dashcore.access.auth import User
+from dashcore.errors import PermissionDenied, UserError
+from dashcore.models.presets import get_preset
+from dashcore.settings import Limits, get_settings
+from dashcore.store.factory import open_store
+from dashcore.store.runs import COMPLETED, QUEUED, STOPPED
+from dashcore.sweeps import dispatch, study
+from dashcore.sweeps.pruning import ReportToTrial
+from dashcore.sweeps.space import SweepPlan
+from dashcore.training.config import TrainConfig
+from tests.conftest import REPO_ROOT
+from tests.unit.test_jobs import FakeLauncher
+
+BASE = TrainConfig(architecture=get_preset("Dense 64").to_dict(), epochs=1, batch_size=32,
+                   max_train_images=300).to_dict()
+
+
+def plan(**changes) -> SweepPlan:
+    values = {"name": "lr search", "base": BASE, "n_trials": 4, "parallel": 2,
+              "vary": {"learning_rate": {"low": 1e-4, "high": 1e-2},
+                       "batch_size": {"choices": [16, 32]}}}
+    return SweepPlan(**{**values, **changes})
+
+
+def finish(run_id: str, val_accuracy: float, status: str = COMPLETED, **summary) -> None:
+    """What a worker would record at the end of a run."""
+    open_store().update_run(run_id, status=status, summary={
+        "best_metrics": {"val_accuracy": val_accuracy, "val_loss": 1 - val_accuracy},
+        **summary})
+
+
+# ---------------------------------------------------------------- plans
+
+
+def test_a_plan_says_what_it_will_use_before_it_starts():
+    sentence = study.describe_budget(plan(vary={"epochs": {"low": 1, "high": 3}}),
+                                     get_settings())
+    assert "up to 4 runs (12 epochs in all, 300 training images each)" in sentence
+    assert "at most 2 at a time: 2 of your 3 queued-or-running runs" in sentence
+    assert "This server trains 1 run(s) at once" in sentence
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"parallel": 4}, "more than the 3 runs one person may have queued or running"),
+    ({"vary": {}}, "Tick at least one setting to vary"),
+    ({"vary": {"dropout": {"low": 0.1, "high": 0.5}}}, "Dense 64 has no Dropout layer"),
+    ({"vary": {"learning_rate": {"low": 0.1, "high": 2.0}}}, "at most 1"),
+    ({"name": "evil\u202ename"}, "text-direction characters"),
+    ({"base": {**BASE, "validation_split": 0.0}}, "set a validation split above 0"),
+])
+def test_an_impossible_plan_is_refused_in_a_sentence(changes, words):
+    with pytest.raises(UserError, match=words):
+        plan(**changes).check(Limits())
+
+
+def test_a_trial_gets_its_values_and_dropout_goes_into_every_dropout_layer():
+    cnn = TrainConfig(architecture=get_preset("CNN 32-64").to_dict()).to_dict()
+    sweep_plan = plan(base=cnn, vary={"dropout": {"low": 0.1, "high": 0.6}})
+    config = sweep_plan.trial_config({"dropout": 0.25, "augment": True},
+                                     {"id": "s1", "name": "x", "trial": 1, "number": 0})
+    rates = [layer["rate"] for layer in config.architecture["layers"]
+             if layer["type"] == "Dropout"]
+    assert rates == [0.25] and config.augment is True and config.sweep["id"] == "s1"
+
+
+# ---------------------------------------------------------------- ask / tell
+
+
+def test_a_sweep_runs_its_trials_as_runs_and_its_best_trial_is_the_best_run():
+    settings, launcher = get_settings(), FakeLauncher()
+    sweep = dispatch.start_sweep(plan(), settings, owner="ann", launcher=launcher)
+    runs = open_store().list_runs()
+    assert [r.name for r in runs] == ["lr search · trial 1", "lr search · trial 2"]
+    assert all(r.config["sweep"]["id"] == sweep.sweep_id and r.owner == "ann" for r in runs)
+    assert dispatch.advance(settings, launcher) == []  # two at once: no room yet
+
+    finish(runs[0].run_id, 0.71)
+    finish(runs[1].run_id, 0.93)
+    assert len(dispatch.advance(settings, launcher)) == 2
+    later = open_store().list_runs()[2:]
+    finish(later[0].run_id, 0.80)
+    finish(later[1].run_id, 0.60)
+    assert dispatch.advance(settings, launcher) == []  # the budget of 4 is used up
+
+    sweep = study.load_sweep(sweep.sweep_id, settings)
+    assert sweep.status == study.FINISHED_SWEEP and len(open_store().list_runs()) == 4
+    best = sweep.best()
+    assert best.user_attrs["run_id"] == runs[1].run_id and best.value == pytest.approx(0.93)
+    assert {t.state for t in sweep.trials()} == {optuna.trial.TrialState.COMPLETE}
+
+
+def test_a_pruned_run_is_told_as_pruned_and_a_failed_one_as_failed():
+    settings, launcher = get_settings(), FakeLauncher()
+    sweep = dispatch.start_sweep(plan(n_trials=2), settings, launcher=launcher)
+    first, second = open_store().list_runs()
+    finish(first.run_id, 0.2, status=STOPPED, pruned=True)
+    open_store().update_run(second.run_id, status="failed", reason="diverged")
+    dispatch.advance(settings, launcher)
+    states = [t.state for t in study.load_sweep(sweep.sweep_id, settings).trials()]
+    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL]
+    assert study.outcome_of(open_store().get_run(first.run_id)) == "pruned"
+
+
+def test_a_sweep_waits_for_a_free_slot_under_the_owners_queued_runs_limit():
+    settings, launcher = get_settings(), FakeLauncher()
+    from dashcore.jobs import queue
+
+    queue.submit(TrainConfig.from_dict(BASE), owner="ann", launcher=launcher)
+    queue.submit(TrainConfig.from_dict(BASE), owner="ann", launcher=launcher)
+    dispatch.start_sweep(plan(), settings, owner="ann", launcher=launcher)
+    assert len(open_store().list_runs()) == 3  # one slot left of 3: one trial, not two
+
+
+def test_stopping_a_sweep_stops_its_running_trials_and_queues_no_more():
+    settings, launcher = get_settings(), FakeLauncher()
+    sweep = dispatch.start_sweep(plan(), settings, owner="ann", launcher=launcher)
+    running, queued = open_store().list_runs()
+    assert queued.status == QUEUED  # the server trains one run at a time
+    with pytest.raises(PermissionDenied):
+        dispatch.stop_sweep(sweep.sweep_id, settings, user=User("bob"))
+
+    stopped = dispatch.stop_sweep(sweep.sweep_id, settings, user=User("ann"))
+    assert stopped.status == study.STOPPED_SWEEP
+    assert open_store().get_run(running.run_id).stop_requested
+    assert open_store().get_run(queued.run_id).status == STOPPED
+    open_store().update_run(running.run_id, status=STOPPED, reason="Stopped on request.")
+    assert dispatch.advance(settings, launcher) == []
+    assert len(open_store().list_runs()) == 2
+    with pytest.raises(UserError, match="already stopped"):
+        dispatch.stop_sweep(sweep.sweep_id, settings)
+
+
+def test_a_sweep_carries_on_from_another_process(dashcore_home):
+    """A restarted server (here: a fresh Python process) finds the sweep in the database,
+    tells it the finished trials and queues the next ones."""
+    settings, launcher = get_settings(), FakeLauncher()
+    sweep = dispatch.start_sweep(plan(), settings, launcher=launcher)
+    for run in open_store().list_runs():
+        finish(run.run_id, 0.5)
+    script = ("import json; from dashcore.settings import get_settings; "
+              "from dashcore.sweeps.dispatch import advance; "
+              "print(json.dumps(advance(get_settings(), lambda run_id, s: (0, None))))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=120, check=True,
+                          env={**os.environ, "DASHCORE_HOME": str(dashcore_home),
+                               "PYTHONPATH": str(REPO_ROOT)})
+    started = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(started) == 2
+    sweep = study.load_sweep(sweep.sweep_id, settings)
+    assert [t.user_attrs.get("run_id") for t in sweep.trials()][2:] == started
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in sweep.trials()) == 2
+
+
+# ---------------------------------------------------------------- the pruning callback
+
+
+class _Model:
+    stop_training = False
+
+
+def test_the_pruning_callback_stops_after_the_epoch_its_report_prunes():
+    seen = []
+
+    def report(epoch: int, value: float) -> str | None:
+        seen.append((epoch, value))
+        return "Pruned by the median pruner after epoch 2" if epoch == 2 else None
+
+    callback = ReportToTrial(report, "val_accuracy")
+    callback.set_model(_Model())
+    callback.on_epoch_end(0, {"val_accuracy": 0.5})
+    assert not callback.model.stop_training
+    callback.on_epoch_end(1, {"val_accuracy": 0.4})
+    assert callback.model.stop_training and callback.pruned_after == 2
+    assert seen == [(1, 0.5), (2, 0.4)]
