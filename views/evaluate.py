@@ -41,7 +41,9 @@ if not entries:
 
 by_id = {e.model_id: e for e in entries}
 ids = list(by_id)
-default_id = registry.default_model_id()
+# /evaluate?model=<id> (the sweep page's "Open on /evaluate") picks that model.
+wanted = st.query_params.get("model")
+default_id = wanted if wanted in by_id else registry.default_model_id()
 left, middle, right = st.columns([2, 1, 1])
 model_id = left.selectbox(
     "Model", ids, index=ids.index(default_id) if default_id in ids else 0,

@@ -43,7 +43,8 @@ user = current_user()
 
 st.title("Train")
 st.caption("Training runs as a background job: you can leave this page, refresh or close the "
-           "tab, and the run keeps going. Come back to see it.")
+           "tab, and the run keeps going. Come back to see it. Not sure which settings to "
+           "pick? Let a sweep search for them on /sweep.")
 
 
 # ------------------------------------------------------------------ the form

@@ -46,6 +46,7 @@ def storage(settings: Settings) -> Any:
     import optuna
 
     url = storage_url(settings)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
     with _storages_lock:
         found = _storages.get(url)
         if found is None:

@@ -27,6 +27,8 @@ PAGES: tuple[PageInfo, ...] = (
              "pick a preset or compose layers; see shapes and parameters."),
     PageInfo("views/train.py", "Train", ":material/model_training:", "train",
              "fit it as a background job with live loss and accuracy."),
+    PageInfo("views/sweep.py", "Sweep", ":material/tune:", "sweep",
+             "let it search learning rate, batch size, dropout…: each trial a run."),
     PageInfo("views/evaluate.py", "Evaluate", ":material/analytics:", "evaluate",
              "confusion matrix, per-class metrics, the mistakes."),
     PageInfo("views/draw.py", "Draw", ":material/draw:", "draw",
