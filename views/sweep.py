@@ -73,8 +73,8 @@ def _form() -> None:
         preset = top[0].selectbox("Architecture", list(PRESETS), key="sweep_arch",
                                   index=list(PRESETS).index("CNN 32-64"))
         dataset = top[1].selectbox("Dataset", catalog.list_datasets(), key="sweep_dataset")
-        name = top[2].text_input("Sweep name", value=f"{preset} sweep", max_chars=60,
-                                 key="sweep_name")
+        name = top[2].text_input("Sweep name", placeholder=f"{preset} sweep", max_chars=60,
+                                 key="sweep_name").strip() or f"{preset} sweep"
         recipe = recipe_for(preset)
         st.caption(f"Settings that do not vary keep {preset}'s recipe: "
                    f"{OPTIMIZERS[recipe['optimizer']]} at {recipe['learning_rate']:g}, batch "
@@ -99,19 +99,24 @@ def _form() -> None:
             })
         if vary.get("epochs"):
             vary["epochs"] = {k: int(v) for k, v in vary["epochs"].items()}
-        cols = st.columns(5)
+        cols = st.columns(6)
         n_trials = cols[0].number_input("Trials", 1, 100, 8, key="sweep_trials")
         parallel = cols[1].number_input("At once", 1, 10, 1, key="sweep_parallel",
                                         help="Trials queued or running at the same time.")
-        images = cols[2].number_input("Training images (0 = all)", 0, value=3000, step=1000,
+        epochs = cols[2].number_input("Epochs each", 1, settings.limits.max_epochs,
+                                      int(recipe["epochs"]), key="sweep_base_epochs",
+                                      disabled=bool(vary.get("epochs")),
+                                      help="Epochs per trial when epochs do not vary.")
+        images = cols[3].number_input("Training images (0 = all)", 0, value=3000, step=1000,
                                       key="sweep_images")
-        metric = cols[3].selectbox("Optimise", list(METRICS), key="sweep_metric",
+        metric = cols[4].selectbox("Optimise", list(METRICS), key="sweep_metric",
                                    format_func=lambda m: METRICS[m][0])
-        pruner = cols[4].selectbox("Pruner", list(PRUNERS), key="sweep_pruner",
+        pruner = cols[5].selectbox("Pruner", list(PRUNERS), key="sweep_pruner",
                                    format_func=lambda p: PRUNERS[p].split(":")[0],
                                    help=" ".join(PRUNERS.values()))
         base = TrainConfig(dataset=dataset, architecture=PRESETS[preset].to_dict(),
-                           **{**recipe, "max_train_images": int(images)})
+                           **{**recipe, "epochs": int(epochs),
+                              "max_train_images": int(images)})
         plan = SweepPlan(name=name, base=base.to_dict(),
                          vary={k: v for k, v in vary.items() if v is not None},
                          n_trials=int(n_trials), parallel=int(parallel), metric=metric,
@@ -186,7 +191,7 @@ def _watch(sweep_id: str) -> None:
                 if fig is None:
                     st.caption(why)
                 else:
-                    st.plotly_chart(fig, key=f"sweep_chart_{title}")
+                    st.plotly_chart(fig, key=f"sweep_chart_{title.lower().replace(' ', '_')}")
     if sweep.status != study.RUNNING_SWEEP and st.session_state.get("sweep_was_running"):
         st.session_state["sweep_was_running"] = False
         st.rerun(scope="app")  # stop polling
