@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashcore.access.auth import User, authorize
-from dashcore.errors import NotFoundError, UserError
+from dashcore.errors import NotFoundError
 from dashcore.settings import Settings
 from dashcore.store.runs import COMPLETED, STOPPED, RunRecord
 from dashcore.sweeps.space import SweepPlan
@@ -61,8 +61,12 @@ def has_sweeps(settings: Settings) -> bool:
     if not settings.store_path.is_file():
         return False
     try:
-        with sqlite3.connect(f"file:{settings.store_path}?mode=ro", uri=True, timeout=5) as db:
+        db = sqlite3.connect(settings.store_path, timeout=5)  # read-write: a read-only
+        # connection cannot open a WAL database whose -shm file is gone
+        try:
             return bool(db.execute("SELECT 1 FROM studies LIMIT 1").fetchone())
+        finally:
+            db.close()
     except sqlite3.Error:  # no Optuna tables yet
         return False
 
@@ -228,11 +232,3 @@ def describe_budget(plan: SweepPlan, settings: Settings) -> str:
         text += (f" This server trains {settings.concurrent_jobs} run(s) at once, so the others "
                  "wait in the queue.")
     return text
-
-
-def refuse_unknown(sweep_id: str, sweeps: list[Sweep]) -> Sweep:
-    """The sweep with this id from a list, or a sentence saying it is gone."""
-    for sweep in sweeps:
-        if sweep.sweep_id == sweep_id:
-            return sweep
-    raise UserError(f"Sweep {sweep_id!r} no longer exists.")
