@@ -58,6 +58,6 @@ def test_a_sweep_fills_its_trials_table_and_opens_its_best_model_on_evaluate(
     expect(page).to_have_url(re.compile(r"/evaluate\?model="))
     chosen = page.url.split("model=")[1]
     expect(page.get_by_role("combobox", name="Model")).to_have_value(
-        re.compile(re.escape("Dense 64 sweep · trial ") + r"\d \(" + re.escape(chosen)),
+        re.compile(re.escape("Dense 64 sweep · trial ") + r"\d\s+\(" + re.escape(chosen)),
         timeout=SLOW)
     expect(page.get_by_text("Mistakes", exact=True)).to_be_visible(timeout=SLOW)
