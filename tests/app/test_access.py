@@ -7,6 +7,7 @@ only the first tests pay for a password check.
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -92,6 +93,22 @@ def test_with_a_password_list_the_workbench_is_hidden_until_sign_in() -> None:
     app.button[0].click().run()
     assert app.title[0].value == "Keras workbench"
     assert any("bob" in caption.value for caption in app.sidebar.caption)
+
+
+def test_guessing_a_password_locks_the_name_with_a_sentence_saying_when_to_retry() -> None:
+    from dashcore.access.throttle import FREE_FAILURES
+
+    app = _app(SECRETS).run()
+    app.text_input[0].input("bob")
+    for attempt in range(FREE_FAILURES + 1):
+        app.text_input[1].input(f"guess-{attempt}")
+        app.button[0].click().run()
+        assert app.error[0].value == "Wrong user name or password."
+    app.text_input[1].input("builder")  # the right password, too soon
+    app.button[0].click().run()
+    assert re.fullmatch(r"Too many wrong passwords for this user name: try again in \d+ s\.",
+                        app.error[0].value), app.error[0].value
+    assert app.title[0].value == "Sign in"
 
 
 def test_a_plain_text_password_in_secrets_is_refused_with_the_fix() -> None:
