@@ -37,6 +37,8 @@ class LiveMetrics(keras.callbacks.Callback):
         checkpoint: where to save the best weights as they improve (``.weights.h5``);
             ``None`` keeps them in memory only.
         tensorboard: optional :class:`TensorBoardScalars` to mirror every point into.
+        max_seconds: the job time limit: training stops, like Stop, at the first batch
+            that ends this many seconds after training began. ``None`` = no limit.
         clock: seconds as a float; injectable for tests. Defaults to ``time.monotonic``.
 
     Example:
@@ -48,6 +50,7 @@ class LiveMetrics(keras.callbacks.Callback):
                  train_samples: int, batch_size: int, interval_s: float = 0.5,
                  monitor: str = "val_loss", checkpoint: Path | None = None,
                  tensorboard: TensorBoardScalars | None = None,
+                 max_seconds: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.sink = sink
@@ -58,11 +61,13 @@ class LiveMetrics(keras.callbacks.Callback):
         self.monitor = monitor
         self.checkpoint = checkpoint
         self.tensorboard = tensorboard
+        self.max_seconds = max_seconds
         self.clock = clock
         self.steps_per_epoch = count_steps(self.train_samples, self.batch_size)
         self.epochs = 1
         # What happened (read by train_in_process after fit):
-        self.stop_requested = False  # the user pressed Stop
+        self.stop_requested = False  # the user pressed Stop, or the time limit passed
+        self.time_limit_hit = False  # training ran past max_seconds
         self.failure: str | None = None  # a sentence when training had to be abandoned
         self.epochs_done = 0  # epochs completed in full
         self.stopped_at: tuple[int, int] | None = None  # (epoch, batch), 1-based, if cut short
@@ -165,8 +170,10 @@ class LiveMetrics(keras.callbacks.Callback):
             if self.tensorboard is not None:
                 self.tensorboard.scalars("train", point["step"], {
                     f"batch_{k}": point[k] for k in logs if k in point})
-        if not self.stop_requested and self.should_stop():
+        over_time = self.max_seconds is not None and now - self._start >= self.max_seconds
+        if not self.stop_requested and (over_time or self.should_stop()):
             self.stop_requested = True
+            self.time_limit_hit = over_time
             if not last_in_epoch:
                 self.stopped_at = (self._epoch + 1, batch + 1)
             self.model.stop_training = True

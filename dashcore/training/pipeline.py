@@ -26,7 +26,7 @@ import numpy as np
 
 from dashcore.atomic import atomic_write_json
 from dashcore.models.builder import build_model
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.runs import COMPLETED, FAILED, STOPPED
 from dashcore.training.config import (
     ONE_CYCLE_END_FRACTION,
@@ -139,6 +139,19 @@ class TrainOutcome:
         return data
 
 
+def job_seconds(settings: Settings) -> float | None:
+    """The job time limit in seconds (``None`` when the limit is 0 or less: no limit)."""
+    minutes = settings.limits.job_max_minutes
+    return minutes * 60.0 if minutes > 0 else None
+
+
+def _minutes(minutes: float) -> str:
+    """``240`` → ``240 minutes``; ``0.05`` → ``3 seconds``."""
+    if minutes >= 1:
+        return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
+    return f"{minutes * 60:.3g} seconds"
+
+
 def library_versions() -> dict[str, str]:
     """Versions written on every model card, so a result can be reproduced."""
     import tensorflow as tf
@@ -212,7 +225,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                        batch_size=config.batch_size, interval_s=config.batch_log_interval_s,
                        monitor="val_loss" if has_val else "loss",
                        checkpoint=run_dir / "best.weights.h5" if run_dir is not None else None,
-                       tensorboard=tensorboard)
+                       tensorboard=tensorboard, max_seconds=job_seconds(settings))
     callbacks: list[Any] = [live, *extra_callbacks]
     early = None
     if config.patience:
@@ -245,6 +258,11 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         where = (f"in epoch {live.stopped_at[0]} at batch {live.stopped_at[1]}"
                  if live.stopped_at else f"after epoch {live.epochs_done}")
         outcome.status, outcome.reason = STOPPED, f"Stopped on request {where}."
+        if live.time_limit_hit:
+            outcome.reason = (f"Stopped {where}: training reached this server's job time limit "
+                              f"of {_minutes(settings.limits.job_max_minutes)}. The model so "
+                              "far was saved. Use fewer epochs or images to finish in time. "
+                              f"{limit_setting('job_max_minutes')}")
     elif early is not None and early.stopped_epoch > 0:
         outcome.reason = (f"Early stopping ended training after epoch {live.epochs_done}: the "
                           f"validation loss had not improved for {config.patience} epoch(s).")

@@ -19,6 +19,7 @@ from dashcore.models.specs import ModelSpec
 from dashcore.models.upload import import_model
 from dashcore.models.validation import validate_spec
 from dashcore.settings import LIMIT_ENV, Limits, Settings, get_settings
+from dashcore.store.factory import open_store
 from dashcore.training.config import TrainConfig
 from dashcore.training.data import check_model_size
 
@@ -44,7 +45,9 @@ def npz_bytes(n_train: int, n_test: int, noise: bool = False) -> bytes:
 def test_the_defaults_are_the_documented_ones() -> None:
     assert get_settings().limits == Limits(upload_mb=100, dataset_images=200_000,
                                            max_epochs=200, max_params=20_000_000,
-                                           queued_per_user=3)
+                                           queued_per_user=3, job_max_minutes=240.0,
+                                           max_training_tmac=200.0, max_activation_mb=4096,
+                                           user_disk_mb=2048, eval_max_seconds=300.0)
 
 
 @pytest.mark.parametrize("field", sorted(LIMIT_ENV))
@@ -111,3 +114,106 @@ def test_a_dataset_with_too_many_images_names_the_limit_and_its_setting(monkeypa
     monkeypatch.setenv("DASHCORE_MAX_DATASET_IMAGES", "20")
     with pytest.raises(UserError, match=r"21 images; the limit is 20.*DASHCORE_MAX_DATASET"):
         uploads.save_uploaded_dataset("many", npz_bytes(15, 6))
+
+
+# ---------------------------------------------------------------- budgets per job
+
+
+def test_the_job_time_limit_takes_fractions_of_a_minute(monkeypatch) -> None:
+    monkeypatch.setenv("DASHCORE_JOB_MAX_MINUTES", "0.05")
+    assert get_settings().limits.job_max_minutes == 0.05
+
+
+def test_the_callback_stops_training_once_the_time_limit_has_passed() -> None:
+    from dashcore.training.live_metrics import LiveMetrics
+    from dashcore.training.sinks import NullSink
+    from tests.unit.test_training import FakeClock, FakeModel
+
+    clock, model = FakeClock(), FakeModel()
+    callback = LiveMetrics(NullSink(), train_samples=1000, batch_size=100, max_seconds=60,
+                           clock=clock)
+    callback.set_model(model)
+    callback.set_params({"epochs": 5, "steps": 10})
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    clock.now = 59.0
+    callback.on_train_batch_end(0, {"loss": 1.0})
+    assert not model.stop_training
+    clock.now = 61.0
+    callback.on_train_batch_end(1, {"loss": 1.0})
+    assert model.stop_training and callback.time_limit_hit and callback.stopped_at == (1, 2)
+
+
+def test_a_run_over_the_time_limit_stops_cleanly_saying_so_and_keeps_its_model(
+        monkeypatch) -> None:
+    from dashcore.models.registry import read_card
+    from dashcore.store.runs import STOPPED
+    from dashcore.training.pipeline import train_in_process
+
+    monkeypatch.setenv("DASHCORE_JOB_MAX_MINUTES", "0.0001")  # 6 ms: the first batch is over
+    config = TrainConfig(architecture=TINY, epochs=3, batch_size=32, max_train_images=300)
+    outcome = train_in_process(config, settings=get_settings())
+    assert outcome.status == STOPPED
+    assert outcome.reason.startswith("Stopped in epoch 1 at batch 1: training reached this "
+                                     "server's job time limit")
+    assert "The model so far was saved" in outcome.reason
+    assert "DASHCORE_JOB_MAX_MINUTES" in outcome.reason
+    assert read_card(outcome.model_id)["status"] == STOPPED
+
+
+HEAVY = ModelSpec(name="Two wide convs", layers=[
+    {"type": "Conv2D", "filters": 1024, "kernel_size": 3},
+    {"type": "Conv2D", "filters": 1024, "kernel_size": 3},
+    {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]).to_dict()
+
+
+def test_a_run_with_too_much_training_work_is_refused_before_queueing_with_its_estimate(
+        ) -> None:
+    config = TrainConfig(architecture=get_preset("CNN 32-64").to_dict(), epochs=200,
+                         batch_size=1)
+    with pytest.raises(UserError) as refused:
+        queue.submit(config, launcher=fake_launcher)
+    message = str(refused.value)
+    assert message.startswith("This run would cost about 620 TMAC of training work (200 "
+                              "epochs × 54,000 steps of 1 image, at 2.47 M multiply-"
+                              "accumulates per image ×3 to train")
+    assert "this server allows 200 TMAC per run" in message
+    assert message.endswith("DASHCORE_MAX_TRAINING_TMAC.")
+    assert not get_settings().store_path.exists() or not open_store().list_runs()
+
+
+def test_the_recommended_recipes_fit_the_default_budgets() -> None:
+    from dashcore.models.presets import PRESETS
+    from dashcore.training.config import recommended_config
+    from dashcore.training.data import describe_job
+
+    for preset in PRESETS:
+        described = describe_job(recommended_config(preset))
+        assert described["training_tmac"] < 200, preset
+
+
+def test_activation_memory_over_the_limit_suggests_a_batch_size_that_fits() -> None:
+    from dashcore.training.data import describe_job
+
+    config = TrainConfig(architecture=HEAVY, batch_size=4096, epochs=1, max_train_images=300)
+    with pytest.raises(UserError) as refused:
+        describe_job(config, get_settings())
+    message = str(refused.value)
+    assert message.startswith("At batch size 4,096 this model's layer outputs would take "
+                              "about 85.7 GB of memory while training (layer 1 (Conv2D) alone "
+                              "holds 10.6 GB); this server allows 4.0 GB.")
+    assert "Use a batch size of at most 191" in message
+    assert message.endswith("DASHCORE_MAX_ACTIVATION_MB.")
+    describe_job(TrainConfig(architecture=HEAVY, batch_size=191, epochs=1,
+                             max_train_images=300), get_settings())  # the suggestion fits
+
+
+def test_the_cost_estimate_counts_multiply_accumulates_per_layer() -> None:
+    from dashcore.models.cost import model_cost
+
+    cost = model_cost(get_preset("CNN 32-64").with_data((28, 28, 1), 10))
+    conv1 = 26 * 26 * 32 * 9 * 1
+    conv2 = 11 * 11 * 64 * 9 * 32
+    pools = 26 * 26 * 32 + 11 * 11 * 64
+    dense = 1600 * 10
+    assert cost.macs_per_image == conv1 + conv2 + pools + dense
