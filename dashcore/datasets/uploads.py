@@ -19,6 +19,7 @@ from dashcore.datasets.base import (
     Dataset,
 )
 from dashcore.errors import UserError
+from dashcore.quota import check_quota
 from dashcore.settings import Settings, get_settings, limit_setting
 
 # ---------------------------------------------------------------- uploads
@@ -177,6 +178,7 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
     if not _NAME_RE.match(clean):
         raise UserError(f"Dataset name {name!r} is not allowed: use 1–60 letters, digits, "
                         "spaces, '-', '_' or '.', starting with a letter or digit.")
+    check_quota(user, settings, len(data), "this dataset")
     limits = settings.limits
     dataset = parse_dataset_npz(data, UPLOAD_PREFIX + clean, max_images=limits.dataset_images,
                                 max_bytes=limits.upload_mb * 1_000_000)

@@ -26,6 +26,7 @@ from dashcore.access.auth import User, authorize
 from dashcore.errors import UserError
 from dashcore.jobs import local
 from dashcore.jobs.local import Launcher
+from dashcore.quota import check_quota
 from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
@@ -195,6 +196,7 @@ def submit(config, name: str | None = None, owner: str | None = None,
     settings = settings or get_settings()
     config.check(settings.limits)
     described = describe_job(config, settings)
+    check_quota(user, settings, 0, "a new run")
     store = open_store(settings)
     # Count and insert under the dispatch lock: two presses at the same moment must not
     # both pass the per-user limit.

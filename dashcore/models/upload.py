@@ -50,6 +50,7 @@ from dashcore.models.archive_check import (
     sniff_format,
 )
 from dashcore.models.registry import ModelEntry, card_file, check_model_id, model_file, new_model_id
+from dashcore.quota import check_quota
 from dashcore.settings import Settings, get_settings
 
 # ---------------------------------------------------------------- the child process
@@ -153,6 +154,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
     limit_mb = settings.limits.upload_mb
     check_filename(filename)
     check_size(len(data), filename, limit_mb)
+    check_quota(user, settings, len(data), "this model")
     kind = sniff_format(data[:8])  # by content: a .h5 renamed .keras still works
     if kind is None:  # refuse random bytes before writing anything
         raise not_a_model(filename, data[:8])

@@ -149,6 +149,18 @@ def test_an_admin_can_delete_anyones_model(bobs_model) -> None:
     assert 'Deleted "Bob\'s model".' in _said(app)
 
 
+def test_a_signed_in_user_sees_their_disk_use_against_their_quota_on_models(
+        bobs_model) -> None:
+    app = _page("models", SECRETS, user="bob")
+    line = next(c.value for c in app.caption if c.value.startswith("**Your disk quota.**"))
+    assert re.fullmatch(r"\*\*Your disk quota\.\*\* You use \d+\.\d KB of 2\.0 GB \(models "
+                        r"\d+\.\d KB, datasets 0 B, drawings 0 B, runs 0 B\)\.", line), line
+    carol = _page("models", SECRETS, user="carol")
+    assert "You use 0 B of 2.0 GB" in _said(carol)
+    visitor = _page("models", {**SECRETS, "visitors": True})
+    assert "Your disk quota" not in _said(visitor)
+
+
 DEMO = {"demo": True}
 DEMO_SENTENCE = "This is a read-only demo"
 

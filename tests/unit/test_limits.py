@@ -217,3 +217,78 @@ def test_the_cost_estimate_counts_multiply_accumulates_per_layer() -> None:
     pools = 26 * 26 * 32 + 11 * 11 * 64
     dense = 1600 * 10
     assert cost.macs_per_image == conv1 + conv2 + pools + dense
+
+
+# ---------------------------------------------------------------- disk quota per user
+
+
+BOB, CAROL = User("bob"), User("carol")
+
+
+def _png(size: int = 2_000) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + bytes(size - 8)
+
+
+def _bobs_run_folder(size: int) -> None:
+    """A finished run of bob's whose folder holds ``size`` bytes (checkpoints, logs)."""
+    from dashcore.store.runs import RunRecord
+
+    settings = get_settings().ensure_dirs()
+    open_store(settings).create_run(RunRecord(run_id="bobs-run", name="bob's run",
+                                              status="completed", owner="bob"))
+    folder = settings.runs_dir / "bobs-run"
+    folder.mkdir(parents=True)
+    (folder / "best.weights.h5").write_bytes(bytes(size))
+
+
+def test_models_datasets_drawings_and_runs_count_against_their_owner_only() -> None:
+    import json
+
+    from dashcore import quota
+    from dashcore.datasets import drawings
+    from dashcore.models import registry
+
+    settings = get_settings().ensure_dirs()
+    uploads.save_uploaded_dataset("bobs digits", npz_bytes(50, 10, noise=True), user=BOB)
+    drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(5_000), user=BOB)
+    _bobs_run_folder(7_000)
+    registry.model_file("bobs-model", settings).write_bytes(bytes(3_000))
+    registry.card_file("bobs-model", settings).write_text(
+        json.dumps({"id": "bobs-model", "name": "Bob's", "owner": "bob"}), "utf-8")
+
+    bob = quota.disk_use("bob", settings)
+    assert bob.models > 3_000 and bob.datasets > 20_000
+    assert bob.drawings == 5_000 + 784 and bob.runs == 7_000
+    assert quota.disk_use("carol", settings).total == 0
+    assert bob.line().startswith("You use ") and " of 2.0 GB (models " in bob.line()
+
+
+def test_over_the_disk_quota_uploads_drawings_and_new_runs_are_refused_saying_how_much(
+        monkeypatch) -> None:
+    from dashcore.datasets import drawings
+
+    monkeypatch.setenv("DASHCORE_USER_DISK_MB", "1")
+    _bobs_run_folder(1_100_000)
+    over = r"You use 1\.0 MB of your 1\.0 MB disk quota"
+    with pytest.raises(UserError, match=over + r", and this dataset .* would take you over "
+                                              r"it\. Delete .*DASHCORE_USER_DISK_MB"):
+        uploads.save_uploaded_dataset("more", npz_bytes(10, 10), user=BOB)
+    with pytest.raises(UserError, match=over + r", and this drawing"):
+        drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(), user=BOB)
+    with pytest.raises(UserError, match=over + r", and this model"):
+        import_model(b"PK\x03\x04" + bytes(100), "mine.keras", user=BOB)
+    with pytest.raises(UserError, match=over + r", so a new run cannot be started"):
+        queue.submit(TrainConfig(architecture=TINY, epochs=1, max_train_images=300),
+                     launcher=fake_launcher, user=BOB)
+    assert not (get_settings().datasets_dir / "more.npz").exists()
+    assert drawings.count_drawings() == 0
+    drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(), user=CAROL)  # not bob's
+
+
+def test_a_drawing_whose_canvas_is_not_a_small_png_is_refused() -> None:
+    from dashcore.datasets import drawings
+
+    for blob in (b"GIF89a" + bytes(100), _png(2 << 20)):
+        with pytest.raises(UserError, match="is not a PNG of at most 1,024 KB"):
+            drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, blob, user=BOB)
+    assert drawings.count_drawings() == 0
