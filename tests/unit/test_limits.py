@@ -292,3 +292,36 @@ def test_a_drawing_whose_canvas_is_not_a_small_png_is_refused() -> None:
         with pytest.raises(UserError, match="is not a PNG of at most 1,024 KB"):
             drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, blob, user=BOB)
     assert drawings.count_drawings() == 0
+
+
+# ---------------------------------------------------------------- uploaded models, evaluated apart
+
+
+def test_an_uploaded_model_is_evaluated_in_a_separate_process_not_the_servers(
+        monkeypatch) -> None:
+    from dashcore.evaluation import runner
+    from tests.unit.test_permissions import _saved_model
+
+    runner.clear_cache()
+    entry = _saved_model("bobs-upload", "uploaded")
+    monkeypatch.setattr(runner, "get_predictor",
+                        lambda path: pytest.fail("the uploaded model was loaded in-process"))
+    result = runner.evaluate_entry(entry, "MNIST", "test", user=BOB)
+    assert result.size == 10_000 and 0.0 <= result.accuracy <= 1.0
+    assert not any((get_settings().uploads_dir / "evaluations").iterdir())  # cleaned up
+
+
+def test_an_uploaded_model_over_the_evaluation_time_limit_is_stopped_with_a_sentence(
+        monkeypatch) -> None:
+    from dashcore.evaluation import runner
+    from tests.unit.test_permissions import _saved_model
+
+    runner.clear_cache()
+    entry = _saved_model("bobs-slow", "uploaded")
+    monkeypatch.setenv("DASHCORE_EVAL_MAX_SECONDS", "0.2")  # less than importing TensorFlow
+    with pytest.raises(UserError) as refused:
+        runner.evaluate_entry(entry, "MNIST", "test", user=BOB)
+    assert str(refused.value) == (
+        "Evaluating this uploaded model took longer than 0.2 s, so it was stopped. Try the "
+        "smaller test split, or a smaller model. This server's limit is set by "
+        "DASHCORE_EVAL_MAX_SECONDS.")
