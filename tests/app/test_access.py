@@ -111,6 +111,40 @@ def test_guessing_a_password_locks_the_name_with_a_sentence_saying_when_to_retry
     assert app.title[0].value == "Sign in"
 
 
+OIDC = {"mode": "oidc", "admins": ["alice@example.org"]}
+
+
+def _oidc_app(workbench: dict, email: str) -> AppTest:
+    """The home page for someone the identity provider has signed in as ``email``."""
+    app = _app(workbench)
+    app.user = {"is_logged_in": True, "email": email, "email_verified": True}
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_with_oidc_and_no_allow_list_a_stranger_reads_why_and_sees_nothing_else() -> None:
+    app = _oidc_app(OIDC, "stranger@gmail.com")
+    assert [t.value for t in app.title] == ["Not admitted"]
+    assert app.error[0].value.startswith("This server has no allow-list yet, so only its "
+                                         "admins can use it.")
+    assert not app.sidebar.caption and not [link for link in app.get("page_link")]
+    admin = _oidc_app(OIDC, "alice@example.org")
+    assert admin.title[0].value == "Keras workbench"
+    assert any("alice@example.org" in c.value and "(admin)" in c.value
+               for c in admin.sidebar.caption)
+
+
+def test_with_an_oidc_allow_list_only_listed_addresses_and_domains_get_in() -> None:
+    listed = {**OIDC, "allowed_domains": ["example.org"], "allowed_emails": ["bob@partner.net"]}
+    for email in ("carol@example.org", "bob@partner.net"):
+        assert _oidc_app(listed, email).title[0].value == "Keras workbench", email
+    outsider = _oidc_app(listed, "eve@gmail.com")
+    assert outsider.title[0].value == "Not admitted"
+    assert outsider.error[0].value.startswith("Your account is not on this server's "
+                                              "allow-list.")
+
+
 def test_a_plain_text_password_in_secrets_is_refused_with_the_fix() -> None:
     app = _app({"mode": "password", "passwords": {"bob": "builder"}}).run()
     assert "python -m dashcore.access.auth hash" in app.error[0].value
