@@ -354,6 +354,11 @@ class ProtocolSession:
 
     # -- fragments
 
+    @property
+    def following(self) -> bool:
+        """Whether a fragment's timer runs (the page asked for auto-reruns)."""
+        return bool(self._fragments)
+
     def _stop_fragments(self) -> None:
         for task in self._fragments.values():
             task.cancel()
