@@ -22,8 +22,9 @@ its RSS, the worker's and this client's CPU. The knee: the largest N whose drawi
 ≤ ``--target-ms`` (250), idle and training.
 
 Bounded (``--max-s`` hard stop), loopback only; stops the server, the job and its worker.
-``--json PATH`` writes the raw figures; ``--profile-at N`` records the server with py-spy
-(if installed) during the idle phase at N and prints the top functions.
+``--json PATH`` writes the raw figures; ``--profile "training 25"`` records the server
+with py-spy (if installed; busy threads only) during that phase and prints the functions
+seen in most samples, inclusive and as the innermost frame.
 """
 
 from __future__ import annotations
@@ -238,13 +239,13 @@ def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
         return None
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--duration",
                              str(int(seconds)), "--rate", "50", "--format", "raw",
-                             "--output", str(out), "--nonblocking", "--idle"],
+                             "--output", str(out), "--nonblocking"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def top_frames(raw: Path, n: int = 25) -> list[tuple[str, float]]:
-    """Share of samples (non-idle) in which each function appears, from py-spy's raw
-    (collapsed stacks) output."""
+def top_frames(raw: Path, n: int = 30, leaf: bool = False) -> list[tuple[str, float]]:
+    """Share of busy samples in which each function appears (``leaf``: as the innermost
+    frame), from py-spy's raw (collapsed stacks) output."""
     counts: dict[str, int] = {}
     total = 0
     for line in raw.read_text().splitlines():
@@ -253,7 +254,8 @@ def top_frames(raw: Path, n: int = 25) -> list[tuple[str, float]]:
             continue
         k = int(count)
         total += k
-        for frame in set(stack.split(";")):
+        frames = stack.split(";")
+        for frame in ({frames[-1]} if leaf else set(frames)):
             counts[frame] = counts.get(frame, 0) + k
     return [(f, round(c / total, 3)) for f, c in
             sorted(counts.items(), key=lambda kv: -kv[1])[:n]] if total else []
@@ -310,12 +312,7 @@ async def run_benchmark(args, home: Path) -> dict:
             await crowd.resize(n)
             load.phase = "warmup"
             await asyncio.sleep(args.warmup_s)
-            spy = py_spy(server.pid, args.phase_s, args.profile_out) \
-                if args.profile_at == n else None
-            await measure(f"idle {n}", load, meter, args.phase_s, result, n)
-            if spy is not None:
-                spy.wait(timeout=60)
-                result["profile"] = top_frames(args.profile_out)
+            await profiled(f"idle {n}", load, meter, args, result, n, server.pid)
             if time.monotonic() > deadline:
                 raise TimeoutError("--max-s reached during the idle phases")
         if not args.no_training:
@@ -327,7 +324,7 @@ async def run_benchmark(args, home: Path) -> dict:
                 await crowd.resize(n)
                 load.phase = "warmup"
                 await asyncio.sleep(args.warmup_s)
-                await measure(f"training {n}", load, meter, args.phase_s, result, n)
+                await profiled(f"training {n}", load, meter, args, result, n, server.pid)
                 if time.monotonic() > deadline:
                     raise TimeoutError("--max-s reached during the training phases")
             result["job_progress_at_end"] = get_run(run_id).progress
@@ -390,8 +387,22 @@ def print_table(result: dict) -> None:
                 "job_training", "job_final_status", "stopped_early"):
         if key in result:
             print(f"{key}: {result[key]}")
-    for frame, share in result.get("profile", []):
-        print(f"  {share:6.1%}  {frame}")
+    for key in ("profile", "profile_self"):
+        if key in result:
+            print(f"{key}:")
+        for frame, share in result.get(key, []):
+            print(f"  {share:6.1%}  {frame}")
+
+
+async def profiled(name: str, load: Load, meter: Meter, args, result: dict, n: int,
+                   server_pid: int) -> None:
+    """``measure``, with py-spy on the server when ``--profile`` names this phase."""
+    spy = py_spy(server_pid, args.phase_s, args.profile_out) if args.profile == name else None
+    await measure(name, load, meter, args.phase_s, result, n)
+    if spy is not None:
+        await asyncio.to_thread(spy.wait, 60)
+        result["profile"] = top_frames(args.profile_out)
+        result["profile_self"] = top_frames(args.profile_out, leaf=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -416,7 +427,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-training", action="store_true", help="idle phases only")
     parser.add_argument("--server-env", nargs="*", default=[],
                         help="NAME=VALUE for the server's environment")
-    parser.add_argument("--profile-at", type=int, help="py-spy the idle phase at this N")
+    parser.add_argument("--profile", help='py-spy this phase, e.g. "training 25"')
     parser.add_argument("--profile-out", type=Path, default=Path("/tmp/protocol-load.pyspy"))
     parser.add_argument("--max-s", type=float, default=900,
                         help="hard stop: no new phase after this many seconds (900)")
