@@ -46,6 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import tests.e2e.conftest as harness  # noqa: E402
 from benchmarks.bench_many_sessions import (  # noqa: E402 - after the path insert
     get_run,
     kill_pid,
@@ -293,6 +294,9 @@ async def measure(name: str, load: Load, meter: Meter, seconds: float, result: d
 async def run_benchmark(args, home: Path) -> dict:
     started = time.monotonic()
     port = free_port()
+    if args.app_dir:  # another checkout of the app (e.g. the commit before a fix)
+        harness.REPO_ROOT = args.app_dir.resolve()
+        args.server_env = [*args.server_env, f"PYTHONPATH={harness.REPO_ROOT}"]
     server = start_app(home, port, extra_env=dict(e.split("=", 1) for e in args.server_env))
     url = f"http://127.0.0.1:{port}"
     load = Load(values=drawings(), cleared=canvas_json(empty_png()))
@@ -301,6 +305,7 @@ async def run_benchmark(args, home: Path) -> dict:
     result: dict = {"sessions": args.sessions, "phase_s": args.phase_s,
                     "think_s": args.think_s, "browse_p": args.browse_p,
                     "watchers_per_10": args.watchers, "server_env": args.server_env,
+                    "app_dir": str(args.app_dir or REPO),
                     "phases": {}}
     run_id = None
     deadline = started + args.max_s
@@ -427,6 +432,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-training", action="store_true", help="idle phases only")
     parser.add_argument("--server-env", nargs="*", default=[],
                         help="NAME=VALUE for the server's environment")
+    parser.add_argument("--app-dir", type=Path,
+                        help="run the app from this checkout instead (before/after a fix)")
     parser.add_argument("--profile", help='py-spy this phase, e.g. "training 25"')
     parser.add_argument("--profile-out", type=Path, default=Path("/tmp/protocol-load.pyspy"))
     parser.add_argument("--max-s", type=float, default=900,
