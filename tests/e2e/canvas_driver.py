@@ -159,3 +159,73 @@ def wait_answer(page, timeout_ms: int = 90_000) -> str:
         timeout=timeout_ms)
     wait_idle(page)
     return headline(page)
+
+
+def place(strokes: Sequence[Sequence[Point]], rng, low: float = 0.45,
+          high: float = 0.8) -> list[list[Point]]:
+    """Stroke points of a 0..1 digit frame → fractions of the canvas: the ink's height a
+    random ``low``–``high`` of the canvas (aspect kept), anywhere it fits (``rng``: a
+    ``numpy.random.Generator``, so a seed gives the same drawings)."""
+    xs = [x for stroke in strokes for x, _ in stroke]
+    ys = [y for stroke in strokes for _, y in stroke]
+    width, height = max(max(xs) - min(xs), 1e-3), max(max(ys) - min(ys), 1e-3)
+    margin = 0.04  # half the default brush, so no ink falls off the edge
+    scale = min(float(rng.uniform(low, high)) / height, (1 - 2 * margin) / width)
+    left = float(rng.uniform(margin, 1 - margin - width * scale))
+    top = float(rng.uniform(margin, 1 - margin - height * scale))
+    return [[(left + (x - min(xs)) * scale, top + (y - min(ys)) * scale) for x, y in stroke]
+            for stroke in strokes]
+
+
+def read_answer(text: str) -> tuple[bool, str | None]:
+    """A headline → (sure, top guess): "Prediction: 7 (…)" is sure of 7; "Not sure: maybe 4
+    (…) or 9 (…)" is unsure with 4 on top; anything else has no guess."""
+    if text.startswith("Prediction: "):
+        return True, text.removeprefix("Prediction: ").split(" (")[0]
+    if text.startswith("Not sure: maybe "):
+        return False, text.removeprefix("Not sure: maybe ").split(" (")[0]
+    return False, None
+
+
+def choose_model(page, name: str) -> None:
+    """Pick the model named ``name`` (its picker label starts with it) and wait for /draw."""
+    page.get_by_test_id("stSelectbox").filter(has_text="Model").first.click()
+    options = page.get_by_role("option")
+    options.first.wait_for()
+    texts = options.all_inner_texts()
+    matching = [i for i, text in enumerate(texts) if text.startswith(name)]
+    if not matching:
+        raise LookupError(f"no model named {name!r} in the picker: {texts}")
+    options.nth(matching[0]).click()
+    wait_idle(page)
+
+
+def clear(page) -> None:
+    """Reset the canvas from its toolbar (a mouse hover shows it) and wait for the page."""
+    page.locator(SURFACE).hover()
+    page.get_by_role("button", name=RESET_BUTTON).click()
+    page.get_by_text("Draw a digit", exact=True).first.wait_for(timeout=60_000)
+    wait_idle(page)
+
+
+def replay(page, sets: Sequence[tuple[int, Sequence[Sequence[Point]]]], seed: int = 0,
+           steps: int = 2) -> list[dict]:
+    """Draw each (label, strokes) set with the mouse, read the answer when idle, clear.
+
+    One dict per set: label, headline, sure, top guess, right (top guess is the label)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    canvas = surface(page)
+    results = []
+    for label, strokes in sets:
+        with_mouse(page, canvas.bounding_box(), place(strokes, rng), steps=steps)
+        try:
+            text = wait_answer(page, timeout_ms=60_000)
+        except Exception:  # noqa: BLE001 - an unanswered drawing is a result, not a crash
+            text = headline(page)
+        sure, top = read_answer(text)
+        results.append({"label": int(label), "headline": text, "sure": sure, "top": top,
+                        "right": top == str(label)})
+        clear(page)
+    return results
