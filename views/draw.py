@@ -88,12 +88,12 @@ def read_canvas(brush: int) -> tuple[np.ndarray | None, bytes | None]:
     if OVERRIDE_KEY in st.session_state:
         return np.asarray(st.session_state[OVERRIDE_KEY]), None
     try:
-        from views.draw_canvas import draw_canvas
+        from views.common.draw_canvas import draw_canvas
     except Exception as exc:  # noqa: BLE001 - the page still explains itself without it
         st.error(f"The drawing canvas could not be loaded ({type(exc).__name__}): install "
                  "streamlit-drawable-canvas ≥ 0.13 (pip install -e .) and restart the app.")
         return None, None
-    # streamlit-drawable-canvas, wrapped so that no stroke is lost (views/draw_canvas).
+    # streamlit-drawable-canvas, wrapped so that no stroke is lost (views/common/draw_canvas).
     result = draw_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000",
                          height=CANVAS_SIDE, width=CANVAS_SIDE, key="draw_canvas")
     return result.image_data, result.image_bytes
