@@ -125,13 +125,11 @@ def test_the_job_time_limit_takes_fractions_of_a_minute(monkeypatch) -> None:
 
 
 def test_the_callback_stops_training_once_the_time_limit_has_passed() -> None:
-    from dashcore.training.live_metrics import LiveMetrics
-    from dashcore.training.sinks import NullSink
+    from dashcore.training.stopping import StopAtTimeLimit
     from tests.unit.test_training import FakeClock, FakeModel
 
     clock, model = FakeClock(), FakeModel()
-    callback = LiveMetrics(NullSink(), train_samples=1000, batch_size=100, max_seconds=60,
-                           clock=clock)
+    callback = StopAtTimeLimit(60, clock=clock)
     callback.set_model(model)
     callback.set_params({"epochs": 5, "steps": 10})
     callback.on_train_begin()
