@@ -4,23 +4,24 @@
     python benchmarks/bench_sign_in_flood.py --phase-s 10     # smoke run
 
 The app is started on a free loopback port with its own temporary DASHCORE_HOME and a
-password list (one user, a real 600,000-round PBKDF2 hash), like the browser tests. One
-Debian Chromium holds two kinds of browser context:
+password list (one user, alice, with a real 600,000-round PBKDF2 hash). No browsers: every
+session is a :class:`benchmarks.protocol_client.ProtocolSession` (the websocket protocol
+as Chromium speaks it), so the load generator costs the box little and each interaction
+is timed from the frame sent to the server's ``script_finished``.
 
-- **the person**: signs in with the right password, opens /draw from the sidebar and draws
-  a stroke, waits for the prediction, clears, pauses ~1 s, again; latency is measured in
-  the page as in ``bench_many_sessions.py`` (pointerup on the canvas → the prediction
-  heading in the DOM);
-- **the attacker**: ``--attackers`` tabs that together submit the sign-in form
-  ``--rate`` times per second, without waiting for answers, each attempt a new made-up
-  user name (so no name lock helps) and a wrong password; a tab told "from this browser
-  tab" reloads itself (a new Streamlit session) and goes on, so as many attempts as the
-  server lets through cost it a hash.
+- **The person** signs in as alice, opens /draw and loops: send a one-stroke drawing,
+  wait for the answer, look for a second, clear, pause ``--think-s``.
+- **The attacker** is ``--attackers`` sessions that together submit the sign-in form
+  ``--rate`` times per second. Each attempt is a new made-up user name (so no name lock
+  helps) with a wrong password; a session told "from this browser tab" is dropped and a
+  new one connected in its place (a new Streamlit session), so as many attempts as the
+  server lets through cost it a password hash. A session still waiting for its previous
+  answer skips its turn (counted).
 
 Two phases of ``--phase-s`` seconds: **before** (the person alone), then **attack**. It
-reports the person's /draw p50/p95 per phase, the attempts sent and what they were told
-(wrong password / locked / busy), and the server's CPU per phase. Everything is stopped
-by process id at the end. Loopback only.
+reports the person's /draw p50/p95 in each, the attempts sent and what they were told
+(wrong password, locked, server busy), and the server's CPU per phase. The server is
+stopped by process id at the end. Loopback only.
 """
 
 from __future__ import annotations
@@ -39,113 +40,125 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_many_sessions import (  # noqa: E402 - after the path insert
-    PAGE_PROBE,
-    VIEWPORT,
-    CpuMeter,
-    LoadState,
-    draw_and_time,
-    drawing_surface,
-    load_average,
-    summarize,
-    wait_for_script,
-)
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop_app  # noqa: E402
+from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+
+from benchmarks.bench_many_sessions import load_average, summarize  # noqa: E402
+from benchmarks.bench_protocol_load import Meter, drawings, used  # noqa: E402
+from benchmarks.protocol_client import ProtocolSession, canvas_json, empty_png  # noqa: E402
+from tests.e2e.harness import free_port, start_app, stop_app  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
 
-async def sign_in_form(page, url: str) -> None:
-    """Open the app and wait for its sign-in form."""
-    await page.goto(f"{url}/", timeout=180_000)
-    await page.get_by_role("heading", name="Sign in").wait_for(timeout=180_000)
+class Session(ProtocolSession):
+    """A protocol session that also keeps the text of error boxes (what a person reads)."""
+
+    def _on_element(self, element, run) -> None:
+        super()._on_element(element, run)
+        if element.WhichOneof("type") == "alert" and run is not None:
+            run.headings.append("ALERT " + element.alert.body)
 
 
-async def person(browser, url: str, state: LoadState, think_s: float) -> None:
-    """Sign in, open /draw from the sidebar, and draw until told to stop."""
-    rng = random.Random(7)
-    context = await browser.new_context(viewport=VIEWPORT)
-    try:
-        page = await context.new_page()
-        page.set_default_timeout(120_000)
-        await page.add_init_script(PAGE_PROBE)
-        await sign_in_form(page, url)
-        await page.get_by_role("textbox", name="User name").fill("alice")
-        await page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.get_by_role("heading", name="Keras workbench").wait_for(timeout=120_000)
-        await page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw").click()
-        await drawing_surface(page)
-        await wait_for_script(page)
-        await draw_and_time(page, state, rng)  # warm: the model is loaded, first answer seen
-        state.ready += 1
-        while not state.stop:
-            try:
-                await draw_and_time(page, state, rng)
-            except Exception as exc:  # noqa: BLE001 - counted; the person goes on
-                if state.stop:
-                    break
-                state.page_errors.append(f"person: {type(exc).__name__}: "
-                                         f"{str(exc).splitlines()[0][:200]}")
-            await asyncio.sleep(rng.uniform(0.5 * think_s, 1.5 * think_s))
-    finally:
-        await context.close()
+def _form(name: str, password: str) -> dict[str, WidgetState]:
+    """The sign-in form as a browser submits it: both fields and the button's trigger."""
+    return {"sign_in_name": WidgetState(string_value=name),
+            "sign_in_password": WidgetState(string_value=password),
+            "sign_in_submit": WidgetState(trigger_value=True)}
 
 
-async def attacker(index: int, browser, url: str, state: LoadState, period_s: float,
-                   told: Counter, sent: list[int]) -> None:
-    """One tab submitting a wrong password for a new name every ``period_s`` seconds.
-
-    It does not wait for the answer (an attacker would not): just before each attempt it
-    reads the answer to the previous one, if it has come, and counts it.
-    """
-    context = await browser.new_context(viewport=VIEWPORT)
-    try:
-        page = await context.new_page()
-        page.set_default_timeout(30_000)
-        await sign_in_form(page, url)
-        state.ready += 1
-        while state.phase != "attack" and not state.stop:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(index * period_s / max(1, state.attackers))  # spread the tabs
-        attempt = 0
-        next_at = time.monotonic()
-        while not state.stop:
-            attempt += 1
-            try:
-                alerts = page.get_by_test_id("stAlertContentError")
-                if await alerts.count():
-                    text = await alerts.first.inner_text(timeout=500)
-                    told[_kind(text)] += 1
-                    if "from this browser tab" in text:
-                        await sign_in_form(page, url)  # a fresh session, as an attacker would
-                await page.get_by_role("textbox", name="User name").fill(
-                    f"guess-{index}-{attempt}", timeout=5_000)
-                await page.get_by_role("textbox", name="Password").fill(f"pw-{attempt}",
-                                                                        timeout=5_000)
-                await page.get_by_role("button", name="Sign in").click(timeout=5_000)
-                sent.append(1)
-            except Exception as exc:  # noqa: BLE001 - the tab could not attempt: counted
-                told[f"tab could not attempt ({type(exc).__name__})"] += 1
-            next_at += period_s
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-    finally:
-        await context.close()
-
-
-def _kind(text: str) -> str:
+def _told(run) -> str:
+    """What an attempt was told, in a few words."""
+    alerts = [h[6:] for h in run.headings if h.startswith("ALERT ")]
+    if run.status == "timeout":
+        return "no answer in 60 s"
+    if not alerts:
+        return f"no message ({run.status})"
+    text = alerts[0]
     if text.startswith("Wrong user name or password"):
         return "wrong password (hashed)"
     if "Too many wrong passwords" in text:
-        return "locked: " + text.split("wrong passwords ", 1)[1].split(":")[0]
+        return "locked " + text.split("wrong passwords ", 1)[1].split(":")[0]
     if "busy checking other sign-ins" in text:
         return "server busy (not hashed)"
     return text[:60]
 
 
-async def run_benchmark(args, home: Path) -> dict:
-    from playwright.async_api import async_playwright
+async def signed_in_session(url: str) -> Session:
+    """alice's session, signed in, on /draw."""
+    session = Session(url)
+    await session.connect()
+    await session.open_page("")
+    run = await session.rerun("sign in", _form("alice", PASSWORD), timeout_s=120)
+    if not session.pages or run.status != "FINISHED_SUCCESSFULLY":
+        raise RuntimeError(f"alice could not sign in: {run.status} {run.headings}")
+    await session.open_page("draw")
+    return session
 
+
+async def person(url: str, state: dict, think_s: float, stop: asyncio.Event) -> None:
+    """Sign in, then draw and clear on /draw until ``stop``; latencies per phase."""
+    rng = random.Random(7)
+    values, cleared = drawings(), canvas_json(empty_png())
+    session = await signed_in_session(url)
+    await session.send_canvas(values[0], "draw", timeout_s=120)  # loads TF and the model
+    await session.send_canvas(cleared, "clear")
+    state["ready"] += 1
+    try:
+        while not stop.is_set():
+            phase = state["phase"]
+            run = await session.send_canvas(rng.choice(values), "draw")
+            if run.status == "FINISHED_SUCCESSFULLY" and phase == state["phase"]:
+                state["latencies"].setdefault(phase, []).append(run.latency_ms)
+            elif run.status != "FINISHED_SUCCESSFULLY":
+                state["errors"].append(f"draw: {run.status}")
+            await asyncio.sleep(1.0)
+            await session.send_canvas(cleared, "clear")
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
+    finally:
+        await session.close()
+
+
+async def attacker(index: int, url: str, state: dict, period_s: float, stop: asyncio.Event,
+                   told: Counter) -> None:
+    """One attacking tab: a wrong password for a new name every ``period_s`` seconds."""
+    session = Session(url)
+    await session.connect()
+    await session.open_page("")
+    state["ready"] += 1
+    while state["phase"] != "attack" and not stop.is_set():
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(index * period_s / state["attackers"])  # spread the tabs
+    pending: asyncio.Task | None = None
+    attempt = 0
+    next_at = time.monotonic()
+    try:
+        while not stop.is_set():
+            if pending is not None and not pending.done():
+                told["turn skipped (previous attempt unanswered)"] += 1
+            else:
+                if pending is not None:
+                    what = _told(pending.result())
+                    told[what] += 1
+                    if what.startswith("locked from this browser tab"):
+                        await session.close()
+                        session = Session(url)  # a fresh session, as an attacker would
+                        await session.connect()
+                        await session.open_page("")
+                attempt += 1
+                state["sent"] += 1
+                pending = asyncio.create_task(session.rerun(
+                    "sign in", _form(f"guess-{index}-{attempt}", f"pw-{attempt}")))
+            next_at += period_s
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        if pending is not None:
+            done, _ = await asyncio.wait([pending], timeout=15)
+            if done:
+                told[_told(pending.result())] += 1
+    finally:
+        await session.close()
+
+
+async def run_benchmark(args, home: Path) -> dict:
     from dashcore.access.auth import hash_password
 
     secrets = home.parent / "secrets.toml"
@@ -154,56 +167,51 @@ async def run_benchmark(args, home: Path) -> dict:
     port = free_port()
     server = start_app(home, port, extra_args=["--secrets.files", str(secrets)])
     url = f"http://127.0.0.1:{port}"
-    state = LoadState()
-    state.attackers = args.attackers
-    cpu = CpuMeter(server.pid)
+    meter = Meter(server.pid)
+    state = {"phase": "warmup", "ready": 0, "sent": 0, "attackers": args.attackers,
+             "latencies": {}, "errors": []}
     told: Counter = Counter()
-    sent: list[int] = []
-    result: dict = {"rate_per_s": args.rate, "attackers": args.attackers,
-                    "phase_s": args.phase_s}
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    stop = asyncio.Event()
     period = args.attackers / args.rate
-    tasks = [asyncio.create_task(person(browser, url, state, args.think_s))]
-    tasks += [asyncio.create_task(attacker(i, browser, url, state, period, told, sent))
+    result: dict = {"rate_per_s": args.rate, "attackers": args.attackers,
+                    "phase_s": args.phase_s, "think_s": args.think_s}
+    tasks = [asyncio.create_task(person(url, state, args.think_s, stop))]
+    tasks += [asyncio.create_task(attacker(i, url, state, period, stop, told))
               for i in range(args.attackers)]
     try:
         deadline = time.monotonic() + 300
-        while state.ready < 1 + args.attackers and time.monotonic() < deadline:
-            if all(t.done() for t in tasks):
+        while state["ready"] < 1 + args.attackers and time.monotonic() < deadline:
+            if any(t.done() for t in tasks):
                 break
             await asyncio.sleep(0.5)
-        await asyncio.sleep(args.warmup_s)
-        state.phase = "before"
-        mark = cpu.read()
+        state["phase"] = "before"
+        mark = meter.read()
         await asyncio.sleep(args.phase_s)
-        result["cpu_before"] = CpuMeter.used(mark, cpu.read())
-        state.phase = "attack"
-        mark = cpu.read()
-        started = time.monotonic()
+        result["cpu_before"] = used(mark, meter.read())
+        result["load_before_phase"] = round(load_average(), 2)
+        state["phase"] = "attack"
+        mark = meter.read()
         await asyncio.sleep(args.phase_s)
-        result["cpu_attack"] = CpuMeter.used(mark, cpu.read())
-        result["attempts_sent"] = len(sent)
-        result["attempts_per_s"] = round(len(sent) / (time.monotonic() - started), 2)
-        state.phase = "done"
+        result["cpu_attack"] = used(mark, meter.read())
+        result["load_attack_phase"] = round(load_average(), 2)
+        result["attempts_sent"] = state["sent"]
+        result["attempts_per_s"] = round(state["sent"] / args.phase_s, 2)
+        state["phase"] = "done"
     finally:
-        state.stop = True
+        stop.set()
         done, pending = await asyncio.wait(tasks, timeout=60)
         for task in pending:
             task.cancel()
         for task in done:
             if task.exception() is not None:
-                state.page_errors.append(f"task ended: {task.exception()!r}"[:300])
-        await browser.close()
-        await playwright.stop()
+                state["errors"].append(f"task ended: {task.exception()!r}"[:300])
         stop_app(server)
     result["told"] = dict(told)
-    result["phases"] = {p: summarize(v) for p, v in state.latencies.items()
+    result["phases"] = {p: summarize(v) for p, v in state["latencies"].items()
                         if p in ("before", "attack")}
-    result["unanswered"] = state.unanswered
-    result["page_errors"] = state.page_errors[:20]
+    result["errors"] = state["errors"][:20]
     before, attack = result["phases"].get("before"), result["phases"].get("attack")
-    if before and attack:
+    if before and attack and before["n"] and attack["n"]:
         result["ratio_p95"] = attack["p95"] / before["p95"]
     return result
 
@@ -211,10 +219,9 @@ async def run_benchmark(args, home: Path) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=10, help="attempts per second (10)")
-    parser.add_argument("--attackers", type=int, default=10, help="attacking tabs (10)")
+    parser.add_argument("--attackers", type=int, default=20,
+                        help="attacking sessions sharing the rate (20)")
     parser.add_argument("--phase-s", type=float, default=30, help="seconds per phase (30)")
-    parser.add_argument("--warmup-s", type=float, default=10,
-                        help="seconds after everyone is ready, before measuring (10)")
     parser.add_argument("--think-s", type=float, default=1.0,
                         help="mean pause between the person's drawings, seconds (1)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -230,18 +237,20 @@ def main(argv: list[str] | None = None) -> dict:
         load_before = load_average()
         result = asyncio.run(run_benchmark(args, home))
         result["load_before"], result["load_after"] = load_before, load_average()
-    print(f"\n{result['attempts_sent']} sign-in attempts in {args.phase_s:g} s "
-          f"({result['attempts_per_s']}/s from {args.attackers} tabs); told: {result['told']}")
+    print(f"\n{result.get('attempts_sent')} sign-in attempts sent in {args.phase_s:g} s "
+          f"({result.get('attempts_per_s')}/s from {args.attackers} sessions)")
+    for what, count in sorted(result["told"].items(), key=lambda kv: -kv[1]):
+        print(f"  {count:>5}  {what}")
     print(f"{'phase':<10}{'n':>5}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
     for phase, s in result["phases"].items():
         print(f"{phase:<10}{s['n']:>5}{s['p50']:>10.0f}{s['p95']:>10.0f}{s['max']:>10.0f}")
     if "ratio_p95" in result:
-        print(f"attack / before p95: ×{result['ratio_p95']:.2f}")
-    print(f"server CPU (cores): before {result.get('cpu_before')}, "
-          f"attack {result.get('cpu_attack')}")
-    print(f"unanswered: {result['unanswered']}; errors: {result['page_errors']}")
-    print(f"load average (1 min): {result['load_before']:.2f} before, "
-          f"{result['load_after']:.2f} after")
+        print(f"attack / before p95: x{result['ratio_p95']:.2f}")
+    print(f"cores used: before {result.get('cpu_before')}, attack {result.get('cpu_attack')}")
+    print(f"errors: {result['errors']}")
+    print(f"load average (1 min): {result['load_before']:.2f} at start, "
+          f"{result.get('load_before_phase')} after 'before', "
+          f"{result.get('load_attack_phase')} after 'attack', {result['load_after']:.2f} at end")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
     return result

@@ -104,9 +104,9 @@ def _sign_in_form(config: AccessConfig) -> None:
                          f"server ({exc}). See the README's Access section.")
         return
     with st.form("sign_in"):
-        name = st.text_input("User name")
-        password = st.text_input("Password", type="password")
-        if st.form_submit_button("Sign in"):
+        name = st.text_input("User name", key="sign_in_name")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        if st.form_submit_button("Sign in", key="sign_in_submit"):
             try:
                 user = config.sign_in(name, password, session=_session_token(),
                                       client=st.context.ip_address)
