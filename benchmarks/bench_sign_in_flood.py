@@ -10,7 +10,7 @@ as Chromium speaks it), so the load generator costs the box little and each inte
 is timed from the frame sent to the server's ``script_finished``.
 
 - **The person** signs in as alice, opens /draw and loops: send a one-stroke drawing,
-  wait for the answer, look for a second, clear, pause ``--think-s``.
+  wait for the answer, look at it ``--look-s``, clear, pause ``--think-s``.
 - **The attacker** is ``--attackers`` sessions that together submit the sign-in form
   ``--rate`` times per second. Each attempt is a new made-up user name (so no name lock
   helps) with a wrong password; a session told "from this browser tab" is dropped and a
@@ -95,7 +95,8 @@ async def signed_in_session(url: str) -> Session:
     return session
 
 
-async def person(url: str, state: dict, think_s: float, stop: asyncio.Event) -> None:
+async def person(url: str, state: dict, think_s: float, look_s: float,
+                 stop: asyncio.Event) -> None:
     """Sign in, then draw and clear on /draw until ``stop``; latencies per phase."""
     rng = random.Random(7)
     values, cleared = drawings(), canvas_json(empty_png())
@@ -111,7 +112,7 @@ async def person(url: str, state: dict, think_s: float, stop: asyncio.Event) -> 
                 state["latencies"].setdefault(phase, []).append(run.latency_ms)
             elif run.status != "FINISHED_SUCCESSFULLY":
                 state["errors"].append(f"draw: {run.status}")
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(look_s)
             await session.send_canvas(cleared, "clear")
             await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
     finally:
@@ -175,7 +176,7 @@ async def run_benchmark(args, home: Path) -> dict:
     period = args.attackers / args.rate
     result: dict = {"rate_per_s": args.rate, "attackers": args.attackers,
                     "phase_s": args.phase_s, "think_s": args.think_s}
-    tasks = [asyncio.create_task(person(url, state, args.think_s, stop))]
+    tasks = [asyncio.create_task(person(url, state, args.think_s, args.look_s, stop))]
     tasks += [asyncio.create_task(attacker(i, url, state, period, stop, told))
               for i in range(args.attackers)]
     try:
@@ -222,8 +223,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--attackers", type=int, default=20,
                         help="attacking sessions sharing the rate (20)")
     parser.add_argument("--phase-s", type=float, default=30, help="seconds per phase (30)")
-    parser.add_argument("--think-s", type=float, default=1.0,
-                        help="mean pause between the person's drawings, seconds (1)")
+    parser.add_argument("--think-s", type=float, default=0.3,
+                        help="mean pause between the person's drawings, seconds (0.3)")
+    parser.add_argument("--look-s", type=float, default=0.3,
+                        help="seconds the person looks at an answer before clearing (0.3)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     return parser.parse_args(argv)
 
