@@ -15,6 +15,7 @@ save the model with its card to the registry.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import platform
 import time
@@ -105,6 +106,11 @@ class TrainConfig:
     # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
     mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
     # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
+    canvas_ready: bool = False  # also train (and validate) on canvas-like renderings of the
+    # training digits: drawn as pen strokes on a 280×280 canvas at random sizes, places and
+    # brush widths, then preprocessed as /draw does (28×28 grey digits only)
+    holdout_last: int = 0  # leave the last N training images out of training and validation
+    # (the default model keeps MNIST's last 2,000 for the /draw replay tests); 0 = none
 
     # ------------------------------------------------------------ checking
 
@@ -177,6 +183,12 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             problems.append(f"Learning-rate schedule {self.schedule!r} is not offered: choose "
                             f"{' or '.join(SCHEDULES)}.")
+        if not isinstance(self.canvas_ready, bool):
+            problems.append(f"Canvas-ready must be on or off (True or False), not "
+                            f"{self.canvas_ready!r}.")
+        if not whole(self.holdout_last) or self.holdout_last < 0:
+            problems.append(f"Held-out image count {shown['holdout_last']} is not allowed: use 0 "
+                            "(none) or a positive whole number.")
         if not isinstance(self.mixed_precision, bool):
             problems.append(f"Mixed precision must be on or off (True or False), not "
                             f"{self.mixed_precision!r}.")
@@ -318,6 +330,14 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     themselves) and become float32 exactly once, which is what Keras trains on.
     """
     dataset = load_dataset(config.dataset, settings)
+    if config.holdout_last:
+        if config.holdout_last > len(dataset.x_train) - MIN_TRAIN_IMAGES:
+            raise UserError(f"Holding out the last {config.holdout_last:,} of "
+                            f"{len(dataset.x_train):,} training images leaves too few to "
+                            "train on: hold out fewer.")
+        keep = len(dataset.x_train) - config.holdout_last
+        dataset = dataclasses.replace(dataset, x_train=dataset.x_train[:keep],
+                                      y_train=dataset.y_train[:keep])
     x_all, y_all, x_test, y_test, names = select_classes(dataset, config.classes)
     order = np.random.default_rng(config.seed).permutation(len(x_all))
     if config.max_train_images:
@@ -328,12 +348,34 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
                         "validation split or use more images.")
     train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
     k = len(names)
-    x_val = to_model_input(x_all[val_idx]) if n_val else None
-    y_val = one_hot(y_all[val_idx], k) if n_val else None
+    x_train, y_train = x_all[train_idx], y_all[train_idx]
+    x_val, y_val = x_all[val_idx], y_all[val_idx]
+    if config.canvas_ready:
+        settings = settings or get_settings()
+        x_train, y_train = with_canvas_like(x_train, y_train, config.seed, settings)
+        if n_val:
+            x_val, y_val = with_canvas_like(x_val, y_val, config.seed + 1, settings)
     return PreparedData(
-        x_train=to_model_input(x_all[train_idx]), y_train=one_hot(y_all[train_idx], k),
-        x_val=x_val, y_val=y_val, x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
+        x_train=to_model_input(x_train), y_train=one_hot(y_train, k),
+        x_val=to_model_input(x_val) if n_val else None,
+        y_val=one_hot(y_val, k) if n_val else None,
+        x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
         class_names=names, input_shape=(*dataset.image_shape, 1))
+
+
+def with_canvas_like(x: np.ndarray, y: np.ndarray, seed: int, settings: Settings
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` plus one canvas-like rendering of each digit (see ``TrainConfig.canvas_ready``).
+
+    Renderings are cached under ``<home>/cache`` (a few ms per digit to make).
+    """
+    if x.shape[1:] != (28, 28):
+        raise UserError(f"Canvas-ready training draws 28×28 digits, but these images are "
+                        f"{x.shape[1]}×{x.shape[2]}: turn canvas-ready off for this dataset.")
+    from dashcore.datasets.canvas_like import canvas_like_images
+
+    xc, yc = canvas_like_images(x, y, seed=seed, cache_dir=settings.home / "cache")
+    return np.concatenate([x, xc]), np.concatenate([y, yc])
 
 
 def fitted_spec(config: TrainConfig, input_shape: tuple[int, ...], num_classes: int
