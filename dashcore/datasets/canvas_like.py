@@ -135,7 +135,7 @@ def canvas_like_images(x: np.ndarray, y: np.ndarray, seed: int = 0,
     """Canvas-like renderings of digits ``x`` (uint8 (N, 28, 28)) with labels ``y``.
 
     One rendering per digit, at a random pose from ``seed``; digits where preprocessing
-    finds nothing are left out (so the labels come back too). About 3–5 ms a digit on
+    finds nothing are left out (so the labels come back too). About 5 ms a digit on
     one core: with ``cache_dir`` the result is kept in a file named by a hash of the
     inputs and the seed, and reused.
     """
