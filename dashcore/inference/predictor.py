@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from dashcore.inference.calibration import apply_temperature
 from dashcore.errors import UserError
+from dashcore.inference.calibration import apply_temperature
 
 _CACHE_SIZE = 6  # models kept loaded per process; a shared server rarely needs more
 # Below this top probability /draw says it is not sure. 0.75: the lowest value at which
 # the shipped default model's sure answers were right >= 99% of the time on canvas-like
-# validation drawings (at its card's temperature; 0.7 gave 98.9%). See dashcore.inference.calibration.
+# validation drawings (at its card's temperature; 0.7 gave 98.9%).
+# See dashcore.inference.calibration.
 CONFIDENCE_THRESHOLD = 0.75
 _cache: OrderedDict[tuple[str, int], SharedPredictor] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -276,7 +277,8 @@ def interpret(outputs: np.ndarray, class_names: Sequence[str] | None = None,
     """Turn one image's model outputs into a :class:`Prediction`.
 
     ``temperature`` is for raw outputs (a :class:`SharedPredictor` from
-    :func:`get_predictor` has applied its card's already): see :mod:`dashcore.inference.calibration`.
+    :func:`get_predictor` has applied its card's already): see
+    :mod:`dashcore.inference.calibration`.
     """
     probs = apply_temperature(as_probabilities(np.asarray(outputs).reshape(-1)), temperature)
     names = tuple(class_names) if class_names else tuple(str(i) for i in range(len(probs)))

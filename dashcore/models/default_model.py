@@ -171,6 +171,7 @@ def calibrate(model: Any, config: Any, settings: Any) -> dict[str, Any]:
     trained on; they also chose the best epoch). The figures reported for the held-out
     set come from the 2,000 replay digits, which neither training nor calibration saw.
     """
+    from dashcore.datasets.canvas_like import canvas_like_images, heldout_canvas_set
     from dashcore.inference.calibration import (
         TARGET_SURE_ACCURACY,
         apply_temperature,
@@ -178,7 +179,6 @@ def calibrate(model: Any, config: Any, settings: Any) -> dict[str, Any]:
         pick_threshold,
         sure_stats,
     )
-    from dashcore.datasets.canvas_like import canvas_like_images, heldout_canvas_set
     from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, SharedPredictor
     from dashcore.training.data import prepare_data
 

@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashcore.inference.calibration import apply_temperature, fit_temperature, pick_threshold, sure_stats
+from dashcore.inference.calibration import (
+    apply_temperature,
+    fit_temperature,
+    pick_threshold,
+    sure_stats,
+)
 from dashcore.inference.predictor import card_temperature, interpret
 
 
