@@ -323,3 +323,14 @@ def test_an_uploaded_model_over_the_evaluation_time_limit_is_stopped_with_a_sent
         "Evaluating this uploaded model took longer than 0.2 s, so it was stopped. Try the "
         "smaller test split, or a smaller model. This server's limit is set by "
         "DASHCORE_EVAL_MAX_SECONDS.")
+
+
+def test_the_work_estimate_counts_canvas_ready_renderings_and_leaves_held_out_images_out(
+        ) -> None:
+    from dashcore.training.data import describe_job
+
+    plain = describe_job(TrainConfig(architecture=TINY, epochs=1), get_settings())
+    ready = describe_job(TrainConfig(architecture=TINY, epochs=1, canvas_ready=True,
+                                     holdout_last=2_000), get_settings())
+    assert plain["train_images"] == 54_000
+    assert ready["train_images"] == 2 * 52_200  # (60,000 − 2,000) × 0.9, plus renderings
