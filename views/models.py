@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashcore import quota
+from dashcore.access import quota
 from dashcore.access.auth import User, can, why_not
 from dashcore.errors import UserError
 from dashcore.models import export, registry, upload

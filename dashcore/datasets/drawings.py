@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import DRAWING_IMAGE_BYTES, check_quota
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import DRAWINGS, Dataset
 from dashcore.errors import NotFoundError, UserError
-from dashcore.quota import DRAWING_IMAGE_BYTES, check_quota
 from dashcore.settings import Settings, get_settings
 
 MAX_CANVAS_PNG_BYTES = 1 << 20  # a 280×280 canvas PNG is well under 300 KB

@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import (
     _NAME_RE,
@@ -19,7 +20,6 @@ from dashcore.datasets.base import (
     Dataset,
 )
 from dashcore.errors import UserError
-from dashcore.quota import check_quota
 from dashcore.settings import Settings, get_settings, limit_setting
 
 # ---------------------------------------------------------------- uploads

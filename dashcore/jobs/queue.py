@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.errors import UserError
 from dashcore.jobs import local
 from dashcore.jobs.local import Launcher
-from dashcore.quota import check_quota
 from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_json, atomic_write_with
 from dashcore.models.archive_check import (
     UNPACKED_FACTOR,
@@ -50,7 +51,6 @@ from dashcore.models.archive_check import (
     sniff_format,
 )
 from dashcore.models.registry import ModelEntry, card_file, check_model_id, model_file, new_model_id
-from dashcore.quota import check_quota
 from dashcore.settings import Settings, get_settings
 
 # ---------------------------------------------------------------- the child process

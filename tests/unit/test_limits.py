@@ -242,7 +242,7 @@ def _bobs_run_folder(size: int) -> None:
 def test_models_datasets_drawings_and_runs_count_against_their_owner_only() -> None:
     import json
 
-    from dashcore import quota
+    from dashcore.access import quota
     from dashcore.datasets import drawings
     from dashcore.models import registry
 
