@@ -122,11 +122,13 @@ def _form() -> None:
                          n_trials=int(n_trials), parallel=int(parallel), metric=metric,
                          pruner=pruner)
         problems = plan.validate(settings.limits)
-        if problems:
-            for problem in problems:
-                st.warning(problem)
-        else:
-            st.info(study.describe_budget(plan, settings))
+        if not problems:
+            try:
+                st.info(study.describe_budget(plan, settings))
+            except UserError as exc:
+                problems = [str(exc)]
+        for problem in problems:
+            st.warning(problem)
         if st.button("Start sweep", type="primary", disabled=bool(problems),
                      key="sweep_start"):
             sweep = run_or_error(start_sweep, plan, settings, user=user)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dashcore.access.auth import User
+from dashcore.access.quota import check_quota
 from dashcore.errors import NotFoundError, UserError
 from dashcore.jobs import queue
 from dashcore.jobs.local import Launcher
@@ -66,7 +67,13 @@ def _tell(sweep: studies.Sweep, trial: Any, store: RunStore) -> bool:
 
 
 def _free_slots(store: RunStore, owner: str | None, settings: Settings) -> int:
+    """Room under the owner's queued-or-running limit; none while their disk is full."""
     mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
+    if owner:
+        try:
+            check_quota(User(owner), settings, 0, "the next trial")
+        except UserError:
+            return 0  # the sweep waits; the status line says why (see display.waiting)
     return settings.limits.queued_per_user - len(mine)
 
 

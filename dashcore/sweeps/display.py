@@ -38,8 +38,13 @@ def status_sentence(sweep: studies.Sweep, pairs: list[tuple[Any, RunRecord | Non
                  "; no trial has finished yet")
     state = {studies.RUNNING_SWEEP: "Running", studies.STOPPED_SWEEP: "Stopped (no more "
              "trials will be queued)", studies.FINISHED_SWEEP: "Finished"}[sweep.status]
+    waiting = ""
+    if (sweep.status == studies.RUNNING_SWEEP and len(pairs) < sweep.plan.n_trials
+            and not any(run is not None and run.active for _, run in pairs)):
+        waiting = (" Waiting to queue the next trial: its owner has no free queued-or-running "
+                   "slot, or their disk quota is used up.")
     return (f"{state}: {len(pairs)} of {sweep.plan.n_trials} trials started"
-            + (f" ({', '.join(parts)})" if parts else "") + best_text + ".")
+            + (f" ({', '.join(parts)})" if parts else "") + best_text + "." + waiting)
 
 
 def trial_rows(sweep: studies.Sweep, pairs: list[tuple[Any, RunRecord | None]]

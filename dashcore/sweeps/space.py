@@ -164,6 +164,19 @@ class SweepPlan:
                 "at_once": self.parallel,
                 "images": int(self.base.get("max_train_images") or 0)}
 
+    def costliest_trials(self) -> list[TrainConfig]:
+        """The trials that cost most: the most epochs at the smallest batch (most steps,
+        most work) and at the largest (most activation memory). Checking them against the
+        per-run budgets before the sweep starts means no trial is refused half-way."""
+        batches = self.vary.get("batch_size", {}).get("choices") or [self.base["batch_size"]]
+        configs = []
+        for batch in sorted({min(batches), max(batches)}):
+            params = {"batch_size": batch, "epochs": self.max_epochs()}
+            if "augment" in self.vary:
+                params["augment"] = True  # the augmentation pipeline costs a little more
+            configs.append(self.trial_config(params, {"id": "budget-check"}))
+        return configs
+
     # ------------------------------------------------------------ trials
 
     def distributions(self) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashcore.access.auth import User, authorize
-from dashcore.errors import NotFoundError
+from dashcore.access.quota import check_quota
+from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings
 from dashcore.store.runs import COMPLETED, STOPPED, RunRecord
 from dashcore.sweeps.space import SweepPlan
@@ -170,14 +171,12 @@ def create_sweep(plan: SweepPlan, settings: Settings, owner: str | None = None,
     """
     import optuna
 
-    from dashcore.training.config import TrainConfig
-    from dashcore.training.data import describe_job
-
     authorize(user, "train")
     if user is not None:
         owner = user.name
     plan.check(settings.limits)
-    describe_job(TrainConfig.from_dict(plan.base), settings)  # unknown dataset, model too big
+    work_per_run(plan, settings)  # unknown dataset, model too big, a trial over a budget
+    check_quota(user, settings, 0, "a sweep")
     sweep_id = new_sweep_id()
     study = optuna.create_study(storage=storage(settings), study_name=sweep_id,
                                 direction=plan.direction, pruner=make_pruner(plan))
@@ -219,15 +218,42 @@ def check_may_manage(sweep: Sweep, user: User | None) -> None:
     authorize(user, "manage", owner=sweep.owner, what=f"sweep {sweep.plan.name!r}")
 
 
+def work_per_run(plan: SweepPlan, settings: Settings) -> float:
+    """The most estimated training work (TMAC) one trial may take.
+
+    Raises:
+        UserError: the dataset or model cannot be used, or the costliest trial would be
+            over the server's per-run work or memory budget (the sentence names it).
+    """
+    from dashcore.training.data import describe_job
+
+    work = 0.0
+    for config in plan.costliest_trials():
+        try:
+            work = max(work, float(describe_job(config, settings)["training_tmac"]))
+        except UserError as exc:
+            raise UserError(f"The costliest trial of this sweep ({config.epochs} epochs at "
+                            f"batch size {config.batch_size}) would be refused: {exc}") from exc
+    return work
+
+
 def describe_budget(plan: SweepPlan, settings: Settings) -> str:
-    """The sentence the form shows before a sweep starts: what it will use."""
-    budget = plan.budget()
+    """The sentence the form shows before a sweep starts: what it will use.
+
+    Raises:
+        UserError: a trial would be over a per-run budget (see :func:`work_per_run`).
+    """
+    budget, limits = plan.budget(), settings.limits
+    work = work_per_run(plan, settings)
     images = f"{budget['images']:,} training images each" if budget["images"] else \
         "all training images"
     runs = "run" if budget["runs"] == 1 else "runs"
     text = (f"This sweep trains up to {budget['runs']} {runs} ({budget['epochs']} epochs in "
             f"all, {images}), at most {budget['at_once']} at a time: {budget['at_once']} of "
-            f"your {settings.limits.queued_per_user} queued-or-running runs while it lasts.")
+            f"your {limits.queued_per_user} queued-or-running runs while it lasts. Training "
+            f"work: at most about {work:,.2g} TMAC per run (this server allows "
+            f"{limits.max_training_tmac:,.0f}), {work * budget['runs']:,.2g} TMAC in all; "
+            f"each run is stopped after {limits.job_max_minutes:g} minutes.")
     if budget["at_once"] > settings.concurrent_jobs:
         text += (f" This server trains {settings.concurrent_jobs} run(s) at once, so the others "
                  "wait in the queue.")

@@ -54,6 +54,18 @@ def test_a_plan_says_what_it_will_use_before_it_starts():
     assert "up to 4 runs (12 epochs in all, 300 training images each)" in sentence
     assert "at most 2 at a time: 2 of your 3 queued-or-running runs" in sentence
     assert "This server trains 1 run(s) at once" in sentence
+    assert "TMAC per run (this server allows 200)" in sentence
+    assert "each run is stopped after 240 minutes" in sentence
+
+
+def test_a_sweep_whose_costliest_trial_is_over_the_work_budget_is_refused_before_it_starts(
+        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DASHCORE_MAX_TRAINING_TMAC", "0.0001")
+    costly = plan(vary={"batch_size": {"choices": [16, 256]}})
+    with pytest.raises(UserError, match=r"costliest trial of this sweep \(1 epochs at batch "
+                                        r"size 16\) would be refused: This run would cost"):
+        dispatch.start_sweep(costly, get_settings(), launcher=FakeLauncher())
+    assert open_store().list_runs() == []
 
 
 @pytest.mark.parametrize(("changes", "words"), [
@@ -188,3 +200,14 @@ def test_the_pruning_callback_stops_after_the_epoch_its_report_prunes():
     callback.on_epoch_end(1, {"val_accuracy": 0.4})
     assert callback.model.stop_training and callback.pruned_after == 2
     assert seen == [(1, 0.5), (2, 0.4)]
+
+
+def test_a_sweep_waits_while_its_owners_disk_quota_is_used_up(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DASHCORE_USER_DISK_MB", "0")
+    settings = get_settings()
+    sweep = dispatch.start_sweep(plan(), settings, owner="ann", launcher=FakeLauncher())
+    assert open_store().list_runs() == []
+    from dashcore.sweeps import display
+
+    sentence = display.status_sentence(sweep, display.trial_runs(sweep, open_store()))
+    assert "Waiting to queue the next trial" in sentence and "disk quota" in sentence
