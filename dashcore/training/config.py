@@ -87,7 +87,7 @@ class TrainConfig:
     holdout_last: int = 0  # leave the last N training images out of training and validation
     # (the default model keeps MNIST's last 2,000 for the /draw replay tests); 0 = none
     sweep: dict[str, Any] | None = None  # the sweep this run is a trial of ({"id", "name",
-    # "trial"}, see dashcore.sweeps); None for a run started by hand
+    # "trial", "number"}, see dashcore.sweeps); None for a run started by hand
 
     # ------------------------------------------------------------ checking
 
