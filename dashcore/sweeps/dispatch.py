@@ -73,7 +73,7 @@ def _free_slots(store: RunStore, owner: str | None, settings: Settings) -> int:
         try:
             check_quota(User(owner), settings, 0, "the next trial")
         except UserError:
-            return 0  # the sweep waits; the status line says why (see display.waiting)
+            return 0  # the sweep waits; the status line says why (display.status_sentence)
     return settings.limits.queued_per_user - len(mine)
 
 
