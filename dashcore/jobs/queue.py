@@ -8,13 +8,13 @@ finishing — calls :func:`dispatch`, which first *reconciles*: a run whose work
 is gone is marked failed (or interrupted, when the app has just restarted) with the
 reason in words, then free slots are filled from the queue.
 
-Dispatching is serialised with a file lock in the data folder, so two server threads
-or processes never start the same run twice.
+Dispatching is serialised with the store's lock (a file lock beside an SQLite store, an
+advisory lock in PostgreSQL), so two server threads, processes or hosts never start the
+same run twice.
 """
 
 from __future__ import annotations
 
-import fcntl
 import signal
 import threading
 import time
@@ -46,14 +46,10 @@ _started_lock = threading.Lock()
 
 @contextmanager
 def _dispatch_lock(settings: Settings) -> Iterator[None]:
-    """An exclusive lock across threads and processes sharing this data folder."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    with open(settings.home / "jobs.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """An exclusive lock across threads, processes and servers sharing this run store
+    (a file lock beside an SQLite store; an advisory lock in PostgreSQL)."""
+    with open_store(settings).exclusive():
+        yield
 
 
 # ---------------------------------------------------------------- reconciliation

@@ -37,6 +37,7 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, RunRecord
 from dashcore.store.sqlite import StoreDamaged
 from tests.conftest import REPO_ROOT
+from tests.pg import pg_schema_url
 from tests.unit.test_data import npz
 from tests.unit.test_jobs import (  # noqa: F401 - no_stray_workers is an autouse fixture
     LONG,
@@ -400,7 +401,21 @@ queue.dispatch(launcher=launcher)
 """
 
 
-def test_server_processes_dispatching_at_once_start_each_run_once_within_the_limit(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_db(request, monkeypatch):
+    """The run store the server processes share: the SQLite file in DASHCORE_HOME (a file
+    lock), or a PostgreSQL schema (an advisory lock) when DASHCORE_TEST_PG is set."""
+    if request.param == "sqlite":
+        yield request.param
+        return
+    with pg_schema_url() as url:
+        monkeypatch.setenv("DASHCORE_DB", url)
+        yield request.param
+        monkeypatch.delenv("DASHCORE_DB")  # later teardowns look at the default store
+
+
+def test_server_processes_dispatching_at_once_start_each_run_once_within_the_limit(
+        tmp_path, shared_db):
     the_store = open_store()
     for i in range(3):
         the_store.create_run(RunRecord(run_id=f"r-{i}", name=f"run {i}",
