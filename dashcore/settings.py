@@ -60,7 +60,8 @@ class Settings:
     db: str = ""  # run store URL (DASHCORE_DB): "" = the SQLite file in home;
     # "postgresql://user:pass@host/db" when several servers or hosts share the runs
     backend: str = "local"  # job backend (DASHCORE_BACKEND): "local" worker processes or "ray"
-    ray_address: str = ""  # Ray dashboard address for the Jobs API (RAY_ADDRESS)
+    ray_address: str = ""  # Ray head's dashboard, http://head:8265, for the Jobs API
+    # (DASHCORE_RAY_ADDRESS, else RAY_ADDRESS)
     ray_cpus: float = 1.0  # CPUs each Ray job asks for (DASHCORE_RAY_CPUS)
     ray_gpus: float = 0.0  # GPUs each Ray job asks for unless its config says (DASHCORE_RAY_GPUS)
     stop_grace_s: float = 30.0  # seconds a stopping Ray job gets to save before stop_job
@@ -112,7 +113,10 @@ class Settings:
         env = {"DASHCORE_HOME": str(self.home), "DASHCORE_DB": self.db,
                "DASHCORE_BACKEND": self.backend, "DASHCORE_ARTIFACTS": self.artifacts,
                "DASHCORE_CONCURRENT_JOBS": str(self.concurrent_jobs),
-               "DASHCORE_WORKER_THREADS": str(self.worker_threads)}
+               "DASHCORE_WORKER_THREADS": str(self.worker_threads),
+               "DASHCORE_RAY_ADDRESS": self.ray_address, "DASHCORE_RAY_CPUS": str(self.ray_cpus),
+               "DASHCORE_RAY_GPUS": str(self.ray_gpus),
+               "DASHCORE_STOP_GRACE_S": str(self.stop_grace_s)}
         env.update({var: str(getattr(self.limits, name)) for name, var in LIMIT_ENV.items()})
         return env
 
@@ -145,7 +149,8 @@ def get_settings() -> Settings:
         limits=limits,
         db=os.environ.get("DASHCORE_DB", "").strip(),
         backend=(os.environ.get("DASHCORE_BACKEND", "").strip().lower() or "local"),
-        ray_address=os.environ.get("RAY_ADDRESS", "").strip(),
+        ray_address=(os.environ.get("DASHCORE_RAY_ADDRESS", "").strip()
+                     or os.environ.get("RAY_ADDRESS", "").strip()),
         ray_cpus=_env_float("DASHCORE_RAY_CPUS", 1.0),
         ray_gpus=_env_float("DASHCORE_RAY_GPUS", 0.0),
         stop_grace_s=_env_float("DASHCORE_STOP_GRACE_S", 30.0),

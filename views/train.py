@@ -202,6 +202,11 @@ def _live_panel(run_id: str, was_active: bool) -> None:
     batch_points = store.batch_points(run.run_id)
     epoch_points = store.epoch_points(run.run_id)
     st.plotly_chart(charts.live_figure(batch_points, epoch_points), key="live_chart")
+    if run.status != QUEUED and st.toggle("Show the job's log", key="show_job_log",
+                                          help="The last lines the worker printed."):
+        log = run_or_error(queue.job_log, run.run_id, settings)
+        if log is not None:
+            st.code(log or "(nothing printed yet)", language=None)
     summary = run.summary or {}
     if summary.get("test_accuracy") is not None:
         st.caption(f"Test accuracy {summary['test_accuracy']:.4f} · test loss "

@@ -83,6 +83,7 @@ class RunRecord:
     summary: dict[str, Any] = field(default_factory=dict)
     owner: str | None = None
     backend: str = "local"  # the job backend that started it: "local" or "ray"
+    stop_requested_at: float | None = None  # when Stop was first pressed (Unix seconds)
 
     @property
     def active(self) -> bool:

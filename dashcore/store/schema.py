@@ -58,8 +58,10 @@ MIGRATIONS: list[list[str]] = [
             data TEXT NOT NULL,
             PRIMARY KEY (run_id, epoch))""",
     ],
-    [  # 2: which job backend started a run (local worker process or a Ray job)
+    [  # 2: which job backend started a run (local process or Ray job), and when Stop was
+        # pressed (a Ray job that has not stopped itself after a grace period is ended)
         "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local'",
+        "ALTER TABLE runs ADD COLUMN stop_requested_at DOUBLE PRECISION",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -74,7 +76,7 @@ runs = Table(
     Column("created", Float), Column("started", Float), Column("finished", Float),
     Column("reason", Text), Column("pid", Integer), Column("pid_created", Float),
     Column("stop_requested", Integer), Column("progress", Text), Column("summary", Text),
-    Column("owner", Text), Column("backend", Text),
+    Column("owner", Text), Column("backend", Text), Column("stop_requested_at", Float),
 )
 batch_points = Table(
     "batch_points", metadata, Column("run_id", Text, primary_key=True),

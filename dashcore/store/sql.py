@@ -19,7 +19,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -293,7 +293,11 @@ class SQLAlchemyRunStore(RunStore):
     @_in_words
     def request_stop(self, run_id: str) -> None:
         self.get_run(run_id)
-        self.update_run(run_id, stop_requested=True)
+        table = schema.runs
+        with self._write() as conn:  # the first press's time is kept (the grace counts from it)
+            conn.execute(update(table).where(table.c.run_id == run_id).values(
+                stop_requested=1,
+                stop_requested_at=func.coalesce(table.c.stop_requested_at, time.time())))
 
     @_in_words
     def stop_requested(self, run_id: str) -> bool:
