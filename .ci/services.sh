@@ -58,6 +58,10 @@ start_ray() {
     port=$(free_port); dash=$(free_port)
     token=$(python -c 'import secrets; print(secrets.token_hex(32))')
     export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=$token RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+    # Credentials live on the hosts, as on a real cluster: jobs inherit the head's
+    # environment, so the S3 settings of moto are exported before the head starts.
+    # shellcheck disable=SC1091
+    source "$state/env.sh"
     # --temp-dir keeps this head's sockets and logs apart from any other Ray on the box.
     ray start --head --node-ip-address=127.0.0.1 --port="$port" \
         --dashboard-host=127.0.0.1 --dashboard-port="$dash" \
@@ -119,6 +123,7 @@ stop_all() {
             >/dev/null 2>&1 || true
         rm -f "$state/pg_bin"
     fi
+    rm -rf "$state/pgdata" "$state/ray"
 }
 
 case "$cmd" in

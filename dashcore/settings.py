@@ -74,7 +74,10 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        """The model registry: ``<id>.keras`` plus ``<id>.json`` cards."""
+        """The model registry when it is local: ``<id>.keras`` plus ``<id>.json`` cards
+        (under ``artifacts`` when that is a shared path rather than an object store URL)."""
+        if self.artifacts and "://" not in self.artifacts:
+            return Path(self.artifacts).expanduser() / "models"
         return self.home / "models"
 
     @property
@@ -105,7 +108,7 @@ class Settings:
     @property
     def artifacts_url(self) -> str:
         """Root of saved models (a local folder or an fsspec URL such as ``s3://b/p``)."""
-        return self.artifacts or str(self.home)
+        return self.artifacts or str(self.home)  # home/models is models_dir
 
     def worker_env(self) -> dict[str, str]:
         """The DASHCORE_* variables a worker process (local or on a cluster) needs to see
