@@ -194,3 +194,8 @@ def artifact_folder(root: str | Path, sub: str, cache: Path) -> ArtifactFolder:
     if is_remote(root):
         return RemoteFolder(f"{root.rstrip('/')}/{sub}", cache / sub)
     return LocalFolder(Path(root.removeprefix("file://")) / sub)
+
+
+def datasets_folder(settings: Any) -> ArtifactFolder:
+    """Where uploaded datasets live (beside the models), so remote workers can read them."""
+    return artifact_folder(settings.artifacts_url, "datasets", settings.home / "cache")

@@ -82,7 +82,10 @@ class Settings:
 
     @property
     def datasets_dir(self) -> Path:
-        """Validated uploaded datasets, one ``.npz`` each."""
+        """Validated uploaded datasets, one ``.npz`` each, when kept locally (under
+        ``artifacts`` when that is a shared path rather than an object store URL)."""
+        if self.artifacts and "://" not in self.artifacts:
+            return Path(self.artifacts).expanduser() / "datasets"
         return self.home / "datasets"
 
     @property

@@ -8,11 +8,13 @@ the cluster has says it is waiting for a GPU instead of waiting silently.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from dashcore.jobs import backends, display, queue
 from dashcore.settings import get_settings
 from dashcore.store import factory
 from dashcore.store.factory import open_store
-from dashcore.store.runs import QUEUED, RUNNING, STOPPED
+from dashcore.store.runs import COMPLETED, QUEUED, RUNNING, STOPPED
 from tests.conftest import REPO_ROOT
 from tests.unit.test_jobs import LONG, QUICK
 
@@ -127,6 +129,22 @@ def test_a_run_asking_for_more_gpus_than_the_cluster_has_says_it_waits_for_a_gpu
     queue.stop(run.run_id)
     wait_for(lambda: store.get_run(run.run_id).status == STOPPED, "the cancel", 60)
     assert "nothing was trained" in store.get_run(run.run_id).reason
+
+
+def test_a_dataset_uploaded_to_the_server_trains_on_the_cluster(team):
+    from dashcore.datasets import catalog, uploads
+    from tests.unit.test_data import arrays
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays(n_train=120, n_test=30))
+    uploads.save_uploaded_dataset("team digits", buffer.getvalue())
+    assert "upload:team digits" in catalog.list_datasets()  # listed from the bucket
+    run = queue.submit(replace(QUICK, dataset="upload:team digits"), name="on an upload")
+    store = open_store()
+    wait_for(lambda: not store.get_run(run.run_id).active, "the run on the upload")
+    done = store.get_run(run.run_id)
+    assert done.status == COMPLETED, done.reason
+    assert done.summary.get("model_id")
 
 
 pytestmark = pytest.mark.timeout(600)
