@@ -44,12 +44,10 @@ def unreachable(address: str, exc: BaseException) -> str:
 
 
 def resources(run: RunRecord, settings: Settings) -> tuple[float, float]:
-    """(CPUs, GPUs) the run's job asks the cluster for: the run's config if it says
-    (``cpus``/``gpus``), else the server's settings."""
-    config = run.config or {}
-    cpus = float(config.get("cpus") or settings.ray_cpus)
-    gpus = float(config.get("gpus") if config.get("gpus") is not None else settings.ray_gpus)
-    return cpus, gpus
+    """(CPUs, GPUs) the run's job asks the cluster for: CPUs from the settings, GPUs from
+    the run's form (``gpus``) or else the settings."""
+    asked = (run.config or {}).get("gpus")
+    return float(settings.ray_cpus), float(settings.ray_gpus if asked is None else asked)
 
 
 def waiting_sentence(cpus: float, gpus: float) -> str:

@@ -32,6 +32,7 @@ MAX_BATCH_SIZE = 4096  # larger batches do not fit a small server's memory for b
 MAX_LEARNING_RATE = 1.0  # above this every optimizer here diverges on image data
 MAX_VALIDATION_SPLIT = 0.5  # holding out more than half leaves too little to learn from
 MIN_TRAIN_IMAGES = 10  # fewer than this cannot be split into training and validation
+MAX_GPUS = 8  # GPUs one run may ask a Ray cluster for: one host's worth (no multi-host training)
 DEFAULT_ARCHITECTURE = "CNN 32-64"
 
 
@@ -82,6 +83,8 @@ class TrainConfig:
     # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
     mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
     # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
+    gpus: int | None = None  # GPUs the run's Ray job asks for (0 to MAX_GPUS); None = the
+    # server's DASHCORE_RAY_GPUS. Local workers use whatever GPUs their machine has.
 
     # ------------------------------------------------------------ checking
 
@@ -157,6 +160,9 @@ class TrainConfig:
         if not isinstance(self.mixed_precision, bool):
             problems.append(f"Mixed precision must be on or off (True or False), not "
                             f"{self.mixed_precision!r}.")
+        if self.gpus is not None and (not whole(self.gpus) or not 0 <= self.gpus <= MAX_GPUS):
+            problems.append(f"GPUs {shown['gpus']} is not allowed: use a whole number from 0 "
+                            f"to {MAX_GPUS} (the GPUs of one host; 0 trains on CPUs).")
         return problems
 
     def check(self, limits: Limits | None = None) -> TrainConfig:
