@@ -14,7 +14,7 @@ from dashcore.charts import training as charts
 from dashcore.datasets import catalog
 from dashcore.errors import UserError
 from dashcore.jobs import display, queue
-from dashcore.models.presets import PRESETS, RECIPE_NOTES, RECIPES
+from dashcore.models.presets import DEFAULT_PRESET, PRESETS, RECIPE_NOTES, RECIPES
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
@@ -47,7 +47,6 @@ except UserError as exc:  # a damaged run store file: say what to do, not a trac
     st.error(str(exc))
     st.stop()
 user = current_user()
-queue.startup(settings)  # once per server process: runs left without a worker → interrupted
 
 st.title("Train")
 st.caption("Training runs as a background job: you can leave this page, refresh or close the "
@@ -91,7 +90,7 @@ def _on_architecture_change() -> None:
 def _form() -> None:
     architectures = _architectures()
     names = list(architectures)
-    default_arch = names.index("CNN 32-64") if "CNN 32-64" in names else 0
+    default_arch = names.index(DEFAULT_PRESET) if DEFAULT_PRESET in names else 0
     if "train_lr" not in st.session_state:  # first visit: the default preset's recipe
         _apply_recipe(recipe_for(DEFAULTS.spec.name))
     # Outside the form so that picking a preset fills in its recipe at once.

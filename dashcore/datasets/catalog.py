@@ -1,13 +1,14 @@
 """The datasets a person can pick: built-in MNIST and Fashion-MNIST, "Your drawings" and
 uploads, listed and loaded by name.
 
-A new dataset goes here: one constant in :mod:`dashcore.datasets.base`, one entry in
-:data:`LOADERS`.
+A new built-in dataset goes here: its name in :mod:`dashcore.datasets.base` and its
+loader in :data:`BUILTINS`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,7 @@ from dashcore.datasets.base import (
     UPLOAD_PREFIX,
     Dataset,
 )
+from dashcore.datasets.drawings import drawings_file, load_drawings
 from dashcore.datasets.uploads import parse_dataset_npz
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings, get_settings
@@ -86,15 +88,17 @@ def _download_fashion() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray
     return fashion_mnist.load_data()
 
 
+# The built-in datasets, by the name pages show; a new built-in dataset is one entry here.
+BUILTINS: dict[str, Callable[[], Dataset]] = {MNIST: load_mnist, FASHION: load_fashion_mnist}
+
+
 def list_datasets(settings: Settings | None = None) -> list[str]:
     """Names of every dataset a page can offer: built-ins, then uploads, then drawings."""
     settings = settings or get_settings()
-    names = [MNIST, FASHION]
+    names = list(BUILTINS)
     # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
     names += [UPLOAD_PREFIX + n[:-len(".npz")] for n in datasets_folder(settings).names(".npz")
               if not n.startswith(".")]
-    from dashcore.datasets.drawings import drawings_file
-
     if drawings_file(settings).is_file():
         names.append(DRAWINGS)
     return names
@@ -108,10 +112,8 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
         UserError: when Fashion-MNIST cannot be downloaded.
     """
     settings = settings or get_settings()
-    if name == MNIST:
-        return load_mnist()
-    if name == FASHION:
-        return load_fashion_mnist()
+    if name in BUILTINS:
+        return BUILTINS[name]()
     if name.startswith(UPLOAD_PREFIX):
         folder, file_name = datasets_folder(settings), f"{name[len(UPLOAD_PREFIX):]}.npz"
         if not folder.exists(file_name):
@@ -119,8 +121,6 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
         path = folder.local_path(file_name)  # the file, or a cached copy from the store
         return _load_saved_upload(str(path), path.stat().st_mtime_ns)
     if name == DRAWINGS:
-        from dashcore.datasets.drawings import load_drawings
-
         return load_drawings(settings)
     raise NotFoundError(f"Unknown dataset {name!r}: choose one of {', '.join(list_datasets())}.")
 

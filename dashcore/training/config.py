@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dashcore.errors import UserError
-from dashcore.models.presets import RECIPES, get_preset
+from dashcore.models.presets import DEFAULT_PRESET, RECIPES, get_preset
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import Limits, limit_setting
 
@@ -33,7 +33,6 @@ MAX_LEARNING_RATE = 1.0  # above this every optimizer here diverges on image dat
 MAX_VALIDATION_SPLIT = 0.5  # holding out more than half leaves too little to learn from
 MIN_TRAIN_IMAGES = 10  # fewer than this cannot be split into training and validation
 MAX_GPUS = 8  # GPUs one run may ask a Ray cluster for: one host's worth (no multi-host training)
-DEFAULT_ARCHITECTURE = "CNN 32-64"
 
 
 def _show(value: Any) -> str:
@@ -46,7 +45,7 @@ def _show(value: Any) -> str:
 
 
 def _default_architecture() -> dict[str, Any]:
-    return get_preset(DEFAULT_ARCHITECTURE).to_dict()
+    return get_preset(DEFAULT_PRESET).to_dict()
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dashcore.inference import predictor
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.conftest import REPO_ROOT
+from tests.app.conftest import open_page
 
 OVERRIDE_KEY = "draw_image_override"
 
@@ -36,12 +36,7 @@ ZERO = canvas_with(lambda d: d.ellipse([80, 40, 200, 240], outline="white", widt
 
 
 def open_draw(image: np.ndarray | None = None) -> AppTest:
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
-    if image is not None:
-        app.session_state[OVERRIDE_KEY] = image
-    app.switch_page("views/draw.py").run()
-    assert not app.exception, app.exception
-    return app
+    return open_page("draw", {OVERRIDE_KEY: image} if image is not None else None)
 
 
 def texts(app: AppTest) -> str:
