@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -141,7 +142,10 @@ def _settle_ray_run(store: RunStore, run: RunRecord, state: JobState,
 
 def _reconcile_locked(store: RunStore, settings: Settings, on_start: bool) -> list[str]:
     changed = []
+    here = socket.gethostname()
     for run in store.list_runs(WORKING):
+        if run.backend == "local" and run.host not in (None, here):
+            continue  # another server's worker process: only that server can see it
         try:
             state = get_backend(run.backend, settings).state(run, settings)
         except UserError:
@@ -200,7 +204,8 @@ def dispatch(settings: Settings | None = None, launcher: Launcher | None = None)
                                  progress={"phase": "waiting", "waiting": str(exc)})
                 break
             if pid is not None:
-                store.update_run(run.run_id, pid=pid, pid_created=identity)
+                store.update_run(run.run_id, pid=pid, pid_created=identity,
+                                 host=socket.gethostname())
             started.append(run.run_id)
     return started
 

@@ -84,6 +84,7 @@ class RunRecord:
     owner: str | None = None
     backend: str = "local"  # the job backend that started it: "local" or "ray"
     stop_requested_at: float | None = None  # when Stop was first pressed (Unix seconds)
+    host: str | None = None  # the machine whose process ``pid`` is (local backend)
 
     @property
     def active(self) -> bool:

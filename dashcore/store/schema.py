@@ -62,6 +62,7 @@ MIGRATIONS: list[list[str]] = [
         # pressed (a Ray job that has not stopped itself after a grace period is ended)
         "ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local'",
         "ALTER TABLE runs ADD COLUMN stop_requested_at DOUBLE PRECISION",
+        "ALTER TABLE runs ADD COLUMN host TEXT",  # where a local worker runs (its pid's host)
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -77,6 +78,7 @@ runs = Table(
     Column("reason", Text), Column("pid", Integer), Column("pid_created", Float),
     Column("stop_requested", Integer), Column("progress", Text), Column("summary", Text),
     Column("owner", Text), Column("backend", Text), Column("stop_requested_at", Float),
+    Column("host", Text),
 )
 batch_points = Table(
     "batch_points", metadata, Column("run_id", Text, primary_key=True),

@@ -4,6 +4,7 @@ a job's end is reconciled, and a cluster that does not answer."""
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass, replace
 
@@ -12,9 +13,9 @@ import pytest
 from dashcore.jobs import backends, display, queue, ray_jobs
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
-from dashcore.store.runs import FAILED, QUEUED, RUNNING, STARTING, STOPPED
+from dashcore.store.runs import FAILED, QUEUED, RUNNING, STARTING, STOPPED, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.unit.test_jobs import QUICK
+from tests.unit.test_jobs import QUICK, dead_pid
 
 ADDRESS = "http://ray-head.test:8265"
 
@@ -148,3 +149,13 @@ def test_an_unknown_backend_is_refused_with_the_choices(monkeypatch):
     monkeypatch.setenv("DASHCORE_BACKEND", "slurm")
     with pytest.raises(Exception, match="'slurm' is not offered: set DASHCORE_BACKEND to local"):
         queue.dispatch()
+
+
+def test_a_local_worker_on_another_server_is_left_for_that_server_to_judge():
+    store = open_store()
+    store.create_run(RunRecord(run_id="r-elsewhere", name="elsewhere", status=RUNNING,
+                               pid=dead_pid(), host="other-app-server"))
+    store.create_run(RunRecord(run_id="r-here", name="here", status=RUNNING, pid=dead_pid(),
+                               host=socket.gethostname()))
+    assert queue.reconcile(on_start=True) == ["r-here"]  # its process is gone: interrupted
+    assert store.get_run("r-elsewhere").status == RUNNING
