@@ -12,8 +12,6 @@ canvas is cleared with its own reset button. Every model sees the same drawings.
 
 Reported per model: **confident and right** (headline "Prediction: N", N the label) and
 **top guess right** (the sure answer, or the first of "Not sure: maybe A or B"), of N.
-``--stand-in`` replays the hand-drawn digits of ``tests/e2e/canvas_driver.py`` instead
-(a smoke run of the harness, not a figure to quote).
 """
 
 from __future__ import annotations
@@ -29,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e import canvas_driver as cd  # noqa: E402 - after the path insert
+from dashcore.datasets.strokes import replay_set  # noqa: E402 - after the path insert
+from tests.e2e import canvas_driver as cd  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -37,20 +36,6 @@ from tests.e2e.harness import (  # noqa: E402
     start_app,
     stop_app,
 )
-
-
-def stroke_sets(count: int, seed: int, stand_in: bool) -> list:
-    """(label, strokes) pairs: the real replay set, or the stand-in when asked."""
-    if stand_in:
-        from tests.e2e.test_draw_replay import stand_in_replay_set
-
-        return stand_in_replay_set(count, seed)
-    try:
-        from dashcore.datasets.strokes import replay_set
-    except ImportError:
-        sys.exit("dashcore.datasets.strokes is not here yet: merge it, or pass --stand-in "
-                 "for a smoke run of the harness.")
-    return replay_set(count, seed=seed)
 
 
 def model_names(ids: list[str]) -> dict[str, str]:
@@ -73,7 +58,6 @@ def main() -> None:
                         help="model id to test (repeat to compare); default: the default")
     parser.add_argument("--home", type=Path, help="data folder with the models (default: a "
                         "fresh one, holding only the built-in model)")
-    parser.add_argument("--stand-in", action="store_true", help="hand-drawn digits instead")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -84,7 +68,7 @@ def main() -> None:
 
     ids = args.model or [registry.default_model_id()]
     labels = model_names(ids)
-    sets = stroke_sets(args.count, args.seed, args.stand_in)
+    sets = replay_set(args.count, seed=args.seed)
 
     from playwright.sync_api import sync_playwright
 
@@ -114,7 +98,7 @@ def main() -> None:
     finally:
         stop_app(proc)
 
-    source = "stand-in hand-drawn digits" if args.stand_in else "replay_set"
+    source = "replay_set"
     print(f"{args.count} stroke sets ({source}, seed {args.seed}), mouse, 45–80% of the "
           "canvas height")
     for model_id, r in report.items():

@@ -51,6 +51,9 @@ class ArtifactFolder(Protocol):
     def delete(self, name: str) -> None:
         """Remove it (no error if absent)."""
 
+    def size(self, name: str) -> int:
+        """Its size in bytes (0 if absent), without downloading it."""
+
     def local_path(self, name: str) -> Path:
         """A local file with its contents (the file itself, or a cached download)."""
 
@@ -83,6 +86,12 @@ class LocalFolder:
 
     def delete(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
+
+    def size(self, name: str) -> int:
+        try:
+            return (self.root / name).stat().st_size
+        except OSError:
+            return 0
 
     def local_path(self, name: str) -> Path:
         return self.root / name
@@ -162,6 +171,14 @@ class RemoteFolder:
             pass
         except Exception as exc:  # noqa: BLE001
             raise self._problem(exc, f"deleting {name}") from exc
+
+    def size(self, name: str) -> int:
+        try:
+            return int(self.fs.info(self._key(name)).get("size") or 0)
+        except FileNotFoundError:
+            return 0
+        except Exception as exc:  # noqa: BLE001
+            raise self._problem(exc, f"reading the size of {name}") from exc
 
     def local_path(self, name: str) -> Path:
         """Download once per version (ETag or size+time) into the cache, atomically."""

@@ -124,6 +124,10 @@ compared = compare_box.multiselect(
     format_func=lambda i: label_for(by_id[i]), key="draw_compare",
     help=f"Up to {MAX_COMPARED} more models answer the same drawing, side by side.")
 entry = by_id[model_id]
+sure_line = entry.info.sure_line()
+st.caption(f"An answer counts as sure at {CONFIDENCE_THRESHOLD:.0%} confidence or more; below "
+           "that the page says it is not sure and shows two guesses."
+           + (f" {sure_line}" if sure_line else ""))
 
 left, right = st.columns([1, 1], gap="large")
 with left:

@@ -82,6 +82,11 @@ class TrainConfig:
     # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
     mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
     # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
+    canvas_ready: bool = False  # also train (and validate) on canvas-like renderings of the
+    # training digits: drawn as pen strokes on a 280×280 canvas at random sizes, places and
+    # brush widths, then preprocessed as /draw does (28×28 grey digits only)
+    holdout_last: int = 0  # leave the last N training images out of training and validation
+    # (the default model keeps MNIST's last 2,000 for the /draw replay tests); 0 = none
     gpus: int | None = None  # GPUs the run's Ray job asks for (0 to MAX_GPUS); None = the
     # server's DASHCORE_RAY_GPUS. Local workers use whatever GPUs their machine has.
 
@@ -156,6 +161,12 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             problems.append(f"Learning-rate schedule {self.schedule!r} is not offered: choose "
                             f"{' or '.join(SCHEDULES)}.")
+        if not isinstance(self.canvas_ready, bool):
+            problems.append(f"Canvas-ready must be on or off (True or False), not "
+                            f"{self.canvas_ready!r}.")
+        if not whole(self.holdout_last) or self.holdout_last < 0:
+            problems.append(f"Held-out image count {shown['holdout_last']} is not allowed: use 0 "
+                            "(none) or a positive whole number.")
         if not isinstance(self.mixed_precision, bool):
             problems.append(f"Mixed precision must be on or off (True or False), not "
                             f"{self.mixed_precision!r}.")

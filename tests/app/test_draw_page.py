@@ -55,7 +55,8 @@ def test_a_blank_canvas_says_draw_a_digit_and_never_guesses() -> None:
 def test_on_a_fresh_install_the_picker_offers_the_builtin_model_and_selects_it() -> None:
     app = open_draw()
     picker = app.selectbox(key="draw_model")
-    assert picker.options == ["Default model (CNN-BN, shipped) · 99.1% on test (built in)"]
+    assert picker.options == [
+        "Default model (Fast CNN, canvas-ready, shipped) · 99.4% on test (built in)"]
     assert picker.value == registry.BUILTIN_ID
 
 
@@ -99,4 +100,4 @@ def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_com
     app.multiselect(key="draw_compare").select(registry.BUILTIN_ID).run()
     assert not app.exception
     assert len(app.get("plotly_chart")) == 3  # the main chart plus two side by side
-    assert "Default model (CNN-BN, shipped)" in texts(app)
+    assert "Default model (Fast CNN, canvas-ready, shipped)" in texts(app)
