@@ -19,6 +19,7 @@ from dashcore.models import export, registry, upload
 from dashcore.settings import get_settings
 from dashcore.system import human_bytes, system_info
 from views.common.access import allowed, current_user
+from views.common.export_panel import export_panel
 
 FLASH = "models_flash"  # (kind, message) shown once at the top after an action
 CONFIRM = "models_confirm_delete"  # model id waiting for "Yes, delete"
@@ -151,6 +152,7 @@ def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User)
     else:
         _card_table(entry)
         _actions(entry, is_default, user)
+        export_panel(entry, get_settings())
     if st.session_state.get(CONFIRM) == entry.model_id:
         _confirm_delete(entry, user)
 
@@ -213,7 +215,7 @@ def _system_panel() -> None:
 
 st.title("Models")
 st.caption("Every saved model with its card. Mark one as the default for /draw, download it "
-           "as `.keras` or `.h5`, or upload your own.")
+           "as `.keras` or `.h5`, export it as a SavedModel or TFLite file, or upload your own.")
 user = current_user()
 if FLASH in st.session_state:
     kind, message = st.session_state.pop(FLASH)
