@@ -82,6 +82,12 @@ class TrainConfig:
     # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
     mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
     # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
+    resume: bool = False  # continue from the last whole-epoch checkpoint in the run's folder;
+    # ``epochs`` is then the total to reach, counting the epochs already done
+    start_model: str | None = None  # fine-tune: start from this saved model (a registry id)
+    # instead of fresh weights; its input shape and classes must match the dataset's
+    trainable_last: int = 0  # fine-tune: train only the last N layers that have weights
+    # (the others are frozen); 0 = train every layer
 
     # ------------------------------------------------------------ checking
 
@@ -157,6 +163,18 @@ class TrainConfig:
         if not isinstance(self.mixed_precision, bool):
             problems.append(f"Mixed precision must be on or off (True or False), not "
                             f"{self.mixed_precision!r}.")
+        if not isinstance(self.resume, bool):
+            problems.append(f"Resume must be on or off (True or False), not {self.resume!r}.")
+        if self.start_model is not None and (not isinstance(self.start_model, str)
+                                             or not self.start_model.strip()):
+            problems.append("The model to fine-tune must be a saved model's id (see /models), "
+                            "or none to start from fresh weights.")
+        if not whole(self.trainable_last) or self.trainable_last < 0:
+            problems.append(f"Trainable layers {shown['trainable_last']} is not allowed: use 0 "
+                            "(train every layer) or the number of last layers to train.")
+        elif self.trainable_last and not self.start_model:
+            problems.append("Freezing layers needs a saved model to start from: pick one under "
+                            "'Start from', or set the trainable layers to 0.")
         return problems
 
     def check(self, limits: Limits | None = None) -> TrainConfig:

@@ -129,6 +129,14 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
         names = tuple(dataset.class_names[c] for c in sorted(set(config.classes)))
     else:
         names = tuple(dataset.class_names)
+    if config.start_model and not config.resume:  # fine-tune: the saved model must fit
+        from dashcore.training.finetune import check_start_model
+
+        card = check_start_model(config.start_model, dataset.input_shape, len(names),
+                                 dataset.name, settings)
+        return {"architecture": f"fine-tune of {card.get('name') or config.start_model}",
+                "params": int(card.get("params") or 0), "input_shape": dataset.input_shape,
+                "num_classes": len(names), "class_names": names}
     spec = fitted_spec(config, dataset.input_shape, len(names))
     validate_spec(spec, settings.limits.max_params)  # plain-words layer checks, no Keras
     params = int(sum(estimate_params(spec)))
