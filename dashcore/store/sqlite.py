@@ -266,6 +266,15 @@ class SQLiteRunStore(RunStore):
                 (run_id, int(point["epoch"]), json.dumps(point)))
 
     @_in_words
+    def drop_points_after(self, run_id: str, epoch: int) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM epoch_points WHERE run_id = ? AND epoch > ?",
+                         (run_id, int(epoch)))
+            conn.execute("DELETE FROM batch_points WHERE run_id = ? AND "
+                         "CAST(json_extract(data, '$.epoch') AS INTEGER) > ?",
+                         (run_id, int(epoch)))
+
+    @_in_words
     def batch_points(self, run_id: str, after_step: int = -1) -> list[dict[str, Any]]:
         rows = self._conn().execute(
             "SELECT data FROM batch_points WHERE run_id = ? AND step > ? ORDER BY step",
