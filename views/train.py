@@ -21,6 +21,7 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import ACTIVE, QUEUED, WORKING, RunRecord
 from dashcore.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, recipe_for
 from views.common.access import allowed, current_user, run_or_error
+from views.common.continue_panel import continue_panel, start_from_fields
 
 WATCH_KEY = "train_watch"  # the run the live panel follows
 ARCH_KEY = "arch_spec"  # the model built on /architecture (a ModelSpec dict), if any
@@ -102,6 +103,7 @@ def _form() -> None:
         classes = left.multiselect(
             "Classes (empty = all)", list(range(10)), key="train_classes",
             help="Train on some classes only, e.g. 3 and 8 for the two-class task.")
+        start_model, trainable_last = start_from_fields(left, settings)
         optimizer = middle.selectbox("Optimizer", list(OPTIMIZERS), key="train_optimizer",
                                      format_func=OPTIMIZERS.get,
                                      help="How weights are updated. Adam works out of the box.")
@@ -151,7 +153,8 @@ def _form() -> None:
         learning_rate=float(learning_rate), batch_size=int(batch_size), epochs=int(epochs),
         validation_split=float(validation_split), seed=int(seed), patience=int(patience),
         augment=bool(augment), loss=loss, classes=sorted(classes) or None,
-        max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed))
+        max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed),
+        start_model=start_model, trainable_last=trainable_last)
     problems = config.validate(settings.limits)
     if problems:
         for problem in problems:
@@ -240,6 +243,7 @@ else:
     any_active = any(r.status in ACTIVE for r in runs)
     st.fragment(run_every=1.0 if any_active else None)(_live_panel)(watched_id,
                                                                       watched.active)
+    continue_panel(watched, settings, user, WATCH_KEY)
 
 
 # ------------------------------------------------------------------ history
