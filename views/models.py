@@ -72,10 +72,11 @@ def _card_table(entry: registry.ModelEntry) -> None:
         "Test accuracy": _fmt_accuracy(card.get("test_accuracy")),
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
         "Trained": entry.info.training_line(),
+        "Lineage": entry.info.lineage_line(),
     }
     left, right = st.columns(2)
     items = list(rows.items())
-    for column, chunk in ((left, items[:4]), (right, items[4:])):
+    for column, chunk in ((left, items[:5]), (right, items[5:])):
         column.markdown("\n".join(f"- **{k}**: {v}" for k, v in chunk))
 
 

@@ -77,3 +77,18 @@ def test_asking_to_train_more_layers_than_there_are_says_how_many(parent_and_shi
     with pytest.raises(UserError, match="has 2 layers with weights"):
         freeze_all_but_last(model, 3)
     assert freeze_all_but_last(model, 1) == 1 and not model.layers[1].trainable
+
+
+def test_the_card_says_where_a_model_came_from() -> None:
+    from dashcore.models.cards import ModelCard
+
+    tuned = ModelCard.from_dict({"dataset": "upload:Shifted digits", "test_accuracy": 0.63,
+                                 "parent_model": "p-1", "parent_name": "MNIST parent",
+                                 "parent_dataset": "MNIST", "start_test_accuracy": 0.025,
+                                 "mnist_test_accuracy": 0.417})
+    assert tuned.lineage_line() == ("fine-tuned from MNIST parent (trained on MNIST): test "
+                                    "accuracy 2.50% → 63.00%, MNIST test 41.70%")
+    continued = ModelCard.from_dict({"epochs_done": 3, "continued_from_epoch": 1, "parts": [
+        {"epochs": [1, 1], "status": "stopped"}]})
+    assert continued.lineage_line() == "trained in parts: epochs 1–1 (stopped), epochs 2–3"
+    assert ModelCard.from_dict({}).lineage_line() == "—"
