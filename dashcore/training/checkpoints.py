@@ -52,9 +52,14 @@ class CheckpointState:
     saved: float = 0.0  # Unix time
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffled order of ``n`` training images in (0-based) ``epoch``: from seed and epoch."""
-    return np.random.default_rng([int(seed), int(epoch)]).permutation(int(n))
+def epoch_order(n: int, seed: int, epoch: int) -> Any:
+    """The shuffled order of ``n`` training images in (0-based) ``epoch``, from seed and
+    epoch alone (a stateless shuffle: the same in any process, made only when needed)."""
+    import tensorflow as tf
+
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(n, dtype=tf.int64),
+        seed=tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)]))
 
 
 def seeded_epochs(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
@@ -67,10 +72,11 @@ def seeded_epochs(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
     """
     import tensorflow as tf
 
-    orders = np.stack([epoch_order(len(x), seed, e) for e in range(initial_epoch, epochs)])
+    n = len(x)
     images, labels = tf.constant(x), tf.constant(y)
-    batches = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    batches = tf.data.Dataset.range(initial_epoch, epochs).flat_map(
+        lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_order(n, seed, epoch))
+        .batch(batch_size))
     data = batches.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
     if augment is not None:
         data = data.map(lambda a, b: (augment(a, training=True), b),
