@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -210,6 +211,7 @@ def delete_model(model_id: str, user: User | None = None,
         _check_owner(card if isinstance(card, dict) else {"name": model_id}, user)
     card_path.unlink(missing_ok=True)
     model_file(model_id, settings).unlink(missing_ok=True)
+    shutil.rmtree(settings.home / "exports" / model_id, ignore_errors=True)  # its exports
     if default_model_id(settings) == model_id:
         (settings.models_dir / DEFAULT_POINTER).unlink(missing_ok=True)
 

@@ -209,7 +209,8 @@ class TrainConfig:
         """A readable run name: ``CNN 32-64 · MNIST · Adam 0.001 · 5 ep``."""
         classes = f" [{' vs '.join(str(c) for c in sorted(set(self.classes)))}]" \
             if self.classes else ""
-        return (f"{self.spec.name} · {self.dataset}{classes} · "
+        model = f"Fine-tune of {self.start_model}" if self.start_model else self.spec.name
+        return (f"{model[:40]} · {self.dataset}{classes} · "
                 f"{OPTIMIZERS.get(self.optimizer, self.optimizer).split()[0]} "
                 f"{self.learning_rate:g} · {self.epochs} ep")
 

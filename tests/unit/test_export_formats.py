@@ -145,3 +145,11 @@ def test_snippets_say_how_to_preprocess_and_which_file_to_load(entry) -> None:
     assert "tf.saved_model.load" in python_snippet("savedmodel", "m.zip", entry.card)
     kotlin = phone_snippet("tiny_cnn.tflite", entry.card)
     assert "FloatArray(10)" in kotlin and "/ 255f" in kotlin
+
+
+def test_deleting_a_model_removes_its_exports(entry) -> None:
+    settings = get_settings()
+    ef.export_entry(entry, "tflite", settings)
+    assert ef.export_folder(entry, settings).is_dir()
+    registry.delete_model(entry.model_id, settings=settings)
+    assert not ef.export_folder(entry, settings).exists()
