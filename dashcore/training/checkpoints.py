@@ -1,6 +1,10 @@
 """Whole-epoch checkpoints, so a run can be continued as if it had never stopped.
 
-After every *whole* epoch :class:`EpochCheckpoint` saves, in the run folder:
+Imports no Keras or TensorFlow until a function needs them, so pages and the job queue can
+ask whether a run has a checkpoint without loading them.
+
+After every *whole* epoch
+:class:`~dashcore.training.epoch_checkpoint.EpochCheckpoint` saves, in the run folder:
 
 * ``checkpoint-eNNNN.keras``: the compiled model, so the optimizer's state (Adam's moments,
   its step counter and so its learning-rate schedule) comes back with the weights;
@@ -22,16 +26,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
-from dashcore.atomic import atomic_write_json, atomic_write_with
+from dashcore.atomic import atomic_write_json
 from dashcore.errors import UserError
 
 STATE_FILE = "checkpoint.json"
@@ -123,6 +125,8 @@ def load_checkpoint(run_dir: Path) -> tuple[Any, CheckpointState]:
     if state is None:
         raise UserError("This run has no checkpoint of a whole epoch to continue from (it "
                         "ended before its first epoch finished): start it again instead.")
+    import keras
+
     model = keras.saving.load_model(str(Path(run_dir) / state.file), compile=True,
                                     safe_mode=True)
     restore_seed_states(model, state.seed_states)
@@ -160,47 +164,3 @@ def copy_checkpoint(source: Path, target: Path) -> CheckpointState:
         shutil.copyfile(Path(source) / BEST_WEIGHTS, target / BEST_WEIGHTS)
     atomic_write_json(target / STATE_FILE, asdict(state))
     return state
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the compiled model and ``checkpoint.json`` after every whole epoch.
-
-    Put it after LiveMetrics, StopOnNaN and KeepBestWeights in the callback list: it reads
-    them to skip an epoch cut short by Stop (LiveMetrics counts only whole epochs) or
-    spoilt by a NaN, and to record the best epoch so far.
-
-    Args:
-        run_dir: the run folder.
-        live: the run's :class:`~dashcore.training.live_metrics.LiveMetrics`.
-        nan: the run's :class:`~dashcore.training.stopping.StopOnNaN`.
-        best: the run's :class:`~dashcore.training.best_weights.KeepBestWeights`.
-        seed: the run's seed (recorded with the checkpoint).
-    """
-
-    def __init__(self, run_dir: Path, live: Any, nan: Any, best: Any, seed: int) -> None:
-        super().__init__()
-        self.run_dir = Path(run_dir)
-        self.live = live
-        self.nan = nan
-        self.best = best
-        self.seed = int(seed)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Checkpoint a whole, healthy epoch; then drop the previous checkpoint file."""
-        if self.nan.failure or self.live.epochs_done != epoch + 1:
-            return
-        previous = read_checkpoint(self.run_dir)
-        if self.best.best_epoch == epoch + 1 and self.best.best_weights is not None:
-            arrays = {f"w{i}": w for i, w in enumerate(self.best.best_weights)}
-            atomic_write_with(self.run_dir / BEST_WEIGHTS,
-                              lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
-        name = f"checkpoint-e{epoch + 1:04d}.keras"
-        atomic_write_with(self.run_dir / name, lambda tmp: self.model.save(tmp),
-                          suffix=".keras")
-        state = CheckpointState(epoch=epoch + 1, file=name, seed=self.seed,
-                                seed_states=seed_states(self.model),
-                                best_epoch=self.best.best_epoch,
-                                best_metrics=dict(self.best.best_metrics), saved=time.time())
-        atomic_write_json(self.run_dir / STATE_FILE, asdict(state))
-        if previous is not None and previous.file != name:
-            (self.run_dir / previous.file).unlink(missing_ok=True)

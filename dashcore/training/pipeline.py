@@ -32,7 +32,6 @@ from dashcore.store.runs import COMPLETED, FAILED, STOPPED
 from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.checkpoints import (
     CheckpointState,
-    EpochCheckpoint,
     best_weights,
     load_checkpoint,
     seeded_epochs,
@@ -46,6 +45,7 @@ from dashcore.training.config import (
 )
 from dashcore.training.data import check_model_size, fitted_spec, prepare_data
 from dashcore.training.devices import _precision, _strategy_scope, device_plan, visible_gpus
+from dashcore.training.epoch_checkpoint import EpochCheckpoint
 from dashcore.training.finetune import load_start_model, mnist_test_accuracy
 from dashcore.training.live_metrics import LiveMetrics
 from dashcore.training.sinks import NullSink, TeeSink, TrainingSink

@@ -112,6 +112,8 @@ def test_a_run_interrupted_by_a_server_restart_continues_as_a_new_run_naming_its
     parent = the_store.get_run(run.run_id)
     assert parent.status == INTERRUPTED
     whole = read_checkpoint(get_settings().runs_dir / run.run_id).epoch
+    assert f"can be continued on /train from its last whole epoch ({whole})" in parent.reason
+    assert "Start the run again" not in parent.reason
     child = continue_run(run.run_id, 1, as_new=True)
     assert child.run_id != run.run_id and child.name == "orphaned (continued)"
     wait_for(finished(child.run_id), "the child run")
