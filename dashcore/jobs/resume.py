@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.errors import UserError
 from dashcore.jobs.local import Launcher
 from dashcore.jobs.queue import _dispatch_lock, dispatch
@@ -82,6 +83,7 @@ def continue_run(run_id: str, more_epochs: int, as_new: bool = False, name: str 
             out of range, or the user's queue is full.
     """
     from dashcore.settings import get_settings
+    from dashcore.training.data import describe_job
 
     settings = settings or get_settings()
     store = open_store(settings)
@@ -109,6 +111,8 @@ def continue_run(run_id: str, more_epochs: int, as_new: bool = False, name: str 
                         f"{limit_setting('max_epochs')}")
     config = TrainConfig.from_dict({**run.config, "epochs": total, "resume": True})
     config.check(settings.limits)
+    describe_job(config, settings)  # the run's budgets count all its epochs, every part
+    check_quota(user, settings, 0, "a continued run")
     with _dispatch_lock(settings):
         _check_queue_room(store, owner, settings)
         if as_new:

@@ -173,8 +173,8 @@ def place(strokes: Sequence[Sequence[Point]], rng, low: float = 0.45,
     scale = min(float(rng.uniform(low, high)) / height, (1 - 2 * margin) / width)
     left = float(rng.uniform(margin, 1 - margin - width * scale))
     top = float(rng.uniform(margin, 1 - margin - height * scale))
-    return [[(left + (x - min(xs)) * scale, top + (y - min(ys)) * scale) for x, y in stroke]
-            for stroke in strokes]
+    return [[(float(left + (x - min(xs)) * scale), float(top + (y - min(ys)) * scale))
+             for x, y in stroke] for stroke in strokes]
 
 
 def read_answer(text: str) -> tuple[bool, str | None]:
