@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from dashcore.errors import UserError
-from dashcore.jobs import queue
+from dashcore.jobs import local, queue
 from dashcore.jobs.resume import continue_run
 from dashcore.models.registry import read_card
 from dashcore.settings import get_settings
@@ -106,9 +106,10 @@ def test_a_run_interrupted_by_a_server_restart_continues_as_a_new_run_naming_its
     wait_for(lambda: _in_second_epoch(run.run_id), "the second epoch")
     the_store = open_store()
     os.kill(the_store.get_run(run.run_id).pid, signal.SIGKILL)
+    wait_for(lambda: not local.worker_alive(the_store.get_run(run.run_id))[0],
+             "the worker to be gone")
     monkeypatch.setattr(queue, "_started_homes", set())  # the server comes back up
-    wait_for(lambda: bool(queue.startup()) or not the_store.get_run(run.run_id).active,
-             "the restart to notice the orphan")
+    assert queue.startup() == [run.run_id]
     parent = the_store.get_run(run.run_id)
     assert parent.status == INTERRUPTED
     whole = read_checkpoint(get_settings().runs_dir / run.run_id).epoch
