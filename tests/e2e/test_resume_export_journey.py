@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from dashcore.datasets.catalog import load_mnist
 from dashcore.store.runs import COMPLETED
 from dashcore.store.sqlite import SQLiteRunStore
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.harness import wait_for_app
 from tests.e2e.test_train_journey import SLOW, no_stray_workers
 
 __all__ = ["no_stray_workers"]
