@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -95,6 +96,7 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
     pid = os.getpid()
     if not store.update_run(run_id, only_if_status=(QUEUED, STARTING), status=RUNNING,
                             started=time.time(), pid=pid, pid_created=process_identity(pid),
+                            host=socket.gethostname(),
                             progress={"phase": "preparing data", "threads": threads}):
         print(f"run {run_id} is {store.get_run(run_id).status}; nothing to do", file=sys.stderr)
         return 0
@@ -109,10 +111,13 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
         if not run.config:  # the store could not read it back: never train the defaults
             raise UserError("This run's stored training settings are damaged, so it was not "
                             "trained. Fill in the form and press Train again.")
+        from dashcore.jobs.resume import lineage
+
         pruning = _sweep_pruning(run, settings)  # a sweep's trial reports every epoch
         outcome = train_in_process(TrainConfig.from_dict(run.config), StoreSink(store, run_id),
                                    should_stop, settings=settings, run_id=run_id,
                                    name=run.name, owner=run.owner,
+                                   card_extra=lineage(run.summary),
                                    extra_callbacks=(pruning,) if pruning else ())
         status, reason, summary = outcome.status, outcome.reason, outcome.summary()
         if pruning is not None and pruning.pruned and status == COMPLETED:
