@@ -28,11 +28,27 @@ from dashcore.store.runs import QUEUED, WORKING, RunStore
 from dashcore.sweeps import study as studies
 from dashcore.sweeps.space import SweepPlan
 
+_SWEEP_LOCK = 0x73776570  # "swep": PostgreSQL advisory lock key for advancing sweeps
+
 
 @contextmanager
 def _sweep_lock(settings: Settings) -> Iterator[None]:
-    """An exclusive lock across threads and processes sharing this data folder (its own
-    file: ``queue.submit`` takes the job lock inside it)."""
+    """An exclusive lock across threads, processes and (on PostgreSQL) hosts sharing this
+    database: a file lock in the data folder, or a session advisory lock. Its own lock,
+    not the job queue's: ``queue.submit`` takes that one inside it."""
+    from sqlalchemy import text
+
+    db = studies.engine(settings)
+    if db.dialect.name == "postgresql":
+        with db.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _SWEEP_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SWEEP_LOCK})
+                conn.commit()
+        return
     settings.home.mkdir(parents=True, exist_ok=True)
     with open(settings.home / "sweeps.lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

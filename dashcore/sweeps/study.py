@@ -6,8 +6,9 @@ the study's user attributes; each trial's run id is the trial's user attribute. 
 fact about a sweep is in the database, none in a server process's memory: a restarted
 server, or a worker process, picks the sweep up where it was.
 
-Storage: Optuna's ``RDBStorage`` (SQLAlchemy) on the run store's SQLite file,
-``sqlite:///<data folder>/runs.sqlite3``. Optuna's tables (``studies``, ``trials``, …)
+Storage: Optuna's ``RDBStorage`` (SQLAlchemy) on the run store's database,
+``settings.db_url``: the SQLite file ``<data folder>/runs.sqlite3`` by default, or the
+PostgreSQL database ``DASHCORE_DB`` names. Optuna's tables (``studies``, ``trials``, …)
 sit beside the run store's (``runs``, ``batch_points``, ``epoch_points``) without clashing.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -33,16 +33,18 @@ RUNNING_SWEEP, STOPPED_SWEEP, FINISHED_SWEEP = "running", "stopped", "finished"
 MEDIAN_STARTUP_TRIALS = 2  # finished trials the median pruner waits for before pruning
 
 _storages: dict[str, Any] = {}
+_engines: dict[str, Any] = {}
 _storages_lock = threading.Lock()
 
 
 def storage_url(settings: Settings) -> str:
-    """The SQLAlchemy URL of the sweep studies: the run store's own SQLite file."""
-    return f"sqlite:///{settings.store_path}"
+    """The SQLAlchemy URL of the sweep studies: the run store's own database (the SQLite
+    file in the data folder, or ``DASHCORE_DB``, e.g. PostgreSQL)."""
+    return settings.db_url
 
 
 def storage(settings: Settings) -> Any:
-    """Optuna's ``RDBStorage`` for this data folder (one per process: creating it checks
+    """Optuna's ``RDBStorage`` for this database (one per process: creating it checks
     the schema, which costs a few hundred milliseconds)."""
     import optuna
 
@@ -52,23 +54,36 @@ def storage(settings: Settings) -> Any:
         found = _storages.get(url)
         if found is None:
             settings.home.mkdir(parents=True, exist_ok=True)
-            found = _storages[url] = optuna.storages.RDBStorage(
-                url, engine_kwargs={"connect_args": {"timeout": 30}})
+            kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+            found = _storages[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return found
+
+
+def engine(settings: Settings) -> Any:
+    """A plain SQLAlchemy engine on the same database (no Optuna import), one per URL."""
+    from sqlalchemy import create_engine
+
+    url = storage_url(settings)
+    with _storages_lock:
+        found = _engines.get(url)
+        if found is None:
+            found = _engines[url] = create_engine(url, pool_pre_ping=True)
         return found
 
 
 def has_sweeps(settings: Settings) -> bool:
     """Whether any study exists, without importing Optuna (pages and workers ask often)."""
-    if not settings.store_path.is_file():
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if storage_url(settings).startswith("sqlite") and not settings.store_path.is_file():
         return False
     try:
-        db = sqlite3.connect(settings.store_path, timeout=5)  # read-write: a read-only
-        # connection cannot open a WAL database whose -shm file is gone
-        try:
-            return bool(db.execute("SELECT 1 FROM studies LIMIT 1").fetchone())
-        finally:
-            db.close()
-    except sqlite3.Error:  # no Optuna tables yet
+        with engine(settings).connect() as conn:
+            if not inspect(conn).has_table("studies"):
+                return False
+            return conn.execute(text("SELECT 1 FROM studies LIMIT 1")).first() is not None
+    except SQLAlchemyError:
         return False
 
 
