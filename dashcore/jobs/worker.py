@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any
 
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings, get_settings
@@ -32,6 +33,7 @@ from dashcore.store.runs import (
     STARTING,
     STOPPED,
     WORKING,
+    RunRecord,
     StoreSink,
 )
 
@@ -150,8 +152,9 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
     return 0
 
 
-def _sweep_pruning(run, settings: Settings):
-    """The pruning callback for a sweep's trial; ``None`` for an ordinary run."""
+def _sweep_pruning(run: RunRecord, settings: Settings) -> Any:
+    """The pruning callback (``dashcore.sweeps.pruning.ReportToTrial``) for a sweep's trial;
+    ``None`` for an ordinary run. Imported only here: Optuna is an optional extra."""
     if not run.config.get("sweep"):
         return None
     from dashcore.sweeps.pruning import trial_pruning
