@@ -21,6 +21,7 @@ from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, Prediction, get_p
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.models import registry
 from views.common.access import allowed, current_user
+from views.common.text import literal, show_error
 
 CANVAS_SIDE = 280  # pixels: fits a phone screen, 10× the model's 28×28
 MAX_COMPARED = 2  # extra models shown side by side (3 in all)
@@ -58,11 +59,11 @@ def show_prediction(entry: registry.ModelEntry, image: np.ndarray, key: str,
     try:
         prediction = predict(entry, image)
     except UserError as exc:
-        st.error(f"{entry.name}: {exc}")
+        show_error(f"{entry.name}: {exc}")
         return None
     if title:
-        st.markdown(f"**{title}**")
-    st.subheader(prediction.headline())
+        st.markdown(f"**{literal(title)}**")
+    st.subheader(literal(prediction.headline()))
     if not prediction.sure:
         st.caption(f"The model's best guess is under {CONFIDENCE_THRESHOLD:.0%}: try drawing "
                    "the digit bigger, or more like a printed one.")
@@ -125,7 +126,7 @@ if canvas_image is not None:
     try:
         image, stats = preprocess(canvas_image)
     except ValueError as exc:
-        st.error(f"The canvas image could not be read: {exc}")
+        show_error(f"The canvas image could not be read: {exc}")
 
 with right:
     if image is None:
@@ -172,7 +173,7 @@ if image is not None and allowed("save_drawing", user=user):
             try:
                 drawings.save_drawing(image, int(label), canvas_png, user=user)
             except UserError as exc:
-                st.error(str(exc))
+                show_error(exc)
             else:
                 st.session_state["draw_last_saved"] = digest
                 st.success(f"Saved as a {label}. '{DRAWINGS}' now holds "

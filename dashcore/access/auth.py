@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashcore.errors import PermissionDenied, UserError
+from dashcore.text import check_name
 
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 figure for PBKDF2-HMAC-SHA256
 MODES = ("off", "password", "oidc")
+MAX_USER_NAME = 64  # characters in a user name of the password list
 # Actions a page may ask about; visitors and demo users get only the read-only ones.
 READ_ONLY_ACTIONS = frozenset({"view", "draw", "evaluate"})
 WRITE_ACTIONS = frozenset({"train", "upload", "save_drawing"})
@@ -104,7 +106,8 @@ class AccessConfig:
         mode = str(raw.get("mode", "off")).lower()
         if mode not in MODES:
             raise UserError(f"workbench.mode is {mode!r}; use one of {', '.join(MODES)}.")
-        passwords = {str(k): str(v) for k, v in dict(raw.get("passwords") or {}).items()}
+        passwords = {check_name("user", str(k), MAX_USER_NAME): str(v)
+                     for k, v in dict(raw.get("passwords") or {}).items()}
         if mode == "password" and not passwords:
             raise UserError("workbench.mode is 'password' but [workbench.passwords] is empty: "
                             "add users with hashes from `python -m dashcore.access.auth hash`.")
@@ -114,7 +117,9 @@ class AccessConfig:
             raise UserError(f"Password entries for {', '.join(bad)} are not hashes: store the "
                             "output of `python -m dashcore.access.auth hash`, never plain "
                             "passwords.")
-        return cls(mode=mode, admins=frozenset(str(a) for a in raw.get("admins", [])),
+        admins = frozenset(check_name("user", str(a), MAX_USER_NAME)
+                           for a in raw.get("admins", []))
+        return cls(mode=mode, admins=admins,
                    visitors=bool(raw.get("visitors", False)), demo=bool(raw.get("demo", False)),
                    passwords=passwords)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from dashcore.charts.text import plain, plain_all
 from dashcore.inference.predictor import percent
 
 TOP_COLOUR = "#1f77b4"  # the predicted class
@@ -32,7 +33,7 @@ def probability_figure(probabilities: Sequence[float], class_names: Sequence[str
     unsure = threshold is not None and probs.size > 0 and probs[best] < threshold
     colours = [(UNSURE_COLOUR if unsure else TOP_COLOUR) if i == best else OTHER_COLOUR
                for i in range(len(probs))]
-    names = [str(name) for name in class_names]
+    names = plain_all(class_names)
     fig = go.Figure(go.Bar(
         x=names, y=probs * 100, marker_color=colours,
         text=[percent(p) if p >= 0.005 else "" for p in probs], textposition="outside",
@@ -46,7 +47,8 @@ def probability_figure(probabilities: Sequence[float], class_names: Sequence[str
                      tickvals=[0, 25, 50, 75, 100])
     fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 40 if title else 15,
                                              "b": 30},
-                      title=title or None, showlegend=False, dragmode=False)
+                      title=plain(title) if title else None, showlegend=False,
+                      dragmode=False)
     return fig
 
 

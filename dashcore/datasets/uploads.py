@@ -20,6 +20,7 @@ from dashcore.datasets.base import (
 )
 from dashcore.errors import UserError
 from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.text import check_name
 
 # ---------------------------------------------------------------- uploads
 
@@ -173,7 +174,7 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
     """
     authorize(user, "upload")
     settings = settings or get_settings()
-    clean = name.strip()
+    clean = check_name("dataset", name, 60)
     if not _NAME_RE.match(clean):
         raise UserError(f"Dataset name {name!r} is not allowed: use 1–60 letters, digits, "
                         "spaces, '-', '_' or '.', starting with a letter or digit.")

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.errors import UserError
+from dashcore.text import name_problem
 
 CONFIG_MAX_BYTES = 16 << 20  # largest model config we parse, in bytes
 UNPACKED_FACTOR = 4  # a .keras may unpack to at most this many times the upload limit
 ALLOWED_SUFFIXES = (".keras", ".h5", ".hdf5")
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+MAX_FILENAME = 255  # longest upload file name kept on a card, in characters (a file system's)
 MIN_SIDE = 8  # smallest image side a model may expect, in pixels (as for datasets)
 
 # Layers that run arbitrary Python or load other files: refused even though Keras ships them.
@@ -65,6 +67,13 @@ class ArchiveInfo:
 def check_filename(filename: str) -> str:
     """The file's suffix (``.keras`` / ``.h5``) after refusing folders and other types."""
     raw = filename or ""
+    if len(raw) > MAX_FILENAME:
+        raise UploadRefused("bad_name", f"The file name is {len(raw):,} characters long; at most "
+                            f"{MAX_FILENAME} are kept. Rename the file, e.g. 'my_model.keras'.")
+    problem = name_problem(raw)
+    if problem:
+        raise UploadRefused("bad_name", f"The file name contains {problem}. Rename the file "
+                            "with plain characters, e.g. 'my_model.keras'.")
     if "/" in raw or "\\" in raw or raw.startswith(".") or "\x00" in raw:
         raise UploadRefused("bad_name", f"The file name {raw!r} contains a folder path or "
                             "starts with a dot. Upload a plain file name such as "

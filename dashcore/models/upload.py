@@ -49,8 +49,16 @@ from dashcore.models.archive_check import (
     not_a_model,
     sniff_format,
 )
-from dashcore.models.registry import ModelEntry, card_file, check_model_id, model_file, new_model_id
+from dashcore.models.registry import (
+    MAX_MODEL_NAME,
+    ModelEntry,
+    card_file,
+    check_model_id,
+    model_file,
+    new_model_id,
+)
 from dashcore.settings import Settings, get_settings
+from dashcore.text import check_name
 
 # ---------------------------------------------------------------- the child process
 
@@ -122,8 +130,11 @@ def run_checker(src: Path, out: Path, limit_mb: int, timeout_s: float = CHECK_TI
 
 
 def _display_name(filename: str, name: str | None) -> str:
-    text = (name or "").strip() or Path(filename).stem.strip() or "uploaded model"
-    return text[:80]
+    """The typed name, else the file name's stem (cut to fit), each checked like any name."""
+    if (name or "").strip():
+        return check_name("model", name, MAX_MODEL_NAME)
+    stem = Path(filename).stem.strip()[:MAX_MODEL_NAME].strip() or "uploaded model"
+    return check_name("model", stem, MAX_MODEL_NAME)
 
 
 def import_model(data: bytes, filename: str, name: str | None = None,
@@ -152,6 +163,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
     settings = (settings or get_settings()).ensure_dirs()
     limit_mb = settings.limits.upload_mb
     check_filename(filename)
+    display_name = _display_name(filename, name)  # before any byte is written
     check_size(len(data), filename, limit_mb)
     kind = sniff_format(data[:8])  # by content: a .h5 renamed .keras still works
     if kind is None:  # refuse random bytes before writing anything
@@ -168,7 +180,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
         clean.parent.mkdir()
         report = run_checker(src, clean, limit_mb, timeout_s, memory_mb)
         card = {
-            "name": _display_name(filename, name),
+            "name": display_name,
             "source": "uploaded",
             "original_filename": Path(filename).name,
             "format": info.format,

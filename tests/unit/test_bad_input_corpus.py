@@ -332,6 +332,41 @@ CASES: dict[str, Case] = {
                                ("Wrong user name or password",)),
     "sign-in-hash-empty-password": Case("sign-in", lambda r: hash_password(""),
                                         ("A password cannot be empty",)),
+    # names, from every source: shown to everyone on one line, as typed
+    "model-rename-newline-heading": Case(
+        "models", lambda r: registry.rename_model("some-model", "ok\n# IMPORTANT: sign in"),
+        ("A model name may not contain a line break at position 3",)),
+    "model-rename-rtl-override": Case(
+        "models", lambda r: registry.rename_model("some-model", "report\u202eexe.pdf"),
+        ("text-direction control (U+202E RIGHT-TO-LEFT OVERRIDE)",)),
+    "model-rename-nul": Case("models", lambda r: registry.rename_model("some-model", "a\x00b"),
+                             ("A model name may not contain a NUL character",)),
+    "model-upload-name-newline": Case(
+        "models", lambda r: upload.import_model(b"PK\x03\x04", "m.keras", name="a\nb"),
+        ("A model name may not contain a line break",)),
+    "model-upload-filename-10000-chars": Case(
+        "models", model_upload_of(b"PK\x03\x04", "x" * 10_000 + ".keras"),
+        ("The file name is 10,006 characters long; at most 255",)),
+    "model-upload-filename-rtl": Case(
+        "models", model_upload_of(b"PK\x03\x04", "sa\u202esarek.keras"),
+        ("The file name contains a text-direction control (U+202E",)),
+    "run-rename-newline": Case("train", rename_run("fine\n[click](http://evil.example)"),
+                               ("A run name may not contain a line break",),
+                               setup=an_existing_run),
+    "run-rename-isolate": Case("train", rename_run("run\u2067x"),
+                               ("U+2067 RIGHT-TO-LEFT ISOLATE",), setup=an_existing_run),
+    "arch-json-name-with-newline": Case(
+        "architecture", spec_upload('{"name": "a\\n# b", "layers": []}'),
+        ("An architecture name may not contain a line break",)),
+    "arch-json-name-10000-chars": Case(
+        "architecture", spec_upload('{"name": "' + "x" * 10_000 + '", "layers": []}'),
+        ("An architecture name needs 1 to 60 characters; got 10,000",)),
+    "npz-name-with-newline": Case("data", dataset_upload(npz(), name="mine\n# yours"),
+                                  ("A dataset name may not contain a line break",)),
+    "access-user-name-with-rtl": Case(
+        "sign-in", lambda r: AccessConfig.from_mapping(
+            {"mode": "password", "passwords": {"ann\u202e": "pbkdf2_sha256$1$x$y"}}),
+        ("A user name may not contain a text-direction control",)),
     # /evaluate: the split picker
     "evaluate-model-with-5-classes-on-mnist": Case(
         "evaluate", lambda r: check_fit((28, 28, 1), 5, (28, 28), 10, "MNIST"),
