@@ -27,6 +27,10 @@ LIMIT_ENV = {
     "max_epochs": "DASHCORE_MAX_EPOCHS",
     "max_params": "DASHCORE_MAX_PARAMS",
     "queued_per_user": "DASHCORE_QUEUED_PER_USER",
+    "dataset_mb": "DASHCORE_DATASET_MB",
+    "dataset_cache_mb": "DASHCORE_DATASET_CACHE_MB",
+    "drawing_kb": "DASHCORE_DRAWING_KB",
+    "canvas_pixels": "DASHCORE_CANVAS_PIXELS",
 }
 
 
@@ -44,6 +48,10 @@ class Limits:
     max_epochs: int = 200  # most epochs a single training job may ask for
     max_params: int = 20_000_000  # most trainable parameters in a model to train
     queued_per_user: int = 3  # most queued or running jobs one user may have at once
+    dataset_mb: int = 512  # most megabytes an uploaded dataset's arrays take decompressed
+    dataset_cache_mb: int = 1024  # megabytes of uploaded datasets kept loaded, server-wide
+    drawing_kb: int = 512  # largest canvas PNG a drawing may send or save, in kilobytes
+    canvas_pixels: int = 4_000_000  # most pixels a canvas image may decode to (2000×2000)
 
 
 @dataclass(frozen=True)

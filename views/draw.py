@@ -17,9 +17,11 @@ from dashcore.charts.draw import model_view, probability_figure
 from dashcore.datasets import drawings
 from dashcore.datasets.base import DRAWINGS
 from dashcore.errors import UserError
+from dashcore.inference.canvas import decode_canvas_png
 from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, Prediction, get_predictor, interpret
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.models import registry
+from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
 from views.common.text import literal, show_error
 
@@ -86,7 +88,18 @@ def read_canvas(brush: int) -> tuple[np.ndarray | None, bytes | None]:
     result = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000",
                        height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
                        update_streamlit=True, return_image_data=True, key="draw_canvas")
-    return result.image_data, result.image_bytes
+    # The PNG, decoded here within the size limits (the component's image_data is not).
+    try:
+        png = result.image_bytes
+    except ValueError:  # not a base64 data URL: the browser did not send a canvas picture
+        png = b"not a data URL"
+    if png is None:
+        return None, None
+    try:
+        return decode_canvas_png(png, get_settings().limits), png
+    except UserError as exc:
+        show_error(exc)
+        return None, None
 
 
 st.title("Draw")

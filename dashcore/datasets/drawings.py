@@ -32,6 +32,7 @@ from dashcore.access.auth import User, authorize
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import DRAWINGS, Dataset
 from dashcore.errors import NotFoundError, UserError
+from dashcore.inference.canvas import check_canvas_png
 from dashcore.settings import Settings, get_settings
 
 MAX_DRAWINGS = 10_000  # a labelled test set this big is plenty; keeps the file under ~8 MB
@@ -134,6 +135,8 @@ def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
     if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label <= 9:
         raise UserError(f"Label {label!r} is not a digit: pick the digit you drew, 0 to 9.")
     pixels = _to_uint8(image)
+    if canvas_png:
+        check_canvas_png(canvas_png, settings.limits)  # size and header, before any write
     drawing = SavedDrawing(f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
                            int(label), pixels, time.time(),
                            user.name if user is not None else None)

@@ -23,6 +23,7 @@ from dashcore.access.auth import AccessConfig, hash_password
 from dashcore.datasets import catalog, drawings, uploads
 from dashcore.errors import UserError
 from dashcore.evaluation.runner import check_fit
+from dashcore.inference.canvas import decode_canvas_png
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.jobs import queue
 from dashcore.models import registry, specs, upload, validation
@@ -33,6 +34,7 @@ from dashcore.training.config import TrainConfig
 from tests.unit.test_data import arrays, npz
 from tests.unit.test_jobs import TINY, FakeLauncher
 from tests.unit.test_model_upload import _zip, files  # noqa: F401 - files is a fixture
+from tests.unit.test_sizes_first import bomb_npz, forged_png
 
 # Files a refused request may touch without writing anything: SQLite's WAL side files and
 # the lock files that serialise writers.
@@ -103,9 +105,9 @@ def model_upload_of(content: bytes | Callable[[pytest.FixtureRequest], bytes],
         content(request) if callable(content) else content, filename)
 
 
-def save_drawing(image: np.ndarray, label: Any = 3) -> Attempt:
+def save_drawing(image: np.ndarray, label: Any = 3, canvas_png: bytes | None = None) -> Attempt:
     """/draw: 'Save as example' with the digit the person says they drew."""
-    return lambda request: drawings.save_drawing(image, label)
+    return lambda request: drawings.save_drawing(image, label, canvas_png)
 
 
 def canvas(image: np.ndarray) -> Attempt:
@@ -367,6 +369,30 @@ CASES: dict[str, Case] = {
         "sign-in", lambda r: AccessConfig.from_mapping(
             {"mode": "password", "passwords": {"ann\u202e": "pbkdf2_sha256$1$x$y"}}),
         ("A user name may not contain a text-direction control",)),
+    # sizes known before bytes are spent
+    "npz-decompression-bomb": Case("data", dataset_upload(bomb_npz),
+                                   ("132 MB once decompressed; the limit is 100 MB",
+                                    "DASHCORE_DATASET_MB"), env={"DASHCORE_DATASET_MB": "100"}),
+    "npz-bomb-over-the-image-count": Case(
+        "data", dataset_upload(bomb_npz), ("2,012 images; the limit is 1,000",
+                                           "DASHCORE_MAX_DATASET_IMAGES"),
+        env={"DASHCORE_MAX_DATASET_IMAGES": "1000"}),
+    "data-load-outside-the-datasets-folder": Case(
+        "data", lambda r: catalog.load_dataset("upload:../../x"),
+        ("There is no uploaded dataset called '../../x'",)),
+    "draw-forged-canvas-12000-px": Case(
+        "draw", lambda r: decode_canvas_png(forged_png(12_000, 12_000), get_settings().limits),
+        ("12,000×12,000 pixels", "DASHCORE_CANVAS_PIXELS")),
+    "draw-canvas-pillow-bomb": Case(
+        "draw", lambda r: decode_canvas_png(forged_png(16_000, 16_000), get_settings().limits),
+        ("could not be read (DecompressionBombError)",),
+        env={"DASHCORE_CANVAS_PIXELS": "1000000000"}),
+    "draw-saved-picture-600-kb": Case(
+        "draw", save_drawing(np.zeros((28, 28), np.uint8), 3, b"\x89PNG" + bytes(600 << 10)),
+        ("600 KB; the limit is 512 KB", "DASHCORE_DRAWING_KB")),
+    "draw-saved-picture-not-png": Case(
+        "draw", save_drawing(np.zeros((28, 28), np.uint8), 3, b"GIF89a" + bytes(100)),
+        ("not a PNG image",)),
     # /evaluate: the split picker
     "evaluate-model-with-5-classes-on-mnist": Case(
         "evaluate", lambda r: check_fit((28, 28, 1), 5, (28, 28), 10, "MNIST"),
