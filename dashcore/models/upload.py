@@ -76,15 +76,20 @@ _check_slots = threading.Semaphore(1)  # one checker (≈1 core, ≤4 GB) at a t
 
 
 
-def _child_env() -> dict[str, str]:
-    """A small environment for the checker: one thread, no GPU, quiet TensorFlow."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "KERAS_BACKEND",
-            "SYSTEMROOT")
+def _child_env(tmp_dir: Path) -> dict[str, str]:
+    """A small environment for the checker: one thread, no GPU, quiet TensorFlow.
+
+    ``TMPDIR`` is ``tmp_dir``, inside the quarantine: Keras extracts a ``.keras`` with
+    assets into a temporary folder and leaves it behind when a later member is damaged, so
+    whatever the checker writes must go with the quarantine.
+    """
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "KERAS_BACKEND", "SYSTEMROOT")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     package_root = str(Path(__file__).resolve().parents[2])
     env.update(PYTHONPATH=package_root, PYTHONNOUSERSITE="1", TF_CPP_MIN_LOG_LEVEL="3",
                CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0")
+               TF_NUM_INTEROP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0", TMPDIR=str(tmp_dir),
+               TEMP=str(tmp_dir), TMP=str(tmp_dir))
     return env
 
 
@@ -97,11 +102,14 @@ def run_checker(src: Path, out: Path, limit_mb: int, timeout_s: float = CHECK_TI
     anything it started.
     """
     result = out.with_name("result.json")
+    tmp_dir = src.parent / "tmp"  # the child's temporary files: inside the quarantine
+    tmp_dir.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "dashcore.models.checker", str(src), str(out), str(result),
                "--memory-mb", str(memory_mb), "--cpu-s", str(CHECK_CPU_S),
-               "--file-mb", str(limit_mb * UNPACKED_FACTOR), "--limit-mb", str(limit_mb)]
+               "--file-mb", str(limit_mb * UNPACKED_FACTOR), "--limit-mb", str(limit_mb),
+               "--tmp-dir", str(tmp_dir)]
     with _check_slots:
-        proc = subprocess.Popen(command, cwd=str(out.parent), env=_child_env(),
+        proc = subprocess.Popen(command, cwd=str(out.parent), env=_child_env(tmp_dir),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:

@@ -11,6 +11,7 @@ process are here, so the whole corpus runs in seconds.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,9 @@ def sign_in(name: str, password: str) -> Attempt:
 _BLANK_RGBA = np.zeros((280, 280, 4), np.uint8)
 _DEEP_JSON = "[" * 50_000 + "]" * 50_000  # 100 kB: under the page's 1 MB upload cap
 _FLAT = {"type": "Flatten"}
+_LOOKUP = {"class_name": "Sequential", "config": {"layers": [
+    {"class_name": "StringLookup", "module": "keras.layers",
+     "config": {"name": "words", "vocabulary": "/etc/passwd"}}]}}
 _OUT = {"type": "Dense", "units": 10, "activation": "softmax"}
 
 
@@ -393,6 +397,14 @@ CASES: dict[str, Case] = {
     "draw-saved-picture-not-png": Case(
         "draw", save_drawing(np.zeros((28, 28), np.uint8), 3, b"GIF89a" + bytes(100)),
         ("not a PNG image",)),
+    # model archives judged by cheap facts first
+    "model-1001-members": Case(
+        "models", model_upload_of(lambda r: _zip({"config.json": b"{}", **{
+            f"assets/{n}": b"" for n in range(1_000)}}), "many.keras"), ("holds 1,001 files",)),
+    "model-lookup-vocabulary-file": Case(
+        "models", model_upload_of(_zip({"config.json": json.dumps(_LOOKUP).encode()}),
+                                  "lookup.keras"),
+        ("reads its vocabulary from a file path ('/etc/passwd')",)),
     # /evaluate: the split picker
     "evaluate-model-with-5-classes-on-mnist": Case(
         "evaluate", lambda r: check_fit((28, 28, 1), 5, (28, 28), 10, "MNIST"),
