@@ -23,6 +23,7 @@ from dashcore.models.presets import get_preset
 from tests.app.test_draw_page import ONE, open_draw
 from tests.app.test_train_page import figure_of, finished_run, page
 from tests.conftest import REPO_ROOT
+from views.common.text import WORD_JOINER
 
 # Under 80 characters, accepted by dashcore: Markdown emphasis, a link, an HTML image.
 HOSTILE = "**URGENT** [sign in](http://evil.example/a) <img src=http://evil.example/p>"
@@ -38,7 +39,8 @@ def _shown(app: AppTest) -> list[str]:
 def _reads(markdown: str) -> str:
     rendered = MarkdownIt("commonmark", {"html": True}).render(markdown)
     assert "<img" not in rendered and "<a " not in rendered, rendered
-    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip()
+    text = html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip()
+    return text.replace(WORD_JOINER, "")  # invisible; it keeps bare addresses unlinked
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from dashcore.charts.text import plain
 from dashcore.charts.training import overlay_figure
 from dashcore.errors import UserError
 from dashcore.text import check_name
-from views.common.text import literal
+from views.common.text import WORD_JOINER, literal
 
 HOSTILE = [
     "**IMPORTANT** session expired: [sign in](http://evil.example/login)",
@@ -24,16 +24,24 @@ HOSTILE = [
     "![x](http://evil.example/i.png) <http://evil.example>",
     "# heading - list * item > quote | table | `code` ~~strike~~",
     ":red[alarm] :material/warning: $x^2$ \\*escaped\\* &amp; &lt;b&gt;",
+    "see https://evil.example/login, www.evil.example or mail admin@evil.example",
     "<a href='http://evil.example'>click</a> 100%{y} %{x}",
     "1. numbered   _under_ {braces} [brackets] (parens) !bang",
 ]
+
+
+# The patterns mdast-util-gfm-autolink-literal looks for in text nodes (web, www, e-mail).
+_GFM_AUTOLINK = re.compile(r"(?i)(https?|ftp)://|\bwww\.|[-.+\w]@[-\w]+\.")
 
 
 def _rendered_text(markdown: str) -> str:
     """What a reader sees: the rendered HTML with its tags removed, entities decoded."""
     rendered = MarkdownIt("commonmark", {"html": True}).render(markdown)
     assert "<img" not in rendered and "<a " not in rendered, rendered
-    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip()
+    text = html.unescape(re.sub(r"<[^>]+>", "", rendered)).strip()
+    # GitHub-flavoured Markdown (Streamlit's) links bare addresses found in the final text:
+    assert not _GFM_AUTOLINK.search(text), text
+    return text.replace(WORD_JOINER, "")  # invisible: the reader sees the typed characters
 
 
 @pytest.mark.parametrize("name", HOSTILE)

@@ -7,8 +7,8 @@ heading. :func:`literal` escapes a piece of user text (and any message that quot
 that it reads as the characters it is; pages wrap every such value with it.
 
 Example:
-    >>> print(literal("**bold** <img src=http://x>"))
-    \\*\\*bold\\*\\* \\<img src=http:\\/\\/x\\>
+    >>> literal("**bold** <img src=x>")
+    '\\\\*\\\\*bold\\\\*\\\\* \\\\<img src=x\\\\>'
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ _INLINE = re.compile(r"([\\`*_\[\]<>&~$@])")
 # Constructs that only count at the start of a line: headings, lists, quotes, rules.
 _LINE_START = re.compile(r"^(\s*\d*)([-+=#>]|(?<=\d)[.)](?=\s|$))")
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
-# Bare web addresses that GitHub-flavoured Markdown turns into links.
-_AUTOLINK = re.compile(r"(?i)(://|\bwww\.)")
+# Bare web and e-mail addresses: GitHub-flavoured Markdown links them *after* parsing, from
+# the text itself, so escapes cannot stop it. An invisible word joiner (U+2060) before
+# "://", after "www" and before "@" does: the reader sees the same characters, unlinked.
+WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(?=://)|(?<=\bwww)(?=\.)|(?=@)")
 
 
 def literal(text: object) -> str:
@@ -34,8 +37,8 @@ def literal(text: object) -> str:
     Ordinary sentences stay readable in the source (quotes, commas, colons, parentheses
     and hyphens inside a line need no escape), so messages can still be asserted on.
     """
-    shown = _INLINE.sub(r"\\\1", _LINE_BREAKS.sub(" ", str(text)))
-    shown = _AUTOLINK.sub(lambda m: m.group(1).replace("/", "\\/").replace(".", "\\."), shown)
+    shown = _AUTOLINK.sub(WORD_JOINER, _LINE_BREAKS.sub(" ", str(text)))
+    shown = _INLINE.sub(r"\\\1", shown)
     return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), shown)
 
 
