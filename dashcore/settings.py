@@ -20,6 +20,12 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_number(name: str, default: float) -> float:
+    """Read a number (fractions allowed: 0.05 minutes is 3 s) from the environment."""
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
 # The environment variable behind each limit, so a refusal can name what to change.
 LIMIT_ENV = {
     "upload_mb": "DASHCORE_UPLOAD_MB",
@@ -31,6 +37,11 @@ LIMIT_ENV = {
     "dataset_cache_mb": "DASHCORE_DATASET_CACHE_MB",
     "drawing_kb": "DASHCORE_DRAWING_KB",
     "canvas_pixels": "DASHCORE_CANVAS_PIXELS",
+    "job_max_minutes": "DASHCORE_JOB_MAX_MINUTES",
+    "max_training_tmac": "DASHCORE_MAX_TRAINING_TMAC",
+    "max_activation_mb": "DASHCORE_MAX_ACTIVATION_MB",
+    "user_disk_mb": "DASHCORE_USER_DISK_MB",
+    "eval_max_seconds": "DASHCORE_EVAL_MAX_SECONDS",
 }
 
 
@@ -50,8 +61,17 @@ class Limits:
     queued_per_user: int = 3  # most queued or running jobs one user may have at once
     dataset_mb: int = 512  # most megabytes an uploaded dataset's arrays take decompressed
     dataset_cache_mb: int = 1024  # megabytes of uploaded datasets kept loaded, server-wide
-    drawing_kb: int = 512  # largest canvas PNG a drawing may send or save, in kilobytes
+    drawing_kb: int = 1024  # largest canvas PNG a drawing may send or save, in kilobytes
     canvas_pixels: int = 4_000_000  # most pixels a canvas image may decode to (2000×2000)
+    job_max_minutes: float = 240.0  # a run's training is stopped (model kept) after this long
+    max_training_tmac: float = 200.0  # most estimated training work per run, in tera
+    # multiply-accumulates (epochs × steps × per-image cost × 3, plus per-step overhead);
+    # 200 is about 75 minutes on a 2-core CPU
+    max_activation_mb: int = 4096  # most memory the layer outputs may take while training at
+    # the chosen batch size, in megabytes
+    user_disk_mb: int = 2048  # most disk one signed-in user's models, datasets, drawings and
+    # run folders may take, in megabytes
+    eval_max_seconds: float = 300.0  # longest an uploaded model's evaluation may run (seconds)
 
 
 @dataclass(frozen=True)
@@ -107,8 +127,9 @@ class Settings:
 def get_settings() -> Settings:
     """Build settings from the environment (read on every call, so tests can change it)."""
     home = Path(os.environ.get("DASHCORE_HOME") or DEFAULT_HOME).expanduser()
-    limits = Limits(
-        **{name: _env_int(env, getattr(Limits, name)) for name, env in LIMIT_ENV.items()})
+    limits = Limits(**{
+        name: (_env_number if isinstance(getattr(Limits, name), float) else _env_int)(
+            env, getattr(Limits, name)) for name, env in LIMIT_ENV.items()})
     return Settings(
         home=home,
         concurrent_jobs=max(1, _env_int("DASHCORE_CONCURRENT_JOBS", 1)),

@@ -14,7 +14,7 @@ from dashcore.charts import training as charts
 from dashcore.datasets import catalog
 from dashcore.errors import UserError
 from dashcore.jobs import display, queue
-from dashcore.models.presets import PRESETS, RECIPE_NOTES, RECIPES
+from dashcore.models.presets import DEFAULT_PRESET, PRESETS, RECIPE_NOTES, RECIPES
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
@@ -41,7 +41,6 @@ except UserError as exc:  # a damaged run store file: say what to do, not a trac
     show_error(exc)
     st.stop()
 user = current_user()
-queue.startup(settings)  # once per server process: runs left without a worker → interrupted
 
 st.title("Train")
 st.caption("Training runs as a background job: you can leave this page, refresh or close the "
@@ -85,7 +84,7 @@ def _on_architecture_change() -> None:
 def _form() -> None:
     architectures = _architectures()
     names = list(architectures)
-    default_arch = names.index("CNN 32-64") if "CNN 32-64" in names else 0
+    default_arch = names.index(DEFAULT_PRESET) if DEFAULT_PRESET in names else 0
     if "train_lr" not in st.session_state:  # first visit: the default preset's recipe
         _apply_recipe(recipe_for(DEFAULTS.spec.name))
     # Outside the form so that picking a preset fills in its recipe at once.
@@ -134,6 +133,11 @@ def _form() -> None:
         augment = right.checkbox("Light augmentation", key="train_augment",
                                  help="Random small shifts, rotations and zooms of the "
                                       "training images each epoch.")
+        canvas_ready = right.checkbox(
+            "Canvas-ready", key="train_canvas_ready",
+            help="Also train on each digit redrawn the way the /draw canvas draws it (round "
+                 "brush, any size and place, then /draw's preprocessing), so the model reads "
+                 "drawings better; about twice the training time, 28×28 grey digits only.")
         with st.expander("More"):
             max_images = st.number_input(
                 "Training images (0 = all)", value=0, step=1000, key="train_max_images",
@@ -152,7 +156,8 @@ def _form() -> None:
         learning_rate=float(learning_rate), batch_size=int(batch_size), epochs=int(epochs),
         validation_split=float(validation_split), seed=int(seed), patience=int(patience),
         augment=bool(augment), loss=loss, classes=sorted(classes) or None,
-        max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed))
+        max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed),
+        canvas_ready=bool(canvas_ready))
     problems = config.validate(settings.limits)
     if problems:
         for problem in problems:

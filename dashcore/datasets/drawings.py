@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import DRAWING_IMAGE_BYTES, check_quota
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import DRAWINGS, Dataset
 from dashcore.errors import NotFoundError, UserError
@@ -135,8 +136,9 @@ def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
     if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label <= 9:
         raise UserError(f"Label {label!r} is not a digit: pick the digit you drew, 0 to 9.")
     pixels = _to_uint8(image)
-    if canvas_png:
+    if canvas_png is not None:
         check_canvas_png(canvas_png, settings.limits)  # size and header, before any write
+    check_quota(user, settings, DRAWING_IMAGE_BYTES + len(canvas_png or b""), "this drawing")
     drawing = SavedDrawing(f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
                            int(label), pixels, time.time(),
                            user.name if user is not None else None)

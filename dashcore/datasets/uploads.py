@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import (
     _NAME_RE,
@@ -195,6 +196,7 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
     if not _NAME_RE.match(clean):
         raise UserError(f"Dataset name {name!r} is not allowed: use 1–60 letters, digits, "
                         "spaces, '-', '_' or '.', starting with a letter or digit.")
+    check_quota(user, settings, len(data), "this dataset")
     limits = settings.limits
     dataset = parse_dataset_npz(data, UPLOAD_PREFIX + clean, max_images=limits.dataset_images,
                                 max_bytes=limits.upload_mb * 1_000_000,

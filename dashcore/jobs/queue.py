@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.errors import UserError
 from dashcore.jobs import local
 from dashcore.jobs.local import Launcher
@@ -196,6 +197,7 @@ def submit(config, name: str | None = None, owner: str | None = None,
     settings = settings or get_settings()
     config.check(settings.limits)
     described = describe_job(config, settings)
+    check_quota(user, settings, 0, "a new run")
     store = open_store(settings)
     # Count and insert under the dispatch lock: two presses at the same moment must not
     # both pass the per-user limit.

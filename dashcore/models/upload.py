@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_json, atomic_write_with
 from dashcore.models.archive_check import (
     UNPACKED_FACTOR,
@@ -173,6 +174,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
     check_filename(filename)
     display_name = _display_name(filename, name)  # before any byte is written
     check_size(len(data), filename, limit_mb)
+    check_quota(user, settings, len(data), "this model")
     kind = sniff_format(data[:8])  # by content: a .h5 renamed .keras still works
     if kind is None:  # refuse random bytes before writing anything
         raise not_a_model(filename, data[:8])

@@ -4,6 +4,7 @@ and the checks that can be made before a run is queued. No Keras here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +14,12 @@ from dashcore.datasets.base import Dataset
 from dashcore.datasets.catalog import load_dataset
 from dashcore.datasets.prepare import one_hot, subset_classes
 from dashcore.errors import UserError
+from dashcore.models.cost import model_cost
 from dashcore.models.specs import ModelSpec
 from dashcore.models.validation import estimate_params, validate_spec
 from dashcore.settings import Limits, Settings, get_settings, limit_setting
-from dashcore.training.config import TrainConfig
+from dashcore.training.budget import check_activation_memory, check_training_work
+from dashcore.training.config import MIN_TRAIN_IMAGES, TrainConfig, count_steps
 
 # ---------------------------------------------------------------- data
 
@@ -74,6 +77,14 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     themselves) and become float32 exactly once, which is what Keras trains on.
     """
     dataset = load_dataset(config.dataset, settings)
+    if config.holdout_last:
+        if config.holdout_last > len(dataset.x_train) - MIN_TRAIN_IMAGES:
+            raise UserError(f"Holding out the last {config.holdout_last:,} of "
+                            f"{len(dataset.x_train):,} training images leaves too few to "
+                            "train on: hold out fewer.")
+        keep = len(dataset.x_train) - config.holdout_last
+        dataset = dataclasses.replace(dataset, x_train=dataset.x_train[:keep],
+                                      y_train=dataset.y_train[:keep])
     x_all, y_all, x_test, y_test, names = select_classes(dataset, config.classes)
     order = np.random.default_rng(config.seed).permutation(len(x_all))
     if config.max_train_images:
@@ -84,12 +95,34 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
                         "validation split or use more images.")
     train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
     k = len(names)
-    x_val = to_model_input(x_all[val_idx]) if n_val else None
-    y_val = one_hot(y_all[val_idx], k) if n_val else None
+    x_train, y_train = x_all[train_idx], y_all[train_idx]
+    x_val, y_val = x_all[val_idx], y_all[val_idx]
+    if config.canvas_ready:
+        settings = settings or get_settings()
+        x_train, y_train = with_canvas_like(x_train, y_train, config.seed, settings)
+        if n_val:
+            x_val, y_val = with_canvas_like(x_val, y_val, config.seed + 1, settings)
     return PreparedData(
-        x_train=to_model_input(x_all[train_idx]), y_train=one_hot(y_all[train_idx], k),
-        x_val=x_val, y_val=y_val, x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
+        x_train=to_model_input(x_train), y_train=one_hot(y_train, k),
+        x_val=to_model_input(x_val) if n_val else None,
+        y_val=one_hot(y_val, k) if n_val else None,
+        x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
         class_names=names, input_shape=(*dataset.image_shape, 1))
+
+
+def with_canvas_like(x: np.ndarray, y: np.ndarray, seed: int, settings: Settings
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` plus one canvas-like rendering of each digit (see ``TrainConfig.canvas_ready``).
+
+    Renderings are cached under ``<home>/cache`` (a few ms per digit to make).
+    """
+    if x.shape[1:] != (28, 28):
+        raise UserError(f"Canvas-ready training draws 28×28 digits, but these images are "
+                        f"{x.shape[1]}×{x.shape[2]}: turn canvas-ready off for this dataset.")
+    from dashcore.datasets.canvas_like import canvas_like_images
+
+    xc, yc = canvas_like_images(x, y, seed=seed, cache_dir=settings.home / "cache")
+    return np.concatenate([x, xc]), np.concatenate([y, yc])
 
 
 def fitted_spec(config: TrainConfig, input_shape: tuple[int, ...], num_classes: int
@@ -112,11 +145,15 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
     """Check what cannot be checked from the numbers alone, before a run is queued.
 
     Loads the dataset (cached), checks the chosen classes exist, and checks the layer
-    stack fitted to the data (shapes and size) without building it in Keras. Returns
-    ``architecture`` (name), ``params``, ``input_shape``, ``num_classes``, ``class_names``.
+    stack fitted to the data (shapes and size) without building it in Keras, then the
+    run's budgets: activation memory at the batch size and estimated training work.
+    Returns ``architecture`` (name), ``params``, ``input_shape``, ``num_classes``,
+    ``class_names``, ``train_images``, ``steps_per_epoch``, ``training_tmac`` and
+    ``activation_bytes``.
 
     Raises:
-        UserError: unknown dataset or class, a model that cannot be built or is too big.
+        UserError: unknown dataset or class, a model that cannot be built or is too big,
+            a run over the work or activation-memory budget (naming its setting).
     """
     settings = settings or get_settings()
     config.check(settings.limits)
@@ -132,5 +169,27 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
     spec = fitted_spec(config, dataset.input_shape, len(names))
     validate_spec(spec, settings.limits.max_params)  # plain-words layer checks, no Keras
     params = int(sum(estimate_params(spec)))
+    images = training_images(config, dataset)
+    steps = count_steps(images, config.batch_size)
+    cost = model_cost(spec)
+    check_activation_memory(cost, spec, config.batch_size, settings.limits)
+    work = check_training_work(cost, images, steps, config.epochs, config.batch_size,
+                               settings.limits)
     return {"architecture": spec.name, "params": params, "input_shape": dataset.input_shape,
-            "num_classes": len(names), "class_names": names}
+            "num_classes": len(names), "class_names": names, "train_images": images,
+            "steps_per_epoch": steps, "training_tmac": work,
+            "activation_bytes": cost.training_bytes(config.batch_size)}
+
+
+def training_images(config: TrainConfig, dataset: Dataset) -> int:
+    """Images per epoch: the chosen classes, the image limit, less the validation split and
+    the held-out images; doubled by canvas-ready training's renderings."""
+    labels = dataset.y_train[:max(0, len(dataset.y_train) - config.holdout_last)]
+    if config.classes:
+        available = int(np.isin(labels, sorted(set(config.classes))).sum())
+    else:
+        available = len(labels)
+    if config.max_train_images:
+        available = min(available, config.max_train_images)
+    images = max(1, available - int(round(available * config.validation_split)))
+    return 2 * images if config.canvas_ready else images  # plus one rendering of each
