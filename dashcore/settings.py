@@ -85,6 +85,15 @@ class Settings:
     concurrent_jobs: int = 1  # training jobs running at once (1 suits a 2-core box)
     worker_threads: int = 0  # TF intra-op threads per worker; 0 = cores minus one, at least 1
     limits: Limits = field(default_factory=Limits)
+    db: str = ""  # run store URL (DASHCORE_DB): "" = the SQLite file in home;
+    # "postgresql://user:pass@host/db" when several servers or hosts share the runs
+    backend: str = "local"  # job backend (DASHCORE_BACKEND): "local" worker processes or "ray"
+    ray_address: str = ""  # Ray head's dashboard, http://head:8265, for the Jobs API
+    # (DASHCORE_RAY_ADDRESS, else RAY_ADDRESS)
+    ray_cpus: float = 1.0  # CPUs each Ray job asks for (DASHCORE_RAY_CPUS)
+    ray_gpus: float = 0.0  # GPUs each Ray job asks for unless its config says (DASHCORE_RAY_GPUS)
+    stop_grace_s: float = 30.0  # seconds a stopping Ray job gets to save before stop_job
+    artifacts: str = ""  # where models live (DASHCORE_ARTIFACTS): "" = home; "s3://bucket/prefix"
 
     @property
     def runs_dir(self) -> Path:
@@ -93,12 +102,18 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        """The model registry: ``<id>.keras`` plus ``<id>.json`` cards."""
+        """The model registry when it is local: ``<id>.keras`` plus ``<id>.json`` cards
+        (under ``artifacts`` when that is a shared path rather than an object store URL)."""
+        if self.artifacts and "://" not in self.artifacts:
+            return Path(self.artifacts).expanduser() / "models"
         return self.home / "models"
 
     @property
     def datasets_dir(self) -> Path:
-        """Validated uploaded datasets, one ``.npz`` each."""
+        """Validated uploaded datasets, one ``.npz`` each, when kept locally (under
+        ``artifacts`` when that is a shared path rather than an object store URL)."""
+        if self.artifacts and "://" not in self.artifacts:
+            return Path(self.artifacts).expanduser() / "datasets"
         return self.home / "datasets"
 
     @property
@@ -113,8 +128,31 @@ class Settings:
 
     @property
     def store_path(self) -> Path:
-        """The SQLite run store."""
+        """The SQLite run store (the default when no ``db`` URL is set)."""
         return self.home / "runs.sqlite3"
+
+    @property
+    def db_url(self) -> str:
+        """The run store's SQLAlchemy URL: ``db`` if set, else the SQLite file in home."""
+        return self.db or f"sqlite:///{self.store_path}"
+
+    @property
+    def artifacts_url(self) -> str:
+        """Root of saved models (a local folder or an fsspec URL such as ``s3://b/p``)."""
+        return self.artifacts or str(self.home)  # home/models is models_dir
+
+    def worker_env(self) -> dict[str, str]:
+        """The DASHCORE_* variables a worker process (local or on a cluster) needs to see
+        the same store, artefacts and limits as the server that started it."""
+        env = {"DASHCORE_HOME": str(self.home), "DASHCORE_DB": self.db,
+               "DASHCORE_BACKEND": self.backend, "DASHCORE_ARTIFACTS": self.artifacts,
+               "DASHCORE_CONCURRENT_JOBS": str(self.concurrent_jobs),
+               "DASHCORE_WORKER_THREADS": str(self.worker_threads),
+               "DASHCORE_RAY_ADDRESS": self.ray_address, "DASHCORE_RAY_CPUS": str(self.ray_cpus),
+               "DASHCORE_RAY_GPUS": str(self.ray_gpus),
+               "DASHCORE_STOP_GRACE_S": str(self.stop_grace_s)}
+        env.update({var: str(getattr(self.limits, name)) for name, var in LIMIT_ENV.items()})
+        return env
 
     def ensure_dirs(self) -> Settings:
         """Create every data folder; cheap and idempotent."""
@@ -122,6 +160,15 @@ class Settings:
                      self.uploads_dir):
             path.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def _env_float(name: str, default: float) -> float:
+    """Read a number from the environment, falling back to ``default``."""
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+BACKENDS = ("local", "ray")
 
 
 def get_settings() -> Settings:
@@ -135,5 +182,13 @@ def get_settings() -> Settings:
         concurrent_jobs=max(1, _env_int("DASHCORE_CONCURRENT_JOBS", 1)),
         worker_threads=_env_int("DASHCORE_WORKER_THREADS", 0),
         limits=limits,
+        db=os.environ.get("DASHCORE_DB", "").strip(),
+        backend=(os.environ.get("DASHCORE_BACKEND", "").strip().lower() or "local"),
+        ray_address=(os.environ.get("DASHCORE_RAY_ADDRESS", "").strip()
+                     or os.environ.get("RAY_ADDRESS", "").strip()),
+        ray_cpus=_env_float("DASHCORE_RAY_CPUS", 1.0),
+        ray_gpus=_env_float("DASHCORE_RAY_GPUS", 0.0),
+        stop_grace_s=_env_float("DASHCORE_STOP_GRACE_S", 30.0),
+        artifacts=os.environ.get("DASHCORE_ARTIFACTS", "").strip(),
     )
 

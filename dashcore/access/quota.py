@@ -52,18 +52,23 @@ def _size(path) -> int:
 
 def disk_use(owner: str, settings: Settings) -> DiskUse:
     """What ``owner``'s models, datasets, drawings and runs take on disk now."""
+    from dashcore.artifacts import datasets_folder
     from dashcore.datasets.drawings import list_drawings
     from dashcore.datasets.uploads import UPLOAD_PREFIX, dataset_owner
-    from dashcore.models.registry import card_file, list_models
+    from dashcore.models.registry import list_models, models_folder
 
-    models = sum(_size(entry.path) + _size(card_file(entry.model_id, settings))
+    # Sizes come from the artefact folder (a stat, or an object store's listing): nothing is
+    # downloaded to count it.
+    folder = models_folder(settings)
+    models = sum(folder.size(f"{entry.model_id}.keras") + folder.size(f"{entry.model_id}.json")
                  for entry in list_models(settings, include_builtin=False)
                  if entry.card.get("owner") == owner)
     datasets = 0
-    if settings.datasets_dir.is_dir():
-        for path in settings.datasets_dir.glob("*.npz"):
-            if dataset_owner(UPLOAD_PREFIX + path.stem, settings) == owner:
-                datasets += _size(path)
+    uploaded = datasets_folder(settings)
+    for name in uploaded.names(".npz"):
+        if not name.startswith(".") and \
+                dataset_owner(UPLOAD_PREFIX + name[:-len(".npz")], settings) == owner:
+            datasets += uploaded.size(name)
     drawings = 0
     try:
         mine = [d for d in list_drawings(settings) if d.owner == owner]
@@ -73,7 +78,7 @@ def disk_use(owner: str, settings: Settings) -> DiskUse:
     for drawing in mine:
         drawings += DRAWING_IMAGE_BYTES + _size(canvas / f"{drawing.drawing_id}.png")
     runs = 0
-    if settings.store_path.exists():
+    if settings.db or settings.store_path.exists():
         from dashcore.store.factory import open_store
 
         for run in open_store(settings).list_runs():

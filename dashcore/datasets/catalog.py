@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dashcore.artifacts import datasets_folder
 from dashcore.datasets.base import (
     _NAME_RE,
     DRAWINGS,
@@ -97,10 +98,9 @@ def list_datasets(settings: Settings | None = None) -> list[str]:
     """Names of every dataset a page can offer: built-ins, then uploads, then drawings."""
     settings = settings or get_settings()
     names = list(BUILTINS)
-    if settings.datasets_dir.is_dir():
-        # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
-        names += [UPLOAD_PREFIX + p.stem for p in sorted(settings.datasets_dir.glob("*.npz"))
-                  if not p.name.startswith(".")]
+    # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
+    names += [UPLOAD_PREFIX + n[:-len(".npz")] for n in datasets_folder(settings).names(".npz")
+              if not n.startswith(".")]
     if drawings_file(settings).is_file():
         names.append(DRAWINGS)
     return names
@@ -117,9 +117,11 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
     if name in BUILTINS:
         return BUILTINS[name]()
     if name.startswith(UPLOAD_PREFIX):
-        path = upload_path(name, settings)
-        if not path.is_file():
+        file_name = f"{upload_stem(name)}.npz"  # a name, never a path out of the folder
+        folder = datasets_folder(settings)
+        if not folder.exists(file_name):
             raise NotFoundError(f"Dataset {name!r} no longer exists: pick another one.")
+        path = folder.local_path(file_name)  # the file, or a cached copy from the store
         return _uploads_cache.load(path, settings)
     if name == DRAWINGS:
         return load_drawings(settings)
@@ -177,8 +179,8 @@ class _UploadCache:
 _uploads_cache = _UploadCache()
 
 
-def upload_path(name: str, settings: Settings) -> Path:
-    """The file of an uploaded dataset named ``upload:<name>``, never outside the folder.
+def upload_stem(name: str) -> str:
+    """The file stem of an uploaded dataset named ``upload:<name>``, never a path.
 
     Raises:
         NotFoundError: a name no upload could have (a path, a dot-file, odd characters).
@@ -187,4 +189,4 @@ def upload_path(name: str, settings: Settings) -> Path:
     if not _NAME_RE.match(stem):
         raise NotFoundError(f"There is no uploaded dataset called {stem!r}: pick one from the "
                             "list.")
-    return settings.datasets_dir / f"{stem}.npz"
+    return stem

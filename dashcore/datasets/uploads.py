@@ -9,7 +9,7 @@ import numpy as np
 
 from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota
-from dashcore.atomic import atomic_write_bytes
+from dashcore.artifacts import datasets_folder
 from dashcore.datasets.base import (
     _NAME_RE,
     MAX_CLASSES,
@@ -201,14 +201,14 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
     dataset = parse_dataset_npz(data, UPLOAD_PREFIX + clean, max_images=limits.dataset_images,
                                 max_bytes=limits.upload_mb * 1_000_000,
                                 max_decoded_bytes=limits.dataset_mb * 1_000_000)
-    target = settings.datasets_dir / f"{clean}.npz"
-    if target.exists():
+    folder, target = datasets_folder(settings), f"{clean}.npz"
+    if folder.exists(target):
         raise UserError(f"A dataset named {clean!r} already exists: choose another name.")
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x_train=dataset.x_train, y_train=dataset.y_train,
                         x_test=dataset.x_test, y_test=dataset.y_test,
                         owner=np.array((user.name if user is not None else None) or ""))
-    atomic_write_bytes(target, buffer.getvalue())
+    folder.write_bytes(target, buffer.getvalue())  # atomic: temp + rename, or one PUT
     return dataset
 
 
@@ -219,8 +219,8 @@ def dataset_owner(name: str, settings: Settings | None = None) -> str | None:
     stem = name[len(UPLOAD_PREFIX):]
     if not _NAME_RE.match(stem):  # never a path outside the datasets folder
         return None
-    path = (settings or get_settings()).datasets_dir / f"{stem}.npz"
     try:
+        path = datasets_folder(settings or get_settings()).local_path(f"{stem}.npz")
         with np.load(path, allow_pickle=False) as npz:  # lazy: reads only this member
             owner = str(npz["owner"]) if "owner" in npz.files else ""
     except Exception:  # noqa: BLE001 - an unreadable file has no known owner

@@ -40,7 +40,6 @@ from typing import Any
 
 from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota
-from dashcore.atomic import atomic_write_json, atomic_write_with
 from dashcore.models.archive_check import (
     UNPACKED_FACTOR,
     UploadRefused,
@@ -53,10 +52,9 @@ from dashcore.models.archive_check import (
 from dashcore.models.registry import (
     MAX_MODEL_NAME,
     ModelEntry,
-    card_file,
     check_model_id,
-    model_file,
     new_model_id,
+    store_model_file,
 )
 from dashcore.settings import Settings, get_settings
 from dashcore.text import check_name
@@ -225,12 +223,5 @@ def _sweep_stale(folder: Path, max_age_s: float = STALE_QUARANTINE_S) -> None:
 def _register(clean: Path, card: dict[str, Any], settings: Settings) -> ModelEntry:
     """Move a checked file into the registry: model file first, then the card."""
     model_id = check_model_id(new_model_id(card["name"]))
-    path = model_file(model_id, settings)
-    atomic_write_with(path, lambda tmp: shutil.copyfile(clean, tmp), suffix=".keras")
-    full = {**card, "id": model_id}
-    try:
-        atomic_write_json(card_file(model_id, settings), full)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return ModelEntry(model_id, path, full)
+    return store_model_file(model_id, lambda tmp: shutil.copyfile(clean, tmp),
+                            {**card, "id": model_id}, settings)
