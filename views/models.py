@@ -20,6 +20,7 @@ from dashcore.models import export, registry, upload
 from dashcore.settings import get_settings
 from dashcore.system import human_bytes, system_info
 from views.common.access import allowed, current_user
+from views.common.export_panel import export_panel
 from views.common.text import literal, show_error
 
 FLASH = "models_flash"  # (kind, message) shown once at the top after an action
@@ -73,10 +74,11 @@ def _card_table(entry: registry.ModelEntry) -> None:
         "Test accuracy": _fmt_accuracy(card.get("test_accuracy")),
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
         "Trained": entry.info.training_line(),
+        "Lineage": entry.info.lineage_line(),
     }
     left, right = st.columns(2)
     items = list(rows.items())
-    for column, chunk in ((left, items[:4]), (right, items[4:])):
+    for column, chunk in ((left, items[:5]), (right, items[5:])):
         column.markdown("\n".join(f"- **{k}**: {literal(v)}" for k, v in chunk))
 
 
@@ -153,6 +155,7 @@ def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User)
     else:
         _card_table(entry)
         _actions(entry, is_default, user)
+        export_panel(entry, get_settings())
     if st.session_state.get(CONFIRM) == entry.model_id:
         _confirm_delete(entry, user)
 
@@ -215,7 +218,7 @@ def _system_panel() -> None:
 
 st.title("Models")
 st.caption("Every saved model with its card. Mark one as the default for /draw, download it "
-           "as `.keras` or `.h5`, or upload your own.")
+           "as `.keras` or `.h5`, export it as a SavedModel or TFLite file, or upload your own.")
 user = current_user()
 if user.name:  # signed in: their share of the disk (things made with access off: nobody's)
     try:

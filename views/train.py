@@ -28,6 +28,7 @@ from dashcore.training.config import (
     recipe_for,
 )
 from views.common.access import allowed, current_user, run_or_error
+from views.common.continue_panel import continue_panel, start_from_fields
 from views.common.text import literal, show_error
 
 WATCH_KEY = "train_watch"  # the run the live panel follows
@@ -109,6 +110,7 @@ def _form() -> None:
         classes = left.multiselect(
             "Classes (empty = all)", list(range(10)), key="train_classes",
             help="Train on some classes only, e.g. 3 and 8 for the two-class task.")
+        start_model, trainable_last = start_from_fields(left, settings)
         optimizer = middle.selectbox("Optimizer", list(OPTIMIZERS), key="train_optimizer",
                                      format_func=OPTIMIZERS.get,
                                      help="How weights are updated. Adam works out of the box.")
@@ -171,7 +173,8 @@ def _form() -> None:
         validation_split=float(validation_split), seed=int(seed), patience=int(patience),
         augment=bool(augment), loss=loss, classes=sorted(classes) or None,
         max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed),
-        canvas_ready=bool(canvas_ready), gpus=None if gpus is None else int(gpus))
+        canvas_ready=bool(canvas_ready), gpus=None if gpus is None else int(gpus),
+        start_model=start_model, trainable_last=trainable_last)
     problems = config.validate(settings.limits)
     if problems:
         for problem in problems:
@@ -267,6 +270,7 @@ else:
     any_active = any(r.status in ACTIVE for r in runs)
     st.fragment(run_every=1.0 if any_active else None)(_live_panel)(watched_id,
                                                                       watched.active)
+    continue_panel(watched, settings, user, WATCH_KEY)
 
 
 # ------------------------------------------------------------------ history

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -260,6 +261,7 @@ def delete_model(model_id: str, user: User | None = None,
         _check_owner(card if isinstance(card, dict) else {"name": model_id}, user)
     folder.delete(card_name)
     folder.delete(model_name)
+    shutil.rmtree(settings.home / "exports" / model_id, ignore_errors=True)  # its exports
     if default_model_id(settings) == model_id:
         folder.delete(DEFAULT_POINTER)
 

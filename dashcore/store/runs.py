@@ -150,6 +150,14 @@ class RunStore(ABC):
         with _local_lock:
             yield
 
+    def drop_points_after(self, run_id: str, epoch: int) -> None:
+        """Forget the metric points of epochs after ``epoch`` (1-based), batch and epoch
+        alike: a continued run retrains them from its last whole-epoch checkpoint.
+
+        Stores that support continuing runs override this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot continue runs yet.")
+
     def rename_run(self, run_id: str, name: str) -> RunRecord:
         """Give a run a new display name (any status)."""
         self.get_run(run_id)
