@@ -16,6 +16,7 @@ from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
+from views.common.text import literal, show_error
 
 SELECT_KEY = "data_dataset"
 PENDING_KEY = "data_pending_dataset"  # set before a rerun to select a just-uploaded dataset
@@ -95,7 +96,7 @@ def _upload_form() -> None:
         try:
             dataset = uploads.save_uploaded_dataset(chosen, upload.getvalue(), user=user)
         except UserError as error:
-            st.error(str(error))
+            show_error(error)
             return
         st.session_state[PENDING_KEY] = dataset.name
         st.session_state[FLASH_KEY] = (
@@ -111,7 +112,7 @@ st.caption("Look at the data before you train on it: what the images are, how th
 if pending := st.session_state.pop(PENDING_KEY, None):
     st.session_state[SELECT_KEY] = pending
 if flash := st.session_state.pop(FLASH_KEY, None):
-    st.success(flash)
+    st.success(literal(flash))
 
 names = catalog.list_datasets()
 if st.session_state.get(SELECT_KEY) not in names:  # first visit, or the dataset was removed
@@ -122,7 +123,7 @@ _upload_form()
 try:
     dataset = catalog.load_dataset(name)
 except UserError as error:
-    st.error(str(error))
+    show_error(error)
     st.stop()
 
 token = statistics.fingerprint(dataset)
@@ -130,7 +131,7 @@ overview = _overview(name, token, dataset)
 figures = overview["figures"]
 uploader = uploads.dataset_owner(name)
 if uploader or dataset.source:
-    st.caption(f"Uploaded by **{uploader}**." if uploader else dataset.source)
+    st.caption(f"Uploaded by **{literal(uploader)}**." if uploader else literal(dataset.source))
 
 st.subheader("At a glance")
 st.dataframe(overview["summary"], hide_index=True, key="data_stats",

@@ -34,6 +34,7 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     FAILED,
     INTERRUPTED,
+    MAX_NAME,
     QUEUED,
     STARTING,
     STOPPED,
@@ -266,7 +267,8 @@ def submit(config, name: str | None = None, owner: str | None = None,
             raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
                             f"{limit} per user): wait for one to finish or stop one. "
                             f"{limit_setting('queued_per_user')}")
-        run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or config.default_name()),
+        default = config.default_name()[:MAX_NAME]  # a long architecture name is cut
+        run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or default),
                         config=config.to_dict(), dataset=config.dataset,
                         architecture=described["architecture"], owner=owner,
                         summary={"params": described["params"]})

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashcore.errors import UserError
+from dashcore.text import check_name
 
 QUEUED, STARTING, RUNNING = "queued", "starting", "running"
 COMPLETED, STOPPED, FAILED, INTERRUPTED = "completed", "stopped", "failed", "interrupted"
@@ -39,11 +39,8 @@ def new_run_id() -> str:
 
 
 def clean_run_name(name: str) -> str:
-    """Refuse names a table cannot show (empty or very long)."""
-    clean = " ".join(str(name).split())
-    if not 1 <= len(clean) <= MAX_NAME:
-        raise UserError(f"A run name needs 1 to {MAX_NAME} characters; got {len(clean)}.")
-    return clean
+    """The name every page shows: :func:`dashcore.text.check_name`, inner spaces collapsed."""
+    return " ".join(check_name("run", name, MAX_NAME).split())
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dashcore.jobs import resume
 from dashcore.models import registry
 from dashcore.settings import Settings
 from dashcore.store.runs import FINAL, RunRecord
+from views.common.text import literal
 
 SAME, NEW = "this run", "a new run"
 MESSAGE = "continue_message"  # (kind, text) shown once in the box after pressing Continue
@@ -42,7 +43,7 @@ def continue_panel(run: RunRecord, settings: Settings, user: User, watch_key: st
     """For a finished run: continue it for N more epochs, as itself or as a new run."""
     message = st.session_state.pop(MESSAGE, None)
     if message:
-        (st.success if message[0] == "success" else st.error)(message[1])
+        (st.success if message[0] == "success" else st.error)(literal(message[1]))
     if run.status not in FINAL or not can(user, "train"):
         return
     state = resume.checkpoint_of(run, settings)

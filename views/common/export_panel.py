@@ -17,6 +17,7 @@ from dashcore.models.export_usage import phone_snippet, python_snippet
 from dashcore.models.registry import ModelEntry
 from dashcore.settings import Settings
 from dashcore.system import human_bytes
+from views.common.text import show_error
 
 
 def _prepare(entry: ModelEntry, fmt: str, settings: Settings) -> None:
@@ -26,7 +27,7 @@ def _prepare(entry: ModelEntry, fmt: str, settings: Settings) -> None:
         try:
             export_formats.prepare(entry, fmt, settings)
         except UserError as exc:
-            st.error(str(exc))
+            show_error(exc)
 
 
 def _one_format(entry: ModelEntry, fmt: str, settings: Settings) -> None:
