@@ -20,6 +20,7 @@ from dashcore.sweeps import optuna_missing
 from dashcore.sweeps.space import METRICS, PRUNERS, SweepPlan
 from dashcore.training.config import OPTIMIZERS, SCHEDULES, TrainConfig, recipe_for
 from views.common.access import allowed, current_user, run_or_error
+from views.common.text import literal, show_error
 
 WATCH_KEY = "sweep_watch"  # the sweep the panel follows
 BATCH_CHOICES = [16, 32, 64, 128, 256]
@@ -32,7 +33,7 @@ st.caption("Not sure which learning rate, batch size or dropout to pick? A sweep
            "hopeless ones are stopped early by the pruner.")
 missing = optuna_missing()
 if missing:
-    st.error(missing)
+    st.error(missing)  # our own sentence: no user text in it
     st.stop()
 
 from dashcore.jobs import queue  # noqa: E402 - after the Optuna check
@@ -42,7 +43,7 @@ from dashcore.sweeps.dispatch import advance, start_sweep, stop_sweep  # noqa: E
 try:
     store = open_store(settings)
 except UserError as exc:
-    st.error(str(exc))
+    show_error(exc)
     st.stop()
 
 
@@ -128,7 +129,7 @@ def _form() -> None:
             except UserError as exc:
                 problems = [str(exc)]
         for problem in problems:
-            st.warning(problem)
+            st.warning(literal(problem))  # may quote the typed name
         if st.button("Start sweep", type="primary", disabled=bool(problems),
                      key="sweep_start"):
             sweep = run_or_error(start_sweep, plan, settings, user=user)
@@ -161,7 +162,7 @@ def _best(sweep: study.Sweep, best: display.BestTrial | None) -> None:
             set_default_model(best.model_id, settings, user=user)
             st.toast("It is now the default model for /draw.")
         except UserError as exc:
-            st.error(str(exc))
+            show_error(exc)
 
 
 def _watch(sweep_id: str) -> None:
@@ -171,7 +172,7 @@ def _watch(sweep_id: str) -> None:
         advance(settings)
         sweep = study.load_sweep(sweep_id, settings)
     except UserError as exc:
-        st.warning(str(exc))
+        st.warning(literal(exc))
         return
     pairs = display.trial_runs(sweep, store)
     with st.container(key="sweep_status"):
@@ -203,7 +204,7 @@ st.header("Sweeps")
 try:
     sweeps = study.list_sweeps(settings)
 except UserError as exc:
-    st.error(str(exc))
+    show_error(exc)
     st.stop()
 if not sweeps:
     st.info("No sweeps yet: tick what should vary above and press Start sweep.")

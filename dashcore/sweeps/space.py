@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import math
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dashcore.errors import UserError
 from dashcore.settings import Limits, limit_setting
+from dashcore.text import check_name
 from dashcore.training.config import (
     MAX_BATCH_SIZE,
     MAX_LEARNING_RATE,
@@ -44,21 +44,13 @@ VARIABLE = {
 
 
 def check_sweep_name(name: Any) -> str:
-    """A sweep name others may see: 1–60 characters, no control or direction characters.
+    """A sweep name others may see: 1–60 characters, on one line, no control or
+    text-direction characters (the workbench's one name check, :func:`check_name`).
 
     Raises:
-        UserError: the name is empty, too long, or holds a character that could disguise
-            it (a newline, a control character, a bidirectional override).
+        UserError: the name is empty, too long, or holds such a character.
     """
-    clean = " ".join(str(name or "").split())
-    if not 1 <= len(clean) <= MAX_SWEEP_NAME:
-        raise UserError(f"A sweep name needs 1 to {MAX_SWEEP_NAME} characters; got "
-                        f"{len(clean)}.")
-    bad = [ch for ch in clean if unicodedata.category(ch) in ("Cc", "Cf")]
-    if bad:
-        raise UserError(f"A sweep name cannot hold control or text-direction characters "
-                        f"(found U+{ord(bad[0]):04X}): use letters, digits and punctuation.")
-    return clean
+    return check_name("sweep", name, MAX_SWEEP_NAME)
 
 
 def _dropout_layers(architecture: dict[str, Any]) -> int:

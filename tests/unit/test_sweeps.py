@@ -73,7 +73,7 @@ def test_a_sweep_whose_costliest_trial_is_over_the_work_budget_is_refused_before
     ({"vary": {}}, "Tick at least one setting to vary"),
     ({"vary": {"dropout": {"low": 0.1, "high": 0.5}}}, "Dense 64 has no Dropout layer"),
     ({"vary": {"learning_rate": {"low": 0.1, "high": 2.0}}}, "at most 1"),
-    ({"name": "evil\u202ename"}, "text-direction characters"),
+    ({"name": "evil\u202ename"}, "text-direction control"),
     ({"base": {**BASE, "validation_split": 0.0}}, "set a validation split above 0"),
 ])
 def test_an_impossible_plan_is_refused_in_a_sentence(changes, words):
