@@ -27,6 +27,8 @@ LIMIT_ENV = {
     "max_epochs": "DASHCORE_MAX_EPOCHS",
     "max_params": "DASHCORE_MAX_PARAMS",
     "queued_per_user": "DASHCORE_QUEUED_PER_USER",
+    "unpacked_mb": "DASHCORE_UNPACKED_MB",
+    "image_pixels": "DASHCORE_MAX_IMAGE_PIXELS",
 }
 
 
@@ -44,6 +46,8 @@ class Limits:
     max_epochs: int = 200  # most epochs a single training job may ask for
     max_params: int = 20_000_000  # most trainable parameters in a model to train
     queued_per_user: int = 3  # most queued or running jobs one user may have at once
+    unpacked_mb: int = 1_000  # most megabytes a zip of images may unpack or decode to
+    image_pixels: int = 25_000_000  # most pixels in one uploaded image (e.g. 5000×5000)
 
 
 @dataclass(frozen=True)

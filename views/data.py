@@ -39,8 +39,10 @@ def _overview(name: str, token: str, _dataset: base.Dataset) -> dict:
     train_counts, test_counts = statistics.class_counts(ds)
     figures = {
         "counts": charts.class_counts_figure(train_counts, test_counts, ds.class_names),
-        "histogram": charts.pixel_histogram_figure(statistics.pixel_histogram(ds.x_train),
-                                                   statistics.pixel_histogram(ds.x_test)),
+        "histogram": (charts.channel_histogram_figure(statistics.channel_histograms(ds.x_train))
+                      if ds.colour else
+                      charts.pixel_histogram_figure(statistics.pixel_histogram(ds.x_train),
+                                                    statistics.pixel_histogram(ds.x_test))),
         "means": charts.mean_images_figure(
             statistics.mean_images(ds.x_train, ds.y_train, ds.num_classes), ds.class_names),
     }

@@ -8,6 +8,7 @@ A new dataset goes here: one constant in :mod:`dashcore.datasets.base`, one entr
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,7 @@ from dashcore.datasets.base import (
     UPLOAD_PREFIX,
     Dataset,
 )
+from dashcore.datasets.saved import stored_class_names
 from dashcore.datasets.uploads import parse_dataset_npz
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings, get_settings
@@ -128,4 +130,7 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
 def _load_saved_upload(path: str, mtime_ns: int) -> Dataset:
     """Cached by path and modification time, so a replaced file is reloaded."""
     dataset = parse_dataset_npz(Path(path).read_bytes(), name=UPLOAD_PREFIX + Path(path).stem)
+    names = stored_class_names(Path(path), dataset.num_classes)  # zips and webcam sets
+    if names is not None:
+        dataset = replace(dataset, class_names=names, source="Made from your own images.")
     return dataset

@@ -44,14 +44,14 @@ _cache_lock = threading.Lock()
 # ---------------------------------------------------------------- model ↔ dataset
 
 
-def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape: tuple[int, int],
+def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape: tuple[int, ...],
               num_classes: int, dataset_name: str) -> None:
     """Raise a :class:`UserError` naming both shapes when a model can't score a dataset.
 
-    Flat (784) and row-sequence (28×28) inputs are fine: images are reshaped for them.
+    ``image_shape`` is one image's ``(H, W)`` (grey) or ``(H, W, 3)`` (colour). Flat (784)
+    and row-sequence (28×28) inputs are fine: images are reshaped for them.
     """
-    height, width = image_shape
-    fit_input(np.zeros((1, height, width), dtype=np.uint8), input_shape)  # raises if no fit
+    fit_input(np.zeros((1, *image_shape), dtype=np.uint8), input_shape)  # raises if no fit
     if num_outputs != num_classes:
         raise UserError(
             f"The model outputs {num_outputs} classes but {dataset_name} has {num_classes} "
@@ -140,7 +140,7 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
             _cache.move_to_end(key)
             return _cache[key]
     predictor = get_predictor(path)
-    check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:3], dataset.num_classes,
+    check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:], dataset.num_classes,
               shown_name)
     probs = _as_probabilities(predictor.predict_many(x, batch_size=batch_size))
     preds = Predictions(np.asarray(y, dtype=np.int64), probs, tuple(dataset.class_names), x,

@@ -235,9 +235,9 @@ CASES: dict[str, Case] = {
     "npz-flat-images": Case("data", dataset_upload(
         lambda: npz(x_train=arrays()["x_train"].reshape(30, 784))),
         ("x_train has shape (30, 784)", "expected grey images N×H×W")),
-    "npz-colour-images": Case("data", dataset_upload(
-        lambda: npz(x_train=np.zeros((30, 28, 28, 3), np.uint8))),
-        ("x_train has 3 channels", "Convert colour images to grey")),
+    "npz-rgba-images": Case("data", dataset_upload(
+        lambda: npz(x_train=np.zeros((30, 28, 28, 4), np.uint8))),
+        ("x_train has 4 channels", "RGB colour (N×H×W×3)")),
     "npz-fractional-labels": Case("data", dataset_upload(
         lambda: npz(y_train=np.linspace(0, 2, 30))), ("y_train holds non-integer values",)),
     "npz-negative-label": Case("data", dataset_upload(
