@@ -16,6 +16,7 @@ from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
+from views.common.own_images import show_import_report, zip_import_form
 
 SELECT_KEY = "data_dataset"
 PENDING_KEY = "data_pending_dataset"  # set before a rerun to select a just-uploaded dataset
@@ -114,12 +115,16 @@ if pending := st.session_state.pop(PENDING_KEY, None):
     st.session_state[SELECT_KEY] = pending
 if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
+show_import_report()
 
 names = catalog.list_datasets()
 if st.session_state.get(SELECT_KEY) not in names:  # first visit, or the dataset was removed
     st.session_state[SELECT_KEY] = base.MNIST
 name = st.selectbox("Dataset", names, key=SELECT_KEY, format_func=_label)
 _upload_form()
+if added := zip_import_form(current_user(), get_settings()):
+    st.session_state[PENDING_KEY], st.session_state[FLASH_KEY] = added
+    st.rerun()
 
 try:
     dataset = catalog.load_dataset(name)

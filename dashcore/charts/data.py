@@ -74,7 +74,8 @@ def sample_grid_figure(tiles: np.ndarray, indices: np.ndarray, class_names: Sequ
     """Sample images, one row per class; hovering a tile names its class and index.
 
     Args:
-        tiles: ``(K, S, H, W[, 3])`` uint8 images (grey or colour) from :func:`dashcore.datasets.statistics.sample_tiles`.
+        tiles: ``(K, S, H, W[, 3])`` uint8 images (grey or colour) from
+            :func:`dashcore.datasets.statistics.sample_tiles`.
         indices: ``(K, S)`` their indices in the split (-1 for a blank tile).
         class_names: one name per row.
         seed: the shuffle seed, shown in the title so a grid can be found again.

@@ -18,11 +18,14 @@ from PIL import Image, UnidentifiedImageError
 from dashcore.datasets.base import MIN_SIDE
 from dashcore.errors import UserError
 
-# Pillow plugins allowed to open an upload ("MPO" is how Pillow names many camera JPEGs).
-FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP")
+# Pillow plugins allowed to open an upload (its JPEG plugin also opens camera "MPO" JPEGs).
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 TARGET_SIDES = (28, 32, 64)  # the sizes /data offers, in pixels
 COLOUR_MODES = {"grey": 1, "rgb": 3}  # colour mode → channels
+
+
+Image.init()  # register every plugin now: Image.open(formats=...) needs WEBP loaded
 
 
 class ImageProblem(UserError):

@@ -187,8 +187,8 @@ def pca_2d(x: np.ndarray, y: np.ndarray, sample: int = PCA_SAMPLE,
 
     The components are the top eigenvectors of the subsample's pixel covariance, i.e. the
     right singular vectors an SVD of the centred data gives (no scikit-learn needed). Images
-    larger than 32×32 (colour: 16×16) are block-averaged first so a 256×256 upload stays fast. Signs are fixed
-    so the same data always gives the same picture.
+    larger than 32×32 (colour: 16×16) are block-averaged first so a 256×256 upload stays
+    fast. Signs are fixed so the same data always gives the same picture.
     """
     rng = np.random.default_rng(seed)
     n = min(sample, len(x))

@@ -1,0 +1,106 @@
+"""/data's forms for a person's own images: a zip of class folders and webcam photos.
+
+Thin: each form reads its widgets, calls one dashcore function, and returns what the page
+needs to select the new dataset; problems and class names are shown as literal text.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import streamlit as st
+
+from dashcore.access.auth import User
+from dashcore.datasets import image_folders
+from dashcore.datasets.images import TARGET_SIDES
+from dashcore.errors import UserError
+from dashcore.settings import Settings
+from views.common.access import allowed
+
+REPORT_KEY = "data_import_report"  # the last import's counts and problem lines, for one rerun
+
+LAYOUT = """\
+shapes.zip
+├── circle/      a.png  b.jpg  …
+├── square/      …
+└── triangle/    …
+
+or, with your own split:
+
+shapes.zip
+├── train/  circle/ …  square/ …  triangle/ …
+└── test/   circle/ …  square/ …  triangle/ …
+"""
+
+
+def zip_import_form(user: User | None, settings: Settings) -> tuple[str, str] | None:
+    """The "Add your own images" form; returns (dataset name, success sentence) once added."""
+    limits = settings.limits
+    with st.expander("Add your own images (.zip of class folders)", expanded=False):
+        if not allowed("upload", user=user):
+            return None
+        st.markdown(
+            "One folder per class, named after the class; the images inside can be PNG, "
+            "JPEG, GIF, BMP or WebP, any size, grey or colour. Each image is scaled to the "
+            "size you choose with its shape kept, and padded with black. Without `train/` and "
+            "`test/` folders, each class is split for you. Up to "
+            f"{limits.upload_mb} MB and {limits.dataset_images:,} images.")
+        st.code(LAYOUT, language=None)
+        with st.form("data_zip_form"):
+            name = st.text_input("Name", key="data_zip_name", max_chars=60,
+                                 placeholder="e.g. shapes (defaults to the file name)")
+            upload = st.file_uploader("Zip of class folders", type=["zip"], key="data_zip_file",
+                                      max_upload_size=limits.upload_mb)
+            size_col, colour_col, share_col, seed_col = st.columns(4)
+            side = size_col.selectbox("Image size (px)", TARGET_SIDES, index=1,
+                                      key="data_zip_side", help="Every image becomes a square "
+                                      "of this side. Small is fast to train; 28 matches MNIST.")
+            colour = colour_col.radio("Colour", ["rgb", "grey"], key="data_zip_colour",
+                                      format_func={"rgb": "colour (RGB)", "grey": "grey"}.get,
+                                      horizontal=True)
+            share = share_col.slider("Test share", 0.05, 0.5, 0.2, 0.05, key="data_zip_share",
+                                     help="Share of each class kept for testing, when the zip "
+                                     "has no train/ and test/ folders.")
+            seed = seed_col.number_input("Split seed", 0, 2**31 - 1, 0, key="data_zip_seed",
+                                         help="The same seed always gives the same split.")
+            submitted = st.form_submit_button("Import images", key="data_zip_submit")
+        if not submitted:
+            return None
+        if upload is None:
+            st.error("No file chosen: pick a .zip file above, then press Import images.")
+            return None
+        chosen = name.strip() or PurePath(upload.name).stem
+        options = image_folders.ImportOptions(side=int(side), colour=str(colour),
+                                              test_fraction=float(share), seed=int(seed))
+        try:
+            with st.spinner("Reading and resizing the images…"):
+                report = image_folders.import_zip(chosen, upload.getvalue(), options, settings,
+                                                  user=user)
+        except UserError as error:
+            st.error(str(error))
+            return None
+    dataset = report.dataset
+    st.session_state[REPORT_KEY] = {"counts": report.counts(), "problems": report.problems,
+                                    "more": report.more_problems}
+    skipped = len(report.problems) + report.more_problems
+    return dataset.name, (
+        f"Added {chosen!r}: {len(dataset.x_train):,} train and {len(dataset.x_test):,} test "
+        f"images, {dataset.num_classes} classes, {dataset.describe_images()}"
+        + (f"; {skipped} problem line(s) below." if skipped else "."))
+
+
+def show_import_report() -> None:
+    """The last import's per-class counts and one line per file left out (once)."""
+    report = st.session_state.pop(REPORT_KEY, None)
+    if not report:
+        return
+    st.dataframe(report["counts"], hide_index=True, key="data_import_counts",
+                 column_config={"class": "class", "train": "train images",
+                                "test": "test images"})
+    if report["problems"]:
+        st.warning("Some files or classes were left out; the rest was imported:")
+        lines = list(report["problems"])
+        if report["more"]:
+            lines.append(f"… and {report['more']:,} more")
+        st.dataframe([{"left out": line} for line in lines], hide_index=True,
+                     key="data_import_problems")
