@@ -25,7 +25,6 @@ import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -106,6 +105,11 @@ def _refuse_member(info: zipfile.ZipInfo) -> None:
                         "folders again without a password.")
 
 
+def _parts(name: str) -> tuple[str, ...]:
+    """A member's path as its folder and file names (empty parts and '.' dropped)."""
+    return tuple(p for p in name.replace("\\", "/").split("/") if p and p != ".")
+
+
 def _ignored(parts: tuple[str, ...]) -> bool:
     """System clutter a zip tool adds (macOS resource forks, thumbnails, dot-files)."""
     return any(p.startswith(".") or p.lower() in _IGNORED_NAMES for p in parts)
@@ -138,8 +142,7 @@ def _open_zip(data: bytes, limits: Limits, side: int, channels: int
                         f"{limit_setting('dataset_images')}")
     for info in infos:
         _refuse_member(info)
-    files = [i for i in infos if not i.is_dir()
-             and not _ignored(PurePosixPath(i.filename.replace("\\", "/")).parts)]
+    files = [i for i in infos if not i.is_dir() and not _ignored(_parts(i.filename))]
     if not files:
         raise UserError("The zip holds no files: put one folder of images per class in it.")
     if len(files) > limits.dataset_images:
@@ -164,7 +167,7 @@ def _open_zip(data: bytes, limits: Limits, side: int, channels: int
 def _layout(files: list[zipfile.ZipInfo]) -> tuple[list[tuple[str | None, tuple[str, ...],
                                                               zipfile.ZipInfo]], bool]:
     """Each file as (split or None, path parts from the class folder on, info); pre-split?"""
-    paths = [PurePosixPath(i.filename.replace("\\", "/")).parts for i in files]
+    paths = [_parts(i.filename) for i in files]
     # Look through one enclosing folder ("shapes/circle/a.png" from zipping "shapes").
     tops = {p[0] for p in paths if len(p) > 1}
     if (len(tops) == 1 and all(len(p) >= 3 for p in paths)
@@ -208,7 +211,7 @@ def read_class_folders(data: bytes, name: str, options: ImportOptions, limits: L
                 bad_classes.add(parts[0])
                 problems.append(f"{parts[0]}/: folder skipped: {exc}")
             continue
-        if PurePosixPath(parts[-1]).suffix.lower() not in SUFFIXES:
+        if not parts[-1].lower().endswith(SUFFIXES):
             problems.append(f"{where}: not an image (PNG, JPEG, GIF, BMP or WebP), skipped")
             continue
         try:
