@@ -230,16 +230,21 @@ def read_class_folders(data: bytes, name: str, options: ImportOptions, limits: L
             problems.append(f"{where}: {exc}, skipped")
             continue
         images.setdefault((split or "all", label), []).append(pixels)
-    dataset = _assemble(images, presplit, options, name, problems)
+    dataset = assemble(images, presplit, options, name, problems)
     report = ImportReport(dataset=dataset, presplit=presplit)
     report.problems = problems[:MAX_PROBLEM_LINES]
     report.more_problems = max(0, len(problems) - MAX_PROBLEM_LINES)
     return report
 
 
-def _assemble(images: dict[tuple[str, str], list[np.ndarray]], presplit: bool,
+def assemble(images: dict[tuple[str, str], list[np.ndarray]], presplit: bool,
               options: ImportOptions, name: str, problems: list[str]) -> Dataset:
-    """Drop classes that cannot be trained and tested, split, and stack the arrays."""
+    """Drop classes that cannot be trained and tested, split, and stack the arrays.
+
+    ``images`` maps ``(split, class)`` to decoded images, split ``"train"``/``"test"`` when
+    ``presplit`` else ``"all"`` (then each class is split with ``options``' share and seed).
+    A line is added to ``problems`` for every class dropped.
+    """
     classes = sorted({label for _split, label in images})
     usable = []
     for label in classes:
