@@ -16,7 +16,7 @@ from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
-from views.common.own_images import show_import_report, zip_import_form
+from views.common.own_images import show_import_report, webcam_form, zip_import_form
 
 SELECT_KEY = "data_dataset"
 PENDING_KEY = "data_pending_dataset"  # set before a rerun to select a just-uploaded dataset
@@ -122,7 +122,8 @@ if st.session_state.get(SELECT_KEY) not in names:  # first visit, or the dataset
     st.session_state[SELECT_KEY] = base.MNIST
 name = st.selectbox("Dataset", names, key=SELECT_KEY, format_func=_label)
 _upload_form()
-if added := zip_import_form(current_user(), get_settings()):
+if added := (zip_import_form(current_user(), get_settings())
+             or webcam_form(current_user(), get_settings())):
     st.session_state[PENDING_KEY], st.session_state[FLASH_KEY] = added
     st.rerun()
 

@@ -11,13 +11,15 @@ from pathlib import PurePath
 import streamlit as st
 
 from dashcore.access.auth import User
-from dashcore.datasets import image_folders
+from dashcore.datasets import collect, image_folders
 from dashcore.datasets.images import TARGET_SIDES
 from dashcore.errors import UserError
 from dashcore.settings import Settings
 from views.common.access import allowed
 
 REPORT_KEY = "data_import_report"  # the last import's counts and problem lines, for one rerun
+COLLECTION_KEY = "data_webcam"  # the webcam collection being built in this session
+SHOTS_KEY = "data_webcam_shots"  # photos taken so far: a fresh camera widget after each one
 
 LAYOUT = """\
 shapes.zip
@@ -104,3 +106,81 @@ def show_import_report() -> None:
             lines.append(f"… and {report['more']:,} more")
         st.dataframe([{"left out": line} for line in lines], hide_index=True,
                      key="data_import_problems")
+
+
+def _collection(side: int, colour: str) -> collect.Collection:
+    """This session's collection (a new one while it is empty, so size and colour apply)."""
+    current = st.session_state.get(COLLECTION_KEY)
+    if current is None or (current.total == 0 and (current.side, current.colour) != (side,
+                                                                                     colour)):
+        photos = current.photos if current is not None else {}
+        current = collect.Collection(side=side, colour=colour, photos=photos)
+        st.session_state[COLLECTION_KEY] = current
+    return current
+
+
+def _add_class(collection: collect.Collection) -> None:
+    try:
+        name = collection.add_class(st.session_state.get("data_cam_new_class", ""))
+    except UserError as error:
+        st.session_state["data_cam_flash"] = str(error)
+        return
+    st.session_state["data_cam_new_class"] = ""
+    st.session_state["data_cam_class"] = name
+
+
+def webcam_form(user: User | None, settings: Settings) -> tuple[str, str] | None:
+    """Collect webcam photos into named classes; returns (dataset name, sentence) once saved."""
+    with st.expander("Collect photos with your webcam", expanded=False):
+        if not allowed("upload", user=user):
+            return None
+        st.markdown("Name a class, take a few photos of it, then the next class. Every photo "
+                    "is shrunk at once to the size below; save when each class has at least "
+                    "two (more is better: 20 or so per class).")
+        existing = st.session_state.get(COLLECTION_KEY)
+        locked = existing is not None and existing.total > 0
+        size_col, colour_col = st.columns(2)
+        side = size_col.selectbox("Image size (px)", TARGET_SIDES, index=1, key="data_cam_side",
+                                  disabled=locked, help="Fixed once the first photo is taken.")
+        colour = colour_col.radio("Colour", ["rgb", "grey"], key="data_cam_colour",
+                                  horizontal=True, disabled=locked,
+                                  format_func={"rgb": "colour (RGB)", "grey": "grey"}.get)
+        collection = _collection(int(side), str(colour))
+        new_col, add_col = st.columns([3, 1], vertical_alignment="bottom")
+        new_col.text_input("New class", key="data_cam_new_class", max_chars=40,
+                           placeholder="e.g. thumbs up")
+        add_col.button("Add class", key="data_cam_add", on_click=_add_class,
+                       args=(collection,))
+        if flash := st.session_state.pop("data_cam_flash", None):
+            st.error(flash)
+        if not collection.photos:
+            return None
+        target = st.radio("Take photos into", list(collection.photos), key="data_cam_class",
+                          horizontal=True)
+        shots = st.session_state.get(SHOTS_KEY, 0)
+        photo = st.camera_input("Take a photo", key=f"data_cam_photo_{shots}")
+        if photo is not None:
+            try:
+                collection.add_photo(str(target), photo.getvalue(), settings.limits)
+            except UserError as error:
+                st.error(str(error))
+            else:
+                st.session_state[SHOTS_KEY] = shots + 1  # a fresh, live camera next run
+                st.rerun()
+        st.dataframe(collection.counts(), hide_index=True, key="data_cam_counts",
+                     column_config={"class": "class", "photos": "photos"})
+        name_col, save_col = st.columns([3, 1], vertical_alignment="bottom")
+        name = name_col.text_input("Dataset name", key="data_cam_name", max_chars=60,
+                                   placeholder="e.g. my hands")
+        if not save_col.button("Save as dataset", key="data_cam_save", type="primary"):
+            return None
+        try:
+            dataset = collect.save_collection(collection, name or "webcam", settings, user=user)
+        except UserError as error:
+            st.error(str(error))
+            return None
+    st.session_state.pop(COLLECTION_KEY, None)
+    return dataset.name, (
+        f"Added {dataset.name.split(':', 1)[1]!r}: {len(dataset.x_train):,} train and "
+        f"{len(dataset.x_test):,} test photos, {dataset.num_classes} classes, "
+        f"{dataset.describe_images()}.")
