@@ -167,8 +167,9 @@ def webcam_form(user: User | None, settings: Settings) -> tuple[str, str] | None
             else:
                 st.session_state[SHOTS_KEY] = shots + 1  # a fresh, live camera next run
                 st.rerun()
-        st.dataframe(collection.counts(), hide_index=True, key="data_cam_counts",
-                     column_config={"class": "class", "photos": "photos"})
+        with st.container(key="data_cam_counts"):  # class names are user text: st.text
+            st.text("Photos so far: " + " · ".join(f"{row['class']} {row['photos']}"
+                                                   for row in collection.counts()))
         name_col, save_col = st.columns([3, 1], vertical_alignment="bottom")
         name = name_col.text_input("Dataset name", key="data_cam_name", max_chars=60,
                                    placeholder="e.g. my hands")
