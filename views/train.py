@@ -132,7 +132,14 @@ def _form() -> None:
                                   help="Same seed and settings → the same split and start.")
         augment = right.checkbox("Light augmentation", key="train_augment",
                                  help="Random small shifts, rotations and zooms of the "
-                                      "training images each epoch.")
+                                      "training images each epoch. Safe for digits, letters "
+                                      "and drawings: nothing is mirrored.")
+        augment_photo = right.checkbox(
+            "Photo augmentation", value=False, key="train_augment_photo",
+            help="For photos (e.g. a zip of class folders or webcam shots): random mirror "
+                 "images, small rotations, zooms and brightness changes, so the model does "
+                 "not learn the exact framing and lighting. Not for digits or letters: a "
+                 "mirrored b is a d.")
         with st.expander("More"):
             max_images = st.number_input(
                 "Training images (0 = all)", value=0, step=1000, key="train_max_images",
@@ -150,7 +157,8 @@ def _form() -> None:
         dataset=dataset, architecture=architectures[arch], optimizer=optimizer,
         learning_rate=float(learning_rate), batch_size=int(batch_size), epochs=int(epochs),
         validation_split=float(validation_split), seed=int(seed), patience=int(patience),
-        augment=bool(augment), loss=loss, classes=sorted(classes) or None,
+        augment=bool(augment), augment_photo=bool(augment_photo), loss=loss,
+        classes=sorted(classes) or None,
         max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed))
     problems = config.validate(settings.limits)
     if problems:

@@ -27,8 +27,8 @@ def test_a_colour_zip_trains_and_evaluates_with_its_class_names() -> None:
     image_folders.import_zip("shapes", shapes_zip(per_class=10), image_folders.ImportOptions(
         side=16), settings)
     outcome = train_in_process(TrainConfig(dataset="upload:shapes", architecture=SMALL_CNN,
-                                           epochs=1, batch_size=8, validation_split=0.0),
-                               settings=settings)
+                                           epochs=1, batch_size=8, validation_split=0.0,
+                                           augment_photo=True), settings=settings)
     assert outcome.status == "completed", outcome.reason
     card = ModelCard.from_dict(outcome.card)
     assert card.input_shape == (16, 16, 3) and card.labels == ("circle", "square", "triangle")
@@ -55,3 +55,29 @@ def test_drawn_shapes_train_a_model_that_draw_can_use_and_that_answers_with_name
     probabilities = get_predictor(registry.get_entry(outcome.model_id).path).predict_one(
         np.zeros((28, 28), np.uint8))
     assert probabilities.shape == (3,)
+
+
+def test_photo_augmentation_is_off_by_default_and_mirrors_and_relights_when_on() -> None:
+    from dashcore.training.pipeline import augmentation_layers
+
+    assert augmentation_layers(TrainConfig()) == []
+    digit_safe = [type(layer).__name__ for layer in augmentation_layers(TrainConfig(
+        augment=True))]
+    assert "RandomFlip" not in digit_safe  # a mirrored digit is another symbol
+    photo = augmentation_layers(TrainConfig(augment_photo=True, seed=1))
+    assert [type(layer).__name__ for layer in photo] == [
+        "RandomFlip", "RandomRotation", "RandomZoom", "RandomBrightness"]
+    image = np.zeros((1, 16, 16, 3), np.float32)
+    image[:, :, :4] = 1.0  # a bright band on the left
+    flipped = brightened = False
+    for _ in range(20):
+        out = np.asarray(photo[0](image, training=True))
+        flipped |= bool(out[0, 8, -2, 0] > 0.5)
+        lit = np.asarray(photo[3](image, training=True))
+        brightened |= not np.allclose(lit, image)
+    assert flipped and brightened
+
+
+def test_augmentation_switches_must_be_on_or_off() -> None:
+    problems = TrainConfig(augment_photo="yes").validate()
+    assert problems == ["Augment photo must be on or off (true or false); got 'yes'."]
