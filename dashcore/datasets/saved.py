@@ -8,13 +8,12 @@ file is written atomically after everything else succeeded.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
 from dashcore.access.auth import User
-from dashcore.atomic import atomic_write_bytes
+from dashcore.atomic import atomic_write_with
 from dashcore.datasets.base import _NAME_RE, MAX_CLASS_NAME, UPLOAD_PREFIX, Dataset
 from dashcore.errors import UserError
 from dashcore.settings import Settings
@@ -36,16 +35,16 @@ def store_dataset(dataset: Dataset, name: str, settings: Settings,
                   user: User | None = None) -> Dataset:
     """Write ``dataset`` as ``upload:<name>`` with its class names and owner; returns it renamed.
 
-    Uncompressed: photos barely compress, and writing 60 MB with zlib took longer than
-    decoding 20,000 images (see BENCHMARKS.md).
+    Uncompressed (``np.savez``): small photos barely compress, and zlib over 60 MB would
+    cost seconds on every import.
     """
     clean, target = check_new_name(name, settings)
-    buffer = io.BytesIO()
-    np.savez(buffer, x_train=dataset.x_train, y_train=dataset.y_train,
-             x_test=dataset.x_test, y_test=dataset.y_test,
-             class_names=np.array(dataset.class_names, dtype=f"<U{MAX_CLASS_NAME}"),
-             owner=np.array((user.name if user is not None else None) or ""))
-    atomic_write_bytes(target, buffer.getvalue())
+    arrays = {"x_train": dataset.x_train, "y_train": dataset.y_train, "x_test": dataset.x_test,
+              "y_test": dataset.y_test,
+              "class_names": np.array(dataset.class_names, dtype=f"<U{MAX_CLASS_NAME}"),
+              "owner": np.array((user.name if user is not None else None) or "")}
+    # Straight to the temp file: an in-memory copy first would double the peak memory.
+    atomic_write_with(target, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     return Dataset(name=UPLOAD_PREFIX + clean, x_train=dataset.x_train, y_train=dataset.y_train,
                    x_test=dataset.x_test, y_test=dataset.y_test,
                    class_names=dataset.class_names, source=dataset.source)
