@@ -3,6 +3,7 @@
 import streamlit as st
 
 from views.common.access import sign_in_gate
+from views.common.jobs import recover_jobs_once
 from views.common.keras_state import keep_keras_state
 from views.common.pages import navigation_pages
 
@@ -11,4 +12,5 @@ st.set_page_config(page_title="Keras workbench", page_icon="🧠", layout="wide"
 
 # Page scripts live in views/, not pages/: Streamlit runs a pages/ folder's scripts directly
 # (skipping this router and its sign-in gate) until some session has called st.navigation.
+recover_jobs_once()  # runs left without a worker by a server restart → interrupted
 sign_in_gate(navigation_pages()).run()

@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.conftest import (  # noqa: E402 - after the path insert
+from tests.e2e.harness import (  # noqa: E402 - after the path insert
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,

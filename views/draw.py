@@ -27,6 +27,12 @@ MAX_COMPARED = 2  # extra models shown side by side (3 in all)
 # A drawing supplied without the canvas (RGBA or grey array): used by tests, where the
 # canvas component cannot be drawn on.
 OVERRIDE_KEY = "draw_image_override"
+# On a narrow screen (Streamlit stacks columns below 640 px) the answer column falls below
+# the canvas, out of a phone's first screen: a one-line answer above the canvas shows there.
+PHONE_ANSWER_KEY = "draw_phone_answer"
+PHONE_ONLY_CSS = (f"<style>@media (min-width: 640px) {{ .st-key-{PHONE_ANSWER_KEY} "
+                  "{ display: none; } }</style>")
+MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~"
 
 
 def usable_models() -> list[registry.ModelEntry]:
@@ -72,19 +78,24 @@ def show_prediction(entry: registry.ModelEntry, image: np.ndarray, key: str,
     return prediction
 
 
+def plain(text: str) -> str:
+    """``text`` escaped for Markdown, so class names from a model card show literally."""
+    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in text)
+
+
 def read_canvas(brush: int) -> tuple[np.ndarray | None, bytes | None]:
     """The canvas image (RGBA) and its PNG bytes; ``(None, None)`` before the first stroke."""
     if OVERRIDE_KEY in st.session_state:
         return np.asarray(st.session_state[OVERRIDE_KEY]), None
     try:
-        from streamlit_drawable_canvas import st_canvas
+        from views.common.draw_canvas import draw_canvas
     except Exception as exc:  # noqa: BLE001 - the page still explains itself without it
         st.error(f"The drawing canvas could not be loaded ({type(exc).__name__}): install "
                  "streamlit-drawable-canvas ≥ 0.13 (pip install -e .) and restart the app.")
         return None, None
-    result = st_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000",
-                       height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
-                       update_streamlit=True, return_image_data=True, key="draw_canvas")
+    # streamlit-drawable-canvas, wrapped so that no stroke is lost (views/common/draw_canvas).
+    result = draw_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000",
+                         height=CANVAS_SIDE, width=CANVAS_SIDE, key="draw_canvas")
     return result.image_data, result.image_bytes
 
 
@@ -113,11 +124,17 @@ compared = compare_box.multiselect(
     format_func=lambda i: label_for(by_id[i]), key="draw_compare",
     help=f"Up to {MAX_COMPARED} more models answer the same drawing, side by side.")
 entry = by_id[model_id]
+sure_line = entry.info.sure_line()
+st.caption(f"An answer counts as sure at {CONFIDENCE_THRESHOLD:.0%} confidence or more; below "
+           "that the page says it is not sure and shows two guesses."
+           + (f" {sure_line}" if sure_line else ""))
 
 left, right = st.columns([1, 1], gap="large")
 with left:
     brush = st.slider("Brush width", 6, 40, 18, key="draw_brush",
                       help="Any width works: strokes are thickened or thinned to MNIST's pen.")
+    st.html(PHONE_ONLY_CSS)
+    phone_answer = st.container(key=PHONE_ANSWER_KEY)
     canvas_image, canvas_png = read_canvas(brush)
 
 image, stats = (None, None)
@@ -127,6 +144,7 @@ if canvas_image is not None:
     except ValueError as exc:
         st.error(f"The canvas image could not be read: {exc}")
 
+prediction: Prediction | None = None
 with right:
     if image is None:
         st.subheader(EMPTY_MESSAGE)
@@ -141,6 +159,12 @@ with right:
                  "mass, like MNIST", width=140)
         if stats is not None and stats.dropped_specks:
             st.caption(f"{stats.dropped_specks} tiny speck(s) ignored as noise.")
+
+# Filled after the answer column; always one line, so the canvas never shifts under a finger.
+# Worded apart from the headline so that each text names one element on the page.
+phone_line = (f"Answer: {prediction.headline().removeprefix('Prediction: ')}" if prediction
+              else "Answer: none yet, draw a digit below")
+phone_answer.markdown(f"**{plain(phone_line)}**")
 
 if image is not None and compared:
     st.divider()

@@ -14,7 +14,7 @@ from dashcore.charts import training as charts
 from dashcore.datasets import catalog
 from dashcore.errors import UserError
 from dashcore.jobs import display, queue
-from dashcore.models.presets import PRESETS, RECIPE_NOTES, RECIPES
+from dashcore.models.presets import DEFAULT_PRESET, PRESETS, RECIPE_NOTES, RECIPES
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
@@ -40,7 +40,6 @@ except UserError as exc:  # a damaged run store file: say what to do, not a trac
     st.error(str(exc))
     st.stop()
 user = current_user()
-queue.startup(settings)  # once per server process: runs left without a worker → interrupted
 
 st.title("Train")
 st.caption("Training runs as a background job: you can leave this page, refresh or close the "
@@ -84,7 +83,7 @@ def _on_architecture_change() -> None:
 def _form() -> None:
     architectures = _architectures()
     names = list(architectures)
-    default_arch = names.index("CNN 32-64") if "CNN 32-64" in names else 0
+    default_arch = names.index(DEFAULT_PRESET) if DEFAULT_PRESET in names else 0
     if "train_lr" not in st.session_state:  # first visit: the default preset's recipe
         _apply_recipe(recipe_for(DEFAULTS.spec.name))
     # Outside the form so that picking a preset fills in its recipe at once.
@@ -140,6 +139,11 @@ def _form() -> None:
                  "images, small rotations, zooms and brightness changes, so the model does "
                  "not learn the exact framing and lighting. Not for digits or letters: a "
                  "mirrored b is a d.")
+        canvas_ready = right.checkbox(
+            "Canvas-ready", key="train_canvas_ready",
+            help="Also train on each digit redrawn the way the /draw canvas draws it (round "
+                 "brush, any size and place, then /draw's preprocessing), so the model reads "
+                 "drawings better; about twice the training time, 28×28 grey digits only.")
         with st.expander("More"):
             max_images = st.number_input(
                 "Training images (0 = all)", value=0, step=1000, key="train_max_images",
@@ -159,7 +163,8 @@ def _form() -> None:
         validation_split=float(validation_split), seed=int(seed), patience=int(patience),
         augment=bool(augment), augment_photo=bool(augment_photo), loss=loss,
         classes=sorted(classes) or None,
-        max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed))
+        max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed),
+        canvas_ready=bool(canvas_ready))
     problems = config.validate(settings.limits)
     if problems:
         for problem in problems:

@@ -33,20 +33,27 @@ def probability_figure(probabilities: Sequence[float], class_names: Sequence[str
     colours = [(UNSURE_COLOUR if unsure else TOP_COLOUR) if i == best else OTHER_COLOUR
                for i in range(len(probs))]
     names = [str(name) for name in class_names]
-    fig = go.Figure(go.Bar(
-        x=names, y=probs * 100, marker_color=colours,
-        text=[percent(p) if p >= 0.005 else "" for p in probs], textposition="outside",
-        hovertemplate="class %{x}: %{y:.1f}%<extra></extra>", cliponaxis=False,
-    ))
-    if threshold is not None:
-        fig.add_hline(y=threshold * 100, line_dash="dash", line_color="#888",
-                      annotation_text="sure", annotation_position="top left")
-    fig.update_xaxes(type="category", title=None)
-    fig.update_yaxes(range=[0, 110], title="probability (%)", ticksuffix="%",
-                     tickvals=[0, 25, 50, 75, 100])
-    fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 40 if title else 15,
-                                             "b": 30},
-                      title=title or None, showlegend=False, dragmode=False)
+    layout: dict = {
+        "xaxis": {"type": "category", "title": {"text": None}},
+        "yaxis": {"range": [0, 110], "title": {"text": "probability (%)"}, "ticksuffix": "%",
+                  "tickvals": [0, 25, 50, 75, 100]},
+        "height": height, "margin": {"l": 50, "r": 10, "t": 40 if title else 15, "b": 30},
+        "title": {"text": title or None}, "showlegend": False, "dragmode": False}
+    if threshold is not None:  # what fig.add_hline(...) gives, without its per-call cost
+        level = threshold * 100
+        layout["shapes"] = [{"type": "line", "x0": 0, "x1": 1, "xref": "x domain",
+                             "y0": level, "y1": level, "yref": "y",
+                             "line": {"color": "#888", "dash": "dash"}}]
+        layout["annotations"] = [{"text": "sure", "showarrow": False, "x": 0,
+                                  "xanchor": "left", "xref": "x domain", "y": level,
+                                  "yanchor": "bottom", "yref": "y"}]
+    # One go.Figure(data, layout) call: /draw builds this on every stroke of every person,
+    # and add_hline/update_* calls cost several times the figure itself.
+    fig = go.Figure(data=[{
+        "type": "bar", "x": names, "y": probs * 100, "marker": {"color": colours},
+        "text": [percent(p) if p >= 0.005 else "" for p in probs], "textposition": "outside",
+        "hovertemplate": "class %{x}: %{y:.1f}%<extra></extra>", "cliponaxis": False,
+    }], layout=layout)
     return fig
 
 

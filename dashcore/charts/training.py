@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 TRAIN_COLOUR = "#636EFA"
 VAL_COLOUR = "#EF553B"
 PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
+SPACING = 0.08  # between the two live panels, fraction of the figure's width
 OVERLAY_METRICS = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss",
                    "accuracy": "Training accuracy", "loss": "Training loss"}
 
@@ -35,32 +35,48 @@ def _series(points: Sequence[dict[str, Any]], key: str, x_key: str = "x"
 def live_figure(batch_points: Sequence[dict[str, Any]], epoch_points: Sequence[dict[str, Any]],
                 height: int = 360) -> go.Figure:
     """Loss and accuracy side by side: training per batch (thin), training and validation
-    per epoch (markers). Empty inputs give empty axes, ready for the first points."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[title for _, title in PANELS],
-                        horizontal_spacing=0.08)
-    for col, (metric, _title) in enumerate(PANELS, start=1):
+    per epoch (markers). Empty inputs give empty axes, ready for the first points.
+
+    Built in one ``go.Figure(data, layout)`` call, with the two panels laid out as
+    ``make_subplots(rows=1, cols=2, horizontal_spacing=0.08)`` would: every open /train
+    rebuilds this each second, and ``make_subplots`` plus per-trace ``add_trace`` cost
+    several times more CPU for the same figure (BENCHMARKS.md, "How many people").
+    """
+    width = (1 - SPACING) / 2
+    domains = ([0.0, width], [1 - width, 1.0])
+    traces: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {
+        "height": height, "margin": {"l": 40, "r": 20, "t": 40, "b": 40},
+        "legend": {"orientation": "h", "y": -0.2}, "uirevision": "live", "annotations": []}
+    for col, (metric, title) in enumerate(PANELS, start=1):
         first = col == 1
-        xs, ys = _series(batch_points, metric)
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines", name="training, per batch", legendgroup="batch",
-            showlegend=first, line={"color": TRAIN_COLOUR, "width": 1}, opacity=0.45,
-            hovertemplate="epoch %{x:.2f}<br>%{y:.4f}<extra>batch</extra>"), row=1, col=col)
-        xs, ys = _series(epoch_points, metric)
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines+markers", name="training, per epoch", legendgroup="train",
-            showlegend=first, line={"color": TRAIN_COLOUR, "width": 2},
-            hovertemplate="epoch %{x:.2f}<br>%{y:.4f}<extra>training</extra>"), row=1, col=col)
-        xs, ys = _series(epoch_points, f"val_{metric}")
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines+markers", name="validation, per epoch", legendgroup="val",
-            showlegend=first, line={"color": VAL_COLOUR, "width": 2},
-            hovertemplate="epoch %{x:.2f}<br>%{y:.4f}<extra>validation</extra>"), row=1, col=col)
-        fig.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=col)
-    fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_layout(height=height, margin={"l": 40, "r": 20, "t": 40, "b": 40},
-                      legend={"orientation": "h", "y": -0.2}, uirevision="live")
-    return fig
+        suffix = "" if first else str(col)
+        axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+        for points, key, name, group, line, mode, extra in (
+                (batch_points, metric, "training, per batch", "batch",
+                 {"color": TRAIN_COLOUR, "width": 1}, "lines", "batch"),
+                (epoch_points, metric, "training, per epoch", "train",
+                 {"color": TRAIN_COLOUR, "width": 2}, "lines+markers", "training"),
+                (epoch_points, f"val_{metric}", "validation, per epoch", "val",
+                 {"color": VAL_COLOUR, "width": 2}, "lines+markers", "validation")):
+            xs, ys = _series(points, key)
+            trace = {"type": "scatter", "x": xs, "y": ys, "mode": mode, "name": name,
+                     "legendgroup": group, "showlegend": first, "line": line,
+                     "hovertemplate": f"epoch %{{x:.2f}}<br>%{{y:.4f}}<extra>{extra}</extra>",
+                     **axes}
+            if group == "batch":
+                trace["opacity"] = 0.45
+            traces.append(trace)
+        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": domains[col - 1],
+                                    "title": {"text": "epoch"}, "rangemode": "tozero"}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [0.0, 1.0],
+                                    **({"rangemode": "tozero"} if first
+                                       else {"range": [0, 1.02]})}
+        layout["annotations"].append({
+            "text": title, "x": sum(domains[col - 1]) / 2, "y": 1.0, "xref": "paper",
+            "yref": "paper", "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+            "font": {"size": 16}})
+    return go.Figure(data=traces, layout=layout)
 
 
 def overlay_figure(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]],

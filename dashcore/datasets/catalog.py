@@ -1,13 +1,14 @@
 """The datasets a person can pick: built-in MNIST and Fashion-MNIST, "Your drawings" and
 uploads, listed and loaded by name.
 
-A new dataset goes here: one constant in :mod:`dashcore.datasets.base`, one entry in
-:data:`LOADERS`.
+A new built-in dataset goes here: its name in :mod:`dashcore.datasets.base` and its
+loader in :data:`BUILTINS`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
@@ -24,6 +25,7 @@ from dashcore.datasets.base import (
     UPLOAD_PREFIX,
     Dataset,
 )
+from dashcore.datasets.drawings import drawings_file, load_drawings
 from dashcore.datasets.saved import stored_class_names
 from dashcore.datasets.uploads import parse_dataset_npz
 from dashcore.errors import NotFoundError, UserError
@@ -87,16 +89,18 @@ def _download_fashion() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray
     return fashion_mnist.load_data()
 
 
+# The built-in datasets, by the name pages show; a new built-in dataset is one entry here.
+BUILTINS: dict[str, Callable[[], Dataset]] = {MNIST: load_mnist, FASHION: load_fashion_mnist}
+
+
 def list_datasets(settings: Settings | None = None) -> list[str]:
     """Names of every dataset a page can offer: built-ins, then uploads, then drawings."""
     settings = settings or get_settings()
-    names = [MNIST, FASHION]
+    names = list(BUILTINS)
     if settings.datasets_dir.is_dir():
         # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
         names += [UPLOAD_PREFIX + p.stem for p in sorted(settings.datasets_dir.glob("*.npz"))
                   if not p.name.startswith(".")]
-    from dashcore.datasets.drawings import drawings_file
-
     if drawings_file(settings).is_file():
         names.append(DRAWINGS)
     return names
@@ -110,18 +114,14 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
         UserError: when Fashion-MNIST cannot be downloaded.
     """
     settings = settings or get_settings()
-    if name == MNIST:
-        return load_mnist()
-    if name == FASHION:
-        return load_fashion_mnist()
+    if name in BUILTINS:
+        return BUILTINS[name]()
     if name.startswith(UPLOAD_PREFIX):
         path = settings.datasets_dir / f"{name[len(UPLOAD_PREFIX):]}.npz"
         if not path.is_file():
             raise NotFoundError(f"Dataset {name!r} no longer exists: pick another one.")
         return _load_saved_upload(str(path), path.stat().st_mtime_ns)
     if name == DRAWINGS:
-        from dashcore.datasets.drawings import load_drawings
-
         return load_drawings(settings)
     raise NotFoundError(f"Unknown dataset {name!r}: choose one of {', '.join(list_datasets())}.")
 

@@ -30,7 +30,12 @@ from dashcore.evaluation.metrics import (
     loss_and_accuracy,
     per_class_metrics,
 )
-from dashcore.inference.predictor import deleted_sentence, fit_input, get_predictor
+from dashcore.inference.predictor import (
+    as_probabilities,
+    deleted_sentence,
+    fit_input,
+    get_predictor,
+)
 
 SPLITS = ("test", "train")  # dataset splits every dataset has
 DRAWINGS_SPLIT = "your drawings"  # the labelled drawings saved from /draw
@@ -141,7 +146,7 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
     predictor = get_predictor(path)
     check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:], dataset.num_classes,
               shown_name)
-    probs = _as_probabilities(predictor.predict_many(x, batch_size=batch_size))
+    probs = as_probabilities(predictor.predict_many(x, batch_size=batch_size), np.float32)
     preds = Predictions(np.asarray(y, dtype=np.int64), probs, tuple(dataset.class_names), x,
                         title or f"{path.stem} on {shown_name} ({split})")
     result = evaluate_predictions(preds)
@@ -150,17 +155,6 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return result
-
-
-def _as_probabilities(outputs: np.ndarray) -> np.ndarray:
-    """Model outputs as probabilities: softmax is applied when they are logits."""
-    outputs = np.asarray(outputs, dtype=np.float32)
-    sums = outputs.sum(axis=1)
-    if outputs.size and (outputs.min() < 0 or not np.allclose(sums, 1.0, atol=1e-3)):
-        shifted = outputs - outputs.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-    return outputs
 
 
 def clear_cache() -> None:

@@ -87,6 +87,19 @@ class ModelCard:
         """True for a model that reads drawn digits 0–9 (a candidate default for /draw)."""
         return self.reads_drawings and self.num_classes == 10
 
+    def sure_line(self) -> str | None:
+        """How often this model's sure answers were right on drawing-like digits, in words
+        (None when its card has no calibration measured on them)."""
+        calibration = self.extra.get("calibration")
+        heldout = calibration.get("heldout") if isinstance(calibration, dict) else None
+        try:
+            right, share = float(heldout["sure_accuracy"]), float(heldout["coverage"])
+            images = int(heldout["images"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        return (f"On {images:,} canvas-like digits it never trained on, this model was sure "
+                f"about {share:.1%} of them and right about {right:.1%} of those.")
+
     def architecture_line(self) -> str:
         """The layer stack in one line (a spec's layer types, or what the card says)."""
         spec = self.spec

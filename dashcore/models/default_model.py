@@ -8,8 +8,14 @@ the model was made and anyone can repeat it on /train. Regenerate with::
 
     python -m dashcore.models.default_model
 
-About 1–3 minutes on 2 CPU cores (longer on a busy machine); both files are rewritten
-atomically, and only if the new model reaches :data:`MIN_TEST_ACCURACY`.
+The model is *canvas-ready*: it trains on MNIST plus one canvas-like rendering of each
+training digit (:mod:`dashcore.datasets.canvas_like`), keeping the last 2,000 training
+images out for the /draw replay tests, and its card carries a temperature fitted on
+canvas-like validation drawings (:mod:`dashcore.inference.calibration`) that the shared predictor
+applies. About 5 minutes of training on 2 CPU cores (277 s measured on a shared
+machine), plus ~5 CPU-minutes the first time to render the drawings (cached under
+``--cache``); both files are rewritten atomically, and only
+if the new model reaches :data:`MIN_TEST_ACCURACY`.
 """
 
 from __future__ import annotations
@@ -33,42 +39,41 @@ from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 
 REGENERATE_COMMAND = "python -m dashcore.models.default_model"
-MIN_TEST_ACCURACY = 0.985  # the shipped model must score at least this on MNIST's test set
-SEED = 1234  # seeds the split, shuffling, initial weights and dropout
-EPOCHS = 3  # full passes over the 54,000 training images (10% held out for validation)
+MIN_TEST_ACCURACY = 0.992  # the shipped model must score at least this on MNIST's test set
+SEED = 1234  # seeds the split, shuffling, initial weights, dropout and drawing poses
+EPOCHS = 4  # passes over 52,200 MNIST images + as many canvas-like renderings of them
+LEARNING_RATE = 0.01  # the one-cycle schedule's peak (Adam): the Fast CNN recipe's
+CACHE_DIR = Path(tempfile.gettempdir()) / "dashcore-canvas-cache"  # rendered drawings, reused
 
 
 def default_spec() -> ModelSpec:
-    """A small CNN with BatchNorm: ~72k parameters, ~0.3 MB on disk, ~99.2% on MNIST.
+    """The Fast CNN preset: 225,930 parameters, ~0.95 MB on disk.
 
-    Three 3×3 convolutions (32, 64, 64 filters), each followed by BatchNorm, the first
-    two by 2×2 max-pooling; then dropout and the softmax layer. Small enough to answer a
-    drawing in a few milliseconds on a CPU; BatchNorm lets it converge in 3 epochs.
+    Chosen over the earlier 72k-parameter CNN-BN because it costs about half the CPU per
+    training step here, so it fits several passes over MNIST plus the canvas-like
+    drawings into the regeneration budget (the CNN-BN, with augmentation, reached only
+    98.86% on MNIST's test set in 5 such epochs). Still a few milliseconds per drawing.
     """
-    def conv(filters: int, padding: str) -> dict[str, Any]:
-        return {"type": "Conv2D", "filters": filters, "kernel_size": 3, "activation": "relu",
-                "padding": padding}
+    from dashcore.models.presets import get_preset
 
-    return ModelSpec(name="Default CNN-BN", layers=[
-        conv(32, "same"), {"type": "BatchNormalization"}, {"type": "MaxPooling2D", "pool_size": 2},
-        conv(64, "same"), {"type": "BatchNormalization"}, {"type": "MaxPooling2D", "pool_size": 2},
-        conv(64, "valid"), {"type": "BatchNormalization"},
-        {"type": "Flatten"}, {"type": "Dropout", "rate": 0.25},
-        {"type": "Dense", "units": 10, "activation": "softmax"},
-    ])
+    return get_preset("Fast CNN")
 
 
 def default_config(epochs: int = EPOCHS, seed: int = SEED, max_train_images: int = 0) -> Any:
     """The fixed training configuration (a :class:`dashcore.training.config.TrainConfig`).
 
-    Exactly what a user would enter on /train: MNIST, the spec above, Adam 0.001,
-    batch 128, 10% validation, best epoch kept. ``max_train_images`` > 0 is for tests.
+    What a user would enter on /train: MNIST without the held-out replay digits, the
+    spec above, one-cycle Adam peaking at 0.01, batch 128, 10% validation, canvas-ready
+    (the random drawing poses are the augmentation), best epoch kept (by the validation
+    loss on MNIST and canvas-like validation images). ``max_train_images`` > 0 is for tests.
     """
+    from dashcore.datasets.strokes import REPLAY_RANGE
     from dashcore.training.config import TrainConfig
 
     return TrainConfig(dataset=MNIST, architecture=default_spec().to_dict(), optimizer="adam",
-                       learning_rate=1e-3, batch_size=128, epochs=epochs, validation_split=0.1,
-                       seed=seed, augment=False, keep_best=True,
+                       learning_rate=LEARNING_RATE, schedule="one_cycle", batch_size=128,
+                       epochs=epochs, validation_split=0.1, seed=seed, augment=False,
+                       canvas_ready=True, holdout_last=len(REPLAY_RANGE), keep_best=True,
                        max_train_images=max_train_images)
 
 
@@ -86,12 +91,15 @@ class _PrintEpochs:
               flush=True)
 
 
-def train_default(config: Any = None, quiet: bool = False) -> tuple[Any, dict[str, Any]]:
+def train_default(config: Any = None, quiet: bool = False,
+                  cache_dir: Path | None = CACHE_DIR) -> tuple[Any, dict[str, Any]]:
     """Train the default model through the project's pipeline; returns (model, card).
 
     Training registers the model in a throw-away data folder (so the user's registry is
     untouched); the result is reloaded without its optimizer state, which keeps the
-    shipped file small, and scored on all 10,000 MNIST test images.
+    shipped file small, scored on all 10,000 MNIST test images, calibrated on the
+    canvas-like validation drawings and scored on the held-out canvas-like set.
+    ``cache_dir`` keeps the rendered drawings between runs (``None``: not kept).
     """
     from dashcore.store.runs import COMPLETED
     from dashcore.training.pipeline import train_in_process
@@ -101,17 +109,21 @@ def train_default(config: Any = None, quiet: bool = False) -> tuple[Any, dict[st
     load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="dashcore-default-") as home:
         settings = dataclasses.replace(get_settings(), home=Path(home))
+        if cache_dir is not None:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            (Path(home) / "cache").symlink_to(Path(cache_dir).resolve(), True)
         outcome = train_in_process(config, NullSink() if quiet else _PrintEpochs(),
                                    settings=settings, name="Default model", register=True)
         if outcome.status != COMPLETED or outcome.model_id is None:
             raise RuntimeError(f"Training the default model did not complete: "
                                f"{outcome.status} ({outcome.reason}).")
         model = load_keras_model(model_file(outcome.model_id, settings))
+        calibration = calibrate(model, config, settings)
     accuracy = test_accuracy(model)
     trained = outcome.card or {}
     card = {
         "id": BUILTIN_ID,
-        "name": "Default model (CNN-BN, shipped)",
+        "name": "Default model (Fast CNN, canvas-ready, shipped)",
         "description": "A small CNN shipped with the package so /draw predicts on a fresh "
                        "install. Trained by the workbench's own pipeline "
                        "(dashcore.training.pipeline.train_in_process) with the settings "
@@ -133,6 +145,8 @@ def train_default(config: Any = None, quiet: bool = False) -> tuple[Any, dict[st
         "best_metrics": outcome.best_metrics,
         "test_accuracy": round(accuracy, 5),
         "test_images": int(len(load_mnist().x_test)),
+        "canvas_heldout_accuracy": calibration["heldout"]["accuracy"],
+        "calibration": calibration,
         "fit_s": round(outcome.fit_s, 1),
         "duration_s": round(outcome.duration_s, 1),
         "trained_on": f"{platform.machine()} CPU, {_cpu_count()} cores",
@@ -145,9 +159,59 @@ def train_default(config: Any = None, quiet: bool = False) -> tuple[Any, dict[st
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "note": "Re-running gives nearly the same model; results can differ slightly "
                 "between machines and library versions (floating-point order). The test "
-                "suite requires at least 98.5% test accuracy from the shipped file.",
+                "suite requires at least 99.2% test accuracy from the shipped file.",
     }
     return model, card
+
+
+def calibrate(model: Any, config: Any, settings: Any) -> dict[str, Any]:
+    """Fit the temperature and check the threshold on canvas-like validation drawings.
+
+    The validation drawings are renderings of the run's own validation digits (never
+    trained on; they also chose the best epoch). The figures reported for the held-out
+    set come from the 2,000 replay digits, which neither training nor calibration saw.
+    """
+    from dashcore.datasets.canvas_like import canvas_like_images, heldout_canvas_set
+    from dashcore.inference.calibration import (
+        TARGET_SURE_ACCURACY,
+        apply_temperature,
+        fit_temperature,
+        pick_threshold,
+        sure_stats,
+    )
+    from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, SharedPredictor
+    from dashcore.training.data import prepare_data
+
+    plain = prepare_data(dataclasses.replace(config, canvas_ready=False), settings)
+    x_val = np.round(plain.x_val[..., 0] * 255.0).astype(np.uint8)
+    x_val, y_val = canvas_like_images(x_val, plain.y_val.argmax(axis=1), seed=config.seed + 1,
+                                      cache_dir=settings.home / "cache")
+    predictor = SharedPredictor(model)
+    raw_val = predictor.predict_many(x_val)
+    temperature = fit_temperature(raw_val, y_val)
+    val = apply_temperature(raw_val, temperature)
+    threshold = pick_threshold(val, y_val, CONFIDENCE_THRESHOLD)
+    x_held, y_held = heldout_canvas_set(settings.home / "cache")
+    held = apply_temperature(predictor.predict_many(x_held), temperature)
+
+    def figures(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        sure_accuracy, coverage = sure_stats(probs, labels, threshold)
+        return {"images": int(len(labels)),
+                "accuracy": round(float(np.mean(probs.argmax(axis=1) == labels)), 5),
+                "sure_accuracy": round(sure_accuracy, 5), "coverage": round(coverage, 5)}
+
+    return {
+        "temperature": round(temperature, 4),
+        "threshold": threshold,
+        "target_sure_accuracy": TARGET_SURE_ACCURACY,
+        "validation": figures(val, y_val),
+        "heldout": figures(held, y_held),
+        "meaning": "Probabilities are re-softmaxed at this temperature (fitted by minimising "
+                   "the NLL on canvas-like renderings of the validation digits); an answer is "
+                   "'sure' at or above the threshold. 'heldout' is canvas-like renderings of "
+                   "the 2,000 replay digits (MNIST training images 58,000-59,999), never "
+                   "trained or calibrated on.",
+    }
 
 
 def _load_average() -> float | None:
@@ -200,9 +264,18 @@ def main(argv: list[str] | None = None) -> int:
                              "assets, which is what ships)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--cache", type=Path, default=CACHE_DIR,
+                        help="folder that keeps the rendered canvas-like drawings between runs")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="TensorFlow threads (intra-op); 2 suits a small shared machine")
     args = parser.parse_args(argv)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     print(f"Training the default model: {args.epochs} epochs, seed {args.seed}…", flush=True)
-    model, card = train_default(default_config(epochs=args.epochs, seed=args.seed))
+    model, card = train_default(default_config(epochs=args.epochs, seed=args.seed),
+                                cache_dir=args.cache)
     accuracy = card["test_accuracy"]
     if accuracy < MIN_TEST_ACCURACY:
         print(f"Test accuracy {accuracy:.4f} is below {MIN_TEST_ACCURACY}: the shipped files "
@@ -211,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     paths = ((args.out / "default_model.keras", args.out / "default_model.json")
              if args.out else (None, None))
     model_path, card_path = write_default(model, card, *paths)
+    calibration = card["calibration"]
+    print(f"Canvas-like held-out accuracy {card['canvas_heldout_accuracy']:.4f}; temperature "
+          f"{calibration['temperature']}, threshold {calibration['threshold']}: sure answers "
+          f"{calibration['heldout']['sure_accuracy']:.4f} right, "
+          f"{calibration['heldout']['coverage']:.4f} of them sure.")
     print(f"Test accuracy {accuracy:.4f} after {card['fit_s']} s of training "
           f"({card['duration_s']} s in all); wrote {model_path} "
           f"({model_path.stat().st_size / 1e3:.0f} kB) and {card_path}.")

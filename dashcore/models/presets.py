@@ -25,6 +25,7 @@ def _bn() -> dict[str, Any]:
     return {"type": "BatchNormalization"}
 
 
+DEFAULT_PRESET = "CNN 32-64"  # the tutorial convnet: what /train and TrainConfig start from
 PRESETS: dict[str, ModelSpec] = {
     "Dense 64": ModelSpec(name="Dense 64", layers=[
         {"type": "Flatten"}, {"type": "Dense", "units": 64, "activation": "relu"}, _output()]),

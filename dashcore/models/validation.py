@@ -121,6 +121,18 @@ def _needs_image_fix(kind: str, step: _Step, layers: list[dict[str, Any]]) -> st
     return "Add a Reshape above it that turns the data into height, width, channels."
 
 
+def _image_shape(kind: str, where_upper: str, index: int, step: _Step,
+                 layers: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """The incoming (height, width, channels), or the sentence saying an image is needed."""
+    shape = step.shape
+    if len(shape) != 3:
+        raise UserError(
+            f"{where_upper} needs an image (height × width × channels), but "
+            f"{_where(index, step, layers)} {describe_shape(shape)}. "
+            f"{_needs_image_fix(kind, step, layers)}")
+    return shape[0], shape[1], shape[2]
+
+
 def _where(index: int, step: _Step, layers: list[dict[str, Any]]) -> str:
     """'after layer 4 (Flatten) the data is' / 'the input is' — where the shape comes from."""
     if index == 0:
@@ -161,12 +173,7 @@ def _trace_layer(layers: list[dict[str, Any]], index: int, step: _Step) -> _Step
         filters = _int_field(layers, index, "filters", 1, MAX_FILTERS, "how many filters")
         kernel = _int_field(layers, index, "kernel_size", 1, 64, "the filter's size in pixels")
         padding = _choice_field(layers, index, "padding", PADDINGS)
-        if len(shape) != 3:
-            raise UserError(
-                f"{where_upper} needs an image (height × width × channels), but "
-                f"{_where(index, step, layers)} {describe_shape(shape)}. "
-                f"{_needs_image_fix(kind, step, layers)}")
-        height, width, channels = shape
+        height, width, channels = _image_shape(kind, where_upper, index, step, layers)
         if padding == "valid" and kernel > min(height, width):
             raise UserError(
                 f"{where_upper} has a {kernel}×{kernel} kernel, but "
@@ -180,12 +187,7 @@ def _trace_layer(layers: list[dict[str, Any]], index: int, step: _Step) -> _Step
 
     if kind == "MaxPooling2D":
         pool = _int_field(layers, index, "pool_size", 1, 64, "the block size in pixels")
-        if len(shape) != 3:
-            raise UserError(
-                f"{where_upper} needs an image (height × width × channels), but "
-                f"{_where(index, step, layers)} {describe_shape(shape)}. "
-                f"{_needs_image_fix(kind, step, layers)}")
-        height, width, channels = shape
+        height, width, channels = _image_shape(kind, where_upper, index, step, layers)
         if pool > min(height, width):
             raise UserError(
                 f"{where_upper} pools {pool}×{pool} blocks, but {_where(index, step, layers)} "

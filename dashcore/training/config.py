@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from dashcore.errors import UserError
-from dashcore.models.presets import RECIPES, get_preset
+from dashcore.models.presets import DEFAULT_PRESET, RECIPES, get_preset
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import Limits, limit_setting
 
@@ -32,7 +32,6 @@ MAX_BATCH_SIZE = 4096  # larger batches do not fit a small server's memory for b
 MAX_LEARNING_RATE = 1.0  # above this every optimizer here diverges on image data
 MAX_VALIDATION_SPLIT = 0.5  # holding out more than half leaves too little to learn from
 MIN_TRAIN_IMAGES = 10  # fewer than this cannot be split into training and validation
-DEFAULT_ARCHITECTURE = "CNN 32-64"
 
 
 def _show(value: Any) -> str:
@@ -45,7 +44,7 @@ def _show(value: Any) -> str:
 
 
 def _default_architecture() -> dict[str, Any]:
-    return get_preset(DEFAULT_ARCHITECTURE).to_dict()
+    return get_preset(DEFAULT_PRESET).to_dict()
 
 
 @dataclass
@@ -86,6 +85,11 @@ class TrainConfig:
     # learning_rate over the first 30% of steps, then cosine down to ~0 by the last step)
     mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
     # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
+    canvas_ready: bool = False  # also train (and validate) on canvas-like renderings of the
+    # training digits: drawn as pen strokes on a 280×280 canvas at random sizes, places and
+    # brush widths, then preprocessed as /draw does (28×28 grey digits only)
+    holdout_last: int = 0  # leave the last N training images out of training and validation
+    # (the default model keeps MNIST's last 2,000 for the /draw replay tests); 0 = none
 
     # ------------------------------------------------------------ checking
 
@@ -162,6 +166,12 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             problems.append(f"Learning-rate schedule {self.schedule!r} is not offered: choose "
                             f"{' or '.join(SCHEDULES)}.")
+        if not isinstance(self.canvas_ready, bool):
+            problems.append(f"Canvas-ready must be on or off (True or False), not "
+                            f"{self.canvas_ready!r}.")
+        if not whole(self.holdout_last) or self.holdout_last < 0:
+            problems.append(f"Held-out image count {shown['holdout_last']} is not allowed: use 0 "
+                            "(none) or a positive whole number.")
         if not isinstance(self.mixed_precision, bool):
             problems.append(f"Mixed precision must be on or off (True or False), not "
                             f"{self.mixed_precision!r}.")

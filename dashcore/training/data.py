@@ -4,6 +4,7 @@ and the checks that can be made before a run is queued. No Keras here.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from dashcore.errors import UserError
 from dashcore.models.specs import ModelSpec
 from dashcore.models.validation import estimate_params, validate_spec
 from dashcore.settings import Limits, Settings, get_settings, limit_setting
-from dashcore.training.config import TrainConfig
+from dashcore.training.config import MIN_TRAIN_IMAGES, TrainConfig
 
 # ---------------------------------------------------------------- data
 
@@ -79,6 +80,14 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     themselves) and become float32 exactly once, which is what Keras trains on.
     """
     dataset = load_dataset(config.dataset, settings)
+    if config.holdout_last:
+        if config.holdout_last > len(dataset.x_train) - MIN_TRAIN_IMAGES:
+            raise UserError(f"Holding out the last {config.holdout_last:,} of "
+                            f"{len(dataset.x_train):,} training images leaves too few to "
+                            "train on: hold out fewer.")
+        keep = len(dataset.x_train) - config.holdout_last
+        dataset = dataclasses.replace(dataset, x_train=dataset.x_train[:keep],
+                                      y_train=dataset.y_train[:keep])
     x_all, y_all, x_test, y_test, names = select_classes(dataset, config.classes)
     order = np.random.default_rng(config.seed).permutation(len(x_all))
     if config.max_train_images:
@@ -89,12 +98,34 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
                         "validation split or use more images.")
     train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
     k = len(names)
-    x_val = to_model_input(x_all[val_idx]) if n_val else None
-    y_val = one_hot(y_all[val_idx], k) if n_val else None
+    x_train, y_train = x_all[train_idx], y_all[train_idx]
+    x_val, y_val = x_all[val_idx], y_all[val_idx]
+    if config.canvas_ready:
+        settings = settings or get_settings()
+        x_train, y_train = with_canvas_like(x_train, y_train, config.seed, settings)
+        if n_val:
+            x_val, y_val = with_canvas_like(x_val, y_val, config.seed + 1, settings)
     return PreparedData(
-        x_train=to_model_input(x_all[train_idx]), y_train=one_hot(y_all[train_idx], k),
-        x_val=x_val, y_val=y_val, x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
+        x_train=to_model_input(x_train), y_train=one_hot(y_train, k),
+        x_val=to_model_input(x_val) if n_val else None,
+        y_val=one_hot(y_val, k) if n_val else None,
+        x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
         class_names=names, input_shape=dataset.input_shape)
+
+
+def with_canvas_like(x: np.ndarray, y: np.ndarray, seed: int, settings: Settings
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` plus one canvas-like rendering of each digit (see ``TrainConfig.canvas_ready``).
+
+    Renderings are cached under ``<home>/cache`` (a few ms per digit to make).
+    """
+    if x.shape[1:] != (28, 28):
+        raise UserError(f"Canvas-ready training draws 28×28 digits, but these images are "
+                        f"{x.shape[1]}×{x.shape[2]}: turn canvas-ready off for this dataset.")
+    from dashcore.datasets.canvas_like import canvas_like_images
+
+    xc, yc = canvas_like_images(x, y, seed=seed, cache_dir=settings.home / "cache")
+    return np.concatenate([x, xc]), np.concatenate([y, yc])
 
 
 def fitted_spec(config: TrainConfig, input_shape: tuple[int, ...], num_classes: int

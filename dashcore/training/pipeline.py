@@ -28,6 +28,7 @@ from dashcore.atomic import atomic_write_json
 from dashcore.models.builder import build_model
 from dashcore.settings import Settings, get_settings
 from dashcore.store.runs import COMPLETED, FAILED, STOPPED
+from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.config import (
     ONE_CYCLE_END_FRACTION,
     ONE_CYCLE_START_DIVISOR,
@@ -38,8 +39,9 @@ from dashcore.training.config import (
 from dashcore.training.data import check_model_size, fitted_spec, prepare_data
 from dashcore.training.devices import _precision, _strategy_scope, device_plan, visible_gpus
 from dashcore.training.live_metrics import LiveMetrics
-from dashcore.training.sinks import NullSink, TrainingSink
-from dashcore.training.tensorboard import TensorBoardScalars
+from dashcore.training.sinks import NullSink, TeeSink, TrainingSink
+from dashcore.training.stopping import StopOnNaN, StopOnRequest
+from dashcore.training.tensorboard import TensorBoardScalars, TensorBoardSink
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> Any:
@@ -228,12 +230,13 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     # 3. Fit
     has_val = data.x_val is not None
     tensorboard = TensorBoardScalars(run_dir / "tensorboard") if run_dir is not None else None
-    live = LiveMetrics(sink, should_stop, train_samples=len(data.x_train),
-                       batch_size=config.batch_size, interval_s=config.batch_log_interval_s,
-                       monitor="val_loss" if has_val else "loss",
-                       checkpoint=run_dir / "best.weights.h5" if run_dir is not None else None,
-                       tensorboard=tensorboard)
-    callbacks: list[Any] = [live, *extra_callbacks]
+    live = LiveMetrics(TeeSink(sink, TensorBoardSink(tensorboard)) if tensorboard else sink,
+                       train_samples=len(data.x_train), batch_size=config.batch_size,
+                       interval_s=config.batch_log_interval_s)
+    stop, nan = StopOnRequest(should_stop), StopOnNaN()
+    best = KeepBestWeights(monitor="val_loss" if has_val else "loss",
+                           checkpoint=run_dir / "best.weights.h5" if run_dir is not None else None)
+    callbacks: list[Any] = [live, nan, stop, best, *extra_callbacks]
     early = None
     if config.patience:
         early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
@@ -254,16 +257,16 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     fit_cpu_s = time.process_time() - fit_cpu_start
 
     outcome = TrainOutcome(status=COMPLETED, epochs_done=live.epochs_done,
-                           final_metrics=live.last_metrics, best_metrics=live.best_metrics,
-                           best_epoch=live.best_epoch, params=params, fit_s=fit_s,
+                           final_metrics=live.last_metrics, best_metrics=best.best_metrics,
+                           best_epoch=best.best_epoch, params=params, fit_s=fit_s,
                            fit_cpu_s=fit_cpu_s)
-    if live.failure:
-        outcome.status, outcome.reason = FAILED, live.failure
+    if nan.failure:
+        outcome.status, outcome.reason = FAILED, nan.failure
         outcome.duration_s = time.monotonic() - started
         return outcome
-    if live.stop_requested:
-        where = (f"in epoch {live.stopped_at[0]} at batch {live.stopped_at[1]}"
-                 if live.stopped_at else f"after epoch {live.epochs_done}")
+    if stop.stop_requested:
+        where = (f"in epoch {stop.stopped_at[0]} at batch {stop.stopped_at[1]}"
+                 if stop.stopped_at else f"after epoch {live.epochs_done}")
         outcome.status, outcome.reason = STOPPED, f"Stopped on request {where}."
     elif early is not None and early.stopped_epoch > 0:
         outcome.reason = (f"Early stopping ended training after epoch {live.epochs_done}: the "
@@ -271,9 +274,9 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
 
     # 4. Test and save
     weights_used = "last epoch"
-    if config.keep_best and live.best_weights is not None and live.best_epoch is not None:
-        model.set_weights(live.best_weights)
-        weights_used = f"best epoch ({live.best_epoch})"
+    if config.keep_best and best.best_weights is not None and best.best_epoch is not None:
+        model.set_weights(best.best_weights)
+        weights_used = f"best epoch ({best.best_epoch})"
     test = model.evaluate(data.x_test, data.y_test, batch_size=max(256, config.batch_size),
                           verbose=0, return_dict=True)
     outcome.test_accuracy = float(test["accuracy"])

@@ -23,3 +23,20 @@ class NullSink:
 
     def epoch(self, point: dict[str, Any], progress: dict[str, Any]) -> None:
         """Ignore epoch points."""
+
+
+class TeeSink:
+    """Sends everything to several sinks in turn (the run store and TensorBoard, say)."""
+
+    def __init__(self, *sinks: TrainingSink) -> None:
+        self.sinks = sinks
+
+    def batches(self, points: list[dict[str, Any]], progress: dict[str, Any]) -> None:
+        """Forward per-batch points to every sink."""
+        for sink in self.sinks:
+            sink.batches(points, progress)
+
+    def epoch(self, point: dict[str, Any], progress: dict[str, Any]) -> None:
+        """Forward an epoch's metrics to every sink."""
+        for sink in self.sinks:
+            sink.epoch(point, progress)

@@ -58,3 +58,28 @@ class TensorBoardScalars:
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()
+
+
+class TensorBoardSink:
+    """A :class:`~dashcore.training.sinks.TrainingSink` that mirrors live metrics into
+    TensorBoard event files, with the tag names Keras's TensorBoard callback uses."""
+
+    _POINT_KEYS = frozenset({"step", "epoch", "batch", "x", "t", "duration_s", "partial"})
+
+    def __init__(self, scalars: TensorBoardScalars) -> None:
+        self.scalars = scalars
+
+    def batches(self, points: list[dict[str, Any]], progress: dict[str, Any]) -> None:
+        """Per-batch points as ``batch_<metric>`` on the train writer, by step."""
+        for point in points:
+            self.scalars.scalars("train", point["step"], {
+                f"batch_{k}": v for k, v in point.items() if k not in self._POINT_KEYS})
+
+    def epoch(self, point: dict[str, Any], progress: dict[str, Any]) -> None:
+        """Epoch metrics as ``epoch_<metric>``, validation ones on their own writer."""
+        metrics = {k: v for k, v in point.items() if k not in self._POINT_KEYS}
+        self.scalars.scalars("train", point["epoch"], {
+            f"epoch_{k}": v for k, v in metrics.items() if not k.startswith("val_")})
+        self.scalars.scalars("validation", point["epoch"], {
+            f"epoch_{k[4:]}": v for k, v in metrics.items() if k.startswith("val_")})
+        self.scalars.flush()

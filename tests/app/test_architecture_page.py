@@ -6,16 +6,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashcore.models.presets import get_preset
-from tests.conftest import REPO_ROOT
+from tests.app.conftest import open_page
 
 
 @pytest.fixture
 def app() -> AppTest:
     """The app opened on /architecture (it starts from the "Dense 64" preset)."""
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90).run()
-    app.switch_page("views/architecture.py").run()
-    assert not app.exception
-    return app
+    return open_page("architecture")
 
 
 def totals(app: AppTest) -> list[str]:

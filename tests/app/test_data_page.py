@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashcore.datasets import base, catalog
-from tests.conftest import REPO_ROOT
+from tests.app.conftest import open_page
 
 CHART_KEYS = ["data_samples", "data_counts", "data_histogram", "data_means", "data_pca"]
 
@@ -18,10 +18,7 @@ CHART_KEYS = ["data_samples", "data_counts", "data_histogram", "data_means", "da
 @pytest.fixture
 def app() -> AppTest:
     """The app opened on /data (MNIST is selected by default)."""
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=90).run()
-    app.switch_page("views/data.py").run()
-    assert not app.exception
-    return app
+    return open_page("data")
 
 
 def charts(app: AppTest) -> dict[str, dict]:

@@ -13,7 +13,7 @@ from dashcore.inference import predictor
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.conftest import REPO_ROOT
+from tests.app.conftest import open_page
 
 OVERRIDE_KEY = "draw_image_override"
 
@@ -36,12 +36,7 @@ ZERO = canvas_with(lambda d: d.ellipse([80, 40, 200, 240], outline="white", widt
 
 
 def open_draw(image: np.ndarray | None = None) -> AppTest:
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
-    if image is not None:
-        app.session_state[OVERRIDE_KEY] = image
-    app.switch_page("views/draw.py").run()
-    assert not app.exception, app.exception
-    return app
+    return open_page("draw", {OVERRIDE_KEY: image} if image is not None else None)
 
 
 def texts(app: AppTest) -> str:
@@ -60,7 +55,8 @@ def test_a_blank_canvas_says_draw_a_digit_and_never_guesses() -> None:
 def test_on_a_fresh_install_the_picker_offers_the_builtin_model_and_selects_it() -> None:
     app = open_draw()
     picker = app.selectbox(key="draw_model")
-    assert picker.options == ["Default model (CNN-BN, shipped) · 99.1% on test (built in)"]
+    assert picker.options == [
+        "Default model (Fast CNN, canvas-ready, shipped) · 99.4% on test (built in)"]
     assert picker.value == registry.BUILTIN_ID
 
 
@@ -123,4 +119,4 @@ def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_com
     app.multiselect(key="draw_compare").select(registry.BUILTIN_ID).run()
     assert not app.exception
     assert len(app.get("plotly_chart")) == 3  # the main chart plus two side by side
-    assert "Default model (CNN-BN, shipped)" in texts(app)
+    assert "Default model (Fast CNN, canvas-ready, shipped)" in texts(app)

@@ -12,7 +12,7 @@ from dashcore.evaluation import metrics, runner
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.conftest import REPO_ROOT
+from tests.app.conftest import open_page
 
 CELL_PICKER = "Or pick a cell: true → predicted"
 
@@ -41,8 +41,7 @@ def save_tiny_model(classes: int = 10, train: bool = True) -> registry.ModelEntr
 
 
 def open_evaluate() -> AppTest:
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
-    app.switch_page("views/evaluate.py").run()
+    app = open_page("evaluate", check=False)
     assert not app.exception, app.exception
     return app
 

@@ -6,16 +6,12 @@ The core's behaviour is in tests/unit/test_faults.py; here only what the page sh
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
 
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, RunRecord
 from dashcore.training.config import TrainConfig
-
-PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
+from tests.app.conftest import open_page
 
 
 def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_page_works():
@@ -30,9 +26,7 @@ def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_pag
                      "WHERE run_id = 'r-bad'")
     conn.close()
 
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page("train")
     shown = " ".join(e.value for e in [*at.error, *at.warning, *at.markdown])
     assert "stored record is damaged (its config and progress could not be read)" in shown
     assert len(at.dataframe) >= 1 and len(at.dataframe[0].value) == 2  # both in the history
@@ -46,8 +40,6 @@ def test_a_run_store_file_that_is_not_a_database_gives_a_sentence_not_a_tracebac
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a database, just damaged bytes " * 100)
     monkeypatch.setattr(factory, "_stores", {})
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page("train")
     assert any("is damaged (file is not a database)" in e.value and "Move the file aside"
                in e.value for e in at.error)

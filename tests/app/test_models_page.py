@@ -10,9 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashcore.models import registry
 from dashcore.settings import get_settings
-from tests.conftest import REPO_ROOT
-
-PAGE = str(REPO_ROOT / "views" / "models.py")
+from tests.app.conftest import open_page
 
 
 @pytest.fixture
@@ -32,9 +30,7 @@ def seeded() -> registry.ModelEntry:
 
 
 def _open() -> AppTest:
-    app = AppTest.from_file(PAGE, default_timeout=120).run()
-    assert not app.exception, app.exception
-    return app
+    return open_page("models")
 
 
 def _text(app: AppTest) -> str:
@@ -121,7 +117,6 @@ def test_the_system_panel_shows_versions_and_keras_settings() -> None:
 
 
 def test_the_page_opens_through_the_router() -> None:
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
-    app.switch_page("views/models.py").run()
+    app = open_page("models", check=False)
     assert not app.exception, app.exception
     assert app.title[0].value == "Models"

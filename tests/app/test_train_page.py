@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,15 +18,11 @@ from dashcore.models.specs import ModelSpec
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, QUEUED, RUNNING, STOPPED, RunRecord
 from dashcore.training.config import TrainConfig
-
-PAGE = str(Path(__file__).resolve().parents[2] / "views" / "train.py")
+from tests.app.conftest import open_page
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("train")
 
 
 def submit(at: AppTest) -> AppTest:
@@ -155,11 +150,9 @@ def test_a_failed_run_shows_why():
 
 @pytest.mark.parametrize("has_custom", [True, False])
 def test_the_model_built_on_the_architecture_page_is_offered(has_custom):
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    if has_custom:
-        at.session_state["arch_spec"] = ModelSpec(name="My net", layers=[
-            {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"},
-        ]).to_dict()
-    at.run()
+    state = {"arch_spec": ModelSpec(name="My net", layers=[
+        {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"},
+    ]).to_dict()} if has_custom else {}
+    at = open_page("train", state)
     options = at.selectbox(key="train_arch").options
     assert ("Built on /architecture: My net" in options) is has_custom

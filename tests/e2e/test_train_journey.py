@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from dashcore.jobs.local import worker_alive
 from dashcore.store.runs import WORKING
 from dashcore.store.sqlite import SQLiteRunStore
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.harness import wait_for_app
 
 pytestmark = pytest.mark.e2e
 SLOW = 120_000  # ms; the worker imports TensorFlow on a shared 2-core box

@@ -15,10 +15,12 @@ from dashcore.models.registry import load_keras_model, read_card
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import Limits, get_settings
 from dashcore.store.runs import COMPLETED, STOPPED, RunRecord, RunStore, StoreSink
+from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.config import TrainConfig
 from dashcore.training.data import describe_job, prepare_data, to_model_input
 from dashcore.training.live_metrics import LiveMetrics
 from dashcore.training.pipeline import train_in_process
+from dashcore.training.stopping import StopOnNaN, StopOnRequest
 
 TINY = ModelSpec(name="Tiny dense", layers=[
     {"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},
@@ -98,18 +100,37 @@ class FakeClock:
         return self.now
 
 
+class Callbacks:
+    """The workbench's callbacks as ``train_in_process`` wires them, driven by hand: each
+    hook goes to every callback in turn, as Keras's own callback list does."""
+
+    def __init__(self, store: FakeRunStore, clock: FakeClock, model: FakeModel) -> None:
+        self.live = LiveMetrics(StoreSink(store, "r"), train_samples=1000, batch_size=100,
+                                interval_s=0.5, clock=clock)
+        self.nan = StopOnNaN()
+        self.stop = StopOnRequest(lambda: store.stop_requested("r"))
+        self.best = KeepBestWeights("val_loss")
+        self.all = (self.live, self.nan, self.stop, self.best)
+        for callback in self.all:
+            callback.set_model(model)
+            callback.set_params({"epochs": 2, "steps": 10})
+
+    def __getattr__(self, hook: str):
+        def call(*args):
+            for callback in self.all:
+                getattr(callback, hook)(*args)
+        return call
+
+
 @pytest.fixture
 def live():
-    """A callback wired to a fake store, a fake model and a clock the test moves."""
+    """The callbacks wired to a fake store, a fake model and a clock the test moves."""
     store, clock, model = FakeRunStore(), FakeClock(), FakeModel()
     store.create_run(RunRecord(run_id="r", name="run"))
-    callback = LiveMetrics(StoreSink(store, "r"), lambda: store.stop_requested("r"),
-                           train_samples=1000, batch_size=100, interval_s=0.5, clock=clock)
-    callback.set_model(model)
-    callback.set_params({"epochs": 2, "steps": 10})
-    callback.on_train_begin()
-    callback.on_epoch_begin(0)
-    return callback, store, clock, model
+    callbacks = Callbacks(store, clock, model)
+    callbacks.on_train_begin()
+    callbacks.on_epoch_begin(0)
+    return callbacks, store, clock, model
 
 
 # ---------------------------------------------------------------- the callback
@@ -151,16 +172,18 @@ def test_a_stop_request_ends_training_after_the_current_batch(live):
     assert not model.stop_training
     store.request_stop("r")
     callback.on_train_batch_end(1, {"loss": 1.0})
-    assert model.stop_training and callback.stop_requested
-    assert callback.stopped_at == (1, 2)
+    assert model.stop_training and callback.stop.stop_requested
+    assert callback.stop.stopped_at == (1, 2)
 
 
 def test_a_nan_loss_fails_the_run_with_a_sentence_and_stops(live):
-    callback, _, _, model = live
+    callback, store, _, model = live
     callback.on_train_batch_end(0, {"loss": float("nan")})
     assert model.stop_training
-    assert "not a number" in callback.failure and "Lower the learning rate" in callback.failure
-    assert "epoch 1, batch 1" in callback.failure
+    assert "not a number" in callback.nan.failure
+    assert "Lower the learning rate" in callback.nan.failure
+    assert "epoch 1, batch 1" in callback.nan.failure
+    assert store.batch_points("r") == []  # nothing plotted for a NaN batch
 
 
 def test_epochs_are_forwarded_in_full_and_the_best_one_is_kept(live):
@@ -175,9 +198,9 @@ def test_epochs_are_forwarded_in_full_and_the_best_one_is_kept(live):
     points = store.epoch_points("r")
     assert [p["epoch"] for p in points] == [1, 2]
     assert points[0]["val_accuracy"] == 0.9 and points[1]["duration_s"] == 4.0
-    assert callback.best_epoch == 1 and callback.best_metrics["val_loss"] == 0.4
-    assert callback.best_weights[0].tolist() == [1.0, 1.0, 1.0]  # a copy, not the live array
-    assert callback.epochs_done == 2
+    assert callback.best.best_epoch == 1 and callback.best.best_metrics["val_loss"] == 0.4
+    assert callback.best.best_weights[0].tolist() == [1.0, 1.0, 1.0]  # a copy, not the live one
+    assert callback.live.epochs_done == 2
 
 
 def test_an_epoch_cut_short_by_stop_is_marked_partial(live):
@@ -187,7 +210,7 @@ def test_an_epoch_cut_short_by_stop_is_marked_partial(live):
     callback.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.1})
     point = store.epoch_points("r")[0]
     assert point["partial"] and point["x"] == pytest.approx(0.4)
-    assert callback.epochs_done == 0
+    assert callback.live.epochs_done == 0
 
 
 # ---------------------------------------------------------------- the config

@@ -1,0 +1,113 @@
+"""Canvas replay: real handwriting drawn on /draw with the mouse, read as a person reads it.
+
+    python benchmarks/bench_canvas_replay.py                       # 50 digits, default model
+    python benchmarks/bench_canvas_replay.py --count 100 --model builtin --model <id>
+    python benchmarks/bench_canvas_replay.py --home ~/.dashcore     # models of a data folder
+
+Stroke sets come from ``dashcore.datasets.strokes.replay_set``: MNIST *training* digits
+held out of the default model's training, skeletonised into pen strokes. Each is drawn
+with ``page.mouse`` on a fresh canvas, its ink 45–80% of the canvas height, anywhere on it
+(seeded), on the real app in Debian's Chromium; the page is read only once idle, then the
+canvas is cleared with its own reset button. Every model sees the same drawings.
+
+Reported per model: **confident and right** (headline "Prediction: N", N the label) and
+**top guess right** (the sure answer, or the first of "Not sure: maybe A or B"), of N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dashcore.datasets.strokes import replay_set  # noqa: E402 - after the path insert
+from tests.e2e import canvas_driver as cd  # noqa: E402
+from tests.e2e.harness import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    start_app,
+    stop_app,
+)
+
+
+def model_names(ids: list[str]) -> dict[str, str]:
+    """Model id → its name, which starts its label in /draw's picker (DASHCORE_HOME set)."""
+    from dashcore.models import registry
+
+    by_id = {e.model_id: e for e in registry.list_models()}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        sys.exit(f"no model with id {missing} in {os.environ['DASHCORE_HOME']}: "
+                 f"known ids are {sorted(by_id)}")
+    return {i: by_id[i].name for i in ids}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=50, help="stroke sets per model")
+    parser.add_argument("--seed", type=int, default=0, help="picks the sets and placements")
+    parser.add_argument("--model", action="append", default=[],
+                        help="model id to test (repeat to compare); default: the default")
+    parser.add_argument("--home", type=Path, help="data folder with the models (default: a "
+                        "fresh one, holding only the built-in model)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench-replay-")) / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DASHCORE_HOME"] = str(home)
+    from dashcore.models import registry
+
+    ids = args.model or [registry.default_model_id()]
+    labels = model_names(ids)
+    sets = replay_set(args.count, seed=args.seed)
+
+    from playwright.sync_api import sync_playwright
+
+    report: dict[str, dict] = {}
+    proc = start_app(home, port := free_port())
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for model_id in ids:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                page.set_default_timeout(60_000)
+                page.goto(f"http://127.0.0.1:{port}/draw")
+                cd.surface(page)
+                cd.wait_idle(page)
+                cd.choose_model(page, labels[model_id])
+                started = time.monotonic()
+                results = cd.replay(page, sets, seed=args.seed)
+                report[model_id] = {
+                    "label": labels[model_id], "drawings": len(results),
+                    "confident_and_right": sum(r["sure"] and r["right"] for r in results),
+                    "top_guess_right": sum(r["right"] for r in results),
+                    "answered": sum(r["top"] is not None for r in results),
+                    "seconds": round(time.monotonic() - started, 1), "results": results}
+                context.close()
+            browser.close()
+    finally:
+        stop_app(proc)
+
+    source = "replay_set"
+    print(f"{args.count} stroke sets ({source}, seed {args.seed}), mouse, 45–80% of the "
+          "canvas height")
+    for model_id, r in report.items():
+        print(f"{r['label']} [{model_id}]: confident and right {r['confident_and_right']}/"
+              f"{r['drawings']}, top guess right {r['top_guess_right']}/{r['drawings']}, "
+              f"answered {r['answered']}/{r['drawings']} ({r['seconds']} s)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
