@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import time
 import zipfile
 
 import numpy as np
@@ -14,7 +15,8 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, wait_for_app
+from dashcore.store.sqlite import SQLiteRunStore
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, wait_for_app
 from tests.e2e.test_draw_journey import draw_stroke, drawing_surface
 from tests.e2e.test_train_journey import no_stray_workers  # noqa: F401 - a fixture
 
@@ -56,7 +58,20 @@ def choose(page, key: str, option: str | re.Pattern) -> None:
     wait_for_app(page)
 
 
-def train_one_epoch(page, app_url: str, dataset: str, run_name: str) -> None:
+def wait_until_completed(app_home, run_name: str) -> None:
+    """Poll the app's run store until the run named ``run_name`` has completed."""
+    store = SQLiteRunStore(app_home / "runs.sqlite3")
+    deadline = time.monotonic() + SLOW / 1000
+    while time.monotonic() < deadline:
+        runs = [r for r in store.list_runs() if r.name == run_name]
+        if runs and runs[0].status in ("completed", "failed", "interrupted", "stopped"):
+            assert runs[0].status == "completed", runs[0].summary
+            return
+        time.sleep(1)
+    raise AssertionError(f"{run_name!r} did not complete within {SLOW / 1000:.0f} s")
+
+
+def train_one_epoch(page, app_url: str, app_home, dataset: str, run_name: str) -> None:
     """/train: Dense 64 on ``dataset`` for one epoch of batch 8, until completed."""
     page.goto(f"{app_url}/train")
     wait_for_app(page)
@@ -70,11 +85,18 @@ def train_one_epoch(page, app_url: str, dataset: str, run_name: str) -> None:
     page.get_by_test_id("stExpander").filter(has_text="More").locator("summary").click()
     fill(page, "train_name", run_name)
     page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.locator(".st-key-run_status")).to_contain_text("completed", timeout=SLOW)
+    # The status panel follows the new run from the moment it is queued (an earlier test's
+    # completed run is on the same server).
+    expect(page.get_by_text(f"Run “{run_name}” is", exact=False)).to_be_visible(timeout=SLOW)
+    wait_until_completed(app_home, run_name)
+    # The live panel notices within its one-second refresh (during a redraw the old and new
+    # panel can both be in the page for a moment).
+    expect(page.locator(".st-key-run_status").filter(has_text="completed").first
+           ).to_be_visible(timeout=60_000)
 
 
 def test_a_zip_of_colour_folders_trains_and_evaluates_with_class_names(
-        app_url: str, page, no_stray_workers) -> None:  # noqa: F811
+        app_url: str, app_home, page, no_stray_workers) -> None:  # noqa: F811
     page.goto(f"{app_url}/data")
     wait_for_app(page)
     open_expander(page, "Add your own images")
@@ -85,7 +107,7 @@ def test_a_zip_of_colour_folders_trains_and_evaluates_with_class_names(
     expect(page.get_by_text("Added 'colours'", exact=False)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("classes, 32×32 colour (RGB)", exact=False)).to_be_visible()
 
-    train_one_epoch(page, app_url, "upload:colours", "colours run")
+    train_one_epoch(page, app_url, app_home, "upload:colours", "colours run")
 
     page.goto(f"{app_url}/evaluate")
     wait_for_app(page)
@@ -144,7 +166,7 @@ def take_photos(page, class_name: str, count: int) -> None:
 
 
 def test_webcam_photos_into_two_classes_save_and_train(
-        app_url: str, camera_page, no_stray_workers) -> None:  # noqa: F811
+        app_url: str, app_home, camera_page, no_stray_workers) -> None:  # noqa: F811
     page = camera_page
     page.goto(f"{app_url}/data")
     wait_for_app(page)
@@ -156,7 +178,7 @@ def test_webcam_photos_into_two_classes_save_and_train(
     page.get_by_role("button", name="Save as dataset").click()
     expect(page.get_by_text("Added 'webcam set': 4 train and 2 test photos, 2 classes",
                             exact=False)).to_be_visible(timeout=60_000)
-    train_one_epoch(page, app_url, "upload:webcam set", "webcam run")
+    train_one_epoch(page, app_url, app_home, "upload:webcam set", "webcam run")
 
 
 def shape_points(shape: str, k: int) -> list[list[tuple[float, float]]]:
@@ -191,7 +213,7 @@ def draw_shape(page, canvas, shape: str, k: int) -> None:
 
 
 def test_drawn_shape_classes_train_and_draw_answers_with_a_class_name(
-        app_url: str, page, no_stray_workers) -> None:  # noqa: F811
+        app_url: str, app_home, page, no_stray_workers) -> None:  # noqa: F811
     page.goto(f"{app_url}/draw")
     wait_for_app(page)
     canvas = drawing_surface(page)
@@ -205,7 +227,7 @@ def test_drawn_shape_classes_train_and_draw_answers_with_a_class_name(
     expect(page.get_by_text("Your drawings per class: circle 8 · square 8 · triangle 8")
            ).to_be_visible()
 
-    train_one_epoch(page, app_url, "Your drawings", "shapes run")
+    train_one_epoch(page, app_url, app_home, "Your drawings", "shapes run")
 
     page.goto(f"{app_url}/draw")
     wait_for_app(page)
