@@ -77,7 +77,8 @@ def _upload_form() -> None:
             return
         st.markdown(
             "A `.npz` made with `numpy.savez` holding `x_train, y_train, x_test, y_test`: "
-            "grey images `N×H×W` or `N×H×W×1` (uint8 0–255 or floats 0–1, sides "
+            "grey images `N×H×W` or `N×H×W×1`, or colour `N×H×W×3` (uint8 0–255 or floats "
+            "0–1, sides "
             f"{base.MIN_SIDE}–{base.MAX_SIDE} px) and integer labels `0…K-1`. Up to "
             f"{limits.upload_mb} MB and {limits.dataset_images:,} images."
         )
