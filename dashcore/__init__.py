@@ -2,6 +2,14 @@
 
 Plain Python, Keras, NumPy and Plotly. Nothing here imports Streamlit, so every
 module can be tested alone and reused from scripts, workers and benchmarks.
+
+Packages, one concern each: ``access`` (users, sign-in, permissions, quotas),
+``datasets`` (built-in sets, uploads, drawings, statistics), ``models`` (specs, presets
+with their recipes, building, registry and cards, uploads, export), ``training`` (config,
+data, callbacks, pipeline), ``jobs`` (queue, worker, backends), ``store`` (run records),
+``evaluation`` (metrics, running models), ``inference`` (canvas preprocessing, the shared
+predictor, calibration) and ``charts`` (Plotly figures). ``settings`` holds the data
+folder and every ``DASHCORE_*`` limit.
 """
 
 __version__ = "0.1.0"

@@ -20,6 +20,12 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _env_number(name: str, default: float) -> float:
+    """Read a number (fractions allowed: 0.05 minutes is 3 s) from the environment."""
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
 # The environment variable behind each limit, so a refusal can name what to change.
 LIMIT_ENV = {
     "upload_mb": "DASHCORE_UPLOAD_MB",
@@ -27,6 +33,11 @@ LIMIT_ENV = {
     "max_epochs": "DASHCORE_MAX_EPOCHS",
     "max_params": "DASHCORE_MAX_PARAMS",
     "queued_per_user": "DASHCORE_QUEUED_PER_USER",
+    "job_max_minutes": "DASHCORE_JOB_MAX_MINUTES",
+    "max_training_tmac": "DASHCORE_MAX_TRAINING_TMAC",
+    "max_activation_mb": "DASHCORE_MAX_ACTIVATION_MB",
+    "user_disk_mb": "DASHCORE_USER_DISK_MB",
+    "eval_max_seconds": "DASHCORE_EVAL_MAX_SECONDS",
     "unpacked_mb": "DASHCORE_UNPACKED_MB",
     "image_pixels": "DASHCORE_MAX_IMAGE_PIXELS",
 }
@@ -46,6 +57,15 @@ class Limits:
     max_epochs: int = 200  # most epochs a single training job may ask for
     max_params: int = 20_000_000  # most trainable parameters in a model to train
     queued_per_user: int = 3  # most queued or running jobs one user may have at once
+    job_max_minutes: float = 240.0  # a run's training is stopped (model kept) after this long
+    max_training_tmac: float = 200.0  # most estimated training work per run, in tera
+    # multiply-accumulates (epochs × steps × per-image cost × 3, plus per-step overhead);
+    # 200 is about 75 minutes on a 2-core CPU
+    max_activation_mb: int = 4096  # most memory the layer outputs may take while training at
+    # the chosen batch size, in megabytes
+    user_disk_mb: int = 2048  # most disk one signed-in user's models, datasets, drawings and
+    # run folders may take, in megabytes
+    eval_max_seconds: float = 300.0  # longest an uploaded model's evaluation may run (seconds)
     unpacked_mb: int = 1_000  # most megabytes a zip of images may unpack or decode to
     image_pixels: int = 25_000_000  # most pixels in one uploaded image (e.g. 5000×5000)
 
@@ -61,6 +81,15 @@ class Settings:
     concurrent_jobs: int = 1  # training jobs running at once (1 suits a 2-core box)
     worker_threads: int = 0  # TF intra-op threads per worker; 0 = cores minus one, at least 1
     limits: Limits = field(default_factory=Limits)
+    db: str = ""  # run store URL (DASHCORE_DB): "" = the SQLite file in home;
+    # "postgresql://user:pass@host/db" when several servers or hosts share the runs
+    backend: str = "local"  # job backend (DASHCORE_BACKEND): "local" worker processes or "ray"
+    ray_address: str = ""  # Ray head's dashboard, http://head:8265, for the Jobs API
+    # (DASHCORE_RAY_ADDRESS, else RAY_ADDRESS)
+    ray_cpus: float = 1.0  # CPUs each Ray job asks for (DASHCORE_RAY_CPUS)
+    ray_gpus: float = 0.0  # GPUs each Ray job asks for unless its config says (DASHCORE_RAY_GPUS)
+    stop_grace_s: float = 30.0  # seconds a stopping Ray job gets to save before stop_job
+    artifacts: str = ""  # where models live (DASHCORE_ARTIFACTS): "" = home; "s3://bucket/prefix"
 
     @property
     def runs_dir(self) -> Path:
@@ -69,12 +98,18 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        """The model registry: ``<id>.keras`` plus ``<id>.json`` cards."""
+        """The model registry when it is local: ``<id>.keras`` plus ``<id>.json`` cards
+        (under ``artifacts`` when that is a shared path rather than an object store URL)."""
+        if self.artifacts and "://" not in self.artifacts:
+            return Path(self.artifacts).expanduser() / "models"
         return self.home / "models"
 
     @property
     def datasets_dir(self) -> Path:
-        """Validated uploaded datasets, one ``.npz`` each."""
+        """Validated uploaded datasets, one ``.npz`` each, when kept locally (under
+        ``artifacts`` when that is a shared path rather than an object store URL)."""
+        if self.artifacts and "://" not in self.artifacts:
+            return Path(self.artifacts).expanduser() / "datasets"
         return self.home / "datasets"
 
     @property
@@ -89,8 +124,31 @@ class Settings:
 
     @property
     def store_path(self) -> Path:
-        """The SQLite run store."""
+        """The SQLite run store (the default when no ``db`` URL is set)."""
         return self.home / "runs.sqlite3"
+
+    @property
+    def db_url(self) -> str:
+        """The run store's SQLAlchemy URL: ``db`` if set, else the SQLite file in home."""
+        return self.db or f"sqlite:///{self.store_path}"
+
+    @property
+    def artifacts_url(self) -> str:
+        """Root of saved models (a local folder or an fsspec URL such as ``s3://b/p``)."""
+        return self.artifacts or str(self.home)  # home/models is models_dir
+
+    def worker_env(self) -> dict[str, str]:
+        """The DASHCORE_* variables a worker process (local or on a cluster) needs to see
+        the same store, artefacts and limits as the server that started it."""
+        env = {"DASHCORE_HOME": str(self.home), "DASHCORE_DB": self.db,
+               "DASHCORE_BACKEND": self.backend, "DASHCORE_ARTIFACTS": self.artifacts,
+               "DASHCORE_CONCURRENT_JOBS": str(self.concurrent_jobs),
+               "DASHCORE_WORKER_THREADS": str(self.worker_threads),
+               "DASHCORE_RAY_ADDRESS": self.ray_address, "DASHCORE_RAY_CPUS": str(self.ray_cpus),
+               "DASHCORE_RAY_GPUS": str(self.ray_gpus),
+               "DASHCORE_STOP_GRACE_S": str(self.stop_grace_s)}
+        env.update({var: str(getattr(self.limits, name)) for name, var in LIMIT_ENV.items()})
+        return env
 
     def ensure_dirs(self) -> Settings:
         """Create every data folder; cheap and idempotent."""
@@ -100,15 +158,33 @@ class Settings:
         return self
 
 
+def _env_float(name: str, default: float) -> float:
+    """Read a number from the environment, falling back to ``default``."""
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+BACKENDS = ("local", "ray")
+
+
 def get_settings() -> Settings:
     """Build settings from the environment (read on every call, so tests can change it)."""
     home = Path(os.environ.get("DASHCORE_HOME") or DEFAULT_HOME).expanduser()
-    limits = Limits(
-        **{name: _env_int(env, getattr(Limits, name)) for name, env in LIMIT_ENV.items()})
+    limits = Limits(**{
+        name: (_env_number if isinstance(getattr(Limits, name), float) else _env_int)(
+            env, getattr(Limits, name)) for name, env in LIMIT_ENV.items()})
     return Settings(
         home=home,
         concurrent_jobs=max(1, _env_int("DASHCORE_CONCURRENT_JOBS", 1)),
         worker_threads=_env_int("DASHCORE_WORKER_THREADS", 0),
         limits=limits,
+        db=os.environ.get("DASHCORE_DB", "").strip(),
+        backend=(os.environ.get("DASHCORE_BACKEND", "").strip().lower() or "local"),
+        ray_address=(os.environ.get("DASHCORE_RAY_ADDRESS", "").strip()
+                     or os.environ.get("RAY_ADDRESS", "").strip()),
+        ray_cpus=_env_float("DASHCORE_RAY_CPUS", 1.0),
+        ray_gpus=_env_float("DASHCORE_RAY_GPUS", 0.0),
+        stop_grace_s=_env_float("DASHCORE_STOP_GRACE_S", 30.0),
+        artifacts=os.environ.get("DASHCORE_ARTIFACTS", "").strip(),
     )
 

@@ -14,6 +14,7 @@ from dashcore.datasets import base, catalog
 from dashcore.errors import UserError
 from dashcore.evaluation import metrics, runner
 from dashcore.models import registry
+from views.common.access import current_user
 
 GALLERY_SIZE = 30  # images shown per gallery: enough to see a pattern, cheap to send
 ZOOM = 3  # 28×28 digits shown at 84×84, pixels repeated so they stay crisp
@@ -62,9 +63,12 @@ dataset_name = middle.selectbox(
     index=datasets.index(card_dataset) if card_dataset in datasets else 0,
     disabled=split == runner.DRAWINGS_SPLIT, key=f"eval_dataset|{model_id}")
 
+user = current_user()
+where = (" in a separate, time-limited process" if entry.card.get("source") == "uploaded"
+         else "")
 try:
-    with st.spinner(f"Running {entry.name} over the {split} images (once; then cached)…"):
-        result = runner.evaluate_model(entry.path, dataset_name, split, title=entry.name)
+    with st.spinner(f"Running the model over the {split} images{where} (once; then cached)…"):
+        result = runner.evaluate_entry(entry, dataset_name, split, user=user)
 except UserError as exc:
     st.error(str(exc))
     st.stop()
@@ -174,8 +178,8 @@ with tab_compare:
         if other_id is not None:
             try:
                 with st.spinner("Running the second model…"):
-                    other = runner.evaluate_model(by_id[other_id].path, dataset_name, split,
-                                              title=by_id[other_id].name)
+                    other = runner.evaluate_entry(by_id[other_id], dataset_name, split,
+                                                  user=user)
                 diff = metrics.compare(result, other)
             except UserError as exc:
                 st.error(str(exc))

@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from dashcore.access import quota
 from dashcore.access.auth import User, can, why_not
 from dashcore.errors import UserError
 from dashcore.models import export, registry, upload
@@ -226,6 +227,11 @@ st.title("Models")
 st.caption("Every saved model with its card. Mark one as the default for /draw, download it "
            "as `.keras` or `.h5`, or upload your own.")
 user = current_user()
+if user.name:  # signed in: their share of the disk (things made with access off: nobody's)
+    try:
+        st.caption(f"**Your disk quota.** {quota.disk_use(user.name, get_settings()).line()}")
+    except (UserError, OSError) as exc:
+        st.caption(f"Your disk use cannot be counted right now: {exc}")
 if FLASH in st.session_state:
     kind, message = st.session_state.pop(FLASH)
     (st.success if kind == "success" else st.error)(message)

@@ -19,7 +19,14 @@ from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import ACTIVE, QUEUED, WORKING, RunRecord
-from dashcore.training.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig, recipe_for
+from dashcore.training.config import (
+    LOSSES,
+    MAX_GPUS,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    recipe_for,
+)
 from views.common.access import allowed, current_user, run_or_error
 
 WATCH_KEY = "train_watch"  # the run the live panel follows
@@ -154,6 +161,13 @@ def _form() -> None:
                 "Mixed precision (GPU only)", value=False, key="train_mixed",
                 help="float16 arithmetic with float32 weights: faster on a recent GPU. "
                      "Without a GPU the run trains in float32 and its model card says so.")
+            gpus = None
+            if settings.backend == "ray":  # only a cluster hands out GPUs per run
+                gpus = st.number_input(
+                    "GPUs for this run", min_value=0, max_value=MAX_GPUS, step=1,
+                    value=int(settings.ray_gpus), key="train_gpus",
+                    help="GPUs the run's job asks the Ray cluster for (one host's). If none "
+                         "is free, the run says it is waiting for a GPU.")
         submitted = st.form_submit_button("Train", type="primary")
     if not submitted:
         return
@@ -164,7 +178,7 @@ def _form() -> None:
         augment=bool(augment), augment_photo=bool(augment_photo), loss=loss,
         classes=sorted(classes) or None,
         max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed),
-        canvas_ready=bool(canvas_ready))
+        canvas_ready=bool(canvas_ready), gpus=None if gpus is None else int(gpus))
     problems = config.validate(settings.limits)
     if problems:
         for problem in problems:
@@ -215,6 +229,11 @@ def _live_panel(run_id: str, was_active: bool) -> None:
     batch_points = store.batch_points(run.run_id)
     epoch_points = store.epoch_points(run.run_id)
     st.plotly_chart(charts.live_figure(batch_points, epoch_points), key="live_chart")
+    if run.status != QUEUED and st.toggle("Show the job's log", key="show_job_log",
+                                          help="The last lines the worker printed."):
+        log = run_or_error(queue.job_log, run.run_id, settings)
+        if log is not None:
+            st.code(log or "(nothing printed yet)", language=None)
     summary = run.summary or {}
     if summary.get("test_accuracy") is not None:
         st.caption(f"Test accuracy {summary['test_accuracy']:.4f} · test loss "

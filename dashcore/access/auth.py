@@ -11,16 +11,20 @@ pages and passed here as a plain dict, so this module stays free of Streamlit:
     admins = ["alice"]        # may stop any run, rename or delete any model
     visitors = true           # people not signed in may draw and explore (read-only)
     demo = false              # true: read-only for everyone but admins
+    allowed_emails = ["bob@example.org"]  # mode "oidc": who besides admins may sign in
+    allowed_domains = ["example.org"]     # mode "oidc": whole e-mail domains let in
 
     [workbench.passwords]     # user = hash from `python -m dashcore.access.auth hash`
     alice = "pbkdf2_sha256$600000$…$…"
 
-Passwords are stored only as salted PBKDF2-SHA256 hashes and compared in constant time.
+Passwords are stored only as salted PBKDF2-SHA256 hashes and compared in constant time;
+sign-in is throttled (see :mod:`dashcore.access.throttle`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import getpass
 import hashlib
 import hmac
@@ -30,6 +34,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashcore.access.throttle import (
+    HASH_GATE,
+    THROTTLE,
+    HashGate,
+    SignInThrottle,
+    sign_in_keys,
+)
 from dashcore.errors import PermissionDenied, UserError
 
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 figure for PBKDF2-HMAC-SHA256
@@ -64,6 +75,28 @@ def verify_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(expected, actual)
 
 
+def _string_list(raw: Mapping[str, Any], key: str) -> list[str]:
+    """A list of strings from the settings (case-folded, blanks dropped); else UserError."""
+    value = raw.get(key, [])
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise UserError(f"workbench.{key} must be a list of strings, e.g. {key} = [\"…\"].")
+    return [str(v).strip().casefold() for v in value if str(v).strip()]
+
+
+def _iterations(hashed: str) -> int:
+    """The round count written in a hash (the default when it cannot be read)."""
+    try:
+        return int(hashed.split("$")[1])
+    except (IndexError, ValueError):
+        return PBKDF2_ITERATIONS
+
+
+@functools.lru_cache(maxsize=8)
+def _dummy_hash(iterations: int) -> str:
+    """A hash of a random password nobody knows, made once per round count."""
+    return hash_password(secrets.token_urlsafe(16), iterations=iterations)
+
+
 @dataclass(frozen=True)
 class User:
     """The person behind a session. ``name`` is None for an anonymous visitor."""
@@ -91,6 +124,8 @@ class AccessConfig:
     visitors: bool = False
     demo: bool = False
     passwords: Mapping[str, str] = field(default_factory=dict)
+    allowed_emails: frozenset[str] = frozenset()  # OIDC: addresses let in (lower case)
+    allowed_domains: frozenset[str] = frozenset()  # OIDC: e-mail domains let in (lower case)
 
     @property
     def enabled(self) -> bool:
@@ -114,16 +149,93 @@ class AccessConfig:
             raise UserError(f"Password entries for {', '.join(bad)} are not hashes: store the "
                             "output of `python -m dashcore.access.auth hash`, never plain "
                             "passwords.")
+        emails = _string_list(raw, "allowed_emails")
+        domains = [d.lstrip("@") for d in _string_list(raw, "allowed_domains")]
+        bad = [d for d in domains if not d or "@" in d or "." not in d]
+        if bad:
+            raise UserError(f"workbench.allowed_domains has {bad[0]!r}, which is not a domain: "
+                            "write domains such as \"example.org\" (no user part).")
+        bad = [e for e in emails if e.count("@") != 1 or e.startswith("@")]
+        if bad:
+            raise UserError(f"workbench.allowed_emails has {bad[0]!r}, which is not an e-mail "
+                            "address: write whole addresses such as \"bob@example.org\", or "
+                            "put domains in allowed_domains.")
         return cls(mode=mode, admins=frozenset(str(a) for a in raw.get("admins", [])),
                    visitors=bool(raw.get("visitors", False)), demo=bool(raw.get("demo", False)),
-                   passwords=passwords)
+                   passwords=passwords, allowed_emails=frozenset(emails),
+                   allowed_domains=frozenset(domains))
 
-    def sign_in(self, name: str, password: str) -> User:
-        """Check a password-list login; the same message for unknown user and wrong password."""
+    def admit(self, email: str | None, verified: bool | None = None) -> str | None:
+        """Why an identity the OIDC provider vouched for may *not* use this server, or None.
+
+        Admins always get in. Everyone else needs an e-mail address the provider has not
+        marked unverified, on ``allowed_emails`` or in one of ``allowed_domains``. With no
+        allow-list at all only admins get in: a provider such as Google authenticates
+        anyone with an account, which is not the same as being welcome here.
+        """
+        address = (email or "").strip().casefold()
+        if address and address in {a.casefold() for a in self.admins}:
+            return None
+        if not address or "@" not in address:
+            return ("Your identity provider did not give an e-mail address, and this server "
+                    "admits people by e-mail address. Sign in with an account that has one.")
+        if verified is False:
+            return ("Your identity provider has not verified this e-mail address, so this "
+                    "server cannot admit you by it. Verify it with the provider, then sign in "
+                    "again.")
+        if not self.allowed_emails and not self.allowed_domains:
+            return ("This server has no allow-list yet, so only its admins can use it. Ask an "
+                    "admin to add your address to allowed_emails (or your domain to "
+                    "allowed_domains) in the [workbench] settings.")
+        domain = address.rsplit("@", 1)[1]
+        if address in self.allowed_emails or domain in self.allowed_domains:
+            return None
+        return ("Your account is not on this server's allow-list. Ask an admin to add your "
+                "address to allowed_emails (or your domain to allowed_domains) in the "
+                "[workbench] settings.")
+
+    def oidc_user(self, email: str | None, verified: bool | None = None) -> User:
+        """The :class:`User` for an OIDC identity; :class:`PermissionDenied` if not admitted."""
+        reason = self.admit(email, verified)
+        if reason is not None:
+            raise PermissionDenied(reason)
+        address = str(email).strip()
+        admin = next((a for a in self.admins if a.casefold() == address.casefold()), None)
+        return self.user(admin or address)
+
+    def sign_in(self, name: str, password: str, session: str | None = None,
+                client: str | None = None, throttle: SignInThrottle | None = None,
+                gate: HashGate | None = None) -> User:
+        """Check a password-list login, slowed down against guessing.
+
+        Unknown names and wrong passwords get the same sentence *and the same work*: an
+        unknown name is verified against a dummy hash of the same cost, so neither the
+        answer nor its timing tells which names exist. Each failure counts against the
+        name, the browser session and the client address (see
+        :mod:`dashcore.access.throttle`); a locked key is refused before any hashing, with
+        a sentence saying when to retry. Hashing waits for one of the server's few slots.
+
+        Raises:
+            SignInThrottled: too many recent failures on the name, session or address.
+            PermissionDenied: a wrong name or password, or a server too busy hashing.
+        """
+        throttle = THROTTLE if throttle is None else throttle
+        gate = HASH_GATE if gate is None else gate
+        keys = sign_in_keys(name, session, client)
+        throttle.check(keys)
         hashed = self.passwords.get(name.strip())
-        if hashed is None or not verify_password(password, hashed):
+        with gate.slot():
+            ok = verify_password(password, hashed or self._dummy_hash())
+        if hashed is None or not ok:
+            throttle.failed(keys)
             raise PermissionDenied("Wrong user name or password.")
+        throttle.succeeded(keys[:1])
         return self.user(name.strip())
+
+    def _dummy_hash(self) -> str:
+        """A hash as costly as this server's real ones, for names that do not exist."""
+        rounds = sorted(_iterations(h) for h in self.passwords.values()) or [PBKDF2_ITERATIONS]
+        return _dummy_hash(rounds[len(rounds) // 2])
 
     def user(self, name: str | None) -> User:
         """The :class:`User` for a signed-in name (or None for a visitor)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dashcore.artifacts import datasets_folder
 from dashcore.datasets.base import (
     DRAWINGS,
     FASHION,
@@ -97,10 +98,9 @@ def list_datasets(settings: Settings | None = None) -> list[str]:
     """Names of every dataset a page can offer: built-ins, then uploads, then drawings."""
     settings = settings or get_settings()
     names = list(BUILTINS)
-    if settings.datasets_dir.is_dir():
-        # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
-        names += [UPLOAD_PREFIX + p.stem for p in sorted(settings.datasets_dir.glob("*.npz"))
-                  if not p.name.startswith(".")]
+    # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
+    names += [UPLOAD_PREFIX + n[:-len(".npz")] for n in datasets_folder(settings).names(".npz")
+              if not n.startswith(".")]
     if drawings_file(settings).is_file():
         names.append(DRAWINGS)
     return names
@@ -117,9 +117,10 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
     if name in BUILTINS:
         return BUILTINS[name]()
     if name.startswith(UPLOAD_PREFIX):
-        path = settings.datasets_dir / f"{name[len(UPLOAD_PREFIX):]}.npz"
-        if not path.is_file():
+        folder, file_name = datasets_folder(settings), f"{name[len(UPLOAD_PREFIX):]}.npz"
+        if not folder.exists(file_name):
             raise NotFoundError(f"Dataset {name!r} no longer exists: pick another one.")
+        path = folder.local_path(file_name)  # the file, or a cached copy from the store
         return _load_saved_upload(str(path), path.stat().st_mtime_ns)
     if name == DRAWINGS:
         return load_drawings(settings)

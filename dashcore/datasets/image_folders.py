@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.datasets.base import MAX_CLASSES, Dataset, check_class_name
 from dashcore.datasets.images import SUFFIXES, ImageProblem, check_target, decode_image
 from dashcore.datasets.saved import check_new_name, store_dataset
@@ -317,10 +318,11 @@ def import_zip(name: str, data: bytes, options: ImportOptions, settings: Setting
 
     Raises:
         PermissionDenied: ``user`` may not upload.
-        UserError: a bad name, or a zip that cannot be used at all.
+        UserError: a bad name, a full disk quota, or a zip that cannot be used at all.
     """
     authorize(user, "upload")
     clean, _target = check_new_name(name, settings)
+    check_quota(user, settings, len(data), "this dataset")  # again with the real size below
     report = read_class_folders(data, clean, options, settings.limits)
     report.dataset = store_dataset(report.dataset, clean, settings, user)
     return report

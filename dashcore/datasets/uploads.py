@@ -8,7 +8,8 @@ import zipfile
 import numpy as np
 
 from dashcore.access.auth import User, authorize
-from dashcore.atomic import atomic_write_bytes
+from dashcore.access.quota import check_quota
+from dashcore.artifacts import datasets_folder
 from dashcore.datasets.base import (
     _NAME_RE,
     MAX_CLASSES,
@@ -178,17 +179,18 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
     if not _NAME_RE.match(clean):
         raise UserError(f"Dataset name {name!r} is not allowed: use 1–60 letters, digits, "
                         "spaces, '-', '_' or '.', starting with a letter or digit.")
+    check_quota(user, settings, len(data), "this dataset")
     limits = settings.limits
     dataset = parse_dataset_npz(data, UPLOAD_PREFIX + clean, max_images=limits.dataset_images,
                                 max_bytes=limits.upload_mb * 1_000_000)
-    target = settings.datasets_dir / f"{clean}.npz"
-    if target.exists():
+    folder, target = datasets_folder(settings), f"{clean}.npz"
+    if folder.exists(target):
         raise UserError(f"A dataset named {clean!r} already exists: choose another name.")
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x_train=dataset.x_train, y_train=dataset.y_train,
                         x_test=dataset.x_test, y_test=dataset.y_test,
                         owner=np.array((user.name if user is not None else None) or ""))
-    atomic_write_bytes(target, buffer.getvalue())
+    folder.write_bytes(target, buffer.getvalue())  # atomic: temp + rename, or one PUT
     return dataset
 
 
@@ -196,8 +198,9 @@ def dataset_owner(name: str, settings: Settings | None = None) -> str | None:
     """Who uploaded a dataset (``None`` for built-ins, or uploads made without accounts)."""
     if not name.startswith(UPLOAD_PREFIX):
         return None
-    path = (settings or get_settings()).datasets_dir / f"{name[len(UPLOAD_PREFIX):]}.npz"
     try:
+        path = datasets_folder(settings or get_settings()).local_path(
+            f"{name[len(UPLOAD_PREFIX):]}.npz")
         with np.load(path, allow_pickle=False) as npz:  # lazy: reads only this member
             owner = str(npz["owner"]) if "owner" in npz.files else ""
     except Exception:  # noqa: BLE001 - an unreadable file has no known owner

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dashcore.access.auth import User
 from dashcore.datasets import base, catalog
-from dashcore.errors import NotFoundError, UserError
+from dashcore.errors import NotFoundError, PermissionDenied, UserError
+from dashcore.evaluation.isolated import predict_isolated
 from dashcore.evaluation.metrics import (
     Evaluation,
     Predictions,
@@ -36,6 +38,8 @@ from dashcore.inference.predictor import (
     fit_input,
     get_predictor,
 )
+from dashcore.models.registry import ModelEntry
+from dashcore.settings import Settings, get_settings
 
 SPLITS = ("test", "train")  # dataset splits every dataset has
 DRAWINGS_SPLIT = "your drawings"  # the labelled drawings saved from /draw
@@ -121,15 +125,20 @@ def evaluate_predictions(preds: Predictions) -> Evaluation:
 
 
 def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str = "test",
-                   title: str = "", batch_size: int = BATCH_SIZE) -> Evaluation:
+                   title: str = "", batch_size: int = BATCH_SIZE, *, isolated: bool = False,
+                   cached_only: bool = False, settings: Settings | None = None) -> Evaluation:
     """Run a saved model over a split once (in batches) and evaluate it; cached in-process.
 
     The cache key is (model file, its modification time, dataset, split), so a
     retrained or replaced file is evaluated afresh and everyone else reuses the result.
+    ``isolated`` runs the model in a separate, time- and memory-limited process
+    (:mod:`dashcore.evaluation.isolated`; for uploaded models); ``cached_only`` only
+    returns an evaluation someone has already run (for visitors).
 
     Raises:
         UserError: the model's input or output does not fit the dataset (naming both
-            shapes), the dataset or split does not exist, or the file is gone.
+            shapes), the dataset or split does not exist, the file is gone, an isolated
+            run passed its time limit, or nothing is cached for ``cached_only``.
     """
     path = Path(model_path)
     x, y, dataset = split_arrays(dataset_name, split)
@@ -143,10 +152,20 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    predictor = get_predictor(path)
-    check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:], dataset.num_classes,
-              shown_name)
-    probs = as_probabilities(predictor.predict_many(x, batch_size=batch_size), np.float32)
+    if cached_only:
+        raise PermissionDenied(
+            f"Visitors see evaluations that have already been run, and this model has not "
+            f"been evaluated on the {split} split of {shown_name} yet. Sign in to run it, or "
+            "pick the built-in model.")
+    if isolated:
+        outputs = predict_isolated(path, dataset_name, split, settings or get_settings(),
+                                   expected=(len(y), dataset.num_classes))
+    else:
+        predictor = get_predictor(path)
+        check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:],
+                  dataset.num_classes, shown_name)
+        outputs = predictor.predict_many(x, batch_size=batch_size)
+    probs = as_probabilities(outputs, np.float32)
     preds = Predictions(np.asarray(y, dtype=np.int64), probs, tuple(dataset.class_names), x,
                         title or f"{path.stem} on {shown_name} ({split})")
     result = evaluate_predictions(preds)
@@ -155,6 +174,21 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return result
+
+
+def evaluate_entry(entry: ModelEntry, dataset_name: str = base.MNIST, split: str = "test",
+                   user: User | None = None, settings: Settings | None = None) -> Evaluation:
+    """Evaluate a registry entry the way its source and the person asking allow.
+
+    Uploaded models run in an isolated, time-limited process; models trained here run
+    in-process (their cost was budgeted when they were trained). A visitor (not signed
+    in) may run the built-in model and see any evaluation already cached, but not start
+    a new one of another model. ``user`` None is a trusted caller.
+    """
+    visitor = user is not None and not user.name and not user.is_admin
+    return evaluate_model(entry.path, dataset_name, split, title=entry.name,
+                          isolated=entry.card.get("source") == "uploaded",
+                          cached_only=visitor and not entry.builtin, settings=settings)
 
 
 def clear_cache() -> None:

@@ -32,10 +32,18 @@ def format_seconds(seconds: float | None) -> str:
 
 def status_line(run: RunRecord, position: int | None = None) -> str:
     """One sentence about where a run is, for the live panel."""
+    waiting = (run.progress or {}).get("waiting") if run.status in (QUEUED, "starting") \
+        else None
     if run.status == QUEUED:
         ahead = f"position {position} in the queue" if position else "waiting in the queue"
-        return f"Queued: {ahead}. It starts when a running job finishes."
+        return f"Queued: {ahead}. " + (waiting or "It starts when a running job finishes.")
     if run.status == "starting":
+        if run.stop_requested:
+            return "Stopping: the job is cancelled before it trains."
+        if waiting:
+            return waiting  # e.g. "Waiting for a GPU: …" (a Ray job held back for resources)
+        if run.backend == "ray":
+            return "Starting: the Ray job is starting its worker, which loads TensorFlow."
         return "Starting: the worker process is loading TensorFlow."
     if run.status == "running":
         if run.stop_requested:

@@ -90,11 +90,8 @@ def spawn_worker(run_id: str, settings: Settings) -> tuple[int, float | None]:
     """
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DASHCORE_HOME": str(settings.home),
-           "DASHCORE_CONCURRENT_JOBS": str(settings.concurrent_jobs),
-           "DASHCORE_WORKER_THREADS": str(settings.worker_threads),
-           "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get(
-               "TF_CPP_MIN_LOG_LEVEL", "2"),
+    env = {**os.environ, **settings.worker_env(), "PYTHONUNBUFFERED": "1",
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
            "PYTHONPATH": os.pathsep.join(
                p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     with open(run_dir / "worker.log", "ab") as log:

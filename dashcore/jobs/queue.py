@@ -8,14 +8,16 @@ finishing — calls :func:`dispatch`, which first *reconciles*: a run whose work
 is gone is marked failed (or interrupted, when the app has just restarted) with the
 reason in words, then free slots are filled from the queue.
 
-Dispatching is serialised with a file lock in the data folder, so two server threads
-or processes never start the same run twice.
+Dispatching is serialised with the store's lock (a file lock beside an SQLite store, an
+advisory lock in PostgreSQL), so two server threads, processes or hosts never start the
+same run twice.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota
 from dashcore.errors import UserError
-from dashcore.jobs import local
+from dashcore.jobs.backends import JobState, get_backend
 from dashcore.jobs.local import Launcher
 from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.factory import open_store
@@ -32,6 +35,7 @@ from dashcore.store.runs import (
     FAILED,
     INTERRUPTED,
     QUEUED,
+    STARTING,
     STOPPED,
     WORKING,
     RunRecord,
@@ -46,14 +50,10 @@ _started_lock = threading.Lock()
 
 @contextmanager
 def _dispatch_lock(settings: Settings) -> Iterator[None]:
-    """An exclusive lock across threads and processes sharing this data folder."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    with open(settings.home / "jobs.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """An exclusive lock across threads, processes and servers sharing this run store
+    (a file lock beside an SQLite store; an advisory lock in PostgreSQL)."""
+    with open_store(settings).exclusive():
+        yield
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -111,13 +111,55 @@ def death_reason(run: RunRecord, exit_code: int | None, on_start: bool,
                     f"smaller batch size or model.{kept}")
 
 
+def _ray_death(run: RunRecord, state: JobState, settings: Settings) -> tuple[str, str]:
+    """(status, sentence) for a Ray job that ended without its worker reporting."""
+    where = _where(run)
+    if run.stop_requested:
+        return STOPPED, (f"Stopped {where}: the job had not stopped by itself "
+                         f"{settings.stop_grace_s:g} s after Stop, so Ray ended it. Its metrics "
+                         "so far are kept; the model of this run was not saved.")
+    return FAILED, (f"The Ray job ended without reporting a result {where}. "
+                    f"{state.ended or ''} Its metrics so far are kept; the job's log is shown "
+                    "below the chart.").replace("  ", " ")
+
+
+def _settle_ray_run(store: RunStore, run: RunRecord, state: JobState,
+                    settings: Settings) -> None:
+    """A live Ray job: say that it waits for resources, or end it if Stop went unheeded."""
+    backend = get_backend("ray", settings)
+    if state.waiting and run.stop_requested:  # nothing trained yet: cancel at once
+        backend.cancel(run, settings)
+        store.update_run(run.run_id, only_if_status=WORKING, status=STOPPED,
+                         finished=time.time(),
+                         reason="Stopped before it started (it was waiting for the cluster); "
+                                "nothing was trained.")
+    elif state.waiting and (run.progress or {}).get("waiting") != state.waiting:
+        store.update_run(run.run_id, only_if_status=[STARTING],
+                         progress={"phase": "waiting", "waiting": state.waiting})
+    elif (run.stop_requested and run.stop_requested_at is not None
+          and time.time() - run.stop_requested_at > settings.stop_grace_s):
+        backend.cancel(run, settings)  # the worker did not honour the flag (stuck, or busy)
+
+
 def _reconcile_locked(store: RunStore, settings: Settings, on_start: bool) -> list[str]:
     changed = []
+    here = socket.gethostname()
     for run in store.list_runs(WORKING):
-        alive, code = local.worker_alive(run)
-        if alive:
+        if run.backend == "local" and run.host not in (None, here):
+            continue  # another server's worker process: only that server can see it
+        try:
+            state = get_backend(run.backend, settings).state(run, settings)
+        except UserError:
+            continue  # the cluster did not answer: say nothing about its runs until it does
+        if state.alive:
+            if run.backend == "ray":
+                with contextlib.suppress(UserError):
+                    _settle_ray_run(store, run, state, settings)
             continue
-        status, reason = death_reason(run, code, on_start, settings)
+        if run.backend == "ray":
+            status, reason = _ray_death(run, state, settings)
+        else:
+            status, reason = death_reason(run, state.exit_code, on_start, settings)
         if store.update_run(run.run_id, only_if_status=WORKING, status=status, reason=reason,
                             finished=time.time()):
             changed.append(run.run_id)
@@ -138,21 +180,33 @@ def reconcile(settings: Settings | None = None, on_start: bool = False) -> list[
 def dispatch(settings: Settings | None = None, launcher: Launcher | None = None) -> list[str]:
     """Reconcile, then start queued runs while fewer than ``concurrent_jobs`` are working.
 
-    Returns the ids of the runs it started. Cheap when there is nothing to do, so pages
-    call it on every poll and workers call it as they finish.
+    Runs start on the settings' job backend (a local worker process, or a Ray job);
+    ``launcher`` replaces it (tests). Returns the ids of the runs it started. Cheap when
+    there is nothing to do, so pages call it on every poll and workers as they finish.
     """
     settings = settings or get_settings()
-    launcher = launcher or local.spawn_worker
+    backend = get_backend(settings.backend, settings)
     store = open_store(settings)
     started: list[str] = []
     with _dispatch_lock(settings):
         _reconcile_locked(store, settings, on_start=False)
         free = settings.concurrent_jobs - len(store.list_runs(WORKING))
         for run in store.list_runs([QUEUED])[:max(0, free)]:
-            pid, identity = launcher(run.run_id, settings)
-            # The worker itself moves the run to "running"; don't undo that if it was quick.
-            store.update_run(run.run_id, only_if_status=[QUEUED], status="starting", pid=pid,
-                             pid_created=identity)
+            # Mark it first, so a worker that starts quickly finds it "starting".
+            store.update_run(run.run_id, only_if_status=[QUEUED], status=STARTING,
+                             backend=backend.name)
+            try:
+                if launcher is not None:
+                    pid, identity = launcher(run.run_id, settings)
+                else:
+                    pid, identity = backend.start(run, settings)
+            except UserError as exc:  # e.g. the Ray cluster did not answer: keep it queued
+                store.update_run(run.run_id, only_if_status=[STARTING], status=QUEUED,
+                                 progress={"phase": "waiting", "waiting": str(exc)})
+                break
+            if pid is not None:
+                store.update_run(run.run_id, pid=pid, pid_created=identity,
+                                 host=socket.gethostname())
             started.append(run.run_id)
     return started
 
@@ -195,6 +249,7 @@ def submit(config, name: str | None = None, owner: str | None = None,
     settings = settings or get_settings()
     config.check(settings.limits)
     described = describe_job(config, settings)
+    check_quota(user, settings, 0, "a new run")
     store = open_store(settings)
     # Count and insert under the dispatch lock: two presses at the same moment must not
     # both pass the per-user limit.
@@ -253,3 +308,17 @@ def queue_positions(runs: list[RunRecord]) -> dict[str, int]:
     """1-based place in the queue of each queued run (1 = starts next)."""
     queued = sorted((r for r in runs if r.status == QUEUED), key=lambda r: (r.created, r.run_id))
     return {run.run_id: place for place, run in enumerate(queued, start=1)}
+
+
+def job_log(run_id: str, settings: Settings | None = None, lines: int = 30) -> str:
+    """The last lines a run's worker printed, from wherever it runs (its log file, or
+    Ray's job logs); ``""`` when there are none yet.
+
+    Raises:
+        UserError: the Ray cluster did not answer.
+    """
+    settings = settings or get_settings()
+    run = open_store(settings).get_run(run_id)
+    if run.status == QUEUED:
+        return ""
+    return get_backend(run.backend, settings).log_tail(run, settings, lines)

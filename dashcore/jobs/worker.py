@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -94,6 +95,7 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
     pid = os.getpid()
     if not store.update_run(run_id, only_if_status=(QUEUED, STARTING), status=RUNNING,
                             started=time.time(), pid=pid, pid_created=process_identity(pid),
+                            host=socket.gethostname(),
                             progress={"phase": "preparing data", "threads": threads}):
         print(f"run {run_id} is {store.get_run(run_id).status}; nothing to do", file=sys.stderr)
         return 0

@@ -1,6 +1,7 @@
 """The model registry: saved ``.keras`` models, each with a JSON model card.
 
-Layout in ``<DASHCORE_HOME>/models``: ``<model_id>.keras`` and ``<model_id>.json``.
+Layout in ``<DASHCORE_HOME>/models`` (or ``<DASHCORE_ARTIFACTS>/models``, a shared path or an
+object store such as ``s3://bucket/prefix``): ``<model_id>.keras`` and ``<model_id>.json``.
 The package also ships one small default model (``dashcore/assets/default_model.*``)
 so /draw predicts on a fresh install; it is listed with id ``builtin-default`` and
 cannot be renamed or deleted. Writes are atomic; a broken file shows up as an
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.access.auth import User, authorize
-from dashcore.atomic import atomic_write_json, atomic_write_with
+from dashcore.artifacts import ArtifactFolder, LocalFolder, artifact_folder
 from dashcore.errors import NotFoundError, PermissionDenied, UserError
 from dashcore.models.cards import ModelCard
 from dashcore.settings import Settings, get_settings
@@ -34,9 +35,18 @@ class ModelEntry:
     """One row of the registry: its card, where the file is, and any problem reading it."""
 
     model_id: str
-    path: Path
+    location: Path | str  # the model file: a local path, or a URL in the artefact store
     card: dict[str, Any]
     error: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """A local file Keras can load: the file itself, or a cached copy of a remote one."""
+        if isinstance(self.location, Path):
+            return self.location
+        from dashcore.settings import get_settings as _settings
+
+        return models_folder(_settings()).local_path(f"{self.model_id}.keras")
 
     @property
     def name(self) -> str:
@@ -74,8 +84,28 @@ def new_model_id(name: str) -> str:
     return f"{slug}-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
 
 
+def models_folder(settings: Settings) -> ArtifactFolder:
+    """Where saved models live: ``models`` under the artefact root (local by default)."""
+    return artifact_folder(settings.artifacts_url, "models", settings.home / "cache")
+
+
+def _folder_of(model_id: str, settings: Settings) -> ArtifactFolder:
+    """The built-in model's package folder, or the registry's."""
+    if model_id == BUILTIN_ID:
+        return LocalFolder(builtin_paths()[0].parent)
+    return models_folder(settings)
+
+
+def _names(model_id: str) -> tuple[str, str]:
+    """(model file, card file) names inside the folder."""
+    if check_model_id(model_id) == BUILTIN_ID:
+        model_path, card_path = builtin_paths()
+        return model_path.name, card_path.name
+    return f"{model_id}.keras", f"{model_id}.json"
+
+
 def model_file(model_id: str, settings: Settings | None = None) -> Path:
-    """Path of a model's ``.keras`` file (does not check it exists)."""
+    """Path of a model's ``.keras`` file in a local registry (does not check it exists)."""
     if check_model_id(model_id) == BUILTIN_ID:
         return builtin_paths()[0]
     return (settings or get_settings()).models_dir / f"{model_id}.keras"
@@ -99,27 +129,45 @@ def save_model(model: Any, card: dict[str, Any], settings: Settings | None = Non
     model_id = check_model_id(model_id or new_model_id(card.get("name", "model")))
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be overwritten.")
-    path = model_file(model_id, settings)
-    is_new = not path.exists()
-    atomic_write_with(path, lambda tmp: model.save(tmp), suffix=".keras")
     full_card = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **card, "id": model_id}
+    full_card.setdefault("params", int(model.count_params()))
+    return store_model_file(model_id, lambda tmp: model.save(tmp), full_card, settings)
+
+
+def store_model_file(model_id: str, write: Any, card: dict[str, Any],
+                     settings: Settings) -> ModelEntry:
+    """Put a model file (``write(tmp_path)`` makes it) and then its card in the registry.
+
+    The model file is written before the card, so a card never points at a missing
+    or half-written model. If the disk fills, the previous files stay intact.
+    """
+    folder = models_folder(settings)
+    model_name, card_name = _names(model_id)
+    is_new = not folder.exists(model_name)
+    folder.write_with(model_name, write, ".keras")
     try:
-        full_card.setdefault("params", int(model.count_params()))
-        atomic_write_json(card_file(model_id, settings), full_card)
+        folder.write_bytes(card_name, _card_bytes(card))
     except BaseException:
         if is_new:  # e.g. the disk filled between the two files: leave no model without card
-            path.unlink(missing_ok=True)
+            folder.delete(model_name)
         raise
-    return ModelEntry(model_id, path, full_card)
+    return ModelEntry(model_id, folder.location(model_name), card)
+
+
+def _card_bytes(card: dict[str, Any]) -> bytes:
+    return json.dumps(card, indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
 def read_card(model_id: str, settings: Settings | None = None) -> dict[str, Any]:
     """A model's card. Raises NotFoundError or UserError (unreadable card)."""
-    path = card_file(model_id, settings)
-    if not path.is_file():
-        raise NotFoundError(f"Model {model_id!r} does not exist (it may have been deleted).")
+    settings = settings or get_settings()
     try:
-        return json.loads(path.read_text("utf-8"))
+        raw = _folder_of(model_id, settings).read_bytes(_names(model_id)[1])
+    except FileNotFoundError:
+        raise NotFoundError(f"Model {model_id!r} does not exist (it may have been deleted).") \
+            from None
+    try:
+        return json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"The card of model {model_id!r} is damaged ({type(exc).__name__}); "
                         "delete the model or restore its .json file.") from None
@@ -127,11 +175,12 @@ def read_card(model_id: str, settings: Settings | None = None) -> dict[str, Any]
 
 def get_entry(model_id: str, settings: Settings | None = None) -> ModelEntry:
     """One registry entry by id."""
+    settings = settings or get_settings()
     card = read_card(model_id, settings)
-    path = model_file(model_id, settings)
-    if not path.is_file():
+    folder, name = _folder_of(model_id, settings), _names(model_id)[0]
+    if not folder.exists(name):
         raise NotFoundError(f"The file of model {model_id!r} is missing.")
-    return ModelEntry(model_id, path, card)
+    return ModelEntry(model_id, folder.location(name), card)
 
 
 def list_models(settings: Settings | None = None, include_builtin: bool = True
@@ -139,19 +188,19 @@ def list_models(settings: Settings | None = None, include_builtin: bool = True
     """Every model, newest first, the built-in one last; broken ones carry ``error``."""
     settings = settings or get_settings()
     entries: list[ModelEntry] = []
-    folder = settings.models_dir
-    if folder.is_dir():
-        for card_path in folder.glob("*.json"):
-            model_id = card_path.stem
-            if card_path.name.startswith("_") or not _ID_RE.match(model_id):
-                continue
-            path = folder / f"{model_id}.keras"
-            try:
-                card = json.loads(card_path.read_text("utf-8"))
-                error = None if path.is_file() else "model file is missing"
-            except (OSError, ValueError) as exc:
-                card, error = {"name": model_id}, f"card is damaged ({type(exc).__name__})"
-            entries.append(ModelEntry(model_id, path, card, error))
+    folder = models_folder(settings)
+    model_files = set(folder.names(".keras"))
+    for card_name in folder.names(".json"):
+        model_id = card_name[:-len(".json")]
+        if card_name.startswith("_") or not _ID_RE.match(model_id):
+            continue
+        model_name = f"{model_id}.keras"
+        try:
+            card = json.loads(folder.read_bytes(card_name).decode("utf-8"))
+            error = None if model_name in model_files else "model file is missing"
+        except (OSError, ValueError) as exc:
+            card, error = {"name": model_id}, f"card is damaged ({type(exc).__name__})"
+        entries.append(ModelEntry(model_id, folder.location(model_name), card, error))
     entries.sort(key=lambda e: str(e.card.get("created", "")), reverse=True)
     if include_builtin:
         model_path, card_path = builtin_paths()
@@ -186,7 +235,7 @@ def rename_model(model_id: str, new_name: str, user: User | None = None,
     card = read_card(model_id, settings)
     _check_owner(card, user)
     card["name"] = name
-    atomic_write_json(card_file(model_id, settings), card)
+    models_folder(settings or get_settings()).write_bytes(_names(model_id)[1], _card_bytes(card))
     return card
 
 
@@ -201,17 +250,18 @@ def delete_model(model_id: str, user: User | None = None,
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be deleted.")
     settings = settings or get_settings()
-    card_path = card_file(model_id, settings)
-    if card_path.is_file():
+    folder = models_folder(settings)
+    model_name, card_name = _names(model_id)
+    if folder.exists(card_name):
         try:
-            card = json.loads(card_path.read_text("utf-8"))
+            card = json.loads(folder.read_bytes(card_name).decode("utf-8"))
         except (OSError, ValueError):
             card = {"name": model_id}  # damaged: owner unknown, so admins only
         _check_owner(card if isinstance(card, dict) else {"name": model_id}, user)
-    card_path.unlink(missing_ok=True)
-    model_file(model_id, settings).unlink(missing_ok=True)
+    folder.delete(card_name)
+    folder.delete(model_name)
     if default_model_id(settings) == model_id:
-        (settings.models_dir / DEFAULT_POINTER).unlink(missing_ok=True)
+        folder.delete(DEFAULT_POINTER)
 
 
 def set_default_model(model_id: str, settings: Settings | None = None,
@@ -220,20 +270,19 @@ def set_default_model(model_id: str, settings: Settings | None = None,
     authorize(user, "admin", what="the default model for /draw")
     settings = (settings or get_settings()).ensure_dirs()
     get_entry(model_id, settings)
-    atomic_write_json(settings.models_dir / DEFAULT_POINTER, {"model_id": model_id})
+    models_folder(settings).write_bytes(DEFAULT_POINTER, _card_bytes({"model_id": model_id}))
 
 
 def default_model_id(settings: Settings | None = None) -> str | None:
     """The default model for /draw: the marked one, else best test accuracy, else built-in."""
     settings = settings or get_settings()
-    pointer = settings.models_dir / DEFAULT_POINTER
-    if pointer.is_file():
-        try:
-            model_id = json.loads(pointer.read_text("utf-8"))["model_id"]
-            if model_file(model_id, settings).is_file():
-                return model_id
-        except (OSError, ValueError, KeyError, UserError):
-            pass
+    folder = models_folder(settings)
+    try:
+        model_id = json.loads(folder.read_bytes(DEFAULT_POINTER).decode("utf-8"))["model_id"]
+        if _folder_of(model_id, settings).exists(_names(model_id)[0]):
+            return model_id
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        pass
     usable = [e for e in list_models(settings) if e.error is None and e.info.reads_digits]
     if not usable:
         return None

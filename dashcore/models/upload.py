@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.access.auth import User, authorize
-from dashcore.atomic import atomic_write_json, atomic_write_with
+from dashcore.access.quota import check_quota
 from dashcore.models.archive_check import (
     UNPACKED_FACTOR,
     UploadRefused,
@@ -49,7 +49,12 @@ from dashcore.models.archive_check import (
     not_a_model,
     sniff_format,
 )
-from dashcore.models.registry import ModelEntry, card_file, check_model_id, model_file, new_model_id
+from dashcore.models.registry import (
+    ModelEntry,
+    check_model_id,
+    new_model_id,
+    store_model_file,
+)
 from dashcore.settings import Settings, get_settings
 
 # ---------------------------------------------------------------- the child process
@@ -153,6 +158,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
     limit_mb = settings.limits.upload_mb
     check_filename(filename)
     check_size(len(data), filename, limit_mb)
+    check_quota(user, settings, len(data), "this model")
     kind = sniff_format(data[:8])  # by content: a .h5 renamed .keras still works
     if kind is None:  # refuse random bytes before writing anything
         raise not_a_model(filename, data[:8])
@@ -203,12 +209,5 @@ def _sweep_stale(folder: Path, max_age_s: float = STALE_QUARANTINE_S) -> None:
 def _register(clean: Path, card: dict[str, Any], settings: Settings) -> ModelEntry:
     """Move a checked file into the registry: model file first, then the card."""
     model_id = check_model_id(new_model_id(card["name"]))
-    path = model_file(model_id, settings)
-    atomic_write_with(path, lambda tmp: shutil.copyfile(clean, tmp), suffix=".keras")
-    full = {**card, "id": model_id}
-    try:
-        atomic_write_json(card_file(model_id, settings), full)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return ModelEntry(model_id, path, full)
+    return store_model_file(model_id, lambda tmp: shutil.copyfile(clean, tmp),
+                            {**card, "id": model_id}, settings)

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from dashcore.settings import Settings, get_settings
 from dashcore.store.runs import RunStore
-from dashcore.store.sqlite import SQLiteRunStore
+from dashcore.store.sql import SQLAlchemyRunStore
 
-_stores: dict[Path, SQLiteRunStore] = {}
+_stores: dict[str, SQLAlchemyRunStore] = {}
 _stores_lock = threading.Lock()
 
 
 def open_store(settings: Settings | None = None) -> RunStore:
-    """The run store of the configured data folder (one object per file per process)."""
+    """The configured run store: ``settings.db`` (e.g. ``postgresql://…``) when set,
+    otherwise the SQLite file in the data folder. One object (and connection pool) per
+    database per process."""
     settings = settings or get_settings()
-    path = settings.store_path
+    url = settings.db_url
     with _stores_lock:
-        store = _stores.get(path)
+        store = _stores.get(url)
         if store is None:
-            store = _stores[path] = SQLiteRunStore(path)
+            store = _stores[url] = SQLAlchemyRunStore(url)
         return store

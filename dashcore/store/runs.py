@@ -2,9 +2,9 @@
 
 Workers write here; pages only read (on a timer), so a refresh, a closed tab or a
 server restart loses nothing. :class:`RunStore` is the small interface the rest of the
-workbench depends on; :class:`SQLiteRunStore` is the embedded default (standard
-library ``sqlite3`` in WAL mode, so the page can read while a worker writes). Another
-database can replace it by implementing the same methods.
+workbench depends on; :class:`~dashcore.store.sql.SQLAlchemyRunStore` implements it on an
+SQLite file (the embedded default, WAL mode so the page reads while a worker writes) or on
+PostgreSQL (``DASHCORE_DB``) when several servers or hosts share the runs.
 
 Statuses: ``queued`` → ``starting`` (worker process spawned, TensorFlow loading) →
 ``running`` → one of ``completed``, ``stopped``, ``failed``, ``interrupted``.
@@ -13,9 +13,11 @@ Statuses: ``queued`` → ``starting`` (worker process spawned, TensorFlow loadin
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ WORKING = (STARTING, RUNNING)  # a run that has (or should have) a live worker p
 FINAL = (COMPLETED, STOPPED, FAILED, INTERRUPTED)
 STATUSES = ACTIVE + FINAL
 MAX_NAME = 80  # characters in a run's display name
+_local_lock = threading.Lock()
 
 
 def new_run_id() -> str:
@@ -60,6 +63,7 @@ class RunRecord:
         progress: epoch/batch counters, samples per second and ETA (see training).
         summary: results: best/final metrics, test accuracy, model id, duration.
         owner: the signed-in user, ``None`` while the workbench has no accounts.
+        backend: which job backend runs it (``local`` process or ``ray`` job).
     """
 
     run_id: str
@@ -78,6 +82,9 @@ class RunRecord:
     progress: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     owner: str | None = None
+    backend: str = "local"  # the job backend that started it: "local" or "ray"
+    stop_requested_at: float | None = None  # when Stop was first pressed (Unix seconds)
+    host: str | None = None  # the machine whose process ``pid`` is (local backend)
 
     @property
     def active(self) -> bool:
@@ -138,6 +145,13 @@ class RunStore(ABC):
     @abstractmethod
     def epoch_points(self, run_id: str) -> list[dict[str, Any]]:
         """Per-epoch points, in order."""
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """A lock held while dispatching, shared by every process using this store.
+        Stores that can be shared between hosts must override it."""
+        with _local_lock:
+            yield
 
     def rename_run(self, run_id: str, name: str) -> RunRecord:
         """Give a run a new display name (any status)."""

@@ -32,6 +32,7 @@ MAX_BATCH_SIZE = 4096  # larger batches do not fit a small server's memory for b
 MAX_LEARNING_RATE = 1.0  # above this every optimizer here diverges on image data
 MAX_VALIDATION_SPLIT = 0.5  # holding out more than half leaves too little to learn from
 MIN_TRAIN_IMAGES = 10  # fewer than this cannot be split into training and validation
+MAX_GPUS = 8  # GPUs one run may ask a Ray cluster for: one host's worth (no multi-host training)
 
 
 def _show(value: Any) -> str:
@@ -90,6 +91,8 @@ class TrainConfig:
     # brush widths, then preprocessed as /draw does (28×28 grey digits only)
     holdout_last: int = 0  # leave the last N training images out of training and validation
     # (the default model keeps MNIST's last 2,000 for the /draw replay tests); 0 = none
+    gpus: int | None = None  # GPUs the run's Ray job asks for (0 to MAX_GPUS); None = the
+    # server's DASHCORE_RAY_GPUS. Local workers use whatever GPUs their machine has.
 
     # ------------------------------------------------------------ checking
 
@@ -175,6 +178,9 @@ class TrainConfig:
         if not isinstance(self.mixed_precision, bool):
             problems.append(f"Mixed precision must be on or off (True or False), not "
                             f"{self.mixed_precision!r}.")
+        if self.gpus is not None and (not whole(self.gpus) or not 0 <= self.gpus <= MAX_GPUS):
+            problems.append(f"GPUs {shown['gpus']} is not allowed: use a whole number from 0 "
+                            f"to {MAX_GPUS} (the GPUs of one host; 0 trains on CPUs).")
         return problems
 
     def check(self, limits: Limits | None = None) -> TrainConfig:

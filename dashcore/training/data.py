@@ -14,10 +14,12 @@ from dashcore.datasets.base import Dataset
 from dashcore.datasets.catalog import load_dataset
 from dashcore.datasets.prepare import one_hot, subset_classes
 from dashcore.errors import UserError
+from dashcore.models.cost import model_cost
 from dashcore.models.specs import ModelSpec
 from dashcore.models.validation import estimate_params, validate_spec
 from dashcore.settings import Limits, Settings, get_settings, limit_setting
-from dashcore.training.config import MIN_TRAIN_IMAGES, TrainConfig
+from dashcore.training.budget import check_activation_memory, check_training_work
+from dashcore.training.config import MIN_TRAIN_IMAGES, TrainConfig, count_steps
 
 # ---------------------------------------------------------------- data
 
@@ -148,11 +150,15 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
     """Check what cannot be checked from the numbers alone, before a run is queued.
 
     Loads the dataset (cached), checks the chosen classes exist, and checks the layer
-    stack fitted to the data (shapes and size) without building it in Keras. Returns
-    ``architecture`` (name), ``params``, ``input_shape``, ``num_classes``, ``class_names``.
+    stack fitted to the data (shapes and size) without building it in Keras, then the
+    run's budgets: activation memory at the batch size and estimated training work.
+    Returns ``architecture`` (name), ``params``, ``input_shape``, ``num_classes``,
+    ``class_names``, ``train_images``, ``steps_per_epoch``, ``training_tmac`` and
+    ``activation_bytes``.
 
     Raises:
-        UserError: unknown dataset or class, a model that cannot be built or is too big.
+        UserError: unknown dataset or class, a model that cannot be built or is too big,
+            a run over the work or activation-memory budget (naming its setting).
     """
     settings = settings or get_settings()
     config.check(settings.limits)
@@ -168,5 +174,27 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
     spec = fitted_spec(config, dataset.input_shape, len(names))
     validate_spec(spec, settings.limits.max_params)  # plain-words layer checks, no Keras
     params = int(sum(estimate_params(spec)))
+    images = training_images(config, dataset)
+    steps = count_steps(images, config.batch_size)
+    cost = model_cost(spec)
+    check_activation_memory(cost, spec, config.batch_size, settings.limits)
+    work = check_training_work(cost, images, steps, config.epochs, config.batch_size,
+                               settings.limits)
     return {"architecture": spec.name, "params": params, "input_shape": dataset.input_shape,
-            "num_classes": len(names), "class_names": names}
+            "num_classes": len(names), "class_names": names, "train_images": images,
+            "steps_per_epoch": steps, "training_tmac": work,
+            "activation_bytes": cost.training_bytes(config.batch_size)}
+
+
+def training_images(config: TrainConfig, dataset: Dataset) -> int:
+    """Images per epoch: the chosen classes, the image limit, less the validation split and
+    the held-out images; doubled by canvas-ready training's renderings."""
+    labels = dataset.y_train[:max(0, len(dataset.y_train) - config.holdout_last)]
+    if config.classes:
+        available = int(np.isin(labels, sorted(set(config.classes))).sum())
+    else:
+        available = len(labels)
+    if config.max_train_images:
+        available = min(available, config.max_train_images)
+    images = max(1, available - int(round(available * config.validation_split)))
+    return 2 * images if config.canvas_ready else images  # plus one rendering of each

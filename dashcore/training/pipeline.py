@@ -26,7 +26,7 @@ import numpy as np
 
 from dashcore.atomic import atomic_write_json
 from dashcore.models.builder import build_model
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.runs import COMPLETED, FAILED, STOPPED
 from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.config import (
@@ -40,7 +40,7 @@ from dashcore.training.data import check_model_size, fitted_spec, prepare_data
 from dashcore.training.devices import _precision, _strategy_scope, device_plan, visible_gpus
 from dashcore.training.live_metrics import LiveMetrics
 from dashcore.training.sinks import NullSink, TeeSink, TrainingSink
-from dashcore.training.stopping import StopOnNaN, StopOnRequest
+from dashcore.training.stopping import StopAtTimeLimit, StopOnNaN, StopOnRequest
 from dashcore.training.tensorboard import TensorBoardScalars, TensorBoardSink
 
 
@@ -161,6 +161,19 @@ class TrainOutcome:
         return data
 
 
+def job_seconds(settings: Settings) -> float | None:
+    """The job time limit in seconds (``None`` when the limit is 0 or less: no limit)."""
+    minutes = settings.limits.job_max_minutes
+    return minutes * 60.0 if minutes > 0 else None
+
+
+def _minutes(minutes: float) -> str:
+    """``240`` → ``240 minutes``; ``0.05`` → ``3 seconds``."""
+    if minutes >= 1:
+        return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
+    return f"{minutes * 60:.3g} seconds"
+
+
 def library_versions() -> dict[str, str]:
     """Versions written on every model card, so a result can be reproduced."""
     import tensorflow as tf
@@ -234,9 +247,10 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                        train_samples=len(data.x_train), batch_size=config.batch_size,
                        interval_s=config.batch_log_interval_s)
     stop, nan = StopOnRequest(should_stop), StopOnNaN()
+    timer = StopAtTimeLimit(job_seconds(settings))
     best = KeepBestWeights(monitor="val_loss" if has_val else "loss",
                            checkpoint=run_dir / "best.weights.h5" if run_dir is not None else None)
-    callbacks: list[Any] = [live, nan, stop, best, *extra_callbacks]
+    callbacks: list[Any] = [live, nan, stop, timer, best, *extra_callbacks]
     early = None
     if config.patience:
         early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
@@ -268,6 +282,14 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         where = (f"in epoch {stop.stopped_at[0]} at batch {stop.stopped_at[1]}"
                  if stop.stopped_at else f"after epoch {live.epochs_done}")
         outcome.status, outcome.reason = STOPPED, f"Stopped on request {where}."
+    elif timer.time_limit_hit:
+        where = (f"in epoch {timer.stopped_at[0]} at batch {timer.stopped_at[1]}"
+                 if timer.stopped_at else f"after epoch {live.epochs_done}")
+        outcome.status = STOPPED
+        outcome.reason = (f"Stopped {where}: training reached this server's job time limit "
+                          f"of {_minutes(settings.limits.job_max_minutes)}. The model so far "
+                          "was saved. Use fewer epochs or images to finish in time. "
+                          f"{limit_setting('job_max_minutes')}")
     elif early is not None and early.stopped_epoch > 0:
         outcome.reason = (f"Early stopping ended training after epoch {live.epochs_done}: the "
                           f"validation loss had not improved for {config.patience} epoch(s).")

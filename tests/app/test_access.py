@@ -7,6 +7,7 @@ only the first tests pay for a password check.
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -94,6 +95,56 @@ def test_with_a_password_list_the_workbench_is_hidden_until_sign_in() -> None:
     assert any("bob" in caption.value for caption in app.sidebar.caption)
 
 
+def test_guessing_a_password_locks_the_name_with_a_sentence_saying_when_to_retry() -> None:
+    from dashcore.access.throttle import FREE_FAILURES
+
+    app = _app(SECRETS).run()
+    app.text_input[0].input("bob")
+    for attempt in range(FREE_FAILURES + 1):
+        app.text_input[1].input(f"guess-{attempt}")
+        app.button[0].click().run()
+        assert app.error[0].value == "Wrong user name or password."
+    app.text_input[1].input("builder")  # the right password, too soon
+    app.button[0].click().run()
+    assert re.fullmatch(r"Too many wrong passwords for this user name: try again in \d+ s\.",
+                        app.error[0].value), app.error[0].value
+    assert app.title[0].value == "Sign in"
+
+
+OIDC = {"mode": "oidc", "admins": ["alice@example.org"]}
+
+
+def _oidc_app(workbench: dict, email: str) -> AppTest:
+    """The home page for someone the identity provider has signed in as ``email``."""
+    app = _app(workbench)
+    app.user = {"is_logged_in": True, "email": email, "email_verified": True}
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_with_oidc_and_no_allow_list_a_stranger_reads_why_and_sees_nothing_else() -> None:
+    app = _oidc_app(OIDC, "stranger@gmail.com")
+    assert [t.value for t in app.title] == ["Not admitted"]
+    assert app.error[0].value.startswith("This server has no allow-list yet, so only its "
+                                         "admins can use it.")
+    assert not app.sidebar.caption and not [link for link in app.get("page_link")]
+    admin = _oidc_app(OIDC, "alice@example.org")
+    assert admin.title[0].value == "Keras workbench"
+    assert any("alice@example.org" in c.value and "(admin)" in c.value
+               for c in admin.sidebar.caption)
+
+
+def test_with_an_oidc_allow_list_only_listed_addresses_and_domains_get_in() -> None:
+    listed = {**OIDC, "allowed_domains": ["example.org"], "allowed_emails": ["bob@partner.net"]}
+    for email in ("carol@example.org", "bob@partner.net"):
+        assert _oidc_app(listed, email).title[0].value == "Keras workbench", email
+    outsider = _oidc_app(listed, "eve@gmail.com")
+    assert outsider.title[0].value == "Not admitted"
+    assert outsider.error[0].value.startswith("Your account is not on this server's "
+                                              "allow-list.")
+
+
 def test_a_plain_text_password_in_secrets_is_refused_with_the_fix() -> None:
     app = _app({"mode": "password", "passwords": {"bob": "builder"}}).run()
     assert "python -m dashcore.access.auth hash" in app.error[0].value
@@ -130,6 +181,18 @@ def test_an_admin_can_delete_anyones_model(bobs_model) -> None:
     assert not app.exception, app.exception
     assert not registry.card_file(bobs_model).exists()
     assert 'Deleted "Bob\'s model".' in _said(app)
+
+
+def test_a_signed_in_user_sees_their_disk_use_against_their_quota_on_models(
+        bobs_model) -> None:
+    app = _page("models", SECRETS, user="bob")
+    line = next(c.value for c in app.caption if c.value.startswith("**Your disk quota.**"))
+    assert re.fullmatch(r"\*\*Your disk quota\.\*\* You use \d+\.\d KB of 2\.0 GB \(models "
+                        r"\d+\.\d KB, datasets 0 B, drawings 0 B, runs 0 B\)\.", line), line
+    carol = _page("models", SECRETS, user="carol")
+    assert "You use 0 B of 2.0 GB" in _said(carol)
+    visitor = _page("models", {**SECRETS, "visitors": True})
+    assert "Your disk quota" not in _said(visitor)
 
 
 DEMO = {"demo": True}

@@ -171,10 +171,11 @@ def place(strokes: Sequence[Sequence[Point]], rng, low: float = 0.45,
     width, height = max(max(xs) - min(xs), 1e-3), max(max(ys) - min(ys), 1e-3)
     margin = 0.04  # half the default brush, so no ink falls off the edge
     scale = min(float(rng.uniform(low, high)) / height, (1 - 2 * margin) / width)
-    left = float(rng.uniform(margin, 1 - margin - width * scale))
-    top = float(rng.uniform(margin, 1 - margin - height * scale))
-    return [[(left + (x - min(xs)) * scale, top + (y - min(ys)) * scale) for x, y in stroke]
-            for stroke in strokes]
+    # max(): a digit exactly as wide as the room left rounds to a hair below zero
+    left = float(rng.uniform(margin, max(margin, 1 - margin - width * scale)))
+    top = float(rng.uniform(margin, max(margin, 1 - margin - height * scale)))
+    return [[(float(left + (x - min(xs)) * scale), float(top + (y - min(ys)) * scale))
+             for x, y in stroke] for stroke in strokes]
 
 
 def read_answer(text: str) -> tuple[bool, str | None]:

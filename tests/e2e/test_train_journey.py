@@ -51,6 +51,11 @@ def no_stray_workers(app_home: Path):
 
 def test_a_run_keeps_training_while_the_user_looks_elsewhere_and_stops_on_request(
         app_url: str, page, no_stray_workers) -> None:
+    train_watch_leave_return_and_stop(page, app_url)
+
+
+def train_watch_leave_return_and_stop(page, app_url: str) -> None:
+    """The journey itself (also run against Ray + PostgreSQL + S3 in tests/scaleout)."""
     page.goto(f"{app_url}/train")
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=SLOW)

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dashcore.access.auth import AccessConfig, hash_password
+from dashcore.access.auth import AccessConfig, User, hash_password
+from dashcore.access.throttle import FREE_FAILURES, THROTTLE, sign_in_keys
 from dashcore.datasets import catalog, drawings, image_folders, uploads
 from dashcore.errors import UserError
 from dashcore.evaluation.runner import check_fit
@@ -463,6 +464,57 @@ CASES: dict[str, Case] = {
     "evaluate-unknown-split": Case("evaluate", lambda r: catalog.load_mnist().split("valid"),
                                    ("Unknown split 'valid'", "'train' or 'test'")),
 }
+
+
+# Budgets and sign-in throttling: a shared server's limits per person and per job.
+_WIDE_CONVS = specs.ModelSpec(name="Two wide convs", layers=[
+    {"type": "Conv2D", "filters": 1024}, {"type": "Conv2D", "filters": 1024}, _FLAT,
+    _OUT]).to_dict()
+_ANN = User("ann")
+
+
+def anns_big_run() -> None:
+    """A finished run of ann's whose folder already fills a 1 MB quota."""
+    open_store().create_run(RunRecord(run_id="r-ann", name="ann's", status="completed",
+                                      owner="ann"))
+    folder = get_settings().runs_dir / "r-ann"
+    folder.mkdir(parents=True)
+    (folder / "best.weights.h5").write_bytes(bytes(1_100_000))
+
+
+def anns_name_locked() -> None:
+    """Someone has guessed ann's password many times in a row just now."""
+    for _ in range(FREE_FAILURES + 1):
+        THROTTLE.failed(sign_in_keys("ann"))
+
+
+CASES.update({
+    "train-200-epochs-of-batch-1": Case(
+        "train", train(architecture=specs.ModelSpec.from_dict(TINY).to_dict(), epochs=200,
+                       batch_size=1, max_train_images=0),
+        ("TMAC of training work", "200 epochs × 54,000 steps of 1 image",
+         "DASHCORE_MAX_TRAINING_TMAC")),
+    "train-wide-convs-at-batch-4096": Case(
+        "train", train(architecture=_WIDE_CONVS, batch_size=4096),
+        ("At batch size 4,096", "Use a batch size of at most", "DASHCORE_MAX_ACTIVATION_MB")),
+    "train-over-disk-quota": Case(
+        "train", lambda r: queue.submit(TrainConfig(architecture=TINY, epochs=1),
+                                        launcher=FakeLauncher(), user=_ANN),
+        ("disk quota", "a new run cannot be started", "DASHCORE_USER_DISK_MB"),
+        env={"DASHCORE_USER_DISK_MB": "1"}, setup=anns_big_run),
+    "data-over-disk-quota": Case(
+        "data", lambda r: uploads.save_uploaded_dataset("more", npz(), user=_ANN),
+        ("disk quota", "this dataset", "DASHCORE_USER_DISK_MB"),
+        env={"DASHCORE_USER_DISK_MB": "1"}, setup=anns_big_run),
+    "draw-canvas-not-png": Case(
+        "draw", lambda r: drawings.save_drawing(np.zeros((28, 28), np.uint8), 3,
+                                                b"GIF89a" + bytes(60_000_000)),
+        ("is not a PNG of at most 1,024 KB", "got 60,000,006 bytes")),
+    "sign-in-after-many-guesses": Case(
+        "sign-in", sign_in("ann", "correct horse"),
+        ("Too many wrong passwords for this user name: try again in",),
+        setup=anns_name_locked),
+})
 
 
 # ---------------------------------------------------------------- the checks

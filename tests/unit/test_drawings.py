@@ -51,9 +51,10 @@ def test_only_the_28x28_model_input_can_be_saved() -> None:
 
 
 def test_the_original_canvas_is_kept_beside_the_set() -> None:
-    saved = drawings.save_drawing(digit(), 4, canvas_png=b"\x89PNG fake")
+    png = b"\x89PNG\r\n\x1a\n fake"
+    saved = drawings.save_drawing(digit(), 4, canvas_png=png)
     stored = get_settings().drawings_dir / "canvas" / f"{saved.drawing_id}.png"
-    assert stored.read_bytes() == b"\x89PNG fake"
+    assert stored.read_bytes() == png
 
 
 def test_a_drawing_saved_with_the_wrong_label_can_be_deleted() -> None:

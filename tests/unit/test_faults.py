@@ -9,7 +9,6 @@ worker process); the rest use fakes, threads or small processes.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import sqlite3
@@ -37,6 +36,7 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, RunRecord
 from dashcore.store.sqlite import StoreDamaged
 from tests.conftest import REPO_ROOT
+from tests.pg import pg_schema_url
 from tests.unit.test_data import npz
 from tests.unit.test_jobs import (  # noqa: F401 - no_stray_workers is an autouse fixture
     LONG,
@@ -206,11 +206,11 @@ def test_a_full_disk_while_a_model_is_saved_keeps_the_previous_model_and_card(ti
 
 def test_a_full_disk_between_model_and_card_leaves_no_model_without_a_card(tiny_model,
                                                                            monkeypatch):
-    from dashcore import atomic
+    from dashcore import artifacts, atomic
 
-    full = _HalfThenFull()
-    monkeypatch.setattr(registry, "atomic_write_json", lambda path, payload: (
-        atomic.atomic_write_with(path, lambda tmp: full(tmp, json.dumps(payload).encode()))))
+    full = _HalfThenFull()  # the model file is written; the card then fills the disk
+    monkeypatch.setattr(artifacts, "atomic_write_bytes", lambda path, payload: (
+        atomic.atomic_write_with(path, lambda tmp: full(tmp, payload))))
     with pytest.raises(DiskFull, match="The disk is full"):
         registry.save_model(tiny_model, {"name": "No room for the card"})
     models = get_settings().models_dir
@@ -220,7 +220,7 @@ def test_a_full_disk_between_model_and_card_leaves_no_model_without_a_card(tiny_
 
 @pytest.mark.slow
 def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence(monkeypatch):
-    from dashcore import atomic
+    from dashcore import artifacts, atomic
 
     real_write = atomic.atomic_write_with
 
@@ -230,7 +230,7 @@ def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence
         full = _HalfThenFull()
         return real_write(path, lambda tmp: full(tmp, b"PK\x03\x04" + bytes(8192)), suffix)
 
-    monkeypatch.setattr(registry, "atomic_write_with", full_for_models)
+    monkeypatch.setattr(artifacts, "atomic_write_with", full_for_models)
     monkeypatch.setattr(worker, "configure_process", lambda settings: 1)
     monkeypatch.setattr(local, "spawn_worker", FakeLauncher())
     run = queue.submit(QUICK, name="no room to save", launcher=FakeLauncher())
@@ -258,10 +258,10 @@ def test_a_full_disk_while_other_files_are_saved_keeps_what_was_there(what, monk
         folder = settings.drawings_dir
     before = snapshot(folder)
     full = _HalfThenFull()
-    monkeypatch.setattr(Path, "write_bytes", lambda self, payload: full(self, payload))
-    with pytest.raises(DiskFull, match="The disk is full"):
-        save()
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # undo only this (DASHCORE_HOME stays set)
+        patched.setattr(Path, "write_bytes", lambda self, payload: full(self, payload))
+        with pytest.raises(DiskFull, match="The disk is full"):
+            save()
     assert full.calls == 1
     assert snapshot(folder) == before and temp_leftovers(folder) == []
 
@@ -400,7 +400,21 @@ queue.dispatch(launcher=launcher)
 """
 
 
-def test_server_processes_dispatching_at_once_start_each_run_once_within_the_limit(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def shared_db(request, monkeypatch):
+    """The run store the server processes share: the SQLite file in DASHCORE_HOME (a file
+    lock), or a PostgreSQL schema (an advisory lock) when DASHCORE_TEST_PG is set."""
+    if request.param == "sqlite":
+        yield request.param
+        return
+    with pg_schema_url() as url:
+        monkeypatch.setenv("DASHCORE_DB", url)
+        yield request.param
+        monkeypatch.delenv("DASHCORE_DB")  # later teardowns look at the default store
+
+
+def test_server_processes_dispatching_at_once_start_each_run_once_within_the_limit(
+        tmp_path, shared_db):
     the_store = open_store()
     for i in range(3):
         the_store.create_run(RunRecord(run_id=f"r-{i}", name=f"run {i}",

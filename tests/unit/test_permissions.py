@@ -177,3 +177,34 @@ def test_drawings_saved_before_owners_were_recorded_still_load() -> None:
     assert [(d.label, d.owner) for d in drawings.list_drawings()] == [(5, None)]
     drawings.save_drawing(np.zeros((28, 28), np.uint8), 6, user=BOB)
     assert [d.owner for d in drawings.list_drawings()] == [None, "bob"]
+
+
+# ---------------------------------------------------------------- evaluation by visitors
+
+
+def _saved_model(model_id: str, source: str) -> registry.ModelEntry:
+    """A tiny real Keras model in the registry, with a card saying where it came from."""
+    import keras
+
+    settings = get_settings().ensure_dirs()
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.save(registry.model_file(model_id, settings))
+    atomic_write_json(registry.card_file(model_id, settings),
+                      {"id": model_id, "name": model_id, "owner": "bob", "source": source})
+    return registry.get_entry(model_id, settings)
+
+
+def test_a_visitor_sees_only_evaluations_already_run_but_may_run_the_built_in_model() -> None:
+    from dashcore.evaluation import runner
+
+    runner.clear_cache()
+    mine = _saved_model("bobs-trained", "trained")
+    with pytest.raises(PermissionDenied, match="Visitors see evaluations that have already "
+                                               "been run, and this model has not been "
+                                               "evaluated on the test split of MNIST yet"):
+        runner.evaluate_entry(mine, "MNIST", "test", user=VISITOR)
+    ran = runner.evaluate_entry(mine, "MNIST", "test", user=BOB)  # signed in: runs it
+    assert runner.evaluate_entry(mine, "MNIST", "test", user=VISITOR) is ran  # now cached
+    builtin = next(e for e in registry.list_models() if e.builtin)
+    assert runner.evaluate_entry(builtin, "MNIST", "test", user=VISITOR).size == 10_000

@@ -6,6 +6,7 @@ session state and renders the sign-in form, so pages stay thin.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,13 +30,20 @@ def access_config() -> AccessConfig:
     return AccessConfig.from_mapping(raw)
 
 
+def _oidc_refusal(config: AccessConfig) -> str | None:
+    """Why the identity signed in through the provider may not use this server, or None."""
+    if not getattr(st.user, "is_logged_in", False):
+        return None
+    return config.admit(st.user.get("email"), st.user.get("email_verified"))
+
+
 def current_user() -> User:
-    """The user of this session (a visitor when nobody is signed in)."""
+    """The user of this session (a visitor when nobody is signed in, or not admitted)."""
     config = access_config()
     if config.mode == "oidc":
-        signed_in = bool(getattr(st.user, "is_logged_in", False))
-        name = (st.user.get("email") or st.user.get("name")) if signed_in else None
-        return config.user(str(name) if name else None)
+        if not getattr(st.user, "is_logged_in", False) or _oidc_refusal(config):
+            return config.user(None)
+        return config.oidc_user(st.user.get("email"), st.user.get("email_verified"))
     return config.user(st.session_state.get("signed_in_as"))
 
 
@@ -51,6 +59,14 @@ def sign_in_gate(pages: list[Any]) -> Any:
     except UserError as exc:
         st.navigation(pages, position="hidden")
         st.error(f"The access settings are wrong: {exc}")
+        st.stop()
+    refusal = _oidc_refusal(config) if config.mode == "oidc" else None
+    if refusal:
+        st.navigation(pages, position="hidden")
+        st.title("Not admitted")
+        st.error(refusal)
+        if st.button("Sign out", key="sign_out"):
+            st.logout()
         st.stop()
     user = current_user()
     locked = config.enabled and not user.name and not config.visitors
@@ -88,14 +104,22 @@ def _sign_in_form(config: AccessConfig) -> None:
                          f"server ({exc}). See the README's Access section.")
         return
     with st.form("sign_in"):
-        name = st.text_input("User name")
-        password = st.text_input("Password", type="password")
-        if st.form_submit_button("Sign in"):
+        name = st.text_input("User name", key="sign_in_name")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        if st.form_submit_button("Sign in", key="sign_in_submit"):
             try:
-                st.session_state["signed_in_as"] = config.sign_in(name, password).name
-                st.rerun()
+                user = config.sign_in(name, password, session=_session_token(),
+                                      client=st.context.ip_address)
             except UserError as exc:
                 st.error(str(exc))
+            else:
+                st.session_state["signed_in_as"] = user.name
+                st.rerun()
+
+
+def _session_token() -> str:
+    """A random id for this browser session, so failures count against the session too."""
+    return st.session_state.setdefault("sign_in_session", secrets.token_hex(8))
 
 
 def allowed(action: str, owner: str | None = None, what: str = "this",
