@@ -13,6 +13,7 @@ from dashcore.access.auth import User
 from dashcore.datasets import catalog, image_folders, uploads
 from dashcore.datasets.image_folders import ImportOptions
 from dashcore.datasets.images import decode_image
+from dashcore.errors import UserError
 from dashcore.settings import get_settings
 
 COLOURS = {"circle": (220, 30, 30), "square": (30, 200, 40), "triangle": (40, 60, 230)}
@@ -170,3 +171,15 @@ def test_an_import_is_stored_with_its_class_names_and_owner() -> None:
     assert loaded.class_names == tuple(COLOURS) and loaded.input_shape == (28, 28, 3)
     np.testing.assert_array_equal(loaded.x_train, report.dataset.x_train)
     assert uploads.dataset_owner("upload:shapes", settings) == "ann"
+
+
+def test_an_import_over_the_owners_disk_quota_is_refused_and_nothing_is_written(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHCORE_USER_DISK_MB", "1")
+    settings = get_settings().ensure_dirs()
+    data = shapes_zip(per_class=40)  # 120 images of 64×64×3: 1.5 MB once decoded
+    with pytest.raises(UserError, match="disk quota"):
+        image_folders.import_zip("big", data, ImportOptions(side=64), settings,
+                                 user=User("ann"))
+    assert "upload:big" not in catalog.list_datasets(settings)
+    assert list(settings.datasets_dir.glob("*")) == []  # no file, no temp file
