@@ -21,6 +21,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -89,6 +90,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300, help="timed drawings per method")
     parser.add_argument("--predict-runs", type=int, default=60,
                         help="timed drawings for model.predict (slow)")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another .keras file timed the same way in the same run (e.g. "
+                             "the previous default model), for a same-run ratio")
     args = parser.parse_args()
 
     import keras
@@ -125,6 +129,10 @@ def main() -> None:
         slow_name: lambda c: model.predict(to_mnist(c)[np.newaxis, ..., np.newaxis],
                                            verbose=0),
     }
+    if args.compare is not None:
+        other = get_predictor(args.compare)
+        methods[f"preprocess + shared predictor [{args.compare.name}]"] = (
+            lambda c: other.predict_one(to_mnist(c)))
     id_of = {id(c): i for i, c in enumerate(inputs)}
     every = {slow_name: max(1, args.runs // args.predict_runs)}
     results, cpu = interleaved_ms(methods, inputs, args.runs, every)

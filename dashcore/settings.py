@@ -33,6 +33,10 @@ LIMIT_ENV = {
     "max_epochs": "DASHCORE_MAX_EPOCHS",
     "max_params": "DASHCORE_MAX_PARAMS",
     "queued_per_user": "DASHCORE_QUEUED_PER_USER",
+    "dataset_mb": "DASHCORE_DATASET_MB",
+    "dataset_cache_mb": "DASHCORE_DATASET_CACHE_MB",
+    "drawing_kb": "DASHCORE_DRAWING_KB",
+    "canvas_pixels": "DASHCORE_CANVAS_PIXELS",
     "job_max_minutes": "DASHCORE_JOB_MAX_MINUTES",
     "max_training_tmac": "DASHCORE_MAX_TRAINING_TMAC",
     "max_activation_mb": "DASHCORE_MAX_ACTIVATION_MB",
@@ -57,6 +61,10 @@ class Limits:
     max_epochs: int = 200  # most epochs a single training job may ask for
     max_params: int = 20_000_000  # most trainable parameters in a model to train
     queued_per_user: int = 3  # most queued or running jobs one user may have at once
+    dataset_mb: int = 512  # most megabytes an uploaded dataset's arrays take decompressed
+    dataset_cache_mb: int = 1024  # megabytes of uploaded datasets kept loaded, server-wide
+    drawing_kb: int = 1024  # largest canvas PNG a drawing may send or save, in kilobytes
+    canvas_pixels: int = 4_000_000  # most pixels a canvas image may decode to (2000×2000)
     job_max_minutes: float = 240.0  # a run's training is stopped (model kept) after this long
     max_training_tmac: float = 200.0  # most estimated training work per run, in tera
     # multiply-accumulates (epochs × steps × per-image cost × 3, plus per-step overhead);

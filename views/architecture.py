@@ -15,6 +15,7 @@ from dashcore.charts.architecture import layer_stack_figure
 from dashcore.datasets import catalog
 from dashcore.errors import UserError
 from dashcore.models import builder, presets, specs, validation
+from views.common.text import literal, show_error
 
 SPEC_KEY = "arch_spec"  # shared with /train: the model built here, as a dict
 SOURCE_KEY = "arch_source"  # which start the radio shows when the page is opened again
@@ -178,13 +179,13 @@ st.selectbox("Build for the images of", catalog.list_datasets(), key="arch_datas
 
 flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+    (st.error if flash[0] == "error" else st.success)(literal(flash[1]))
 
 spec = _spec()
 rev = st.session_state.get(REV_KEY, 0)
 shapes, problem = validation.trace_stack(spec)
 shape_text = "×".join(str(d) for d in spec.input_shape)
-st.caption(f"Model **{spec.name}** · input {shape_text} · {spec.num_classes} classes · "
+st.caption(f"Model **{literal(spec.name)}** · input {shape_text} · {spec.num_classes} classes · "
            f"{len(spec.layers)} layers")
 for note in presets.fit_notes(spec, spec.input_shape):
     st.info(note)
@@ -199,7 +200,7 @@ with left:
             text, up, down, edit, remove = st.columns([8, 1, 1, 1, 1],
                                                       vertical_alignment="center")
             marker = "⚠️ " if flagged else ""
-            text.markdown(f"{marker}**{index + 1}. {specs.describe_layer(layer)}**  \n"
+            text.markdown(f"{marker}**{index + 1}. {literal(specs.describe_layer(layer))}**  \n"
                           f":gray[output {_dims(shapes[index])}]")
             last = len(spec.layers) - 1
             up.button(":material/arrow_upward:", key=f"up_{rev}_{index}", help="Move up",
@@ -249,12 +250,12 @@ with left:
 with right:
     st.subheader("Model")
     if problem is not None:
-        st.error(str(problem))
+        show_error(problem)
     else:
         try:
             summary = _summary(spec.to_json())
         except UserError as exc:
-            st.error(str(exc))
+            show_error(exc)
         else:
             st.metric("Total params", f"{summary.total_params:,}")
             st.markdown(f"Trainable params: **{summary.trainable_params:,}** · "

@@ -17,6 +17,7 @@ from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
 from views.common.own_images import show_import_report, webcam_form, zip_import_form
+from views.common.text import literal, show_error
 
 SELECT_KEY = "data_dataset"
 PENDING_KEY = "data_pending_dataset"  # set before a rerun to select a just-uploaded dataset
@@ -99,7 +100,7 @@ def _upload_form() -> None:
         try:
             dataset = uploads.save_uploaded_dataset(chosen, upload.getvalue(), user=user)
         except UserError as error:
-            st.error(str(error))
+            show_error(error)
             return
         st.session_state[PENDING_KEY] = dataset.name
         st.session_state[FLASH_KEY] = (
@@ -115,7 +116,7 @@ st.caption("Look at the data before you train on it: what the images are, how th
 if pending := st.session_state.pop(PENDING_KEY, None):
     st.session_state[SELECT_KEY] = pending
 if flash := st.session_state.pop(FLASH_KEY, None):
-    st.success(flash)
+    st.success(literal(flash))
 show_import_report()
 
 names = catalog.list_datasets()
@@ -131,7 +132,7 @@ if added := (zip_import_form(current_user(), get_settings())
 try:
     dataset = catalog.load_dataset(name)
 except UserError as error:
-    st.error(str(error))
+    show_error(error)
     st.stop()
 
 token = statistics.fingerprint(dataset)
@@ -139,7 +140,7 @@ overview = _overview(name, token, dataset)
 figures = overview["figures"]
 uploader = uploads.dataset_owner(name)
 if uploader or dataset.source:
-    st.caption(f"Uploaded by **{uploader}**." if uploader else dataset.source)
+    st.caption(f"Uploaded by **{literal(uploader)}**." if uploader else literal(dataset.source))
 
 st.subheader("At a glance")
 st.dataframe(overview["summary"], hide_index=True, key="data_stats",

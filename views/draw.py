@@ -17,10 +17,13 @@ from dashcore.charts.draw import model_view, probability_figure
 from dashcore.datasets import drawings
 from dashcore.datasets.base import DRAWINGS
 from dashcore.errors import UserError
+from dashcore.inference.canvas import decode_canvas_png
 from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, Prediction, get_predictor, interpret
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.models import registry
+from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
+from views.common.text import literal, show_error
 
 CANVAS_SIDE = 280  # pixels: fits a phone screen, 10× the model's 28×28
 MAX_COMPARED = 2  # extra models shown side by side (3 in all)
@@ -32,7 +35,6 @@ OVERRIDE_KEY = "draw_image_override"
 PHONE_ANSWER_KEY = "draw_phone_answer"
 PHONE_ONLY_CSS = (f"<style>@media (min-width: 640px) {{ .st-key-{PHONE_ANSWER_KEY} "
                   "{ display: none; } }</style>")
-MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~"
 
 
 def usable_models() -> list[registry.ModelEntry]:
@@ -64,11 +66,11 @@ def show_prediction(entry: registry.ModelEntry, image: np.ndarray, key: str,
     try:
         prediction = predict(entry, image)
     except UserError as exc:
-        st.error(f"{entry.name}: {exc}")
+        show_error(f"{entry.name}: {exc}")
         return None
     if title:
-        st.markdown(f"**{title}**")
-    st.subheader(prediction.headline())
+        st.markdown(f"**{literal(title)}**")
+    st.subheader(literal(prediction.headline()))
     if not prediction.sure:
         st.caption(f"The model's best guess is under {CONFIDENCE_THRESHOLD:.0%}: try drawing "
                    "the digit bigger, or more like a printed one.")
@@ -76,11 +78,6 @@ def show_prediction(entry: registry.ModelEntry, image: np.ndarray, key: str,
                                        threshold=CONFIDENCE_THRESHOLD), key=key,
                     config={"displayModeBar": False, "staticPlot": True})
     return prediction
-
-
-def plain(text: str) -> str:
-    """``text`` escaped for Markdown, so class names from a model card show literally."""
-    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in text)
 
 
 def read_canvas(brush: int) -> tuple[np.ndarray | None, bytes | None]:
@@ -96,7 +93,18 @@ def read_canvas(brush: int) -> tuple[np.ndarray | None, bytes | None]:
     # streamlit-drawable-canvas, wrapped so that no stroke is lost (views/common/draw_canvas).
     result = draw_canvas(stroke_width=brush, stroke_color="#FFFFFF", background_color="#000000",
                          height=CANVAS_SIDE, width=CANVAS_SIDE, key="draw_canvas")
-    return result.image_data, result.image_bytes
+    # The PNG, decoded here within the size limits (the component's image_data is not).
+    try:
+        png = result.image_bytes
+    except ValueError:  # not a base64 data URL: the browser did not send a canvas picture
+        png = b"not a data URL"
+    if png is None:
+        return None, None
+    try:
+        return decode_canvas_png(png, get_settings().limits), png
+    except UserError as exc:
+        show_error(exc)
+        return None, None
 
 
 st.title("Draw")
@@ -142,7 +150,7 @@ if canvas_image is not None:
     try:
         image, stats = preprocess(canvas_image)
     except ValueError as exc:
-        st.error(f"The canvas image could not be read: {exc}")
+        show_error(f"The canvas image could not be read: {exc}")
 
 prediction: Prediction | None = None
 with right:
@@ -164,7 +172,7 @@ with right:
 # Worded apart from the headline so that each text names one element on the page.
 phone_line = (f"Answer: {prediction.headline().removeprefix('Prediction: ')}" if prediction
               else "Answer: none yet, draw a digit below")
-phone_answer.markdown(f"**{plain(phone_line)}**")
+phone_answer.markdown(f"**{literal(phone_line)}**")
 
 if image is not None and compared:
     st.divider()
@@ -203,7 +211,7 @@ if image is not None and allowed("save_drawing", user=user):
             try:
                 drawings.save_drawing(image, chosen, canvas_png, user=user)
             except UserError as exc:
-                st.error(str(exc))
+                show_error(exc)
             else:
                 st.session_state["draw_last_saved"] = digest
                 st.success(f"Saved as {chosen!r}. '{DRAWINGS}' now holds "

@@ -15,6 +15,7 @@ from dashcore.errors import UserError
 from dashcore.evaluation import metrics, runner
 from dashcore.models import registry
 from views.common.access import current_user
+from views.common.text import literal, show_error
 
 GALLERY_SIZE = 30  # images shown per gallery: enough to see a pattern, cheap to send
 ZOOM = 3  # 28×28 digits shown at 84×84, pixels repeated so they stay crisp
@@ -70,7 +71,7 @@ try:
     with st.spinner(f"Running the model over the {split} images{where} (once; then cached)…"):
         result = runner.evaluate_entry(entry, dataset_name, split, user=user)
 except UserError as exc:
-    st.error(str(exc))
+    show_error(exc)
     st.stop()
 
 preds = result.predictions
@@ -124,7 +125,7 @@ with tab_matrix:
         if not pairs:
             st.caption("No mistakes at all on this split.")
         for pair in pairs:
-            st.button(pair.text, key=f"eval_pair|{context}|{pair.true}|{pair.pred}",
+            st.button(literal(pair.text), key=f"eval_pair|{context}|{pair.true}|{pair.pred}",
                       on_click=_pick, args=((pair.true, pair.pred),), width="stretch")
     cell = st.session_state.get(cell_key)
     if cell is None:
@@ -134,7 +135,8 @@ with tab_matrix:
         examples = metrics.cell_examples(preds, t, p, limit=GALLERY_SIZE)
         count = int(result.matrix[t, p])
         kind = "right" if t == p else "mistakes"
-        st.subheader(f"True {names[t]}, predicted {names[p]}: {count:,} images ({kind})")
+        st.subheader(literal(f"True {names[t]}, predicted {names[p]}: {count:,} images "
+                             f"({kind})"))
         if count > len(examples):
             st.caption(f"The {len(examples)} the model was most confident about.")
         gallery(images, examples, [f"#{e.index} · p={e.probability:.1%}" for e in examples],
@@ -182,11 +184,11 @@ with tab_compare:
                                                   user=user)
                 diff = metrics.compare(result, other)
             except UserError as exc:
-                st.error(str(exc))
+                show_error(exc)
             else:
                 a, b, d = st.columns(3)
-                a.metric(f"A: {entry.name}", f"{diff.accuracy_a:.2%}")
-                b.metric(f"B: {by_id[other_id].name}", f"{diff.accuracy_b:.2%}",
+                a.metric(f"A: {literal(entry.name)}", f"{diff.accuracy_a:.2%}")
+                b.metric(f"B: {literal(by_id[other_id].name)}", f"{diff.accuracy_b:.2%}",
                          delta=f"{diff.accuracy_delta:+.2%}")
                 d.metric("B fixed / broke", f"{diff.fixed:,} / {diff.broken:,}")
                 st.dataframe(diff.rows, hide_index=True, column_config={

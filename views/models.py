@@ -20,6 +20,8 @@ from dashcore.models import export, registry, upload
 from dashcore.settings import get_settings
 from dashcore.system import human_bytes, system_info
 from views.common.access import allowed, current_user
+from views.common.export_panel import export_panel
+from views.common.text import literal, show_error
 
 FLASH = "models_flash"  # (kind, message) shown once at the top after an action
 CONFIRM = "models_confirm_delete"  # model id waiting for "Yes, delete"
@@ -73,11 +75,12 @@ def _card_table(entry: registry.ModelEntry) -> None:
         "Test accuracy": _fmt_accuracy(card.get("test_accuracy")),
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
         "Trained": entry.info.training_line(),
+        "Lineage": entry.info.lineage_line(),
     }
     left, right = st.columns(2)
     items = list(rows.items())
-    for column, chunk in ((left, items[:4]), (right, items[4:])):
-        column.markdown("\n".join(f"- **{k}**: {v}" for k, v in chunk))
+    for column, chunk in ((left, items[:5]), (right, items[5:])):
+        column.markdown("\n".join(f"- **{k}**: {literal(v)}" for k, v in chunk))
     # Class names are user text (folder names, typed names): shown literally, never as Markdown.
     st.text("Classes: " + ", ".join(entry.info.labels))
 
@@ -122,12 +125,12 @@ def _actions(entry: registry.ModelEntry, is_default: bool, user: User) -> None:
                             key=f"dl-{suffix.strip('.')}-{key}", on_click="ignore",
                             icon=":material/download:")
     if not entry.builtin and not may_manage and not user.read_only:
-        st.caption(why_not(user, "manage", owner=_owner(entry), what="this model"))
+        st.caption(literal(why_not(user, "manage", owner=_owner(entry), what="this model")))
 
 
 def _confirm_delete(entry: registry.ModelEntry, user: User) -> None:
-    st.warning(f"Delete {entry.name!r} permanently? Its file and card are removed; runs that "
-               "produced it stay in the training history.")
+    st.warning(literal(f"Delete {entry.name!r} permanently? Its file and card are removed; "
+                       "runs that produced it stay in the training history."))
     yes, no, _ = st.columns([1, 1, 4])
     yes.button("Yes, delete", key=f"delete-yes-{entry.model_id}", type="primary",
                on_click=_delete, args=(entry, user))
@@ -141,11 +144,11 @@ def _render_entry(entry: registry.ModelEntry, default_id: str | None, user: User
     with st.container(border=True, key=f"model-{entry.model_id}"):
         badges = " · ".join(b for b in (":material/star: default for /draw" if is_default else "",
                                          "built-in" if entry.builtin else "") if b)
-        st.markdown(f"#### {entry.name}" + (f"  \n:gray[{badges}]" if badges else ""))
+        st.markdown(f"#### {literal(entry.name)}" + (f"  \n:gray[{badges}]" if badges else ""))
         try:
             _render_entry_body(entry, is_default, user)
         except Exception as exc:  # noqa: BLE001 - one odd card must not break the page
-            st.error(f"Model {entry.name!r} cannot be shown ({type(exc).__name__}: {exc}).")
+            show_error(f"Model {entry.name!r} cannot be shown ({type(exc).__name__}: {exc}).")
         with st.expander("Model card (JSON)"):
             st.code(json.dumps(entry.card, indent=2, sort_keys=True, default=str),
                     language="json")
@@ -155,14 +158,15 @@ def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User)
     """Card, actions and delete confirmation; a broken file shows an error instead."""
     problem = entry.error or export.file_problem(entry.path)
     if problem:
-        st.error(f"Model {entry.name!r} ({entry.model_id}) is broken: {problem}. Delete it, "
-                 "or restore its files from a backup.")
+        show_error(f"Model {entry.name!r} ({entry.model_id}) is broken: {problem}. Delete it, "
+                   "or restore its files from a backup.")
         if not entry.builtin and can(user, "manage", owner=_owner(entry)):
             st.button("Delete", key=f"delete-{entry.model_id}",
                       on_click=st.session_state.__setitem__, args=(CONFIRM, entry.model_id))
     else:
         _card_table(entry)
         _actions(entry, is_default, user)
+        export_panel(entry, get_settings())
     if st.session_state.get(CONFIRM) == entry.model_id:
         _confirm_delete(entry, user)
 
@@ -189,7 +193,7 @@ def _upload_section(user: User) -> None:
                 entry = upload.import_model(uploaded.getvalue(), uploaded.name,
                                                   name=name, settings=settings, user=user)
             except UserError as exc:
-                st.error(f"**Refused {uploaded.name!r}.** {exc}")
+                st.error(f"**Refused {literal(repr(uploaded.name))}.** {literal(exc)}")
                 return
         _flash("success", f"Added {entry.name!r}: input {entry.card['input_shape']}, "
                           f"{entry.card['num_classes']} classes, {entry.card['params']:,} "
@@ -225,7 +229,7 @@ def _system_panel() -> None:
 
 st.title("Models")
 st.caption("Every saved model with its card. Mark one as the default for /draw, download it "
-           "as `.keras` or `.h5`, or upload your own.")
+           "as `.keras` or `.h5`, export it as a SavedModel or TFLite file, or upload your own.")
 user = current_user()
 if user.name:  # signed in: their share of the disk (things made with access off: nobody's)
     try:
@@ -234,13 +238,13 @@ if user.name:  # signed in: their share of the disk (things made with access off
         st.caption(f"Your disk use cannot be counted right now: {exc}")
 if FLASH in st.session_state:
     kind, message = st.session_state.pop(FLASH)
-    (st.success if kind == "success" else st.error)(message)
+    (st.success if kind == "success" else st.error)(literal(message))
 
 try:
     models = registry.list_models()
     default_model = registry.default_model_id()
 except (UserError, OSError) as exc:
-    st.error(f"The model registry cannot be read: {exc}")
+    show_error(f"The model registry cannot be read: {exc}")
     models, default_model = [], None
 
 if not any(not entry.builtin for entry in models):

@@ -28,6 +28,8 @@ from dashcore.training.config import (
     recipe_for,
 )
 from views.common.access import allowed, current_user, run_or_error
+from views.common.continue_panel import continue_panel, start_from_fields
+from views.common.text import literal, show_error
 
 WATCH_KEY = "train_watch"  # the run the live panel follows
 ARCH_KEY = "arch_spec"  # the model built on /architecture (a ModelSpec dict), if any
@@ -44,7 +46,7 @@ settings = get_settings()
 try:
     store = open_store(settings)
 except UserError as exc:  # a damaged run store file: say what to do, not a traceback
-    st.error(str(exc))
+    show_error(exc)
     st.stop()
 user = current_user()
 
@@ -65,7 +67,7 @@ def _architectures() -> dict[str, dict]:
             spec = ModelSpec.from_dict(custom)
             options = {f"{CUSTOM}: {spec.name}": spec.to_dict(), **options}
         except UserError as exc:
-            st.warning(f"The model from /architecture cannot be used: {exc}")
+            st.warning(literal(f"The model from /architecture cannot be used: {exc}"))
     return options
 
 
@@ -108,6 +110,7 @@ def _form() -> None:
         classes = left.multiselect(
             "Classes (empty = all)", list(range(10)), key="train_classes",
             help="Train on some classes only, e.g. 3 and 8 for the two-class task.")
+        start_model, trainable_last = start_from_fields(left, settings)
         optimizer = middle.selectbox("Optimizer", list(OPTIMIZERS), key="train_optimizer",
                                      format_func=OPTIMIZERS.get,
                                      help="How weights are updated. Adam works out of the box.")
@@ -178,17 +181,18 @@ def _form() -> None:
         augment=bool(augment), augment_photo=bool(augment_photo), loss=loss,
         classes=sorted(classes) or None,
         max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed),
-        canvas_ready=bool(canvas_ready), gpus=None if gpus is None else int(gpus))
+        canvas_ready=bool(canvas_ready), gpus=None if gpus is None else int(gpus),
+        start_model=start_model, trainable_last=trainable_last)
     problems = config.validate(settings.limits)
     if problems:
         for problem in problems:
-            st.error(problem)
+            show_error(problem)
         return
     run = run_or_error(queue.submit, config, name=name.strip() or None, settings=settings,
                        user=user)
     if run is not None:
         st.session_state[WATCH_KEY] = run.run_id
-        st.success(f"Run “{run.name}” is {run.status}.")
+        st.success(literal(f"Run “{run.name}” is {run.status}."))
 
 
 if allowed("train", user=user):
@@ -206,7 +210,7 @@ def _stop_button(run: RunRecord) -> None:
                                                       "the model trained so far."):
             updated = run_or_error(queue.stop, run.run_id, settings, user=user)
             if updated is not None:
-                st.toast(f"Stopping “{updated.name}”…")
+                st.toast(literal(f"Stopping “{updated.name}”…"))
 
 
 def _live_panel(run_id: str, was_active: bool) -> None:
@@ -215,13 +219,14 @@ def _live_panel(run_id: str, was_active: bool) -> None:
     try:
         run = store.get_run(run_id)
     except UserError as exc:
-        st.warning(str(exc))
+        st.warning(literal(exc))
         return
     positions = queue.queue_positions(store.list_runs([QUEUED]))
     with st.container(key="run_status"):
         line = display.status_line(run, positions.get(run.run_id))
         {"failed": st.error, "interrupted": st.warning, "stopped": st.info,
-         "completed": st.success}.get(run.status, st.markdown)(f"**{run.status}** · {line}")
+         "completed": st.success}.get(run.status, st.markdown)(
+            f"**{run.status}** · {literal(line)}")
     if run.status not in (QUEUED, "starting"):
         fraction, caption = display.progress_caption(run.progress)
         st.progress(fraction, text=caption)
@@ -265,13 +270,15 @@ else:
             if new_name.strip() and new_name.strip() != watched.name:
                 renamed = run_or_error(queue.rename, watched_id, new_name, settings, user=user)
                 if renamed is not None:
-                    st.toast(f"Renamed to “{renamed.name}”.")
+                    st.toast(literal(f"Renamed to “{renamed.name}”."))
         else:  # say whose it is, and (unless read-only, said elsewhere) who may rename it
             reason = "" if user.read_only else why_not(user, "manage", watched.owner, "its name")
-            st.caption(f"Started by **{watched.owner or 'nobody signed in'}**. {reason or ''}")
+            st.caption(f"Started by **{literal(watched.owner or 'nobody signed in')}**. "
+                       f"{literal(reason or '')}")
     any_active = any(r.status in ACTIVE for r in runs)
     st.fragment(run_every=1.0 if any_active else None)(_live_panel)(watched_id,
                                                                       watched.active)
+    continue_panel(watched, settings, user, WATCH_KEY)
 
 
 # ------------------------------------------------------------------ history

@@ -42,9 +42,11 @@ from dashcore.access.throttle import (
     sign_in_keys,
 )
 from dashcore.errors import PermissionDenied, UserError
+from dashcore.text import check_name
 
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 figure for PBKDF2-HMAC-SHA256
 MODES = ("off", "password", "oidc")
+MAX_USER_NAME = 254  # characters in a user name or an admin's e-mail address (RFC 5321)
 # Actions a page may ask about; visitors and demo users get only the read-only ones.
 READ_ONLY_ACTIONS = frozenset({"view", "draw", "evaluate"})
 WRITE_ACTIONS = frozenset({"train", "upload", "save_drawing"})
@@ -139,7 +141,8 @@ class AccessConfig:
         mode = str(raw.get("mode", "off")).lower()
         if mode not in MODES:
             raise UserError(f"workbench.mode is {mode!r}; use one of {', '.join(MODES)}.")
-        passwords = {str(k): str(v) for k, v in dict(raw.get("passwords") or {}).items()}
+        passwords = {check_name("user", str(k), MAX_USER_NAME): str(v)
+                     for k, v in dict(raw.get("passwords") or {}).items()}
         if mode == "password" and not passwords:
             raise UserError("workbench.mode is 'password' but [workbench.passwords] is empty: "
                             "add users with hashes from `python -m dashcore.access.auth hash`.")
@@ -160,7 +163,9 @@ class AccessConfig:
             raise UserError(f"workbench.allowed_emails has {bad[0]!r}, which is not an e-mail "
                             "address: write whole addresses such as \"bob@example.org\", or "
                             "put domains in allowed_domains.")
-        return cls(mode=mode, admins=frozenset(str(a) for a in raw.get("admins", [])),
+        admins = frozenset(check_name("user", str(a), MAX_USER_NAME)
+                           for a in raw.get("admins", []))
+        return cls(mode=mode, admins=admins,
                    visitors=bool(raw.get("visitors", False)), demo=bool(raw.get("demo", False)),
                    passwords=passwords, allowed_emails=frozenset(emails),
                    allowed_domains=frozenset(domains))

@@ -11,6 +11,7 @@ import math
 
 import plotly.graph_objects as go
 
+from dashcore.charts.text import plain
 from dashcore.models.builder import ModelSummary
 
 # One colour per layer family, so a stack's structure shows at a glance.
@@ -42,7 +43,7 @@ def layer_stack_figure(summary: ModelSummary, height_per_layer: int = 38) -> go.
         summary: from :func:`dashcore.models.summarize`.
         height_per_layer: pixels per bar. Defaults to 38.
     """
-    labels = ["Input"] + [f"{row.number}. {row.description}" for row in summary.rows]
+    labels = ["Input"] + [f"{row.number}. {plain(row.description)}" for row in summary.rows]
     types = ["Input"] + [row.type for row in summary.rows]
     shapes = [summary.input_shape] + [row.output_shape for row in summary.rows]
     params = [0] + [row.params for row in summary.rows]
@@ -61,7 +62,7 @@ def layer_stack_figure(summary: ModelSummary, height_per_layer: int = 38) -> go.
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_xaxes(visible=False, range=[-max(widths) / 2 - 0.2, max(widths) / 2 + 0.2])
     fig.update_layout(
-        title=f"{summary.name}: {summary.total_params:,} parameters",
+        title=f"{plain(summary.name)}: {summary.total_params:,} parameters",
         height=80 + height_per_layer * len(labels), bargap=0.15, showlegend=False,
         margin={"l": 10, "r": 10, "t": 40, "b": 10}, uniformtext={"minsize": 9, "mode": "show"},
     )

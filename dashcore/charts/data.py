@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from dashcore.charts.text import plain, plain_all
 from dashcore.datasets.statistics import Projection, mosaic
 
 GAP = 2  # pixels between tiles in an image grid
@@ -81,10 +82,10 @@ def sample_grid_figure(tiles: np.ndarray, indices: np.ndarray, class_names: Sequ
         seed: the shuffle seed, shown in the title so a grid can be found again.
         split: which split the indices refer to.
     """
-    hover = [[f"class {class_names[r]} · {split} #{int(i)}" if i >= 0 else ""
+    hover = [[f"class {plain(class_names[r])} · {split} #{int(i)}" if i >= 0 else ""
               for i in row] for r, row in enumerate(indices)]
     return _image_grid(tiles, hover, f"{indices.shape[1]} random {split} images per class "
-                       f"(seed {seed})", row_labels=class_names)
+                       f"(seed {seed})", row_labels=plain_all(class_names))
 
 
 def mean_images_figure(means: np.ndarray, class_names: Sequence[str],
@@ -105,12 +106,13 @@ def mean_images_figure(means: np.ndarray, class_names: Sequence[str],
         r, c = divmod(label, cols)
         tiles[r, c] = np.round(np.nan_to_num(means[label], nan=0.0)).clip(0, 255)
         empty = np.isnan(means[label]).all()
-        hover[r][c] = f"class {class_names[label]}" + (" · no images" if empty else " · mean")
+        hover[r][c] = (f"class {plain(class_names[label])}"
+                       + (" · no images" if empty else " · mean"))
     fig = _image_grid(tiles, hover, "Mean image of each class (train)", scale=2.2)
     for label in range(k):  # a caption above each tile
         r, c = divmod(label, cols)
         fig.add_annotation(x=c * (width + GAP) + width / 2, y=r * (height + GAP) - 0.5,
-                           text=str(class_names[label]), showarrow=False, yanchor="bottom",
+                           text=plain(class_names[label]), showarrow=False, yanchor="bottom",
                            font={"size": 12})
     fig.update_yaxes(range=[rows * (height + GAP) - GAP - 0.5, -0.5 - height * 0.35])
     fig.update_layout(height=90 + rows * 80)  # a row of ten tiles is ~70 px tall on a page
@@ -120,7 +122,7 @@ def mean_images_figure(means: np.ndarray, class_names: Sequence[str],
 def class_counts_figure(train_counts: np.ndarray, test_counts: np.ndarray,
                         class_names: Sequence[str]) -> go.Figure:
     """Images per class, train and test side by side, to spot an unbalanced class."""
-    names = [str(n) for n in class_names]
+    names = plain_all(class_names)
     fig = go.Figure()
     for split, counts, colour in (("train", train_counts, "#636EFA"),
                                   ("test", test_counts, "#EF553B")):
@@ -198,7 +200,7 @@ def pca_figure(projection: Projection, class_names: Sequence[str],
     fig = go.Figure()
     for label in np.unique(projection.labels):
         mask = projection.labels == label
-        name = str(class_names[int(label)])
+        name = plain(class_names[int(label)])
         fig.add_trace(go.Scattergl(
             name=name, x=projection.coords[mask, 0].tolist(),
             y=projection.coords[mask, 1].tolist(), mode="markers",

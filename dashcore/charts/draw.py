@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from dashcore.charts.text import plain, plain_all
 from dashcore.inference.predictor import percent
 
 TOP_COLOUR = "#1f77b4"  # the predicted class
@@ -32,13 +33,13 @@ def probability_figure(probabilities: Sequence[float], class_names: Sequence[str
     unsure = threshold is not None and probs.size > 0 and probs[best] < threshold
     colours = [(UNSURE_COLOUR if unsure else TOP_COLOUR) if i == best else OTHER_COLOUR
                for i in range(len(probs))]
-    names = [str(name) for name in class_names]
+    names = plain_all(class_names)
     layout: dict = {
         "xaxis": {"type": "category", "title": {"text": None}},
         "yaxis": {"range": [0, 110], "title": {"text": "probability (%)"}, "ticksuffix": "%",
                   "tickvals": [0, 25, 50, 75, 100]},
         "height": height, "margin": {"l": 50, "r": 10, "t": 40 if title else 15, "b": 30},
-        "title": {"text": title or None}, "showlegend": False, "dragmode": False}
+        "title": {"text": plain(title) if title else None}, "showlegend": False, "dragmode": False}
     if threshold is not None:  # what fig.add_hline(...) gives, without its per-call cost
         level = threshold * 100
         layout["shapes"] = [{"type": "line", "x0": 0, "x1": 1, "xref": "x domain",

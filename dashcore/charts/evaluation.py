@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dashcore.charts.text import plain, plain_all
 from dashcore.evaluation.metrics import Histogram, MetricsTable, row_normalise
 
 CELL_TRACE = 1  # index of the invisible click-target trace in the confusion figure
@@ -25,10 +26,10 @@ _BLUES = [[0.0, "#f7fbff"], [0.01, "#deebf7"], [0.05, "#9ecae1"], [0.2, "#4292c6
 
 def _axes(fig: go.Figure, class_names: Sequence[str], height: int) -> None:
     ticks = list(range(len(class_names)))
-    fig.update_xaxes(title="Predicted label", tickvals=ticks, ticktext=list(class_names),
+    fig.update_xaxes(title="Predicted label", tickvals=ticks, ticktext=plain_all(class_names),
                      showgrid=False, zeroline=False, range=[-0.5, len(ticks) - 0.5],
                      constrain="domain")
-    fig.update_yaxes(title="True label", tickvals=ticks, ticktext=list(class_names),
+    fig.update_yaxes(title="True label", tickvals=ticks, ticktext=plain_all(class_names),
                      showgrid=False, zeroline=False, range=[len(ticks) - 0.5, -0.5],
                      scaleanchor="x", constrain="domain")
     fig.update_layout(height=height, margin={"l": 60, "r": 20, "t": 40, "b": 50},
@@ -66,7 +67,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], normalised:
     trues, preds = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
     trues, preds = trues.ravel(), preds.ravel()
     custom = np.stack([trues, preds, matrix.ravel(), (shares.ravel() * 100).round(1)], axis=1)
-    names = np.asarray(class_names, dtype=object)
+    names = np.asarray(plain_all(class_names), dtype=object)
     marker_px = max(8, int((height - 90) / max(k, 1) * 0.95))
     fig.add_trace(go.Scatter(
         x=preds, y=trues, mode="markers", customdata=custom,
@@ -86,7 +87,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], normalised:
                       line={"color": "darkorange", "width": 3})
     _axes(fig, class_names, height)
     if title:
-        fig.update_layout(title=title)
+        fig.update_layout(title=plain(title))
     return fig
 
 
@@ -138,7 +139,7 @@ def confidence_figure(hist: Histogram, height: int = 320) -> go.Figure:
 
 def per_class_figure(metrics: MetricsTable, height: int = 320) -> go.Figure:
     """Precision, recall and F1 per class as grouped bars."""
-    names = [r.name for r in metrics.rows]
+    names = plain_all(r.name for r in metrics.rows)
     fig = go.Figure()
     for label, values in (("precision", [r.precision for r in metrics.rows]),
                           ("recall", [r.recall for r in metrics.rows]),

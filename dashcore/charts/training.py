@@ -13,6 +13,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from dashcore.charts.text import plain
+
 TRAIN_COLOUR = "#636EFA"
 VAL_COLOUR = "#EF553B"
 PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
@@ -84,7 +86,8 @@ def overlay_figure(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]],
     """One curve per run (name, epoch points) of ``metric`` against epoch, to compare."""
     label = OVERLAY_METRICS.get(metric, metric)
     fig = go.Figure()
-    for name, points in runs:
+    for raw_name, points in runs:
+        name = plain(raw_name)  # a run name is typed by a person: literal text, never markup
         xs, ys = _series(points, metric)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name,
                                  hovertemplate=f"{name}<br>epoch %{{x}}<br>%{{y:.4f}}"

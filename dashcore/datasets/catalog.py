@@ -8,6 +8,7 @@ loader in :data:`BUILTINS`.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
@@ -18,6 +19,7 @@ import numpy as np
 
 from dashcore.artifacts import datasets_folder
 from dashcore.datasets.base import (
+    _NAME_RE,
     DRAWINGS,
     FASHION,
     FASHION_CLASSES,
@@ -117,21 +119,79 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
     if name in BUILTINS:
         return BUILTINS[name]()
     if name.startswith(UPLOAD_PREFIX):
-        folder, file_name = datasets_folder(settings), f"{name[len(UPLOAD_PREFIX):]}.npz"
+        file_name = f"{upload_stem(name)}.npz"  # a name, never a path out of the folder
+        folder = datasets_folder(settings)
         if not folder.exists(file_name):
             raise NotFoundError(f"Dataset {name!r} no longer exists: pick another one.")
         path = folder.local_path(file_name)  # the file, or a cached copy from the store
-        return _load_saved_upload(str(path), path.stat().st_mtime_ns)
+        return _uploads_cache.load(path, settings)
     if name == DRAWINGS:
         return load_drawings(settings)
     raise NotFoundError(f"Unknown dataset {name!r}: choose one of {', '.join(list_datasets())}.")
 
 
-@lru_cache(maxsize=8)
-def _load_saved_upload(path: str, mtime_ns: int) -> Dataset:
-    """Cached by path and modification time, so a replaced file is reloaded."""
-    dataset = parse_dataset_npz(Path(path).read_bytes(), name=UPLOAD_PREFIX + Path(path).stem)
-    names = stored_class_names(Path(path), dataset.num_classes)  # zips and webcam sets
-    if names is not None:
-        dataset = replace(dataset, class_names=names, source="Made from your own images.")
-    return dataset
+class _UploadCache:
+    """Loaded uploads shared by every session, within a memory budget (least recent out).
+
+    Each entry is keyed by path and modification time, so a replaced file is reloaded. A
+    dataset larger than the whole budget is loaded for its caller but not kept.
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, int], Dataset] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(dataset: Dataset) -> int:
+        return sum(a.nbytes for a in (dataset.x_train, dataset.y_train, dataset.x_test,
+                                      dataset.y_test))
+
+    def held_bytes(self) -> int:
+        """Bytes of images and labels the cache holds now."""
+        with self._lock:
+            return sum(self._size(d) for d in self._entries.values())
+
+    def clear(self) -> None:
+        """Forget every loaded upload (tests; a changed budget)."""
+        with self._lock:
+            self._entries.clear()
+
+    def load(self, path: Path, settings: Settings) -> Dataset:
+        key = (str(path), path.stat().st_mtime_ns)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        limits = settings.limits
+        dataset = parse_dataset_npz(path.read_bytes(), name=UPLOAD_PREFIX + path.stem,
+                                    max_decoded_bytes=limits.dataset_mb * 1_000_000)
+        names = stored_class_names(path, dataset.num_classes)  # zips and webcam sets
+        if names is not None:
+            dataset = replace(dataset, class_names=names, source="Made from your own images.")
+        for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+            array.setflags(write=False)  # shared by every session: nobody may modify it
+        budget = limits.dataset_cache_mb * 1_000_000
+        with self._lock:
+            for stale in [k for k in self._entries if k[0] == key[0]]:
+                del self._entries[stale]  # an older version of the same file
+            if self._size(dataset) <= budget:
+                self._entries[key] = dataset
+            while sum(self._size(d) for d in self._entries.values()) > budget:
+                self._entries.popitem(last=False)
+        return dataset
+
+
+_uploads_cache = _UploadCache()
+
+
+def upload_stem(name: str) -> str:
+    """The file stem of an uploaded dataset named ``upload:<name>``, never a path.
+
+    Raises:
+        NotFoundError: a name no upload could have (a path, a dot-file, odd characters).
+    """
+    stem = name[len(UPLOAD_PREFIX):] if name.startswith(UPLOAD_PREFIX) else name
+    if not _NAME_RE.match(stem):
+        raise NotFoundError(f"There is no uploaded dataset called {stem!r}: pick one from the "
+                            "list.")
+    return stem

@@ -37,10 +37,9 @@ from dashcore.access.quota import DRAWING_IMAGE_BYTES, check_quota
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import DRAWINGS, MAX_CLASS_NAME, MAX_CLASSES, Dataset, check_class_name
 from dashcore.errors import NotFoundError, UserError
+from dashcore.inference.canvas import check_canvas_png
 from dashcore.settings import Settings, get_settings
 
-MAX_CANVAS_PNG_BYTES = 1 << 20  # a 280×280 canvas PNG is well under 300 KB
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_DRAWINGS = 10_000  # a labelled test set this big is plenty; keeps the file under ~8 MB
 SIDE = 28  # saved image side: what the model sees
 CLASS_NAMES = tuple(str(d) for d in range(10))
@@ -159,11 +158,8 @@ def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None =
     settings = settings or get_settings()
     digit, class_name = _class_of(label)
     pixels = _to_uint8(image)
-    if canvas_png is not None and (len(canvas_png) > MAX_CANVAS_PNG_BYTES
-                                   or not canvas_png.startswith(PNG_MAGIC)):
-        raise UserError(f"The canvas image to keep with this drawing is not a PNG of at most "
-                        f"{MAX_CANVAS_PNG_BYTES // 1024:,} KB (got {len(canvas_png):,} bytes): "
-                        "draw the digit on /draw and save it from there.")
+    if canvas_png is not None:
+        check_canvas_png(canvas_png, settings.limits)  # size and header, before any write
     check_quota(user, settings, DRAWING_IMAGE_BYTES + len(canvas_png or b""), "this drawing")
     drawing = SavedDrawing(f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
                            digit, pixels, time.time(),

@@ -19,19 +19,24 @@ from dashcore.datasets.base import (
     UPLOAD_PREFIX,
     Dataset,
 )
+from dashcore.datasets.npzinfo import ArrayHeader, read_npz_headers
 from dashcore.errors import UserError
 from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.text import check_name
 
 # ---------------------------------------------------------------- uploads
 
 
 def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
-                      max_bytes: int | None = None) -> Dataset:
+                      max_bytes: int | None = None,
+                      max_decoded_bytes: int | None = None) -> Dataset:
     """Validate an uploaded ``.npz`` and return it as a :class:`Dataset`.
 
     Expected: ``x_train, y_train, x_test, y_test``; colour images ``N×H×W×3`` or grey ``N×H×W`` or
     ``N×H×W×1``; integer labels ``0..K-1``; matching lengths. Every problem raises a
-    :class:`UserError` naming what was found and what is expected.
+    :class:`UserError` naming what was found and what is expected. The image count and
+    the decompressed size (``max_decoded_bytes``) are checked from the ``.npy`` headers,
+    before any array is decompressed.
     """
     if max_bytes is not None and len(data) > max_bytes:
         raise UserError(
@@ -51,18 +56,19 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
             "Save your arrays with numpy.savez('data.npz', x_train=..., y_train=..., "
             "x_test=..., y_test=...)."
         )
-    try:
-        npz = np.load(io.BytesIO(data), allow_pickle=False)
-        keys = set(npz.files)
-    except Exception as exc:  # noqa: BLE001
-        raise UserError(f"The .npz file could not be read ({type(exc).__name__}): "
-                        "it may be damaged or truncated. Save it again with numpy.savez.") from None
-    missing = [key for key in REQUIRED_KEYS if key not in keys]
+    headers = read_npz_headers(data)
+    missing = [key for key in REQUIRED_KEYS if key not in headers]
     if missing:
         raise UserError(
             f"The file is missing {', '.join(missing)}. Found keys: "
-            f"{', '.join(sorted(keys)) or 'none'}; expected x_train, y_train, x_test, y_test."
+            f"{', '.join(sorted(headers)) or 'none'}; expected x_train, y_train, x_test, y_test."
         )
+    _check_sizes({key: headers[key] for key in REQUIRED_KEYS}, max_images, max_decoded_bytes)
+    try:
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"The .npz file could not be read ({type(exc).__name__}): "
+                        "it may be damaged or truncated. Save it again with numpy.savez.") from None
     arrays: dict[str, np.ndarray] = {}
     for key in REQUIRED_KEYS:
         try:
@@ -80,10 +86,6 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
                         "both splits must have the same image size.")
     y_train = _check_labels("y_train", arrays["y_train"], len(x_train), "x_train")
     y_test = _check_labels("y_test", arrays["y_test"], len(x_test), "x_test")
-    total = len(x_train) + len(x_test)
-    if max_images is not None and total > max_images:
-        raise UserError(f"The dataset has {total:,} images; the limit is {max_images:,}. "
-                        f"Upload a subset. {limit_setting('dataset_images')}")
     num_classes = int(max(y_train.max(), y_test.max())) + 1
     if num_classes < 2:
         raise UserError("All labels are 0: a classifier needs at least two classes.")
@@ -95,6 +97,21 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
         name=name, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         class_names=tuple(str(i) for i in range(num_classes)), source="Uploaded by a user.",
     )
+
+
+def _check_sizes(headers: dict[str, ArrayHeader], max_images: int | None,
+                 max_decoded_bytes: int | None) -> None:
+    """Refuse by image count and decompressed size, from the headers alone."""
+    total = sum(headers[key].shape[0] if headers[key].shape else 1
+                for key in ("x_train", "x_test"))
+    if max_images is not None and total > max_images:
+        raise UserError(f"The dataset has {total:,} images; the limit is {max_images:,}. "
+                        f"Upload a subset. {limit_setting('dataset_images')}")
+    decoded = sum(header.nbytes for header in headers.values())
+    if max_decoded_bytes is not None and decoded > max_decoded_bytes:
+        raise UserError(f"The arrays take {decoded / 1e6:,.0f} MB once decompressed; the limit "
+                        f"is {max_decoded_bytes / 1e6:,.0f} MB. Upload fewer or smaller images "
+                        f"(uint8 takes a quarter of float32). {limit_setting('dataset_mb')}")
 
 
 def _hw(x: np.ndarray) -> str:
@@ -127,9 +144,10 @@ def _check_images(key: str, x: np.ndarray) -> np.ndarray:
         raise UserError(f"{key} contains NaN or infinite values: clean them before uploading.")
     low, high = float(x.min()), float(x.max())
     if x.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
-        return np.round(x * 255).astype(np.uint8)
+        scaled = np.multiply(x, 255, out=x if x.flags.writeable else None)  # no second copy
+        return np.rint(scaled, out=scaled).astype(np.uint8)
     if low >= 0 and high <= 255:
-        return np.round(x).astype(np.uint8)
+        return (np.rint(x) if x.dtype.kind == "f" else x).astype(np.uint8)
     raise UserError(f"{key} pixel values range from {low:g} to {high:g}; expected 0–255 "
                     "(or 0–1 for floats).")
 
@@ -175,14 +193,15 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
     """
     authorize(user, "upload")
     settings = settings or get_settings()
-    clean = name.strip()
+    clean = check_name("dataset", name, 60)
     if not _NAME_RE.match(clean):
         raise UserError(f"Dataset name {name!r} is not allowed: use 1–60 letters, digits, "
                         "spaces, '-', '_' or '.', starting with a letter or digit.")
     check_quota(user, settings, len(data), "this dataset")
     limits = settings.limits
     dataset = parse_dataset_npz(data, UPLOAD_PREFIX + clean, max_images=limits.dataset_images,
-                                max_bytes=limits.upload_mb * 1_000_000)
+                                max_bytes=limits.upload_mb * 1_000_000,
+                                max_decoded_bytes=limits.dataset_mb * 1_000_000)
     folder, target = datasets_folder(settings), f"{clean}.npz"
     if folder.exists(target):
         raise UserError(f"A dataset named {clean!r} already exists: choose another name.")
@@ -198,9 +217,11 @@ def dataset_owner(name: str, settings: Settings | None = None) -> str | None:
     """Who uploaded a dataset (``None`` for built-ins, or uploads made without accounts)."""
     if not name.startswith(UPLOAD_PREFIX):
         return None
+    stem = name[len(UPLOAD_PREFIX):]
+    if not _NAME_RE.match(stem):  # never a path outside the datasets folder
+        return None
     try:
-        path = datasets_folder(settings or get_settings()).local_path(
-            f"{name[len(UPLOAD_PREFIX):]}.npz")
+        path = datasets_folder(settings or get_settings()).local_path(f"{stem}.npz")
         with np.load(path, allow_pickle=False) as npz:  # lazy: reads only this member
             owner = str(npz["owner"]) if "owner" in npz.files else ""
     except Exception:  # noqa: BLE001 - an unreadable file has no known owner

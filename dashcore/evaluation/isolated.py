@@ -33,11 +33,16 @@ EVAL_MEMORY_MB = 4096  # RLIMIT_AS of the child (TensorFlow alone reserves ~2.2 
 _eval_slots = threading.Semaphore(1)  # one isolated evaluation (~1 core) at a time
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
-    """The checker's small environment, plus the data folder the child reads datasets from."""
+def _child_env(settings: Settings, tmp_dir: Path) -> dict[str, str]:
+    """The checker's small environment, plus the data folder the child reads datasets from.
+
+    Its temporary files (Keras may extract the model there) go to ``tmp_dir``, inside the
+    work folder that is removed afterwards.
+    """
     from dashcore.models.upload import _child_env as checker_env
 
-    env = checker_env()
+    tmp_dir.mkdir(exist_ok=True)
+    env = checker_env(tmp_dir)
     env["DASHCORE_HOME"] = str(settings.home)
     for key, value in os.environ.items():  # the same limits and dataset settings
         if key.startswith("DASHCORE_") and key != "DASHCORE_HOME":
@@ -66,7 +71,7 @@ def predict_isolated(model_path: Path, dataset_name: str, split: str, settings: 
                "--cpu-s", str(max(10, int(timeout_s * 2)))]
     try:
         with _eval_slots:
-            proc = subprocess.Popen(command, cwd=str(work), env=_child_env(settings),
+            proc = subprocess.Popen(command, cwd=str(work), env=_child_env(settings, work / "tmp"),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, start_new_session=True)
             try:

@@ -34,6 +34,7 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     FAILED,
     INTERRUPTED,
+    MAX_NAME,
     QUEUED,
     STARTING,
     STOPPED,
@@ -89,10 +90,16 @@ def death_reason(run: RunRecord, exit_code: int | None, on_start: bool,
     kept = " Its metrics so far are kept."
     if best.is_file():
         kept += f" The best epoch's weights so far are in {best}."
+    from dashcore.training.checkpoints import read_checkpoint
+
+    checkpoint = read_checkpoint(settings.runs_dir / run.run_id)
+    if checkpoint is not None:
+        kept += (f" It can be continued on /train from its last whole epoch "
+                 f"({checkpoint.epoch}).")
     if on_start:
+        again = "" if checkpoint is not None else " Start the run again to train a model."
         return INTERRUPTED, (f"The app restarted and this run's worker process was no longer "
-                             f"running, so training was interrupted {where}.{kept} Start the "
-                             "run again to train a model.")
+                             f"running, so training was interrupted {where}.{kept}{again}")
     if exit_code is not None and exit_code < 0:
         try:
             name = signal.Signals(-exit_code).name
@@ -260,7 +267,8 @@ def submit(config, name: str | None = None, owner: str | None = None,
             raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
                             f"{limit} per user): wait for one to finish or stop one. "
                             f"{limit_setting('queued_per_user')}")
-        run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or config.default_name()),
+        default = config.default_name()[:MAX_NAME]  # a long architecture name is cut
+        run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or default),
                         config=config.to_dict(), dataset=config.dataset,
                         architecture=described["architecture"], owner=owner,
                         summary={"params": described["params"]})

@@ -110,9 +110,12 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
         if not run.config:  # the store could not read it back: never train the defaults
             raise UserError("This run's stored training settings are damaged, so it was not "
                             "trained. Fill in the form and press Train again.")
+        from dashcore.jobs.resume import lineage
+
         outcome = train_in_process(TrainConfig.from_dict(run.config), StoreSink(store, run_id),
                                    should_stop, settings=settings, run_id=run_id,
-                                   name=run.name, owner=run.owner)
+                                   name=run.name, owner=run.owner,
+                                   card_extra=lineage(run.summary))
         status, reason, summary = outcome.status, outcome.reason, outcome.summary()
         if terminated.is_set() and status == STOPPED:
             status = INTERRUPTED

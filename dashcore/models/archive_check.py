@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.errors import UserError
+from dashcore.text import name_problem
 
 CONFIG_MAX_BYTES = 16 << 20  # largest model config we parse, in bytes
+MAX_ARCHIVE_MEMBERS = 1_000  # files a .keras may hold (a model with assets has a few)
 UNPACKED_FACTOR = 4  # a .keras may unpack to at most this many times the upload limit
 ALLOWED_SUFFIXES = (".keras", ".h5", ".hdf5")
 ZIP_MAGIC = b"PK\x03\x04"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+MAX_FILENAME = 255  # longest upload file name kept on a card, in characters (a file system's)
 MIN_SIDE = 8  # smallest image side a model may expect, in pixels (as for datasets)
 
 # Layers that run arbitrary Python or load other files: refused even though Keras ships them.
@@ -65,6 +69,13 @@ class ArchiveInfo:
 def check_filename(filename: str) -> str:
     """The file's suffix (``.keras`` / ``.h5``) after refusing folders and other types."""
     raw = filename or ""
+    if len(raw) > MAX_FILENAME:
+        raise UploadRefused("bad_name", f"The file name is {len(raw):,} characters long; at most "
+                            f"{MAX_FILENAME} are kept. Rename the file, e.g. 'my_model.keras'.")
+    problem = name_problem(raw)
+    if problem:
+        raise UploadRefused("bad_name", f"The file name contains {problem}. Rename the file "
+                            "with plain characters, e.g. 'my_model.keras'.")
     if "/" in raw or "\\" in raw or raw.startswith(".") or "\x00" in raw:
         raise UploadRefused("bad_name", f"The file name {raw!r} contains a folder path or "
                             "starts with a dot. Upload a plain file name such as "
@@ -144,6 +155,7 @@ def check_config(config: dict[str, Any]) -> list[str]:
                             "is loaded (arbitrary code execution), so uploads with one are "
                             "refused. Replace it with built-in Keras layers (for example "
                             "Rescaling or Reshape) and save the model again.")
+    _check_lookup_files(objects)
     layer_names: list[str] = []
     for obj in objects:
         class_name = str(obj.get("class_name"))
@@ -171,6 +183,18 @@ def check_config(config: dict[str, Any]) -> list[str]:
                             "Keras layers only, save it again and re-upload it.")
     _check_static_input(objects)
     return layer_names
+
+
+def _check_lookup_files(objects: list[dict[str, Any]]) -> None:
+    """Refuse lookup layers whose vocabulary is a file path on this server, in a sentence."""
+    for obj in objects:
+        config = obj.get("config")
+        if isinstance(config, dict) and isinstance(config.get("vocabulary"), str):
+            raise UploadRefused("custom_object", f"This model's {obj.get('class_name')!s:.40} "
+                                "layer reads its vocabulary from a file path "
+                                f"({config['vocabulary'][:80]!r}) instead of holding it, which "
+                                "would read files on this server. Build the layer with its "
+                                "vocabulary as a list and save the model again.")
 
 
 def _check_static_input(objects: list[dict[str, Any]]) -> None:
@@ -203,10 +227,45 @@ def _parse_json(raw: bytes | str, where: str) -> dict[str, Any]:
     return config
 
 
+def _zip_entry_count(path: Path) -> int | None:
+    """Entries a zip's end record declares, read from its last bytes (None: no record).
+
+    Cheap whatever the archive holds: ``zipfile`` would build an object per entry first
+    (about 120 MB for 200,000 entries) before any check could refuse it.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - 65_557))  # end record (22 bytes) + the longest comment
+        tail = handle.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            return None
+        total = struct.unpack_from("<H", tail, at + 10)[0]
+        locator = tail[max(0, at - 20):at]
+        if total != 0xFFFF or not locator.startswith(b"PK\x06\x07"):
+            return total
+        # zip64 (over 65,535 entries): the locator points at the zip64 end record
+        handle.seek(struct.unpack_from("<Q", locator, 8)[0])
+        record = handle.read(56)
+    if not record.startswith(b"PK\x06\x06") or len(record) < 40:
+        return None
+    return struct.unpack_from("<Q", record, 32)[0]
+
+
 def _inspect_keras(path: Path, limit_mb: int) -> ArchiveInfo:
+    declared = _zip_entry_count(path)
+    if declared is not None and declared > MAX_ARCHIVE_MEMBERS:
+        raise UploadRefused("not_a_model", f"The archive holds {declared:,} files; a .keras "
+                            f"model holds a handful (at most {MAX_ARCHIVE_MEMBERS:,} are "
+                            "inspected). Save the model again with model.save(...).")
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
+            if len(members) > MAX_ARCHIVE_MEMBERS:  # a zip64 archive the end record hid
+                raise UploadRefused("not_a_model", f"The archive holds {len(members):,} files;"
+                                    " a .keras model holds a handful. Save the model again "
+                                    "with model.save(...).")
             for member in members:
                 name = member.filename
                 if name.startswith(("/", "\\")) or ".." in Path(name).parts:

@@ -123,3 +123,35 @@ class ModelCard:
         if self.epochs_done is not None:
             parts.append(f"{self.epochs_done} epochs run")
         return ", ".join(parts) or "—"
+
+    def lineage_line(self) -> str:
+        """Where the model came from: the model it fine-tunes, the run it continues, and the
+        parts its run was trained in ("—" for a model trained in one go)."""
+        extra = self.extra
+        parts: list[str] = []
+        if extra.get("parent_model"):
+            text = (f"fine-tuned from {extra.get('parent_name') or extra['parent_model']}"
+                    f" (trained on {extra.get('parent_dataset') or 'another dataset'})")
+            before = extra.get("start_test_accuracy")
+            if isinstance(before, int | float) and self.test_accuracy is not None:
+                text += f": test accuracy {before:.2%} → {self.test_accuracy:.2%}"
+            mnist = extra.get("mnist_test_accuracy")
+            if isinstance(mnist, int | float) and self.dataset != "MNIST":
+                text += f", MNIST test {mnist:.2%}"
+            parts.append(text)
+        if extra.get("parent_run"):
+            parts.append(f"continues run {extra.get('parent_name') or extra['parent_run']}")
+        earlier = extra.get("parts")
+        if isinstance(earlier, list) and earlier:
+            spans = []
+            for part in earlier:
+                if isinstance(part, dict) and isinstance(part.get("epochs"), list):
+                    first, last = part["epochs"][:2]
+                    spans.append(f"epochs {first}–{last} ({part.get('status', '?')})")
+            start = extra.get("continued_from_epoch")
+            if isinstance(start, int) and self.epochs_done:
+                spans.append(f"epochs {start + 1}–{self.epochs_done}")
+            parts.append("trained in parts: " + ", ".join(spans))
+        elif isinstance(extra.get("continued_from_epoch"), int) and not extra.get("parent_run"):
+            parts.append(f"continued from epoch {extra['continued_from_epoch']}")
+        return "; ".join(parts) or "—"

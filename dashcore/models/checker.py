@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,12 @@ def check(src: Path, out: Path, limit_mb: int) -> dict[str, Any]:
         model = keras.saving.load_model(str(src), compile=False, safe_mode=True)
     except MemoryError:
         raise
+    except (TypeError, AttributeError, KeyError) as exc:  # Keras's internals, not a sentence
+        raise UploadRefused("load_failed", "Keras could not rebuild this model from its "
+                            f"description: a layer's settings do not fit that layer "
+                            f"({type(exc).__name__}). The file was probably edited by hand or "
+                            "written by another Keras version: load it where it was made and "
+                            "save it again with model.save('my_model.keras').") from None
     except Exception as exc:  # noqa: BLE001 - any load failure is the file's fault
         detail = " ".join(str(exc).split())[:300]
         raise UploadRefused("load_failed", "Keras could not load this model "
@@ -88,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-s", type=int, default=240)
     parser.add_argument("--file-mb", type=int, default=400)
     parser.add_argument("--limit-mb", type=int, default=100)
+    parser.add_argument("--tmp-dir", type=Path, default=None,
+                        help="folder for every temporary file (inside the quarantine)")
     args = parser.parse_args(argv)
+    if args.tmp_dir is not None:  # Keras's extraction folders land here, and go with it
+        os.environ["TMPDIR"] = str(args.tmp_dir)
+        tempfile.tempdir = str(args.tmp_dir)
     apply_limits(args.memory_mb, args.cpu_s, args.file_mb)
     try:
         report = check(args.src, args.out, args.limit_mb)

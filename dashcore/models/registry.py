@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -24,8 +25,10 @@ from dashcore.artifacts import ArtifactFolder, LocalFolder, artifact_folder
 from dashcore.errors import NotFoundError, PermissionDenied, UserError
 from dashcore.models.cards import ModelCard
 from dashcore.settings import Settings, get_settings
+from dashcore.text import check_name
 
 BUILTIN_ID = "builtin-default"
+MAX_MODEL_NAME = 80  # characters in a model's display name
 DEFAULT_POINTER = "_default.json"  # which model /draw uses unless the user picks another
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
@@ -229,9 +232,7 @@ def rename_model(model_id: str, new_name: str, user: User | None = None,
     """
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be renamed.")
-    name = new_name.strip()
-    if not 1 <= len(name) <= 80:
-        raise UserError("A model name needs 1 to 80 characters.")
+    name = check_name("model", new_name, MAX_MODEL_NAME)
     card = read_card(model_id, settings)
     _check_owner(card, user)
     card["name"] = name
@@ -260,6 +261,7 @@ def delete_model(model_id: str, user: User | None = None,
         _check_owner(card if isinstance(card, dict) else {"name": model_id}, user)
     folder.delete(card_name)
     folder.delete(model_name)
+    shutil.rmtree(settings.home / "exports" / model_id, ignore_errors=True)  # its exports
     if default_model_id(settings) == model_id:
         folder.delete(DEFAULT_POINTER)
 

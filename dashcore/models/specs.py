@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashcore.errors import UserError
+from dashcore.text import check_name
 
 # Layer types the builder offers, with the fields each one takes and their defaults.
 LAYER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -48,6 +49,7 @@ LAYER_HELP: dict[str, str] = {
 BN_MOMENTUM = 0.9  # BatchNormalization's moving-average momentum (Keras's default is 0.99)
 
 # Limits beyond which a setting is almost surely a typo (e.g. 64000 for 64).
+MAX_SPEC_NAME = 60  # characters in an architecture's name (run names add dataset and recipe)
 MAX_UNITS = 10_000
 MAX_FILTERS = 1_024
 MAX_RECURRENT_UNITS = 2_048
@@ -113,7 +115,10 @@ class ModelSpec:
             return cls(layers=copy.deepcopy(layers),
                        input_shape=tuple(int(d) for d in data.get("input_shape", (28, 28, 1))),
                        num_classes=int(data.get("num_classes", 10)),
-                       name=str(data.get("name", "custom")))
+                       name=check_name("architecture", data.get("name", "custom"),
+                                       MAX_SPEC_NAME))
+        except UserError:
+            raise
         except (KeyError, TypeError, ValueError, RecursionError) as exc:
             raise UserError(f"This architecture description is not valid ({exc}); "
                             f"{expected}") from None

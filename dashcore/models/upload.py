@@ -50,12 +50,14 @@ from dashcore.models.archive_check import (
     sniff_format,
 )
 from dashcore.models.registry import (
+    MAX_MODEL_NAME,
     ModelEntry,
     check_model_id,
     new_model_id,
     store_model_file,
 )
 from dashcore.settings import Settings, get_settings
+from dashcore.text import check_name
 
 # ---------------------------------------------------------------- the child process
 
@@ -73,15 +75,20 @@ _check_slots = threading.Semaphore(1)  # one checker (≈1 core, ≤4 GB) at a t
 
 
 
-def _child_env() -> dict[str, str]:
-    """A small environment for the checker: one thread, no GPU, quiet TensorFlow."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "KERAS_BACKEND",
-            "SYSTEMROOT")
+def _child_env(tmp_dir: Path) -> dict[str, str]:
+    """A small environment for the checker: one thread, no GPU, quiet TensorFlow.
+
+    ``TMPDIR`` is ``tmp_dir``, inside the quarantine: Keras extracts a ``.keras`` with
+    assets into a temporary folder and leaves it behind when a later member is damaged, so
+    whatever the checker writes must go with the quarantine.
+    """
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "KERAS_BACKEND", "SYSTEMROOT")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     package_root = str(Path(__file__).resolve().parents[2])
     env.update(PYTHONPATH=package_root, PYTHONNOUSERSITE="1", TF_CPP_MIN_LOG_LEVEL="3",
                CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0")
+               TF_NUM_INTEROP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0", TMPDIR=str(tmp_dir),
+               TEMP=str(tmp_dir), TMP=str(tmp_dir))
     return env
 
 
@@ -94,11 +101,14 @@ def run_checker(src: Path, out: Path, limit_mb: int, timeout_s: float = CHECK_TI
     anything it started.
     """
     result = out.with_name("result.json")
+    tmp_dir = src.parent / "tmp"  # the child's temporary files: inside the quarantine
+    tmp_dir.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "dashcore.models.checker", str(src), str(out), str(result),
                "--memory-mb", str(memory_mb), "--cpu-s", str(CHECK_CPU_S),
-               "--file-mb", str(limit_mb * UNPACKED_FACTOR), "--limit-mb", str(limit_mb)]
+               "--file-mb", str(limit_mb * UNPACKED_FACTOR), "--limit-mb", str(limit_mb),
+               "--tmp-dir", str(tmp_dir)]
     with _check_slots:
-        proc = subprocess.Popen(command, cwd=str(out.parent), env=_child_env(),
+        proc = subprocess.Popen(command, cwd=str(out.parent), env=_child_env(tmp_dir),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
@@ -127,8 +137,11 @@ def run_checker(src: Path, out: Path, limit_mb: int, timeout_s: float = CHECK_TI
 
 
 def _display_name(filename: str, name: str | None) -> str:
-    text = (name or "").strip() or Path(filename).stem.strip() or "uploaded model"
-    return text[:80]
+    """The typed name, else the file name's stem (cut to fit), each checked like any name."""
+    if (name or "").strip():
+        return check_name("model", name, MAX_MODEL_NAME)
+    stem = Path(filename).stem.strip()[:MAX_MODEL_NAME].strip() or "uploaded model"
+    return check_name("model", stem, MAX_MODEL_NAME)
 
 
 def import_model(data: bytes, filename: str, name: str | None = None,
@@ -157,6 +170,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
     settings = (settings or get_settings()).ensure_dirs()
     limit_mb = settings.limits.upload_mb
     check_filename(filename)
+    display_name = _display_name(filename, name)  # before any byte is written
     check_size(len(data), filename, limit_mb)
     check_quota(user, settings, len(data), "this model")
     kind = sniff_format(data[:8])  # by content: a .h5 renamed .keras still works
@@ -174,7 +188,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
         clean.parent.mkdir()
         report = run_checker(src, clean, limit_mb, timeout_s, memory_mb)
         card = {
-            "name": _display_name(filename, name),
+            "name": display_name,
             "source": "uploaded",
             "original_filename": Path(filename).name,
             "format": info.format,

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from dashcore.errors import UserError
+from dashcore.text import check_name
 
 QUEUED, STARTING, RUNNING = "queued", "starting", "running"
 COMPLETED, STOPPED, FAILED, INTERRUPTED = "completed", "stopped", "failed", "interrupted"
@@ -39,11 +39,8 @@ def new_run_id() -> str:
 
 
 def clean_run_name(name: str) -> str:
-    """Refuse names a table cannot show (empty or very long)."""
-    clean = " ".join(str(name).split())
-    if not 1 <= len(clean) <= MAX_NAME:
-        raise UserError(f"A run name needs 1 to {MAX_NAME} characters; got {len(clean)}.")
-    return clean
+    """The name every page shows: :func:`dashcore.text.check_name`, inner spaces collapsed."""
+    return " ".join(check_name("run", name, MAX_NAME).split())
 
 
 @dataclass
@@ -152,6 +149,14 @@ class RunStore(ABC):
         Stores that can be shared between hosts must override it."""
         with _local_lock:
             yield
+
+    def drop_points_after(self, run_id: str, epoch: int) -> None:
+        """Forget the metric points of epochs after ``epoch`` (1-based), batch and epoch
+        alike: a continued run retrains them from its last whole-epoch checkpoint.
+
+        Stores that support continuing runs override this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot continue runs yet.")
 
     def rename_run(self, run_id: str, name: str) -> RunRecord:
         """Give a run a new display name (any status)."""

@@ -19,7 +19,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -322,6 +322,23 @@ class SQLAlchemyRunStore(RunStore):
             conn.execute(self._upsert(schema.epoch_points, [
                 {"run_id": run_id, "epoch": int(point["epoch"]), "data": json.dumps(point)}],
                 ("run_id", "epoch")))
+
+    @_in_words
+    def drop_points_after(self, run_id: str, epoch: int) -> None:
+        # A batch point's epoch is inside its JSON: read the run's steps once, delete the
+        # later ones by key (portable across SQLite and PostgreSQL; points are throttled).
+        batches = schema.batch_points
+        with self._write() as conn:
+            conn.execute(delete(schema.epoch_points).where(
+                schema.epoch_points.c.run_id == run_id,
+                schema.epoch_points.c.epoch > int(epoch)))
+            rows = conn.execute(select(batches.c.step, batches.c.data).where(
+                batches.c.run_id == run_id)).fetchall()
+            later = [step for step, data in rows
+                     if int(json.loads(data).get("epoch", 0)) > int(epoch)]
+            if later:
+                conn.execute(delete(batches).where(batches.c.run_id == run_id,
+                                                   batches.c.step.in_(later)))
 
     @_in_words
     def batch_points(self, run_id: str, after_step: int = -1) -> list[dict[str, Any]]:

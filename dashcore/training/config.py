@@ -93,6 +93,12 @@ class TrainConfig:
     # (the default model keeps MNIST's last 2,000 for the /draw replay tests); 0 = none
     gpus: int | None = None  # GPUs the run's Ray job asks for (0 to MAX_GPUS); None = the
     # server's DASHCORE_RAY_GPUS. Local workers use whatever GPUs their machine has.
+    resume: bool = False  # continue from the last whole-epoch checkpoint in the run's folder;
+    # ``epochs`` is then the total to reach, counting the epochs already done
+    start_model: str | None = None  # fine-tune: start from this saved model (a registry id)
+    # instead of fresh weights; its input shape and classes must match the dataset's
+    trainable_last: int = 0  # fine-tune: train only the last N layers that have weights
+    # (the others are frozen); 0 = train every layer
 
     # ------------------------------------------------------------ checking
 
@@ -181,6 +187,18 @@ class TrainConfig:
         if self.gpus is not None and (not whole(self.gpus) or not 0 <= self.gpus <= MAX_GPUS):
             problems.append(f"GPUs {shown['gpus']} is not allowed: use a whole number from 0 "
                             f"to {MAX_GPUS} (the GPUs of one host; 0 trains on CPUs).")
+        if not isinstance(self.resume, bool):
+            problems.append(f"Resume must be on or off (True or False), not {self.resume!r}.")
+        if self.start_model is not None and (not isinstance(self.start_model, str)
+                                             or not self.start_model.strip()):
+            problems.append("The model to fine-tune must be a saved model's id (see /models), "
+                            "or none to start from fresh weights.")
+        if not whole(self.trainable_last) or self.trainable_last < 0:
+            problems.append(f"Trainable layers {shown['trainable_last']} is not allowed: use 0 "
+                            "(train every layer) or the number of last layers to train.")
+        elif self.trainable_last and not self.start_model:
+            problems.append("Freezing layers needs a saved model to start from: pick one under "
+                            "'Start from', or set the trainable layers to 0.")
         return problems
 
     def check(self, limits: Limits | None = None) -> TrainConfig:
@@ -215,7 +233,8 @@ class TrainConfig:
         """A readable run name: ``CNN 32-64 · MNIST · Adam 0.001 · 5 ep``."""
         classes = f" [{' vs '.join(str(c) for c in sorted(set(self.classes)))}]" \
             if self.classes else ""
-        return (f"{self.spec.name} · {self.dataset}{classes} · "
+        model = f"Fine-tune of {self.start_model}" if self.start_model else self.spec.name
+        return (f"{model[:40]} · {self.dataset}{classes} · "
                 f"{OPTIMIZERS.get(self.optimizer, self.optimizer).split()[0]} "
                 f"{self.learning_rate:g} · {self.epochs} ep")
 

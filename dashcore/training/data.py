@@ -171,7 +171,20 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
         names = tuple(dataset.class_names[c] for c in sorted(set(config.classes)))
     else:
         names = tuple(dataset.class_names)
-    spec = fitted_spec(config, dataset.input_shape, len(names))
+    architecture = None
+    if config.start_model:  # fine-tune: the saved model must fit; its own layers are budgeted
+        from dashcore.training.finetune import check_start_model
+
+        card = check_start_model(config.start_model, dataset.input_shape, len(names),
+                                 dataset.name, settings)
+        architecture = f"fine-tune of {card.get('name') or config.start_model}"
+        if not isinstance(card.get("spec"), dict):  # an uploaded model: no layer spec to cost
+            return {"architecture": architecture, "params": int(card.get("params") or 0),
+                    "input_shape": dataset.input_shape, "num_classes": len(names),
+                    "class_names": names}
+        spec = ModelSpec.from_dict(card["spec"])
+    else:
+        spec = fitted_spec(config, dataset.input_shape, len(names))
     validate_spec(spec, settings.limits.max_params)  # plain-words layer checks, no Keras
     params = int(sum(estimate_params(spec)))
     images = training_images(config, dataset)
@@ -180,7 +193,8 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
     check_activation_memory(cost, spec, config.batch_size, settings.limits)
     work = check_training_work(cost, images, steps, config.epochs, config.batch_size,
                                settings.limits)
-    return {"architecture": spec.name, "params": params, "input_shape": dataset.input_shape,
+    return {"architecture": architecture or spec.name, "params": params,
+            "input_shape": dataset.input_shape,
             "num_classes": len(names), "class_names": names, "train_images": images,
             "steps_per_epoch": steps, "training_tmac": work,
             "activation_bytes": cost.training_bytes(config.batch_size)}

@@ -25,10 +25,17 @@ import keras
 import numpy as np
 
 from dashcore.atomic import atomic_write_json
+from dashcore.errors import UserError
 from dashcore.models.builder import build_model
 from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.runs import COMPLETED, FAILED, STOPPED
 from dashcore.training.best_weights import KeepBestWeights
+from dashcore.training.checkpoints import (
+    CheckpointState,
+    best_weights,
+    load_checkpoint,
+    seeded_epochs,
+)
 from dashcore.training.config import (
     ONE_CYCLE_END_FRACTION,
     ONE_CYCLE_START_DIVISOR,
@@ -38,6 +45,8 @@ from dashcore.training.config import (
 )
 from dashcore.training.data import check_model_size, fitted_spec, prepare_data
 from dashcore.training.devices import _precision, _strategy_scope, device_plan, visible_gpus
+from dashcore.training.epoch_checkpoint import EpochCheckpoint
+from dashcore.training.finetune import load_start_model, mnist_test_accuracy
 from dashcore.training.live_metrics import LiveMetrics
 from dashcore.training.sinks import NullSink, TeeSink, TrainingSink
 from dashcore.training.stopping import StopAtTimeLimit, StopOnNaN, StopOnRequest
@@ -114,21 +123,43 @@ def augmentation_layers(config: TrainConfig) -> list[Any]:
     return layers
 
 
-def augmented_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> Any:
-    """A shuffled, batched ``tf.data`` pipeline applying :func:`augmentation_layers`.
+def augmentation(config: TrainConfig) -> Any:
+    """The chosen augmentations as one layer stack, applied per batch in the input pipeline
+    (training only), so the saved model stays exactly the spec's layers; None when off."""
+    layers = augmentation_layers(config)
+    return keras.Sequential(layers, name="augment") if layers else None
 
-    Augmentation runs per batch in the input pipeline (training only), so the saved
-    model stays exactly the spec's layers.
+
+def _start(config: TrainConfig, data: Any, spec: Any, plan: Any, steps: int,
+           run_dir: Path | None, settings: Settings
+           ) -> tuple[Any, int, CheckpointState | None, dict[str, Any] | None]:
+    """Step 2: the compiled model to fit, and where it starts.
+
+    A fresh model from the spec; a saved model to fine-tune (``start_model``); or, with
+    ``resume``, the run's last whole-epoch checkpoint, optimizer state included. Returns
+    (model, parameter count, checkpoint or None, starting model's card or None).
     """
-    import tensorflow as tf
-
-    augment = keras.Sequential(augmentation_layers(config), name="augment")
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(min(len(x), 20_000), seed=config.seed, reshuffle_each_iteration=True)
-            .batch(config.batch_size)
-            .map(lambda a, b: (augment(a, training=True), b),
-                 num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    if config.resume:
+        if run_dir is None:
+            raise UserError("Continuing a run needs its run folder (a run id).")
+        model, state = load_checkpoint(run_dir)
+        if state.epoch >= config.epochs:
+            raise UserError(f"This run has already done {state.epoch} epochs; to continue it, "
+                            f"ask for more than {state.epoch} in total.")
+        if tuple(model.input_shape[1:]) != tuple(data.input_shape):
+            raise UserError("The checkpoint's model does not read this dataset's images.")
+        return model, check_model_size(model, settings.limits), state, None
+    parent = None
+    with _precision(plan.mixed_precision), _strategy_scope(plan.distribute):
+        if config.start_model:
+            model, parent = load_start_model(config.start_model, data.input_shape,
+                                             data.num_classes, config.dataset,
+                                             config.trainable_last, settings)
+        else:
+            model = build_model(spec, output_float32=plan.mixed_precision)
+        params = check_model_size(model, settings.limits)
+        compile_model(model, config, steps, jit_compile=plan.jit_compile)
+    return model, params, None, parent
 
 
 # ---------------------------------------------------------------- reporting
@@ -187,7 +218,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      settings: Settings | None = None, run_id: str | None = None,
                      run_dir: Path | None = None, name: str | None = None,
                      owner: str | None = None, register: bool = True,
-                     extra_callbacks: tuple[Any, ...] = ()) -> TrainOutcome:
+                     extra_callbacks: tuple[Any, ...] = (),
+                     card_extra: dict[str, Any] | None = None) -> TrainOutcome:
     """Train, test and register one model in this process; returns what happened.
 
     Reusable from scripts: ``train_in_process(TrainConfig(epochs=1))`` trains the
@@ -207,6 +239,11 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         register: save the model to the registry (False for benchmarks).
         extra_callbacks: more Keras callbacks, run after the live-metrics one (the
             time-to-accuracy benchmark's per-epoch test probe).
+        card_extra: more fields for the model card (the worker's parts and parent run).
+
+    With ``config.resume`` it continues from the run folder's last whole-epoch checkpoint
+    (optimizer state and epoch count included); with ``config.start_model`` it fine-tunes
+    that saved model instead of building fresh weights.
 
     Raises:
         UserError: for an invalid configuration, an unknown dataset, or a model that
@@ -231,10 +268,12 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     spec = fitted_spec(config, data.input_shape, data.num_classes)
     plan = device_plan(config, visible_gpus())
     steps = count_steps(len(data.x_train), config.batch_size)
-    with _precision(plan.mixed_precision), _strategy_scope(plan.distribute):
-        model = build_model(spec, output_float32=plan.mixed_precision)
-        params = check_model_size(model, settings.limits)
-        compile_model(model, config, steps, jit_compile=plan.jit_compile)
+    model, params, resumed, parent = _start(config, data, spec, plan, steps, run_dir, settings)
+    initial_epoch = resumed.epoch if resumed is not None else 0
+    start_accuracy = None
+    if parent is not None:  # the starting model on the new data's test split, before fitting
+        start_accuracy = float(model.evaluate(data.x_test, data.y_test, batch_size=256,
+                                              verbose=0, return_dict=True)["accuracy"])
     if should_stop():
         return TrainOutcome(status=STOPPED, reason="Stopped before training began; no model "
                             "was saved.", params=params,
@@ -250,19 +289,25 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     timer = StopAtTimeLimit(job_seconds(settings))
     best = KeepBestWeights(monitor="val_loss" if has_val else "loss",
                            checkpoint=run_dir / "best.weights.h5" if run_dir is not None else None)
+    if resumed is not None:  # carry on counting and comparing from the checkpoint
+        live.epochs_done = resumed.epoch
+        best.best_epoch, best.best_metrics = resumed.best_epoch, dict(resumed.best_metrics)
+        best.best_weights = best_weights(model, run_dir, resumed) if run_dir else None
     callbacks: list[Any] = [live, nan, stop, timer, best, *extra_callbacks]
+    if run_dir is not None:  # after LiveMetrics, StopOnNaN and KeepBestWeights: it reads them
+        callbacks.insert(5, EpochCheckpoint(run_dir, live, nan, best, config.seed))
     early = None
     if config.patience:
         early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)
         callbacks.append(early)
-    if config.augment or config.augment_photo:
-        fit_args: dict[str, Any] = {"x": augmented_dataset(data.x_train, data.y_train, config)}
-    else:
-        fit_args = {"x": data.x_train, "y": data.y_train, "batch_size": config.batch_size,
-                    "shuffle": True}
+    # Each epoch's order comes from (seed, epoch): a resumed run sees what it would have seen.
+    train = seeded_epochs(data.x_train, data.y_train, config.batch_size, config.seed,
+                          initial_epoch, config.epochs,
+                          augmentation(config))
     fit_start, fit_cpu_start = time.monotonic(), time.process_time()
     try:
-        model.fit(**fit_args, epochs=config.epochs, verbose=0, callbacks=callbacks,
+        model.fit(train, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                  verbose=0, callbacks=callbacks,
                   validation_data=(data.x_val, data.y_val) if has_val else None)
     finally:
         if tensorboard is not None:
@@ -318,6 +363,15 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         "classes": sorted(set(config.classes)) if config.classes else None,
         "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
     }
+    if resumed is not None:
+        card["continued_from_epoch"] = resumed.epoch
+    if parent is not None:
+        card.update({"parent_model": config.start_model, "parent_name": parent.get("name"),
+                     "parent_dataset": parent.get("dataset"), "spec": parent.get("spec"),
+                     "trainable_last": config.trainable_last,
+                     "start_test_accuracy": start_accuracy,
+                     "mnist_test_accuracy": mnist_test_accuracy(model)})
+    card.update(card_extra or {})
     if register:
         from dashcore.models.registry import save_model
 

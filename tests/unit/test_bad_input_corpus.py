@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import stat
 import zipfile
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from dashcore.access.throttle import FREE_FAILURES, THROTTLE, sign_in_keys
 from dashcore.datasets import catalog, drawings, image_folders, uploads
 from dashcore.errors import UserError
 from dashcore.evaluation.runner import check_fit
+from dashcore.inference.canvas import decode_canvas_png
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.jobs import queue
 from dashcore.models import registry, specs, upload, validation
@@ -38,6 +40,7 @@ from tests.unit.test_data import arrays, npz
 from tests.unit.test_image_folders import make_zip, picture, shapes_zip
 from tests.unit.test_jobs import TINY, FakeLauncher
 from tests.unit.test_model_upload import _zip, files  # noqa: F401 - files is a fixture
+from tests.unit.test_sizes_first import bomb_npz, forged_png
 
 # Files a refused request may touch without writing anything: SQLite's WAL side files and
 # the lock files that serialise writers.
@@ -157,9 +160,9 @@ def model_upload_of(content: bytes | Callable[[pytest.FixtureRequest], bytes],
         content(request) if callable(content) else content, filename)
 
 
-def save_drawing(image: np.ndarray, label: Any = 3) -> Attempt:
+def save_drawing(image: np.ndarray, label: Any = 3, canvas_png: bytes | None = None) -> Attempt:
     """/draw: 'Save as example' with the digit the person says they drew."""
-    return lambda request: drawings.save_drawing(image, label)
+    return lambda request: drawings.save_drawing(image, label, canvas_png)
 
 
 def canvas(image: np.ndarray) -> Attempt:
@@ -204,6 +207,9 @@ def sign_in(name: str, password: str) -> Attempt:
 _BLANK_RGBA = np.zeros((280, 280, 4), np.uint8)
 _DEEP_JSON = "[" * 50_000 + "]" * 50_000  # 100 kB: under the page's 1 MB upload cap
 _FLAT = {"type": "Flatten"}
+_LOOKUP = {"class_name": "Sequential", "config": {"layers": [
+    {"class_name": "StringLookup", "module": "keras.layers",
+     "config": {"name": "words", "vocabulary": "/etc/passwd"}}]}}
 _OUT = {"type": "Dense", "units": 10, "activation": "softmax"}
 
 
@@ -454,6 +460,74 @@ CASES: dict[str, Case] = {
                                ("Wrong user name or password",)),
     "sign-in-hash-empty-password": Case("sign-in", lambda r: hash_password(""),
                                         ("A password cannot be empty",)),
+    # names, from every source: shown to everyone on one line, as typed
+    "model-rename-newline-heading": Case(
+        "models", lambda r: registry.rename_model("some-model", "ok\n# IMPORTANT: sign in"),
+        ("A model name may not contain a line break at position 3",)),
+    "model-rename-rtl-override": Case(
+        "models", lambda r: registry.rename_model("some-model", "report\u202eexe.pdf"),
+        ("text-direction control (U+202E RIGHT-TO-LEFT OVERRIDE)",)),
+    "model-rename-nul": Case("models", lambda r: registry.rename_model("some-model", "a\x00b"),
+                             ("A model name may not contain a NUL character",)),
+    "model-upload-name-newline": Case(
+        "models", lambda r: upload.import_model(b"PK\x03\x04", "m.keras", name="a\nb"),
+        ("A model name may not contain a line break",)),
+    "model-upload-filename-10000-chars": Case(
+        "models", model_upload_of(b"PK\x03\x04", "x" * 10_000 + ".keras"),
+        ("The file name is 10,006 characters long; at most 255",)),
+    "model-upload-filename-rtl": Case(
+        "models", model_upload_of(b"PK\x03\x04", "sa\u202esarek.keras"),
+        ("The file name contains a text-direction control (U+202E",)),
+    "run-rename-newline": Case("train", rename_run("fine\n[click](http://evil.example)"),
+                               ("A run name may not contain a line break",),
+                               setup=an_existing_run),
+    "run-rename-isolate": Case("train", rename_run("run\u2067x"),
+                               ("U+2067 RIGHT-TO-LEFT ISOLATE",), setup=an_existing_run),
+    "arch-json-name-with-newline": Case(
+        "architecture", spec_upload('{"name": "a\\n# b", "layers": []}'),
+        ("An architecture name may not contain a line break",)),
+    "arch-json-name-10000-chars": Case(
+        "architecture", spec_upload('{"name": "' + "x" * 10_000 + '", "layers": []}'),
+        ("An architecture name needs 1 to 60 characters; got 10,000",)),
+    "npz-name-with-newline": Case("data", dataset_upload(npz(), name="mine\n# yours"),
+                                  ("A dataset name may not contain a line break",)),
+    "access-user-name-with-rtl": Case(
+        "sign-in", lambda r: AccessConfig.from_mapping(
+            {"mode": "password", "passwords": {"ann\u202e": "pbkdf2_sha256$1$x$y"}}),
+        ("A user name may not contain a text-direction control",)),
+    # sizes known before bytes are spent
+    "npz-decompression-bomb": Case("data", dataset_upload(bomb_npz),
+                                   ("132 MB once decompressed; the limit is 100 MB",
+                                    "DASHCORE_DATASET_MB"), env={"DASHCORE_DATASET_MB": "100"}),
+    "npz-bomb-over-the-image-count": Case(
+        "data", dataset_upload(bomb_npz), ("2,012 images; the limit is 1,000",
+                                           "DASHCORE_MAX_DATASET_IMAGES"),
+        env={"DASHCORE_MAX_DATASET_IMAGES": "1000"}),
+    "data-load-outside-the-datasets-folder": Case(
+        "data", lambda r: catalog.load_dataset("upload:../../x"),
+        ("There is no uploaded dataset called '../../x'",)),
+    "draw-forged-canvas-12000-px": Case(
+        "draw", lambda r: decode_canvas_png(forged_png(12_000, 12_000), get_settings().limits),
+        ("12,000×12,000 pixels", "DASHCORE_CANVAS_PIXELS")),
+    "draw-canvas-pillow-bomb": Case(
+        "draw", lambda r: decode_canvas_png(forged_png(16_000, 16_000), get_settings().limits),
+        ("could not be read (DecompressionBombError)",),
+        env={"DASHCORE_CANVAS_PIXELS": "1000000000"}),
+    "draw-saved-picture-600-kb": Case(
+        "draw", save_drawing(np.zeros((28, 28), np.uint8), 3, b"\x89PNG" + bytes(600 << 10)),
+        ("600 KB; the limit is 512 KB", "DASHCORE_DRAWING_KB"),
+        env={"DASHCORE_DRAWING_KB": "512"}),
+    "draw-saved-picture-not-png": Case(
+        "draw", save_drawing(np.zeros((28, 28), np.uint8), 3, b"GIF89a" + bytes(100)),
+        ("not a PNG image",)),
+    # model archives judged by cheap facts first
+    "model-1001-members": Case(
+        "models", model_upload_of(lambda r: _zip({"config.json": b"{}", **{
+            f"assets/{n}": b"" for n in range(1_000)}}), "many.keras"), ("holds 1,001 files",)),
+    "model-lookup-vocabulary-file": Case(
+        "models", model_upload_of(_zip({"config.json": json.dumps(_LOOKUP).encode()}),
+                                  "lookup.keras"),
+        ("reads its vocabulary from a file path ('/etc/passwd')",)),
     # /evaluate: the split picker
     "evaluate-model-with-5-classes-on-mnist": Case(
         "evaluate", lambda r: check_fit((28, 28, 1), 5, (28, 28), 10, "MNIST"),
@@ -509,7 +583,7 @@ CASES.update({
     "draw-canvas-not-png": Case(
         "draw", lambda r: drawings.save_drawing(np.zeros((28, 28), np.uint8), 3,
                                                 b"GIF89a" + bytes(60_000_000)),
-        ("is not a PNG of at most 1,024 KB", "got 60,000,006 bytes")),
+        ("58,594 KB; the limit is 1,024 KB", "DASHCORE_DRAWING_KB")),
     "sign-in-after-many-guesses": Case(
         "sign-in", sign_in("ann", "correct horse"),
         ("Too many wrong passwords for this user name: try again in",),

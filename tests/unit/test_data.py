@@ -321,9 +321,14 @@ def test_datasets_over_the_image_limit_are_rejected(monkeypatch) -> None:
     assert_rejected(npz(), "42 images; the limit is 40")
 
 
-@pytest.mark.parametrize("name", ["", "   ", "../escape", ".hidden", "a/b", "x" * 61])
+@pytest.mark.parametrize("name", ["../escape", ".hidden", "a/b"])
 def test_bad_dataset_names_are_rejected(name: str) -> None:
     assert_rejected(npz(), "is not allowed", "letters, digits", name=name)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 61])
+def test_empty_or_long_dataset_names_are_rejected(name: str) -> None:
+    assert_rejected(npz(), "A dataset name needs 1 to 60 characters", name=name)
 
 
 def test_a_duplicate_name_is_rejected_and_the_first_upload_kept() -> None:

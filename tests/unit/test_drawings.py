@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from dashcore.datasets import drawings
 from dashcore.datasets.base import DRAWINGS
@@ -50,8 +52,14 @@ def test_only_the_28x28_model_input_can_be_saved() -> None:
         drawings.save_drawing(np.zeros((280, 280)), 3)
 
 
+def _canvas_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (280, 280), (0, 0, 0, 255)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_the_original_canvas_is_kept_beside_the_set() -> None:
-    png = b"\x89PNG\r\n\x1a\n fake"
+    png = _canvas_png()
     saved = drawings.save_drawing(digit(), 4, canvas_png=png)
     stored = get_settings().drawings_dir / "canvas" / f"{saved.drawing_id}.png"
     assert stored.read_bytes() == png

@@ -224,7 +224,14 @@ BOB, CAROL = User("bob"), User("carol")
 
 
 def _png(size: int = 2_000) -> bytes:
-    return b"\x89PNG\r\n\x1a\n" + bytes(size - 8)
+    """A real (tiny) PNG padded to ``size`` bytes: its header reads as a 280×280 canvas."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (280, 280)).save(buffer, format="PNG")
+    return buffer.getvalue() + bytes(max(0, size - len(buffer.getvalue())))
 
 
 def _bobs_run_folder(size: int) -> None:
@@ -287,7 +294,7 @@ def test_a_drawing_whose_canvas_is_not_a_small_png_is_refused() -> None:
     from dashcore.datasets import drawings
 
     for blob in (b"GIF89a" + bytes(100), _png(2 << 20)):
-        with pytest.raises(UserError, match="is not a PNG of at most 1,024 KB"):
+        with pytest.raises(UserError, match="not a PNG image|2,048 KB; the limit is 1,024 KB"):
             drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, blob, user=BOB)
     assert drawings.count_drawings() == 0
 

@@ -15,6 +15,7 @@ from streamlit.errors import StreamlitAuthError
 
 from dashcore.access.auth import AccessConfig, User, why_not
 from dashcore.errors import UserError
+from views.common.text import literal, show_error
 
 T = TypeVar("T")
 
@@ -58,7 +59,7 @@ def sign_in_gate(pages: list[Any]) -> Any:
         config = access_config()
     except UserError as exc:
         st.navigation(pages, position="hidden")
-        st.error(f"The access settings are wrong: {exc}")
+        show_error(f"The access settings are wrong: {exc}")
         st.stop()
     refusal = _oidc_refusal(config) if config.mode == "oidc" else None
     if refusal:
@@ -77,7 +78,8 @@ def sign_in_gate(pages: list[Any]) -> Any:
         return page
     with st.sidebar:
         if user.name:
-            st.caption(f"Signed in as **{user.name}**" + (" (admin)" if user.is_admin else ""))
+            st.caption(f"Signed in as **{literal(user.name)}**"
+                       + (" (admin)" if user.is_admin else ""))
             if st.button("Sign out", key="sign_out"):
                 if config.mode == "oidc":
                     st.logout()
@@ -100,8 +102,8 @@ def _sign_in_form(config: AccessConfig) -> None:
             try:
                 st.login()
             except StreamlitAuthError as exc:  # no Authlib, or no [auth] secrets
-                st.error(f"Sign-in through the identity provider is not set up on this "
-                         f"server ({exc}). See the README's Access section.")
+                show_error(f"Sign-in through the identity provider is not set up on this "
+                           f"server ({exc}). See the README's Access section.")
         return
     with st.form("sign_in"):
         name = st.text_input("User name", key="sign_in_name")
@@ -111,7 +113,7 @@ def _sign_in_form(config: AccessConfig) -> None:
                 user = config.sign_in(name, password, session=_session_token(),
                                       client=st.context.ip_address)
             except UserError as exc:
-                st.error(str(exc))
+                show_error(exc)
             else:
                 st.session_state["signed_in_as"] = user.name
                 st.rerun()
@@ -131,7 +133,7 @@ def allowed(action: str, owner: str | None = None, what: str = "this",
     reason = why_not(user or current_user(), action, owner, what)
     if reason is None:
         return True
-    st.info(reason)
+    st.info(literal(reason))
     return False
 
 
@@ -140,5 +142,5 @@ def run_or_error(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | Non
     try:
         return action(*args, **kwargs)
     except UserError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return None

@@ -16,6 +16,7 @@ from dashcore.datasets.images import TARGET_SIDES
 from dashcore.errors import UserError
 from dashcore.settings import Settings
 from views.common.access import allowed
+from views.common.text import show_error
 
 REPORT_KEY = "data_import_report"  # the last import's counts and problem lines, for one rerun
 COLLECTION_KEY = "data_webcam"  # the webcam collection being built in this session
@@ -79,7 +80,7 @@ def zip_import_form(user: User | None, settings: Settings) -> tuple[str, str] | 
                 report = image_folders.import_zip(chosen, upload.getvalue(), options, settings,
                                                   user=user)
         except UserError as error:
-            st.error(str(error))
+            show_error(error)
             return None
     dataset = report.dataset
     st.session_state[REPORT_KEY] = {"counts": report.counts(), "problems": report.problems,
@@ -152,7 +153,7 @@ def webcam_form(user: User | None, settings: Settings) -> tuple[str, str] | None
         add_col.button("Add class", key="data_cam_add", on_click=_add_class,
                        args=(collection,))
         if flash := st.session_state.pop("data_cam_flash", None):
-            st.error(flash)
+            show_error(flash)
         if not collection.photos:
             return None
         target = st.radio("Take photos into", list(collection.photos), key="data_cam_class",
@@ -163,7 +164,7 @@ def webcam_form(user: User | None, settings: Settings) -> tuple[str, str] | None
             try:
                 collection.add_photo(str(target), photo.getvalue(), settings.limits)
             except UserError as error:
-                st.error(str(error))
+                show_error(error)
             else:
                 st.session_state[SHOTS_KEY] = shots + 1  # a fresh, live camera next run
                 st.rerun()
@@ -178,7 +179,7 @@ def webcam_form(user: User | None, settings: Settings) -> tuple[str, str] | None
         try:
             dataset = collect.save_collection(collection, name or "webcam", settings, user=user)
         except UserError as error:
-            st.error(str(error))
+            show_error(error)
             return None
     st.session_state.pop(COLLECTION_KEY, None)
     return dataset.name, (

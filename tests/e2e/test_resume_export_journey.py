@@ -1,0 +1,98 @@
+"""Browser journey: stop a run after its first epoch, continue it for one more, and see one
+unbroken two-epoch curve; then export its model as TFLite, download the file and run it with
+``tf.lite.Interpreter``: it answers as the Keras model does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from dashcore.datasets.catalog import load_mnist
+from dashcore.store.runs import COMPLETED
+from dashcore.store.sqlite import SQLiteRunStore
+from tests.e2e.harness import wait_for_app
+from tests.e2e.test_train_journey import SLOW, no_stray_workers
+
+__all__ = ["no_stray_workers"]
+pytestmark = pytest.mark.e2e
+CURVE = """() => {
+    const plot = document.querySelector('.st-key-live_chart .js-plotly-plot');
+    if (!plot || !plot.data) return null;
+    return {batch: plot.data[0].x, epochs: plot.data[1].x};
+}"""
+
+
+def _fill(page, key: str, value: str) -> None:
+    field = page.locator(f".st-key-{key} input")
+    field.fill(value)
+    field.press("Tab")
+
+
+def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
+        app_url: str, app_home: Path, page, no_stray_workers, tmp_path: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    store = SQLiteRunStore(app_home / "runs.sqlite3")
+    page.goto(f"{app_url}/train")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=SLOW)
+    page.locator(".st-key-train_arch input").click()
+    page.get_by_role("option", name="Dense 64", exact=True).click()
+    _fill(page, "train_epochs", "20")  # all 54,000 images: an epoch takes seconds here
+    _fill(page, "train_batch", "32")
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_for_app(page)
+    status = page.locator(".st-key-run_status")
+    expect(status).to_contain_text("running", timeout=SLOW)
+
+    # Stop as soon as the first epoch's point is on the chart: in epoch 2.
+    page.wait_for_function(f"() => {{ const c = ({CURVE})(); return c && c.epochs.length >= 1; }}",
+                           timeout=SLOW * 2)
+    page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
+    expect(status).to_contain_text("stopped", timeout=SLOW)
+    run = store.list_runs()[-1]
+    whole = max(p["epoch"] for p in store.epoch_points(run.run_id) if not p.get("partial"))
+
+    # Continue it, as the same run, for one more epoch.
+    box = page.locator(".st-key-continue_box")
+    expect(box).to_contain_text(f"from epoch {whole}", timeout=SLOW)
+    box.get_by_role("button", name="Continue").click()
+    expect(status).to_contain_text("completed", timeout=SLOW * 3)
+    curve = page.evaluate(CURVE)
+    assert curve["epochs"] == list(range(1, whole + 2))  # 1, 2 (… whole + 1): no epoch missing
+    xs = sorted(curve["batch"])
+    assert xs[-1] == pytest.approx(whole + 1)
+    assert max(b - a for a, b in zip(xs, xs[1:], strict=False)) < 0.5  # and no gap in batches
+    final = store.get_run(run.run_id)
+    assert final.status == COMPLETED and final.summary["parts"][0]["status"] == "stopped"
+    model_id = final.summary["model_id"]
+
+    # Export it as TFLite on /models, download it, and run it.
+    page.goto(f"{app_url}/models")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible(timeout=SLOW)
+    card = page.locator(f".st-key-model-{model_id}")
+    card.get_by_text("Export: SavedModel, TFLite").click()
+    card.locator(f".st-key-prepare-tflite-{model_id} button").click()
+    download_button = card.locator(f".st-key-dl-tflite-{model_id} button")
+    expect(download_button).to_be_visible(timeout=SLOW * 2)
+    expect(card).to_contain_text("same top-1 as the Keras model on 100 of 100")
+    with page.expect_download() as download:
+        download_button.click()
+    target = tmp_path / download.value.suggested_filename
+    download.value.save_as(target)
+    assert target.suffix == ".tflite"
+
+    interpreter = tf.lite.Interpreter(model_path=str(target))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    x = load_mnist().x_test[:1].astype("float32").reshape(1, 28, 28, 1) / 255.0
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    keras_model = keras.saving.load_model(str(app_home / "models" / f"{model_id}.keras"))
+    np.testing.assert_allclose(interpreter.get_tensor(out["index"]), keras_model(x),
+                               atol=1e-4)
