@@ -42,6 +42,8 @@ LIMIT_ENV = {
     "max_activation_mb": "DASHCORE_MAX_ACTIVATION_MB",
     "user_disk_mb": "DASHCORE_USER_DISK_MB",
     "eval_max_seconds": "DASHCORE_EVAL_MAX_SECONDS",
+    "unpacked_mb": "DASHCORE_UNPACKED_MB",
+    "image_pixels": "DASHCORE_MAX_IMAGE_PIXELS",
 }
 
 
@@ -72,6 +74,8 @@ class Limits:
     user_disk_mb: int = 2048  # most disk one signed-in user's models, datasets, drawings and
     # run folders may take, in megabytes
     eval_max_seconds: float = 300.0  # longest an uploaded model's evaluation may run (seconds)
+    unpacked_mb: int = 1_000  # most megabytes a zip of images may unpack or decode to
+    image_pixels: int = 25_000_000  # most pixels in one uploaded image (e.g. 5000×5000)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from dashcore.charts.architecture import layer_stack_figure
+from dashcore.datasets import catalog
 from dashcore.errors import UserError
 from dashcore.models import builder, presets, specs, validation
 from views.common.text import literal, show_error
@@ -21,6 +22,7 @@ SOURCE_KEY = "arch_source"  # which start the radio shows when the page is opene
 REV_KEY = "arch_rev"  # bumped on every change so per-layer widgets start fresh
 EDIT_KEY = "arch_editing"  # index of the layer whose form is open, or None
 FLASH_KEY = "arch_flash"  # (kind, message) shown once after a callback
+DATA_SHAPE_KEY = "arch_data_shape"  # (input shape, classes) of the dataset built for
 EMPTY = "Empty (start from scratch)"
 DEFAULT_START = "Dense 64"
 MAX_UPLOAD_BYTES = 1_000_000  # a spec is a few kB; anything bigger is not one
@@ -37,8 +39,21 @@ def _store(spec: specs.ModelSpec) -> None:
 
 
 def _start_from(choice: str) -> None:
-    _store(presets.empty_spec() if choice == EMPTY else presets.get_preset(choice))
+    spec = presets.empty_spec() if choice == EMPTY else presets.get_preset(choice)
+    shape, classes = st.session_state.get(DATA_SHAPE_KEY, (spec.input_shape, spec.num_classes))
+    _store(spec.with_data(tuple(shape), int(classes)))
     st.session_state[SOURCE_KEY] = choice
+
+
+def _on_dataset_change() -> None:
+    """Fit the current stack to the chosen dataset's image shape and class count."""
+    try:
+        dataset = catalog.load_dataset(st.session_state["arch_dataset"])
+    except UserError as exc:
+        st.session_state[FLASH_KEY] = ("error", str(exc))
+        return
+    st.session_state[DATA_SHAPE_KEY] = (dataset.input_shape, dataset.num_classes)
+    _store(_spec().with_data(dataset.input_shape, dataset.num_classes))
 
 
 def _on_start_change() -> None:
@@ -157,6 +172,11 @@ st.radio("Start from", starts, index=starts.index(source) if source in starts el
          horizontal=True, key="arch_start", on_change=_on_start_change,
          help="Choosing a start replaces the layers below.")
 
+st.selectbox("Build for the images of", catalog.list_datasets(), key="arch_dataset",
+             on_change=_on_dataset_change,
+             help="The input takes this dataset's image size and colour, and the output one "
+                  "unit per class. Train fits the model to its own dataset the same way.")
+
 flash = st.session_state.pop(FLASH_KEY, None)
 if flash:
     (st.error if flash[0] == "error" else st.success)(literal(flash[1]))
@@ -167,6 +187,8 @@ shapes, problem = validation.trace_stack(spec)
 shape_text = "×".join(str(d) for d in spec.input_shape)
 st.caption(f"Model **{literal(spec.name)}** · input {shape_text} · {spec.num_classes} classes · "
            f"{len(spec.layers)} layers")
+for note in presets.fit_notes(spec, spec.input_shape):
+    st.info(note)
 
 left, right = st.columns([5, 4], gap="large")
 

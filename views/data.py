@@ -16,6 +16,7 @@ from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
+from views.common.own_images import show_import_report, webcam_form, zip_import_form
 from views.common.text import literal, show_error
 
 SELECT_KEY = "data_dataset"
@@ -40,8 +41,10 @@ def _overview(name: str, token: str, _dataset: base.Dataset) -> dict:
     train_counts, test_counts = statistics.class_counts(ds)
     figures = {
         "counts": charts.class_counts_figure(train_counts, test_counts, ds.class_names),
-        "histogram": charts.pixel_histogram_figure(statistics.pixel_histogram(ds.x_train),
-                                                   statistics.pixel_histogram(ds.x_test)),
+        "histogram": (charts.channel_histogram_figure(statistics.channel_histograms(ds.x_train))
+                      if ds.colour else
+                      charts.pixel_histogram_figure(statistics.pixel_histogram(ds.x_train),
+                                                    statistics.pixel_histogram(ds.x_test))),
         "means": charts.mean_images_figure(
             statistics.mean_images(ds.x_train, ds.y_train, ds.num_classes), ds.class_names),
     }
@@ -75,7 +78,8 @@ def _upload_form() -> None:
             return
         st.markdown(
             "A `.npz` made with `numpy.savez` holding `x_train, y_train, x_test, y_test`: "
-            "grey images `N×H×W` or `N×H×W×1` (uint8 0–255 or floats 0–1, sides "
+            "grey images `N×H×W` or `N×H×W×1`, or colour `N×H×W×3` (uint8 0–255 or floats "
+            "0–1, sides "
             f"{base.MIN_SIDE}–{base.MAX_SIDE} px) and integer labels `0…K-1`. Up to "
             f"{limits.upload_mb} MB and {limits.dataset_images:,} images."
         )
@@ -113,12 +117,17 @@ if pending := st.session_state.pop(PENDING_KEY, None):
     st.session_state[SELECT_KEY] = pending
 if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(literal(flash))
+show_import_report()
 
 names = catalog.list_datasets()
 if st.session_state.get(SELECT_KEY) not in names:  # first visit, or the dataset was removed
     st.session_state[SELECT_KEY] = base.MNIST
 name = st.selectbox("Dataset", names, key=SELECT_KEY, format_func=_label)
 _upload_form()
+if added := (zip_import_form(current_user(), get_settings())
+             or webcam_form(current_user(), get_settings())):
+    st.session_state[PENDING_KEY], st.session_state[FLASH_KEY] = added
+    st.rerun()
 
 try:
     dataset = catalog.load_dataset(name)

@@ -187,26 +187,39 @@ user = current_user()
 if image is not None:
     st.divider()
 if image is not None and allowed("save_drawing", user=user):
+    classes = list(dict.fromkeys([*drawings.CLASS_NAMES, *drawings.class_names_in_use()]))
     with st.form("save_example", border=False):
-        st.markdown(f"**Save as example**: add this drawing, with its true digit, to "
-                    f"'{DRAWINGS}' so /evaluate can score models on real handwriting.")
-        guess = prediction.index if prediction is not None and len(
-            prediction.class_names) == 10 else 0
-        label_col, button_col = st.columns([1, 1], vertical_alignment="bottom")
-        label = label_col.selectbox("The digit I drew", list(range(10)), index=guess,
-                                    key="draw_label")
+        st.markdown(f"**Save as example**: add this drawing, with what you drew, to "
+                    f"'{DRAWINGS}'. Digits score models on real handwriting on Evaluate; "
+                    "classes of your own (shapes, letters, symbols) become a dataset to "
+                    "train on.")
+        predicted = prediction.label if prediction is not None else None
+        guess = classes.index(predicted) if predicted in classes else 0
+        label_col, new_col, button_col = st.columns([1, 1, 1], vertical_alignment="bottom")
+        label = label_col.selectbox("What I drew", classes, index=guess, key="draw_label")
+        new_name = new_col.text_input("…or a new class", key="draw_new_class", max_chars=40,
+                                      placeholder="e.g. circle",
+                                      help="Any name: a shape, a letter, a symbol. Used "
+                                           "instead of the choice on the left.")
         submitted = button_col.form_submit_button("Save as example")
     if submitted:
-        digest = hashlib.sha1(image.tobytes() + bytes([label])).hexdigest()
+        chosen = new_name.strip() or str(label)
+        digest = hashlib.sha1(image.tobytes() + chosen.encode()).hexdigest()
         if st.session_state.get("draw_last_saved") == digest:
-            st.info("This drawing is already saved with that label.")
+            st.info("This drawing is already saved with that class.")
         else:
             try:
-                drawings.save_drawing(image, int(label), canvas_png, user=user)
+                drawings.save_drawing(image, chosen, canvas_png, user=user)
             except UserError as exc:
                 show_error(exc)
             else:
                 st.session_state["draw_last_saved"] = digest
-                st.success(f"Saved as a {label}. '{DRAWINGS}' now holds "
-                           f"{drawings.count_drawings()} drawing(s): score models on them on "
-                           "Evaluate.")
+                st.success(f"Saved as {chosen!r}. '{DRAWINGS}' now holds "
+                           f"{drawings.count_drawings()} drawing(s).")
+    counts = drawings.class_counts()
+    if counts and set(counts) - set(drawings.CLASS_NAMES):
+        # Class names are user text: shown literally, never as Markdown.
+        st.text("Your drawings per class: " + " · ".join(f"{name} {count}"
+                                                       for name, count in counts.items()))
+        st.caption(f"Train a model on '{DRAWINGS}' on Train (a few drawings per class are "
+                   "enough for a first try); it then appears in the model picker above.")

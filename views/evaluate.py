@@ -54,8 +54,11 @@ entry = by_id[model_id]
 
 split_options = list(runner.SPLITS) + (
     [runner.DRAWINGS_SPLIT] if runner.drawings_available() else [])
+drawn = entry.card.get("dataset") == base.DRAWINGS and runner.DRAWINGS_SPLIT in split_options
 split = right.radio("Split", split_options, horizontal=True, key="eval_split",
-                    help="The test split is what the model never trained on.")
+                    index=split_options.index(runner.DRAWINGS_SPLIT) if drawn else 0,
+                    help="The test split is what the model never trained on. A model "
+                         "trained on your drawings is scored on the held-out ones.")
 datasets = [d for d in catalog.list_datasets() if d != base.DRAWINGS]  # drawings: a split here
 card_dataset = entry.card.get("dataset")
 dataset_name = middle.selectbox(

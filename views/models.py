@@ -68,8 +68,9 @@ def _card_table(entry: registry.ModelEntry) -> None:
         "Owner": card.get("owner") or "—",
         "Dataset": card.get("dataset") or "—",
         "Architecture": entry.info.architecture_line(),
-        "Input → classes": (f"{'×'.join(str(d) for d in shape)} → {card.get('num_classes')}"
-                            if isinstance(shape, list) else "—"),
+        "Input → classes": (f"{'×'.join(str(d) for d in shape)} "
+                            f"({_input_kind(entry.info.input_shape)}) → "
+                            f"{card.get('num_classes')}" if isinstance(shape, list) else "—"),
         "Parameters": f"{int(params):,}" if isinstance(params, int | float) else "—",
         "Test accuracy": _fmt_accuracy(card.get("test_accuracy")),
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
@@ -80,6 +81,16 @@ def _card_table(entry: registry.ModelEntry) -> None:
     items = list(rows.items())
     for column, chunk in ((left, items[:5]), (right, items[5:])):
         column.markdown("\n".join(f"- **{k}**: {literal(v)}" for k, v in chunk))
+    # Class names are user text (folder names, typed names): shown literally, never as Markdown.
+    st.text("Classes: " + ", ".join(entry.info.labels))
+
+
+def _input_kind(shape: tuple[int, ...]) -> str:
+    """What a model's input is, in words: grey or colour images, rows, or a flat vector."""
+    if len(shape) == 3:
+        return "colour images" if shape[2] == 3 else "grey images" if shape[2] == 1 else \
+            f"{shape[2]} channels"
+    return "rows" if len(shape) == 2 else "a flat vector"
 
 
 def _owner(entry: registry.ModelEntry) -> str | None:

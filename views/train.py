@@ -142,7 +142,14 @@ def _form() -> None:
                                   help="Same seed and settings → the same split and start.")
         augment = right.checkbox("Light augmentation", key="train_augment",
                                  help="Random small shifts, rotations and zooms of the "
-                                      "training images each epoch.")
+                                      "training images each epoch. Safe for digits, letters "
+                                      "and drawings: nothing is mirrored.")
+        augment_photo = right.checkbox(
+            "Photo augmentation", value=False, key="train_augment_photo",
+            help="For photos (e.g. a zip of class folders or webcam shots): random mirror "
+                 "images, small rotations, zooms and brightness changes, so the model does "
+                 "not learn the exact framing and lighting. Not for digits or letters: a "
+                 "mirrored b is a d.")
         canvas_ready = right.checkbox(
             "Canvas-ready", key="train_canvas_ready",
             help="Also train on each digit redrawn the way the /draw canvas draws it (round "
@@ -172,7 +179,8 @@ def _form() -> None:
         dataset=dataset, architecture=architectures[arch], optimizer=optimizer,
         learning_rate=float(learning_rate), batch_size=int(batch_size), epochs=int(epochs),
         validation_split=float(validation_split), seed=int(seed), patience=int(patience),
-        augment=bool(augment), loss=loss, classes=sorted(classes) or None,
+        augment=bool(augment), augment_photo=bool(augment_photo), loss=loss,
+        classes=sorted(classes) or None,
         max_train_images=int(max_images), schedule=schedule, mixed_precision=bool(mixed),
         canvas_ready=bool(canvas_ready), gpus=None if gpus is None else int(gpus),
         start_model=start_model, trainable_last=trainable_last)

@@ -34,16 +34,17 @@ def class_colour(label: int) -> str:
 
 
 def png_data_uri(image: np.ndarray) -> str:
-    """Encode a 2-D uint8 array as a ``data:image/png;base64`` URI for ``go.Image``."""
+    """Encode a grey ``(H, W)`` or RGB ``(H, W, 3)`` uint8 array as a PNG data URI."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="L").save(buffer, "PNG")
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    Image.fromarray(pixels, mode="RGB" if pixels.ndim == 3 else "L").save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _image_grid(tiles: np.ndarray, hover: list[list[str]], title: str,
                 row_labels: Sequence[str] | None = None, scale: float = 1.6) -> go.Figure:
-    """A ``(rows, cols, H, W)`` uint8 grid as one PNG, with a hover text at each tile centre."""
-    rows, cols, height, width = tiles.shape
+    """A ``(rows, cols, H, W[, 3])`` uint8 grid as one PNG, with a hover text at each tile."""
+    rows, cols, height, width = tiles.shape[:4]
     picture = mosaic(tiles, gap=GAP, fill=64)  # dark grey gaps separate black backgrounds
     fig = go.Figure(go.Image(source=png_data_uri(picture), hoverinfo="skip"))
     centres_x, centres_y, texts = [], [], []
@@ -74,7 +75,8 @@ def sample_grid_figure(tiles: np.ndarray, indices: np.ndarray, class_names: Sequ
     """Sample images, one row per class; hovering a tile names its class and index.
 
     Args:
-        tiles: ``(K, S, H, W)`` uint8 images from :func:`dashcore.datasets.statistics.sample_tiles`.
+        tiles: ``(K, S, H, W[, 3])`` uint8 images (grey or colour) from
+            :func:`dashcore.datasets.statistics.sample_tiles`.
         indices: ``(K, S)`` their indices in the split (-1 for a blank tile).
         class_names: one name per row.
         seed: the shuffle seed, shown in the title so a grid can be found again.
@@ -91,14 +93,14 @@ def mean_images_figure(means: np.ndarray, class_names: Sequence[str],
     """The average image of each class side by side: where the ink usually is.
 
     Args:
-        means: ``(K, H, W)`` float means in 0–255 (NaN for a class with no images).
+        means: ``(K, H, W[, 3])`` float means in 0–255 (NaN for a class with no images).
         class_names: one name per class.
         per_row: classes per row of the grid.
     """
-    k, height, width = means.shape
+    k, height, width = means.shape[:3]
     cols = min(per_row, k)
     rows = -(-k // cols)
-    tiles = np.zeros((rows, cols, height, width), dtype=np.uint8)
+    tiles = np.zeros((rows, cols, *means.shape[1:]), dtype=np.uint8)
     hover = [["" for _ in range(cols)] for _ in range(rows)]
     for label in range(k):
         r, c = divmod(label, cols)
@@ -135,6 +137,34 @@ def class_counts_figure(train_counts: np.ndarray, test_counts: np.ndarray,
                       xaxis_title="class", yaxis_title="images", xaxis_type="category",
                       legend_title_text="split", height=360,
                       margin={"l": 60, "r": 10, "t": 50, "b": 40})
+    return fig
+
+
+_CHANNEL_LINES = (("red", "#D62728"), ("green", "#2CA02C"), ("blue", "#1F77B4"))
+
+
+def channel_histogram_figure(train_hists: np.ndarray, log_y: bool = True) -> go.Figure:
+    """Share of train pixels at each value 0–255, one line per colour channel (R, G, B).
+
+    Args:
+        train_hists: ``(3, 256)`` counts from
+            :func:`dashcore.datasets.statistics.channel_histograms`.
+        log_y: log scale, as for grey images (dark backgrounds dominate).
+    """
+    fig = go.Figure()
+    values = list(range(256))
+    for (channel, colour), hist in zip(_CHANNEL_LINES, train_hists, strict=False):
+        share = np.asarray(hist, dtype=np.float64) / max(1, int(np.sum(hist))) * 100
+        fig.add_trace(go.Scatter(
+            name=channel, x=values, y=share.tolist(), mode="lines", line_shape="hvh",
+            line={"color": colour},
+            hovertemplate=f"{channel}: %{{y:.3g}}% of train pixels = %{{x}}<extra></extra>"))
+    fig.update_layout(title="Pixel values per colour channel (train)",
+                      xaxis_title="value (0 = none of this colour, 255 = full)",
+                      yaxis_title="% of pixels", yaxis_type="log" if log_y else "linear",
+                      legend_title_text="channel", height=360,
+                      margin={"l": 60, "r": 10, "t": 50, "b": 40})
+    fig.update_xaxes(range=[-1, 256])
     return fig
 
 

@@ -7,6 +7,7 @@ without importing the catalogue that lists them (no import loop).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,11 +24,36 @@ MIN_SIDE, MAX_SIDE = 8, 256  # image side lengths accepted in uploads, in pixels
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,59}$")
+MAX_CLASS_NAME = 40  # characters in a class name a person types or a folder carries
+CHANNELS = (1, 3)  # grey or RGB
+
+
+def check_class_name(name: object) -> str:
+    """A class name a person typed (or a folder's name), stripped; else a :class:`UserError`.
+
+    Class names are shown to other people, so they are plain one-line text: 1–40
+    characters, no control, format (bidirectional overrides, zero-width) or line-break
+    characters. Everything else (letters in any script, symbols, punctuation) is allowed
+    and shown literally.
+    """
+    if not isinstance(name, str):
+        raise UserError(f"Class name {name!r} is not text: type a name such as 'circle'.")
+    clean = name.strip()
+    if not 1 <= len(clean) <= MAX_CLASS_NAME:
+        raise UserError(f"A class name needs 1 to {MAX_CLASS_NAME} characters; got "
+                        f"{len(clean)}. Use a short name such as 'circle'.")
+    bad = [ch for ch in clean if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")]
+    if bad:
+        raise UserError(f"Class name {clean!r} contains an invisible or control character "
+                        f"(U+{ord(bad[0]):04X}); use letters, digits, spaces and symbols only.")
+    return clean
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A labelled image dataset: uint8 images ``(N, H, W)`` and int labels ``(N,)``.
+    """A labelled image dataset: uint8 images and int labels ``(N,)``.
+
+    Grey images are ``(N, H, W)``; colour images are ``(N, H, W, 3)`` (RGB, channels last).
 
     Attributes:
         name: the name every page shows and selects it by.
@@ -56,10 +82,25 @@ class Dataset:
         return tuple(self.x_train.shape[1:3])  # type: ignore[return-value]
 
     @property
+    def channels(self) -> int:
+        """1 for grey images, 3 for colour (RGB)."""
+        return int(self.x_train.shape[3]) if self.x_train.ndim == 4 else 1
+
+    @property
+    def colour(self) -> bool:
+        """True for RGB images."""
+        return self.channels == 3
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
-        """The model input shape, channels last: (H, W, 1)."""
+        """The model input shape, channels last: (H, W, C)."""
         height, width = self.image_shape
-        return (height, width, 1)
+        return (height, width, self.channels)
+
+    def describe_images(self) -> str:
+        """The image format in words, e.g. ``32×32 colour (RGB)``."""
+        height, width = self.image_shape
+        return f"{height}×{width} " + ("colour (RGB)" if self.colour else "grey")
 
     def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(x, y)`` of ``"train"`` or ``"test"``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,7 @@ from dashcore.datasets.base import (
     Dataset,
 )
 from dashcore.datasets.drawings import drawings_file, load_drawings
+from dashcore.datasets.saved import stored_class_names
 from dashcore.datasets.uploads import parse_dataset_npz
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings, get_settings
@@ -163,6 +165,9 @@ class _UploadCache:
         limits = settings.limits
         dataset = parse_dataset_npz(path.read_bytes(), name=UPLOAD_PREFIX + path.stem,
                                     max_decoded_bytes=limits.dataset_mb * 1_000_000)
+        names = stored_class_names(path, dataset.num_classes)  # zips and webcam sets
+        if names is not None:
+            dataset = replace(dataset, class_names=names, source="Made from your own images.")
         for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
             array.setflags(write=False)  # shared by every session: nobody may modify it
         budget = limits.dataset_cache_mb * 1_000_000

@@ -1,11 +1,15 @@
-"""The "Your drawings" dataset: digits drawn on /draw, labelled by the person who drew them.
+"""The "Your drawings" dataset: drawings made on /draw, labelled by the person who drew them.
 
-Each saved drawing is the 28×28 image the model saw (uint8, MNIST-style) plus its true
-label, so /evaluate can score any model on real people's handwriting and /data can show
-it. The original canvas is kept too (a small PNG), so drawings can be re-processed if
-preprocessing improves. Everything lives in ``<DASHCORE_HOME>/drawings``:
+Each saved drawing is the 28×28 image the model saw (uint8, MNIST-style) plus its class:
+a digit 0–9, or any class name the person defines (``circle``, ``A``, ``★``). While every
+class is a digit the set is a *test* set, so /evaluate can score MNIST models on real
+people's handwriting; once it holds classes of the person's own, it is split into train
+and test (every fourth drawing of each class, oldest first, is held out) so a model can be
+trained on it. The original canvas is kept too (a small PNG), so drawings can be
+re-processed if preprocessing improves. Everything lives in ``<DASHCORE_HOME>/drawings``:
 
-- ``drawings.npz``: ``images`` (N, 28, 28) uint8, ``labels`` (N,), ``ids`` (N,),
+- ``drawings.npz``: ``images`` (N, 28, 28) uint8, ``labels`` (N,), ``names`` (N,) the class
+  name of each (files from before names were recorded read the digit), ``ids`` (N,),
   ``created`` (N,) Unix seconds and ``owners`` (N,) who saved each ("" without accounts;
   files from before owners were recorded read as ""); rewritten atomically on every
   change, so a reader sees the old set or the new one, never half a file;
@@ -31,7 +35,7 @@ import numpy as np
 from dashcore.access.auth import User, authorize
 from dashcore.access.quota import DRAWING_IMAGE_BYTES, check_quota
 from dashcore.atomic import atomic_write_bytes
-from dashcore.datasets.base import DRAWINGS, Dataset
+from dashcore.datasets.base import DRAWINGS, MAX_CLASS_NAME, MAX_CLASSES, Dataset, check_class_name
 from dashcore.errors import NotFoundError, UserError
 from dashcore.inference.canvas import check_canvas_png
 from dashcore.settings import Settings, get_settings
@@ -39,6 +43,8 @@ from dashcore.settings import Settings, get_settings
 MAX_DRAWINGS = 10_000  # a labelled test set this big is plenty; keeps the file under ~8 MB
 SIDE = 28  # saved image side: what the model sees
 CLASS_NAMES = tuple(str(d) for d in range(10))
+TEST_EVERY = 4  # in a set with classes of your own, every 4th drawing of a class is a test one
+_NAME_DTYPE = f"<U{MAX_CLASS_NAME}"
 _FILE = "drawings.npz"
 _write_lock = threading.Lock()
 
@@ -48,10 +54,11 @@ class SavedDrawing:
     """One saved drawing: its id, label, the 28×28 image (uint8) and who saved it."""
 
     drawing_id: str
-    label: int
+    label: int  # the digit, or -1 for a class of the person's own (see ``name``)
     image: np.ndarray
     created: float
     owner: str | None = None  # the signed-in user who saved it; None without accounts
+    name: str = ""  # the class name as shown ("7", "circle")
 
 
 def drawings_file(settings: Settings | None = None) -> Path:
@@ -80,14 +87,17 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     """The stored arrays (empty ones when nothing was saved yet)."""
     empty = {"images": np.zeros((0, SIDE, SIDE), np.uint8), "labels": np.zeros(0, np.int64),
              "ids": np.zeros(0, dtype="<U32"), "created": np.zeros(0, np.float64),
-             "owners": np.zeros(0, dtype="<U80")}
+             "owners": np.zeros(0, dtype="<U80"), "names": np.zeros(0, dtype=_NAME_DTYPE)}
     if not path.is_file():
         return empty
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: np.asarray(npz[key]) for key in empty if key != "owners"}
+            arrays = {key: np.asarray(npz[key]) for key in empty
+                      if key not in ("owners", "names")}
             arrays["owners"] = (np.asarray(npz["owners"]) if "owners" in npz.files
                                 else np.full(len(arrays["labels"]), "", dtype="<U80"))
+            arrays["names"] = (np.asarray(npz["names"]) if "names" in npz.files
+                               else arrays["labels"].astype(np.int64).astype(_NAME_DTYPE))
             return arrays
     except Exception as exc:  # noqa: BLE001 - a damaged file must not break /draw
         raise UserError(f"The saved drawings file {path} is damaged ({type(exc).__name__}); "
@@ -115,13 +125,25 @@ def _locked(settings: Settings) -> Iterator[None]:
         yield
 
 
-def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
+def _class_of(label: object) -> tuple[int, str]:
+    """(digit or -1, class name) for a label given as a digit 0–9 or as a class name."""
+    if isinstance(label, str):
+        name = check_class_name(label)
+        return (int(name), name) if name in CLASS_NAMES else (-1, name)
+    if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label <= 9:
+        raise UserError(f"Label {label!r} is not a digit: pick the digit you drew, 0 to 9, or "
+                        "type a class name of your own.")
+    return int(label), str(int(label))
+
+
+def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None = None,
                  settings: Settings | None = None, user: User | None = None) -> SavedDrawing:
     """Add one labelled drawing to "Your drawings"; returns it.
 
     Args:
         image: the preprocessed 28×28 image (float [0, 1] or uint8).
-        label: the true digit, 0–9, as the person who drew it says.
+        label: what the person says they drew: a digit 0–9, or a class name of their own
+            (1–40 characters of plain one-line text, e.g. ``"circle"``).
         canvas_png: the original canvas as PNG bytes, kept for re-processing (optional).
         settings: data folder. Defaults to :func:`get_settings`.
         user: the signed-in person (pages pass it): must be allowed to save drawings, and
@@ -129,25 +151,29 @@ def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
 
     Raises:
         PermissionDenied: ``user`` may not save (a visitor, or a read-only demo).
-        UserError: for a label outside 0–9, a wrongly shaped image, or a full set.
+        UserError: for a number outside 0–9, a class name that is not plain text, a
+            wrongly shaped image, a full set, or one class too many.
     """
     authorize(user, "save_drawing")
     settings = settings or get_settings()
-    if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label <= 9:
-        raise UserError(f"Label {label!r} is not a digit: pick the digit you drew, 0 to 9.")
+    digit, class_name = _class_of(label)
     pixels = _to_uint8(image)
     if canvas_png is not None:
         check_canvas_png(canvas_png, settings.limits)  # size and header, before any write
     check_quota(user, settings, DRAWING_IMAGE_BYTES + len(canvas_png or b""), "this drawing")
     drawing = SavedDrawing(f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
-                           int(label), pixels, time.time(),
-                           user.name if user is not None else None)
+                           digit, pixels, time.time(),
+                           user.name if user is not None else None, class_name)
     path = drawings_file(settings)
     with _locked(settings):
         arrays = _read(path)
         if len(arrays["labels"]) >= MAX_DRAWINGS:
             raise UserError(f"'{DRAWINGS}' already holds {MAX_DRAWINGS:,} drawings, the limit: "
                             "delete some before saving more.")
+        known = set(arrays["names"].tolist()) | set(CLASS_NAMES)
+        if class_name not in known and len(known) >= MAX_CLASSES:
+            raise UserError(f"'{DRAWINGS}' already has {MAX_CLASSES} classes, the limit: "
+                            "draw one of the classes it has.")
         if canvas_png:
             atomic_write_bytes(settings.drawings_dir / "canvas" / f"{drawing.drawing_id}.png",
                                canvas_png)
@@ -157,6 +183,7 @@ def save_drawing(image: np.ndarray, label: int, canvas_png: bytes | None = None,
             "ids": np.append(arrays["ids"].astype("<U32"), drawing.drawing_id),
             "created": np.append(arrays["created"].astype(np.float64), drawing.created),
             "owners": np.append(arrays["owners"].astype("<U80"), (drawing.owner or "")[:80]),
+            "names": np.append(arrays["names"].astype(_NAME_DTYPE), class_name),
         })
     return drawing
 
@@ -187,9 +214,30 @@ def delete_drawing(drawing_id: str, settings: Settings | None = None,
 def list_drawings(settings: Settings | None = None) -> list[SavedDrawing]:
     """Every saved drawing, oldest first."""
     arrays = _read(drawings_file(settings))
-    return [SavedDrawing(str(i), int(y), x, float(t), str(o) or None) for x, y, i, t, o in
-            zip(arrays["images"], arrays["labels"], arrays["ids"], arrays["created"],
-                arrays["owners"], strict=True)]
+    return [SavedDrawing(str(i), int(y), x, float(t), str(o) or None, str(n))
+            for x, y, i, t, o, n in zip(arrays["images"], arrays["labels"], arrays["ids"],
+                                        arrays["created"], arrays["owners"], arrays["names"],
+                                        strict=True)]
+
+
+def class_names_in_use(settings: Settings | None = None) -> tuple[str, ...]:
+    """The classes of "Your drawings" in the order a model trained on it sees them."""
+    return _classes(_read(drawings_file(settings))["names"])
+
+
+def class_counts(settings: Settings | None = None) -> dict[str, int]:
+    """How many drawings each class has (classes in :func:`class_names_in_use` order)."""
+    names = _read(drawings_file(settings))["names"].tolist()
+    return {name: names.count(name) for name in _classes(np.asarray(names, dtype=_NAME_DTYPE))
+            if name in names}
+
+
+def _classes(names: np.ndarray) -> tuple[str, ...]:
+    """Digits only: "0"–"9" (so class = digit, as MNIST models read); else the names sorted."""
+    used = set(names.tolist())
+    if used <= set(CLASS_NAMES):
+        return CLASS_NAMES
+    return tuple(sorted(used))
 
 
 def count_drawings(settings: Settings | None = None) -> int:
@@ -208,16 +256,38 @@ def load_drawings(settings: Settings | None = None) -> Dataset:
     """
     arrays = _read(drawings_file(settings))
     if len(arrays["labels"]) == 0:
-        raise NotFoundError(f"'{DRAWINGS}' is empty: draw a digit on /draw and press "
+        raise NotFoundError(f"'{DRAWINGS}' is empty: draw on /draw and press "
                             "'Save as example' to start it.")
-    images, labels = arrays["images"], arrays["labels"].astype(np.int64)
+    names = _classes(arrays["names"])
+    index = {name: i for i, name in enumerate(names)}
+    images = arrays["images"]
+    labels = np.array([index[n] for n in arrays["names"].tolist()], dtype=np.int64)
     images.setflags(write=False)
+    extra = {"ids": arrays["ids"].tolist(), "created": arrays["created"].tolist(),
+             "owners": [str(o) or None for o in arrays["owners"]]}
+    if names == CLASS_NAMES:
+        return Dataset(
+            name=DRAWINGS,
+            x_train=np.zeros((0, SIDE, SIDE), np.uint8), y_train=np.zeros(0, np.int64),
+            x_test=images, y_test=labels, class_names=CLASS_NAMES,
+            source=f"{len(labels)} digits drawn on /draw and labelled by the people who drew "
+                   "them (preprocessed like MNIST; test split only).", extra=extra)
+    test = _test_mask(labels)
     return Dataset(
-        name=DRAWINGS,
-        x_train=np.zeros((0, SIDE, SIDE), np.uint8), y_train=np.zeros(0, np.int64),
-        x_test=images, y_test=labels, class_names=CLASS_NAMES,
-        source=f"{len(labels)} digits drawn on /draw and labelled by the people who drew them "
-               "(preprocessed like MNIST; test split only).",
-        extra={"ids": arrays["ids"].tolist(), "created": arrays["created"].tolist(),
-               "owners": [str(o) or None for o in arrays["owners"]]},
-    )
+        name=DRAWINGS, x_train=images[~test], y_train=labels[~test], x_test=images[test],
+        y_test=labels[test], class_names=names,
+        source=f"{len(labels)} drawings of {len(names)} classes made on /draw (preprocessed "
+               f"like MNIST); every {TEST_EVERY}th drawing of each class is a test one.",
+        extra=extra)
+
+
+def _test_mask(labels: np.ndarray) -> np.ndarray:
+    """Every TEST_EVERY-th drawing of each class (oldest first) is held out for testing.
+
+    Saving more drawings never moves an earlier one between train and test.
+    """
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        mask[members[TEST_EVERY - 1::TEST_EVERY]] = True
+    return mask

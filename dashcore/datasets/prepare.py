@@ -12,8 +12,10 @@ from dashcore.errors import UserError
 
 
 def scale_images(x: np.ndarray) -> np.ndarray:
-    """uint8 ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1], as the tutorials do."""
-    return (x.astype(np.float32) / 255.0)[..., np.newaxis]
+    """uint8 ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1], as the tutorials do
+    (colour ``(N, H, W, 3)`` keeps its channels)."""
+    scaled = x.astype(np.float32) / 255.0
+    return scaled if x.ndim == 4 else scaled[..., np.newaxis]
 
 
 def one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
@@ -26,13 +28,16 @@ def one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
 def preparation_steps(dataset: Dataset) -> list[dict[str, str]]:
     """The tutorial's preparation, step by step, with shapes before and after (for /data)."""
     x, y = dataset.x_train, dataset.y_train
-    n, h, w = x.shape
+    shape = "×".join(str(d) for d in x.shape)
     k = dataset.num_classes
-    return [
+    steps = [
         {"step": "Scale pixels to [0, 1]", "code": "x = x.astype('float32') / 255",
-         "before": f"{n}×{h}×{w} uint8 (0–255)", "after": f"{n}×{h}×{w} float32 (0–1)"},
-        {"step": "Add the channel axis", "code": "x = np.expand_dims(x, -1)",
-         "before": f"{n}×{h}×{w}", "after": f"{n}×{h}×{w}×1"},
+         "before": f"{shape} uint8 (0–255)", "after": f"{shape} float32 (0–1)"}]
+    if x.ndim == 3:  # grey images need the channel axis; colour ones already have it (RGB)
+        steps.append({"step": "Add the channel axis", "code": "x = np.expand_dims(x, -1)",
+                      "before": shape, "after": f"{shape}×1"})
+    return [
+        *steps,
         {"step": "One-hot encode labels", "code": f"y = keras.utils.to_categorical(y, {k})",
          "before": f"{len(y)} integers", "after": f"{len(y)}×{k} float32"},
     ]

@@ -73,9 +73,18 @@ class Summary:
     pixel_std: float
 
 
+CHANNEL_NAMES = ("red", "green", "blue")
+
+
+def channel_histograms(x: np.ndarray) -> np.ndarray:
+    """``(C, 256)`` pixel-value counts per channel: one row for grey, three for RGB."""
+    if x.ndim == 4:
+        return np.stack([pixel_histogram(x[..., c]) for c in range(x.shape[3])])
+    return pixel_histogram(x)[np.newaxis]
+
+
 def summary(dataset: Dataset) -> Summary:
-    """Counts, image size, pixel mean/std and class balance of both splits."""
-    height, width = dataset.image_shape
+    """Counts, image format, pixel mean/std (per channel for colour) and class balance."""
     train_counts, test_counts = class_counts(dataset)
     stats: dict[str, dict[str, str]] = {}
     moments: dict[str, tuple[float, float]] = {}
@@ -84,19 +93,24 @@ def summary(dataset: Dataset) -> Summary:
         mean, std = moments[split] = _mean_std_from_histogram(pixel_histogram(x))
         stats[split] = {
             "Images": f"{len(x):,}",
-            "Image size": f"{height}×{width} grey",
+            "Image size": dataset.describe_images(),
             "Classes": f"{int((counts > 0).sum())} of {dataset.num_classes}",
             "Smallest / largest class": f"{int(counts.min()):,} / {int(counts.max()):,}",
             "Pixel mean (0–1)": f"{mean:.4f}",
             "Pixel std (0–1)": f"{std:.4f}",
         }
+        if dataset.colour:
+            for channel, counts_c in zip(CHANNEL_NAMES, channel_histograms(x), strict=True):
+                mean_c, std_c = _mean_std_from_histogram(counts_c)
+                stats[split][f"{channel.capitalize()} mean / std (0–1)"] = (
+                    f"{mean_c:.4f} / {std_c:.4f}")
     rows = [{"statistic": key, "train": stats["train"][key], "test": stats["test"][key]}
             for key in stats["train"]]
     return Summary(rows=rows, pixel_mean=moments["train"][0], pixel_std=moments["train"][1])
 
 
 def mean_images(x: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
-    """The average image of each class, float32 ``(K, H, W)`` in 0–255 (NaN for an empty class)."""
+    """The average image of each class, float32 ``(K, H, W[, C])`` in 0–255 (NaN: no images)."""
     out = np.full((num_classes, *x.shape[1:]), np.nan, dtype=np.float32)
     for label in range(num_classes):
         members = x[y == label]
@@ -130,33 +144,39 @@ class Projection:
 
 
 def _shrink(images: np.ndarray, max_side: int) -> np.ndarray:
-    """uint8 ``(n, H, W)`` → float64 in [0, 1], block-averaged so no side exceeds ``max_side``.
+    """uint8 ``(n, H, W[, C])`` → float64 in [0, 1], block-averaged so no side exceeds
+    ``max_side`` (channels kept).
 
     Sums in uint32 before converting, so 2,000 uploads of 256×256 never become a 1 GB float copy.
     """
-    height, width = images.shape[1:]
+    height, width = images.shape[1:3]
+    channels = images.shape[3:]
     factor = -(-max(height, width) // max_side)  # ceiling division
     if factor <= 1:
         return images.astype(np.float64) / 255.0
     h, w = height // factor * factor, width // factor * factor
-    blocks = images[:, :h, :w].reshape(len(images), h // factor, factor, w // factor, factor)
+    blocks = images[:, :h, :w].reshape(len(images), h // factor, factor, w // factor, factor,
+                                       *channels)
     return blocks.sum(axis=(2, 4), dtype=np.uint32) / (255.0 * factor * factor)
 
 
-def _top_eigenvectors(gram: np.ndarray, count: int, seed: int, extra: int = 6,
+def _top_eigenvectors(centred: np.ndarray, count: int, seed: int, extra: int = 6,
                       iterations: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``count`` eigenpairs of a symmetric PSD matrix by subspace iteration.
+    """Top ``count`` eigenpairs of ``centred.T @ centred`` by subspace iteration.
 
-    Only matrix products and a thin QR: a full ``eigh``/``svd`` of a 784×784 matrix goes
-    through multi-threaded LAPACK, which measured 1.5–8 s on this shared 2-core box against
-    ~20 ms for this. ``extra`` oversampling vectors make the top two converge fast.
+    The covariance is never formed: each step multiplies by ``centred`` and its transpose,
+    so the cost grows with pixels × images, not pixels² × images (a 32×32 colour image has
+    3,072 values; forming that 3,072² matrix from 2,000 images took 14 s here). A full
+    ``eigh``/``svd`` goes through multi-threaded LAPACK, which measured 1.5–8 s on this
+    shared 2-core box. ``extra`` oversampling vectors make the top two converge fast.
     """
-    size = gram.shape[0]
+    size = centred.shape[1]
     width = min(size, count + extra)
     basis = np.linalg.qr(np.random.default_rng(seed).standard_normal((size, width)))[0]
     for _ in range(iterations):
-        basis = np.linalg.qr(gram @ basis)[0]
-    values, vectors = np.linalg.eigh(basis.T @ gram @ basis)  # small width×width problem
+        basis = np.linalg.qr(centred.T @ (centred @ basis))[0]
+    projected = centred @ basis
+    values, vectors = np.linalg.eigh(projected.T @ projected)  # small width×width problem
     order = np.argsort(values)[::-1][:count]
     return np.clip(values[order], 0.0, None), (basis @ vectors[:, order]).T
 
@@ -167,17 +187,18 @@ def pca_2d(x: np.ndarray, y: np.ndarray, sample: int = PCA_SAMPLE,
 
     The components are the top eigenvectors of the subsample's pixel covariance, i.e. the
     right singular vectors an SVD of the centred data gives (no scikit-learn needed). Images
-    larger than 32×32 are block-averaged first so a 256×256 upload stays fast. Signs are fixed
-    so the same data always gives the same picture.
+    larger than 32×32 (colour: 16×16) are block-averaged first so a 256×256 upload stays
+    fast. Signs are fixed so the same data always gives the same picture.
     """
     rng = np.random.default_rng(seed)
     n = min(sample, len(x))
     indices = np.sort(rng.choice(len(x), size=n, replace=False))
-    images = _shrink(np.asarray(x[indices], dtype=np.uint8), PCA_MAX_SIDE)
+    # Colour images go to half the side, so the map has as many values per image as grey.
+    side = PCA_MAX_SIDE // 2 if np.ndim(x) == 4 else PCA_MAX_SIDE
+    images = _shrink(np.asarray(x[indices], dtype=np.uint8), side)
     flat = images.reshape(n, -1)
     centred = flat - flat.mean(axis=0)
-    gram = centred.T @ centred
-    top, components = _top_eigenvectors(gram, 2, seed)
+    top, components = _top_eigenvectors(centred, 2, seed)
     # An eigenvector's sign is arbitrary: make each one's largest entry positive.
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
     components = components * np.where(signs == 0, 1.0, signs)[:, None]
@@ -185,7 +206,7 @@ def pca_2d(x: np.ndarray, y: np.ndarray, sample: int = PCA_SAMPLE,
     if coords.shape[1] < 2:  # a single pixel per image: pad the missing axis
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
         top = np.pad(top, (0, 2 - len(top)))
-    total = float(np.trace(gram)) or 1.0
+    total = float(np.square(centred).sum()) or 1.0
     return Projection(coords=coords.astype(np.float32),
                       labels=np.asarray(y)[indices].astype(np.int64),
                       indices=indices.astype(np.int64),
@@ -193,13 +214,14 @@ def pca_2d(x: np.ndarray, y: np.ndarray, sample: int = PCA_SAMPLE,
 
 
 def mosaic(tiles: np.ndarray, gap: int = 2, fill: float = 0.0) -> np.ndarray:
-    """Lay ``(rows, cols, H, W)`` tiles out as one ``(rows·(H+gap)-gap, cols·(W+gap)-gap)`` image.
+    """Lay ``(rows, cols, H, W[, C])`` tiles out as one ``(rows·(H+gap)-gap, cols·(W+gap)-gap
+    [, C])`` image (colour tiles stay colour).
 
     One image (sent to the browser as a PNG) is far lighter than a chart per tile.
     """
-    rows, cols, height, width = tiles.shape
-    out = np.full((rows * (height + gap) - gap, cols * (width + gap) - gap), fill,
-                  dtype=tiles.dtype)
+    rows, cols, height, width = tiles.shape[:4]
+    out = np.full((rows * (height + gap) - gap, cols * (width + gap) - gap, *tiles.shape[4:]),
+                  fill, dtype=tiles.dtype)
     for r in range(rows):
         for c in range(cols):
             top, left = r * (height + gap), c * (width + gap)
@@ -208,7 +230,7 @@ def mosaic(tiles: np.ndarray, gap: int = 2, fill: float = 0.0) -> np.ndarray:
 
 
 def sample_tiles(x: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """Gather ``(K, S)`` sample indices into ``(K, S, H, W)`` images; -1 gives a blank tile."""
+    """Gather ``(K, S)`` sample indices into ``(K, S, H, W[, C])`` images; -1: a blank tile."""
     tiles = np.zeros((*indices.shape, *x.shape[1:]), dtype=x.dtype)
     present = indices >= 0
     tiles[present] = x[indices[present]]

@@ -32,7 +32,7 @@ def parse_dataset_npz(data: bytes, name: str, max_images: int | None = None,
                       max_decoded_bytes: int | None = None) -> Dataset:
     """Validate an uploaded ``.npz`` and return it as a :class:`Dataset`.
 
-    Expected: ``x_train, y_train, x_test, y_test``; grey images ``N×H×W`` or
+    Expected: ``x_train, y_train, x_test, y_test``; colour images ``N×H×W×3`` or grey ``N×H×W`` or
     ``N×H×W×1``; integer labels ``0..K-1``; matching lengths. Every problem raises a
     :class:`UserError` naming what was found and what is expected. The image count and
     the decompressed size (``max_decoded_bytes``) are checked from the ``.npy`` headers,
@@ -122,15 +122,16 @@ def _check_images(key: str, x: np.ndarray) -> np.ndarray:
     """Return images as uint8 (N, H, W), or explain what is wrong."""
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
-    elif x.ndim == 4:
-        raise UserError(f"{key} has {x.shape[-1]} channels (shape {x.shape}); only grey images "
-                        "are supported: N×H×W or N×H×W×1. Convert colour images to grey first.")
-    if x.ndim != 3:
+    elif x.ndim == 4 and x.shape[-1] != 3:
+        raise UserError(f"{key} has {x.shape[-1]} channels (shape {x.shape}); images must be "
+                        "grey (N×H×W or N×H×W×1) or RGB colour (N×H×W×3). Drop the alpha "
+                        "channel or convert the images first.")
+    if x.ndim not in (3, 4):
         raise UserError(f"{key} has shape {x.shape}; expected grey images N×H×W or N×H×W×1 "
-                        "(for example 60000×28×28).")
+                        "(for example 60000×28×28), or colour N×H×W×3.")
     if len(x) == 0:
         raise UserError(f"{key} is empty: each split needs at least one image.")
-    height, width = x.shape[1:]
+    height, width = x.shape[1:3]
     if not (MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
         raise UserError(f"{key} images are {height}×{width}; sides from {MIN_SIDE} to {MAX_SIDE} "
                         "pixels are supported.")

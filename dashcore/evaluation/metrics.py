@@ -25,7 +25,7 @@ class Predictions:
         y_true: true labels ``(N,)`` int64.
         probs: probabilities ``(N, K)`` float32, each row summing to 1.
         class_names: one display name per class.
-        images: the split's uint8 images ``(N, H, W)`` (a reference, not a copy), or None.
+        images: the split's uint8 images ``(N, H, W[, 3])`` (a reference, not a copy), or None.
         title: what was evaluated, e.g. ``"Dense 64 on MNIST (test)"``.
     """
 
@@ -295,8 +295,9 @@ def confidence_histogram(preds: Predictions, bins: int = 20) -> Histogram:
 
 
 def enlarge(image: np.ndarray, factor: int = 3) -> np.ndarray:
-    """Scale a small image up by pixel repetition so 28×28 digits stay crisp on screen."""
-    return np.kron(np.asarray(image), np.ones((factor, factor), dtype=np.asarray(image).dtype))
+    """Scale a small grey ``(H, W)`` or colour ``(H, W, 3)`` image up by pixel repetition, so
+    28×28 digits stay crisp on screen."""
+    return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)
 
 
 # ---------------------------------------------------------------- comparison

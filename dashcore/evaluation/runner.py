@@ -53,14 +53,14 @@ _cache_lock = threading.Lock()
 # ---------------------------------------------------------------- model ↔ dataset
 
 
-def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape: tuple[int, int],
+def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape: tuple[int, ...],
               num_classes: int, dataset_name: str) -> None:
     """Raise a :class:`UserError` naming both shapes when a model can't score a dataset.
 
-    Flat (784) and row-sequence (28×28) inputs are fine: images are reshaped for them.
+    ``image_shape`` is one image's ``(H, W)`` (grey) or ``(H, W, 3)`` (colour). Flat (784)
+    and row-sequence (28×28) inputs are fine: images are reshaped for them.
     """
-    height, width = image_shape
-    fit_input(np.zeros((1, height, width), dtype=np.uint8), input_shape)  # raises if no fit
+    fit_input(np.zeros((1, *image_shape), dtype=np.uint8), input_shape)  # raises if no fit
     if num_outputs != num_classes:
         raise UserError(
             f"The model outputs {num_outputs} classes but {dataset_name} has {num_classes} "
@@ -95,9 +95,8 @@ def split_arrays(dataset_name: str, split: str) -> tuple[np.ndarray, np.ndarray,
         if dataset is None or len(dataset.y_train) + len(dataset.y_test) == 0:
             raise UserError("There are no saved drawings yet: draw digits on /draw and use "
                             "'Save as example', then evaluate on them here.")
-        x = np.concatenate([dataset.x_train, dataset.x_test])
-        y = np.concatenate([dataset.y_train, dataset.y_test])
-        return x, y, dataset
+        # Digits: every drawing is in test. Classes of your own: the held-out drawings only.
+        return dataset.x_test, dataset.y_test, dataset
     if split not in SPLITS:
         raise UserError(f"Unknown split {split!r}: choose one of {', '.join(SPLITS)} or "
                         f"{DRAWINGS_SPLIT!r}.")
@@ -163,7 +162,7 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
                                    expected=(len(y), dataset.num_classes))
     else:
         predictor = get_predictor(path)
-        check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:3],
+        check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:],
                   dataset.num_classes, shown_name)
         outputs = predictor.predict_many(x, batch_size=batch_size)
     probs = as_probabilities(outputs, np.float32)

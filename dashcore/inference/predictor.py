@@ -41,32 +41,38 @@ def model_io_shapes(model: Any) -> tuple[tuple[int | None, ...], int]:
 
 
 def fit_input(images: np.ndarray, input_shape: tuple[int | None, ...]) -> np.ndarray:
-    """uint8 or [0,1] float images ``(N, H, W)`` → float32 batch shaped for the model.
+    """uint8 or [0,1] float images → float32 batch shaped for the model.
 
-    Handles ``(H, W, 1)``, ``(H, W)`` (row-by-row recurrent models) and flat ``(H*W,)``
-    inputs. Raises a :class:`UserError` naming both shapes when they cannot fit.
+    Grey images ``(N, H, W)`` (or ``N×H×W×1``) fit ``(H, W, 1)``, ``(H, W)`` (row-by-row
+    recurrent models) and flat ``(H*W,)`` inputs; colour ``(N, H, W, 3)`` fits ``(H, W, 3)``,
+    ``(H, W*3)`` rows and flat ``(H*W*3,)``. Raises a :class:`UserError` naming both shapes
+    when they cannot fit.
     """
     x = np.asarray(images)
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
-    if x.ndim != 3:
-        raise UserError(f"Expected grey images N×H×W, got an array of shape {x.shape}.")
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 3):
+        raise UserError(f"Expected grey images N×H×W or colour N×H×W×3, got an array of shape "
+                        f"{x.shape}.")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) * np.float32(1.0 / 255.0)
     else:
         x = x.astype(np.float32, copy=False)
-    n, height, width = x.shape
+    n, height, width = x.shape[:3]
+    channels = x.shape[3] if x.ndim == 4 else 1
     dims = tuple(input_shape)
-    if dims in ((height, width, 1), (None, None, 1)):
-        return x[..., np.newaxis]
-    if dims in ((height, width), (None, width)):
-        return x
-    if dims == (height * width,):
-        return x.reshape(n, height * width)
+    if dims in ((height, width, channels), (None, None, channels)):
+        return x if x.ndim == 4 else x[..., np.newaxis]
+    if dims in ((height, width * channels), (None, width * channels)):
+        return x.reshape(n, height, width * channels)
+    if dims == (height * width * channels,):
+        return x.reshape(n, height * width * channels)
     wanted = "×".join("?" if d is None else str(d) for d in dims)
+    kind = "grey (1 channel)" if channels == 1 else "colour (3 channels)"
     raise UserError(f"This model expects inputs of shape {wanted}, but the images are "
-                    f"{height}×{width} grey (1 channel). Pick a model trained on "
-                    f"{height}×{width} grey images, or a dataset the model was made for.")
+                    f"{height}×{width} {kind}. Pick a model trained on "
+                    f"{height}×{width} {kind.split(' ')[0]} images, or a dataset the model was "
+                    "made for.")
 
 
 def _compile_forward(model: Any, input_shape: tuple[int | None, ...]

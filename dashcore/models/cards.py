@@ -13,7 +13,7 @@ from typing import Any
 
 DRAWING_INPUTS = ((28, 28, 1), (28, 28), (784,))  # input shapes a 28×28 drawing can become
 _TRAINING_KEYS = ("optimizer", "learning_rate", "peak_learning_rate", "loss", "batch_size",
-                  "epochs", "validation_split", "augment", "seed")
+                  "epochs", "validation_split", "augment", "augment_photo", "seed")
 
 
 @dataclass(frozen=True)

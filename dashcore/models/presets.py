@@ -89,3 +89,30 @@ RECIPE_NOTES: dict[str, str] = {
                 "(see BENCHMARKS.md); the registered weights are the epoch with the lowest "
                 "validation loss (the test set never chooses).",
 }
+
+
+def fit_notes(spec: ModelSpec, input_shape: tuple[int, ...]) -> list[str]:
+    """Sentences on how well a stack suits a dataset's images, beyond "it builds".
+
+    The presets were written for 28×28 grey digits; :meth:`ModelSpec.with_data` adapts their
+    input and output, and these notes say when the result is a poor fit.
+    """
+    notes: list[str] = []
+    if len(input_shape) != 3:
+        return notes
+    height, width, channels = input_shape
+    first = spec.layers[0] if spec.layers else {}
+    recurrent = any(layer.get("type") in ("LSTM", "GRU") for layer in spec.layers)
+    if first.get("type") == "Reshape" and recurrent and channels > 1:
+        notes.append(
+            f"{spec.name} reads an image row by row, so on colour images each of the "
+            f"{height} steps holds a row's red, green and blue values side by side "
+            f"({width * channels} values): it builds, but it cannot see colour patterns as "
+            "shapes. A CNN preset (e.g. Fast CNN) suits colour images better.")
+    if channels > 1 and first.get("type") == "Flatten":
+        notes.append(f"{spec.name} flattens each {height}×{width} colour image into "
+                     f"{height * width * channels:,} numbers, so its first Dense layer is "
+                     f"{channels}× larger than on grey images, and it ignores where things "
+                     "are. A CNN preset usually does better on photos.")
+    return notes
+

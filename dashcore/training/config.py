@@ -71,7 +71,11 @@ class TrainConfig:
     validation_split: float = 0.1  # fraction of training images held out for validation, 0–0.5
     seed: int = 42  # seeds the split, the shuffling, weight initialisation and dropout
     patience: int = 0  # early stopping: epochs without a better validation loss; 0 = off
-    augment: bool = False  # light random shifts (±10%), rotations (±5%) and zooms (±10%)
+    augment: bool = False  # light random shifts (±10%), rotations (±5%) and zooms (±10%);
+    # safe for digits and drawings (it never mirrors, so a 2 stays a 2)
+    augment_photo: bool = False  # photo augmentation: random left-right flips, rotations up to
+    # ±11°, zooms ±15% and brightness ±20%; for photos, not digits or letters (a mirrored
+    # "b" is a "d")
     loss: str = "categorical_crossentropy"  # or "mse" (mean squared error, to compare)
     classes: list[int] | None = None  # class indices to train on (≥2, relabelled 0..k-1);
     # None = all classes
@@ -149,6 +153,10 @@ class TrainConfig:
         if self.patience and not self.validation_split:
             problems.append("Early stopping watches the validation loss: set a validation "
                             "split above 0, or set patience to 0.")
+        for key in ("augment", "augment_photo"):
+            if not isinstance(getattr(self, key), bool):
+                problems.append(f"{key.replace('_', ' ').capitalize()} must be on or off "
+                                f"(true or false); got {shown[key]}.")
         if self.loss not in LOSSES:
             problems.append(f"Loss {self.loss!r} is not offered: choose {', '.join(LOSSES)}.")
         if self.classes is not None:

@@ -26,7 +26,7 @@ from dashcore.training.config import MIN_TRAIN_IMAGES, TrainConfig, count_steps
 
 @dataclass
 class PreparedData:
-    """Model-ready arrays: float32 images ``(N, H, W, 1)`` in [0, 1], one-hot labels."""
+    """Model-ready arrays: float32 images ``(N, H, W, C)`` in [0, 1], one-hot labels."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -44,11 +44,16 @@ class PreparedData:
 
 
 def to_model_input(x: np.ndarray) -> np.ndarray:
-    """uint8 ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1], in one allocation.
+    """uint8 grey ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1] (colour ``(N, H, W, 3)``
+    keeps its channels), in one allocation.
 
     ``dashcore.datasets.prepare.scale_images`` writes ``x.astype(float32) / 255``, which holds two
     float copies at once; this writes the result straight into its final array.
     """
+    if x.ndim == 4:
+        out = np.empty(x.shape, dtype=np.float32)
+        np.multiply(x, np.float32(1.0 / 255.0), out=out, dtype=np.float32)
+        return out
     out = np.empty((*x.shape, 1), dtype=np.float32)
     np.multiply(x, np.float32(1.0 / 255.0), out=out[..., 0], dtype=np.float32)
     return out
@@ -107,7 +112,7 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
         x_val=to_model_input(x_val) if n_val else None,
         y_val=one_hot(y_val, k) if n_val else None,
         x_test=to_model_input(x_test), y_test=one_hot(y_test, k),
-        class_names=names, input_shape=(*dataset.image_shape, 1))
+        class_names=names, input_shape=dataset.input_shape)
 
 
 def with_canvas_like(x: np.ndarray, y: np.ndarray, seed: int, settings: Settings

@@ -82,3 +82,23 @@ def test_starting_empty_explains_the_one_missing_flatten(app: AppTest) -> None:
     app.radio(key="arch_start").set_value("Empty (start from scratch)").run()
     assert "Add a Flatten above the Dense" in app.error[0].value
 
+
+
+def test_building_for_a_colour_dataset_fits_the_input_and_says_when_a_preset_fits_poorly(
+        app: AppTest) -> None:
+    from dashcore.datasets import image_folders
+    from dashcore.settings import get_settings
+    from tests.unit.test_image_folders import shapes_zip
+
+    image_folders.import_zip("shapes", shapes_zip(), image_folders.ImportOptions(side=32),
+                             get_settings().ensure_dirs())
+    app.run()
+    app.selectbox(key="arch_dataset").set_value("upload:shapes").run()
+    assert app.session_state["arch_spec"]["input_shape"] == [32, 32, 3]
+    assert app.session_state["arch_spec"]["num_classes"] == 3
+    assert any("input 32×32×3 · 3 classes" in c.value for c in app.caption)
+    app.radio(key="arch_start").set_value("LSTM rows").run()
+    assert app.session_state["arch_spec"]["layers"][0]["target_shape"] == [32, 96]
+    notes = [info.value for info in app.info]
+    assert any("reads an image row by row" in note and "96 values" in note for note in notes)
+    assert not app.error

@@ -142,3 +142,45 @@ def test_uploading_the_same_name_twice_is_refused(app: AppTest) -> None:
     upload(app, small_npz(), name="twice")
     upload(app, small_npz(), name="twice")
     assert len(app.error) == 1 and "'twice' already exists" in app.error[0].value
+
+
+def import_zip(app: AppTest, content: bytes, name: str = "shapes") -> None:
+    """Fill in the zip form and press "Import images"."""
+    app.text_input(key="data_zip_name").set_value(name)
+    app.file_uploader(key="data_zip_file").set_value(("shapes.zip", content, "application/zip"))
+    next(b for b in app.button if b.label == "Import images").click().run()
+    assert not app.exception
+
+
+def test_a_zip_of_colour_class_folders_is_imported_and_shown_in_colour(app: AppTest) -> None:
+    import zipfile
+
+    from tests.unit.test_image_folders import shapes_zip
+
+    buffer = io.BytesIO(shapes_zip(per_class=5))
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr("circle/notes.txt", b"x")
+        archive.writestr("square/dup.png", archive.read("square/0.png"))
+    import_zip(app, buffer.getvalue())
+    assert app.selectbox(key="data_dataset").value == "upload:shapes"
+    assert "Added 'shapes': 12 train and 3 test images, 3 classes, 32×32 colour (RGB)" in \
+        app.success[0].value
+    counts = table(app, "class")
+    assert counts == {"class": ["circle", "square", "triangle"], "train": [4, 4, 4],
+                      "test": [1, 1, 1]}
+    problems = table(app, "left out")["left out"]
+    assert problems == ["circle/notes.txt: not an image (PNG, JPEG, GIF, BMP or WebP), skipped",
+                        "square/dup.png: the same file as square/0.png, skipped as a duplicate"]
+    rows = {row: (tr, te) for row, tr, te in zip(*table(app, "statistic").values(), strict=True)}
+    assert rows["Image size"] == ("32×32 colour (RGB)", "32×32 colour (RGB)")
+    assert "Red mean / std (0–1)" in rows
+    figures = charts(app)
+    assert figures["data_histogram"]["layout"]["title"]["text"].startswith(
+        "Pixel values per colour channel")
+    assert [t["name"] for t in figures["data_histogram"]["data"]] == ["red", "green", "blue"]
+
+
+def test_a_refused_zip_shows_its_sentence_and_adds_nothing(app: AppTest) -> None:
+    import_zip(app, b"not a zip at all")
+    assert "This is not a .zip file" in app.error[0].value
+    assert catalog.list_datasets() == [base.MNIST, base.FASHION]

@@ -76,7 +76,7 @@ def test_specks_alone_still_say_draw_a_digit() -> None:
 
 def test_save_as_example_adds_the_drawing_with_the_label_the_user_gives() -> None:
     app = open_draw(ZERO)
-    app.selectbox(key="draw_label").select(6)  # the person says it was a 6
+    app.selectbox(key="draw_label").select("6")  # the person says it was a 6
     app.button[0].click().run()  # the form's "Save as example"
     assert "now holds 1 drawing" in texts(app)
     saved = drawings.load_drawings()
@@ -86,6 +86,25 @@ def test_save_as_example_adds_the_drawing_with_the_label_the_user_gives() -> Non
     app.button[0].click().run()
     assert "already saved" in texts(app)
     assert drawings.count_drawings() == 1
+
+
+def test_a_drawing_can_be_saved_under_a_class_name_of_ones_own() -> None:
+    app = open_draw(ZERO)
+    app.text_input(key="draw_new_class").set_value("circle")
+    app.button[0].click().run()
+    assert "Saved as 'circle'" in texts(app)
+    assert [d.name for d in drawings.list_drawings()] == ["circle"]
+    app.run()
+    assert "circle" in app.selectbox(key="draw_label").options
+    assert any(t.value == "Your drawings per class: circle 1" for t in app.text)
+
+
+def test_a_class_name_with_a_control_character_is_refused_with_its_sentence() -> None:
+    app = open_draw(ZERO)
+    app.text_input(key="draw_new_class").set_value("a\u202eb")
+    app.button[0].click().run()
+    assert "invisible or control character" in app.error[0].value
+    assert drawings.count_drawings() == 0
 
 
 def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_compared() -> None:

@@ -135,3 +135,24 @@ def test_your_drawings_appear_as_a_split_once_saved_and_are_scored() -> None:
     app.radio(key="eval_split").set_value(runner.DRAWINGS_SPLIT).run()
     assert not app.exception, app.exception
     assert {m.label: m.value for m in app.metric}["Images"] == "2"
+
+
+def test_a_model_trained_on_drawn_shapes_opens_on_the_held_out_drawings_with_names() -> None:
+    import json
+
+    import numpy as np
+
+    from dashcore.datasets import drawings
+
+    for i in range(4):
+        for name in ("circle", "square", "triangle"):
+            drawings.save_drawing(np.full((28, 28), 40 * i + len(name), np.uint8), name)
+    model = build_model(get_preset("Dense 64").with_data((28, 28, 1), 3))
+    registry.save_model(model, {"name": "shapes", "dataset": base.DRAWINGS, "num_classes": 3,
+                                "class_names": ["circle", "square", "triangle"]})
+    app = open_evaluate()
+    assert app.radio(key="eval_split").value == runner.DRAWINGS_SPLIT
+    assert not app.error
+    assert {m.label: m.value for m in app.metric}["Images"] == "3"  # one held out per class
+    matrix = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert matrix["layout"]["xaxis"]["ticktext"] == ["circle", "square", "triangle"]

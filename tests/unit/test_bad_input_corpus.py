@@ -11,7 +11,10 @@ process are here, so the whole corpus runs in seconds.
 from __future__ import annotations
 
 import functools
+import io
 import json
+import stat
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +25,7 @@ import pytest
 
 from dashcore.access.auth import AccessConfig, User, hash_password
 from dashcore.access.throttle import FREE_FAILURES, THROTTLE, sign_in_keys
-from dashcore.datasets import catalog, drawings, uploads
+from dashcore.datasets import catalog, drawings, image_folders, uploads
 from dashcore.errors import UserError
 from dashcore.evaluation.runner import check_fit
 from dashcore.inference.canvas import decode_canvas_png
@@ -34,6 +37,7 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import RunRecord
 from dashcore.training.config import TrainConfig
 from tests.unit.test_data import arrays, npz
+from tests.unit.test_image_folders import make_zip, picture, shapes_zip
 from tests.unit.test_jobs import TINY, FakeLauncher
 from tests.unit.test_model_upload import _zip, files  # noqa: F401 - files is a fixture
 from tests.unit.test_sizes_first import bomb_npz, forged_png
@@ -90,6 +94,55 @@ def dataset_upload(content: bytes | Callable[[], bytes], name: str = "mine") -> 
     """/data: 'Validate and add' checks and stores an .npz."""
     return lambda request: uploads.save_uploaded_dataset(
         name, content() if callable(content) else content)
+
+
+def zip_upload(content: bytes | Callable[[], bytes], name: str = "mine",
+               **options: Any) -> Attempt:
+    """/data: 'Import images' reads a zip of class folders and stores it."""
+    return lambda request: image_folders.import_zip(
+        name, content() if callable(content) else content,
+        image_folders.ImportOptions(**options), get_settings())
+
+
+def _zip_with(info: zipfile.ZipInfo, blob: bytes = b"x") -> bytes:
+    """A valid zip of two classes plus one member described by ``info``."""
+    buffer = io.BytesIO(shapes_zip(per_class=2, classes=("circle", "square")))
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr(info, blob)
+    return buffer.getvalue()
+
+
+def _symlink_member() -> bytes:
+    info = zipfile.ZipInfo("circle/link.png")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return _zip_with(info, b"/etc/passwd")
+
+
+def _encrypted_member() -> bytes:
+    """zipfile cannot write encrypted members: set the flag in the central directory."""
+    blob = bytearray(_zip_with(zipfile.ZipInfo("circle/secret.png"), b"\x00" * 12))
+    header = blob.rindex(b"circle/secret.png") - 46  # the central directory entry's start
+    assert blob[header:header + 4] == b"PK\x01\x02"
+    blob[header + 8] |= 0x1  # general-purpose flag bit 0: encrypted
+    return bytes(blob)
+
+
+def _zip_bomb() -> bytes:  # 3 MB of zeros deflate to ~3 kB, against a 1 MB limit
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("circle/a.png", bytes(3_000_000))
+        archive.writestr("square/b.png", b"x")
+    return buffer.getvalue()
+
+
+def _one_class() -> bytes:
+    return shapes_zip(per_class=4, classes=("circle",))
+
+
+def _duplicated_class() -> bytes:  # every square is a byte-for-byte copy of a circle
+    circles = {f"circle/{i}.png": picture(seed=i) for i in range(3)}
+    return make_zip({**circles, **{f"square/{i}.png": blob
+                                  for i, blob in enumerate(circles.values())}})
 
 
 def model_file(key: str, cut: float = 1.0) -> Callable[[pytest.FixtureRequest], bytes]:
@@ -242,9 +295,9 @@ CASES: dict[str, Case] = {
     "npz-flat-images": Case("data", dataset_upload(
         lambda: npz(x_train=arrays()["x_train"].reshape(30, 784))),
         ("x_train has shape (30, 784)", "expected grey images N×H×W")),
-    "npz-colour-images": Case("data", dataset_upload(
-        lambda: npz(x_train=np.zeros((30, 28, 28, 3), np.uint8))),
-        ("x_train has 3 channels", "Convert colour images to grey")),
+    "npz-rgba-images": Case("data", dataset_upload(
+        lambda: npz(x_train=np.zeros((30, 28, 28, 4), np.uint8))),
+        ("x_train has 4 channels", "RGB colour (N×H×W×3)")),
     "npz-fractional-labels": Case("data", dataset_upload(
         lambda: npz(y_train=np.linspace(0, 2, 30))), ("y_train holds non-integer values",)),
     "npz-negative-label": Case("data", dataset_upload(
@@ -271,6 +324,65 @@ CASES: dict[str, Case] = {
     "npz-path-in-name": Case("data", dataset_upload(npz(), name="../../etc/passwd"),
                              ("Dataset name '../../etc/passwd' is not allowed",)),
     "npz-name-taken": Case("data", dataset_upload(npz(seed=5), name="digits"),
+                           ("A dataset named 'digits' already exists",),
+                           setup=an_existing_dataset),
+    # /data: zip of class folders
+    "zip-not-a-zip": Case("data", zip_upload(b"circle,square\n"),
+                          ("This is not a .zip file", "one folder per class")),
+    "zip-empty": Case("data", zip_upload(b""), ("The file is empty",)),
+    "zip-truncated": Case("data", zip_upload(lambda: shapes_zip()[:3_000]),
+                          ("starts like a .zip but is incomplete",)),
+    "zip-path-traversal": Case("data", zip_upload(lambda: make_zip(
+        {"circle/a.png": picture(), "../../evil/b.png": picture(seed=1)})),
+        ("climbs out of its folder", "'../../evil/b.png'")),
+    "zip-absolute-path": Case("data", zip_upload(lambda: make_zip(
+        {"circle/a.png": picture(), "/etc/cron.d/x.png": picture(seed=1)})),
+        ("an absolute path", "'/etc/cron.d/x.png'")),
+    "zip-symlink": Case("data", zip_upload(_symlink_member),
+                        ("symbolic link", "'circle/link.png'")),
+    "zip-encrypted": Case("data", zip_upload(_encrypted_member), ("password-protected",)),
+    "zip-bomb": Case("data", zip_upload(_zip_bomb), ("would unpack to 3 MB", "limit is 1 MB",
+                                                     "DASHCORE_UNPACKED_MB"),
+                     env={"DASHCORE_UNPACKED_MB": "1"}),
+    "zip-decoded-too-big": Case("data", zip_upload(lambda: shapes_zip(per_class=40), side=64),
+                                ("120 images of 64×64×3 would take 1 MB",
+                                 "Choose a smaller size, grey"),
+                                env={"DASHCORE_UNPACKED_MB": "1"}),
+    "zip-too-many-files": Case("data", zip_upload(lambda: shapes_zip(per_class=4)),
+                               ("The zip holds 12 files; at most 10 images",
+                                "DASHCORE_MAX_DATASET_IMAGES"),
+                               env={"DASHCORE_MAX_DATASET_IMAGES": "10"}),
+    "zip-too-big": Case("data", zip_upload(lambda: make_zip(
+        {"a/x.bmp": np.random.default_rng(0).bytes(1_500_000)})),
+                        ("uploads are limited to 1 MB",), env={"DASHCORE_UPLOAD_MB": "1"}),
+    "zip-one-class": Case("data", zip_upload(_one_class),
+                          ("Only 1 usable class found", "at least two class folders")),
+    "zip-no-class-folders": Case("data", zip_upload(lambda: make_zip(
+        {"a.png": picture(), "b.png": picture(seed=1)})),
+        ("Only 0 usable classes found", "a.png: not inside a class folder")),
+    "zip-no-images": Case("data", zip_upload(lambda: make_zip(
+        {"circle/notes.txt": b"hello", "square/list.csv": b"1,2"})),
+        ("Only 0 usable classes", "not an image (PNG, JPEG, GIF, BMP or WebP)")),
+    "zip-only-duplicates": Case("data", zip_upload(_duplicated_class),
+                                ("Only 1 usable class", "the same file as circle/0.png")),
+    "zip-every-image-too-large": Case("data", zip_upload(lambda: shapes_zip(per_class=2)),
+                                      ("Only 0 usable classes", "images up to 0.0001 megapixels"),
+                                      env={"DASHCORE_MAX_IMAGE_PIXELS": "100"}),
+    "zip-class-names-with-control-characters": Case("data", zip_upload(lambda: make_zip(
+        {f"{name}/{i}.png": picture(seed=i + 9 * k) for k, name in
+         enumerate(("a\u202eb", "c\x07d")) for i in range(2)})),
+        ("Only 0 usable classes", "invisible or control character")),
+    "zip-test-without-train": Case("data", zip_upload(lambda: make_zip(
+        {f"test/{name}/{i}.png": picture(seed=i + 9 * k) for k, name in
+         enumerate(("circle", "square")) for i in range(2)})),
+        ("a test/ folder but no train/ folder",)),
+    "zip-unknown-colour-mode": Case("data", zip_upload(shapes_zip, colour="cmyk"),
+                                    ("Colour mode 'cmyk' is not offered", "'grey' or 'rgb'")),
+    "zip-absurd-size": Case("data", zip_upload(shapes_zip, side=4096),
+                            ("Image size 4096 is not allowed", "8 to 256")),
+    "zip-path-in-name": Case("data", zip_upload(shapes_zip, name="../x"),
+                             ("Dataset name '../x' is not allowed",)),
+    "zip-name-taken": Case("data", zip_upload(shapes_zip, name="digits"),
                            ("A dataset named 'digits' already exists",),
                            setup=an_existing_dataset),
     # /models: model upload
@@ -309,8 +421,17 @@ CASES: dict[str, Case] = {
                                      error=ValueError),
     "draw-label-10": Case("draw", save_drawing(np.zeros((28, 28), np.uint8), 10),
                           ("Label 10 is not a digit", "0 to 9")),
-    "draw-label-text": Case("draw", save_drawing(np.zeros((28, 28), np.uint8), "seven"),
-                            ("Label 'seven' is not a digit",)),
+    "draw-label-float": Case("draw", save_drawing(np.zeros((28, 28), np.uint8), 7.5),
+                             ("Label 7.5 is not a digit", "class name of your own")),
+    "draw-class-name-with-newline": Case("draw", save_drawing(
+        np.zeros((28, 28), np.uint8), "circle\nsquare"),
+        ("Class name 'circle\\nsquare' contains an invisible or control character",)),
+    "draw-class-name-bidi-override": Case("draw", save_drawing(
+        np.zeros((28, 28), np.uint8), "abc\u202edef"), ("U+202E",)),
+    "draw-class-name-too-long": Case("draw", save_drawing(np.zeros((28, 28), np.uint8), "x" * 41),
+                                     ("A class name needs 1 to 40 characters; got 41",)),
+    "draw-class-name-blank": Case("draw", save_drawing(np.zeros((28, 28), np.uint8), "   "),
+                                  ("A class name needs 1 to 40 characters; got 0",)),
     "draw-whole-canvas-not-28x28": Case("draw", save_drawing(np.zeros((280, 280), np.uint8)),
                                         ("must be the 28×28 image", "got shape (280, 280)")),
     "draw-text-pixels": Case("draw", save_drawing(np.full((28, 28), "x")),

@@ -210,9 +210,24 @@ def test_images_of_the_wrong_rank_are_rejected() -> None:
                     "x_train has shape (30, 784)", "N×H×W")
 
 
-def test_colour_images_are_rejected_with_the_fix() -> None:
+def test_images_with_an_alpha_channel_are_rejected_with_the_fix() -> None:
+    assert_rejected(npz(x_train=np.zeros((30, 28, 28, 4), np.uint8)),
+                    "x_train has 4 channels", "RGB colour (N×H×W×3)")
+
+
+def test_colour_images_are_accepted_and_keep_their_channels() -> None:
+    rng = np.random.default_rng(0)
+    dataset = uploads.save_uploaded_dataset("colour", npz(
+        x_train=rng.integers(0, 256, (30, 28, 28, 3), dtype=np.uint8),
+        x_test=rng.integers(0, 256, (12, 28, 28, 3), dtype=np.uint8)))
+    loaded = catalog.load_dataset(dataset.name)
+    assert loaded.input_shape == (28, 28, 3) and loaded.colour
+    np.testing.assert_array_equal(loaded.x_train, dataset.x_train)
+
+
+def test_colour_and_grey_splits_do_not_mix() -> None:
     assert_rejected(npz(x_train=np.zeros((30, 28, 28, 3), np.uint8)),
-                    "x_train has 3 channels", "Convert colour images to grey")
+                    "x_train images are 28×28×3 but x_test images are 28×28")
 
 
 def test_train_and_test_images_of_different_sizes_are_rejected() -> None:

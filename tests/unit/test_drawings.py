@@ -40,7 +40,7 @@ def test_nothing_saved_yet_says_how_to_start() -> None:
         drawings.load_drawings()
 
 
-@pytest.mark.parametrize("label", [-1, 10, 3.0, "3", True])
+@pytest.mark.parametrize("label", [-1, 10, 3.0, True])  # text is a class name: see below
 def test_a_label_that_is_not_a_digit_is_refused(label) -> None:
     with pytest.raises(UserError, match="not a digit"):
         drawings.save_drawing(digit(), label)
@@ -108,3 +108,40 @@ def test_data_pages_list_and_load_your_drawings_once_one_is_saved() -> None:
     drawings.save_drawing(digit(), 2)
     assert catalog.list_datasets()[-1] == DRAWINGS
     assert catalog.load_dataset(DRAWINGS).y_test.tolist() == [2]
+
+
+def test_classes_of_your_own_are_saved_by_name_and_split_for_training() -> None:
+    for i in range(8):
+        for c, name in enumerate(("triangle", "circle", "square")):
+            drawings.save_drawing(digit(0.3 + 0.05 * c, seed=i * 3 + c), name)
+    dataset = drawings.load_drawings()
+    assert dataset.class_names == ("circle", "square", "triangle")
+    # every 4th drawing of each class is held out: 2 of 8
+    assert np.bincount(dataset.y_test).tolist() == [2, 2, 2]
+    assert np.bincount(dataset.y_train).tolist() == [6, 6, 6]
+    assert drawings.class_counts() == {"circle": 8, "square": 8, "triangle": 8}
+
+
+def test_a_digit_typed_as_text_is_the_digit_and_the_set_stays_a_test_set() -> None:
+    drawings.save_drawing(digit(seed=1), "7")
+    drawings.save_drawing(digit(seed=2), 3)
+    dataset = drawings.load_drawings()
+    assert dataset.class_names == tuple(str(d) for d in range(10))
+    assert sorted(dataset.y_test.tolist()) == [3, 7] and len(dataset.y_train) == 0
+
+
+def test_class_names_are_kept_literally() -> None:
+    name = "<b>★ & 'α'</b>"
+    drawings.save_drawing(digit(seed=1), name)
+    drawings.save_drawing(digit(seed=2), "plain")
+    assert drawings.load_drawings().class_names == ("<b>★ & 'α'</b>", "plain")
+    assert [d.name for d in drawings.list_drawings()] == [name, "plain"]
+
+
+def test_drawings_saved_before_class_names_read_as_their_digits() -> None:
+    path = drawings.drawings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images=np.zeros((2, 28, 28), np.uint8), labels=np.array([4, 9]),
+             ids=np.array(["a", "b"]), created=np.array([1.0, 2.0]))
+    assert [d.name for d in drawings.list_drawings()] == ["4", "9"]
+    assert drawings.load_drawings().y_test.tolist() == [4, 9]
