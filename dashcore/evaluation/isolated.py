@@ -39,7 +39,7 @@ def _child_env(settings: Settings, tmp_dir: Path) -> dict[str, str]:
     Its temporary files (Keras may extract the model there) go to ``tmp_dir``, inside the
     work folder that is removed afterwards.
     """
-    from dashcore.models.upload import _child_env as checker_env
+    from dashcore.models.upload import checker_env
 
     tmp_dir.mkdir(exist_ok=True)
     env = checker_env(tmp_dir)

@@ -50,7 +50,7 @@ _started_lock = threading.Lock()
 
 
 @contextmanager
-def _dispatch_lock(settings: Settings) -> Iterator[None]:
+def dispatch_lock(settings: Settings) -> Iterator[None]:
     """An exclusive lock across threads, processes and servers sharing this run store
     (a file lock beside an SQLite store; an advisory lock in PostgreSQL)."""
     with open_store(settings).exclusive():
@@ -180,7 +180,7 @@ def reconcile(settings: Settings | None = None, on_start: bool = False) -> list[
     ``failed``. Either way the reason says where training was and what is kept.
     """
     settings = settings or get_settings()
-    with _dispatch_lock(settings):
+    with dispatch_lock(settings):
         return _reconcile_locked(open_store(settings), settings, on_start)
 
 
@@ -195,7 +195,7 @@ def dispatch(settings: Settings | None = None, launcher: Launcher | None = None)
     backend = get_backend(settings.backend, settings)
     store = open_store(settings)
     started: list[str] = []
-    with _dispatch_lock(settings):
+    with dispatch_lock(settings):
         _reconcile_locked(store, settings, on_start=False)
         free = settings.concurrent_jobs - len(store.list_runs(WORKING))
         for run in store.list_runs([QUEUED])[:max(0, free)]:
@@ -234,6 +234,17 @@ def startup(settings: Settings | None = None, launcher: Launcher | None = None) 
 # ---------------------------------------------------------------- user actions
 
 
+def check_queue_room(store: RunStore, owner: str | None, settings: Settings) -> None:
+    """Refuse a new or continued run when its owner already has the most runs queued or
+    running that one person may have (call under the dispatch lock)."""
+    mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
+    limit = settings.limits.queued_per_user
+    if len(mine) >= limit:
+        raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
+                        f"{limit} per user): wait for one to finish or stop one. "
+                        f"{limit_setting('queued_per_user')}")
+
+
 def submit(config, name: str | None = None, owner: str | None = None,
            settings: Settings | None = None, launcher: Launcher | None = None,
            user: User | None = None) -> RunRecord:
@@ -260,13 +271,8 @@ def submit(config, name: str | None = None, owner: str | None = None,
     store = open_store(settings)
     # Count and insert under the dispatch lock: two presses at the same moment must not
     # both pass the per-user limit.
-    with _dispatch_lock(settings):
-        mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
-        limit = settings.limits.queued_per_user
-        if len(mine) >= limit:
-            raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
-                            f"{limit} per user): wait for one to finish or stop one. "
-                            f"{limit_setting('queued_per_user')}")
+    with dispatch_lock(settings):
+        check_queue_room(store, owner, settings)
         default = config.default_name()[:MAX_NAME]  # a long architecture name is cut
         run = RunRecord(run_id=new_run_id(), name=clean_run_name(name or default),
                         config=config.to_dict(), dataset=config.dataset,

@@ -21,15 +21,13 @@ from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota
 from dashcore.errors import UserError
 from dashcore.jobs.local import Launcher
-from dashcore.jobs.queue import _dispatch_lock, dispatch
+from dashcore.jobs.queue import check_queue_room, dispatch, dispatch_lock
 from dashcore.settings import Settings, limit_setting
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     FINAL,
     QUEUED,
-    WORKING,
     RunRecord,
-    RunStore,
     clean_run_name,
     new_run_id,
 )
@@ -49,15 +47,6 @@ def checkpoint_of(run: RunRecord, settings: Settings) -> CheckpointState | None:
 def lineage(summary: dict[str, Any]) -> dict[str, Any]:
     """What a model card repeats from its run: earlier parts and the parent run."""
     return {key: summary[key] for key in LINEAGE_KEYS if summary.get(key)}
-
-
-def _check_queue_room(store: RunStore, owner: str | None, settings: Settings) -> None:
-    mine = [r for r in store.list_runs([QUEUED, *WORKING]) if r.owner == owner]
-    limit = settings.limits.queued_per_user
-    if len(mine) >= limit:
-        raise UserError(f"You already have {len(mine)} runs queued or running (the limit is "
-                        f"{limit} per user): wait for one to finish or stop one. "
-                        f"{limit_setting('queued_per_user')}")
 
 
 def _part(run: RunRecord, state: CheckpointState) -> dict[str, Any]:
@@ -113,8 +102,8 @@ def continue_run(run_id: str, more_epochs: int, as_new: bool = False, name: str 
     config.check(settings.limits)
     describe_job(config, settings)  # the run's budgets count all its epochs, every part
     check_quota(user, settings, 0, "a continued run")
-    with _dispatch_lock(settings):
-        _check_queue_room(store, owner, settings)
+    with dispatch_lock(settings):
+        check_queue_room(store, owner, settings)
         if as_new:
             new = RunRecord(
                 run_id=new_run_id(),

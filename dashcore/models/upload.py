@@ -75,7 +75,7 @@ _check_slots = threading.Semaphore(1)  # one checker (≈1 core, ≤4 GB) at a t
 
 
 
-def _child_env(tmp_dir: Path) -> dict[str, str]:
+def checker_env(tmp_dir: Path) -> dict[str, str]:
     """A small environment for the checker: one thread, no GPU, quiet TensorFlow.
 
     ``TMPDIR`` is ``tmp_dir``, inside the quarantine: Keras extracts a ``.keras`` with
@@ -108,7 +108,7 @@ def run_checker(src: Path, out: Path, limit_mb: int, timeout_s: float = CHECK_TI
                "--file-mb", str(limit_mb * UNPACKED_FACTOR), "--limit-mb", str(limit_mb),
                "--tmp-dir", str(tmp_dir)]
     with _check_slots:
-        proc = subprocess.Popen(command, cwd=str(out.parent), env=_child_env(tmp_dir),
+        proc = subprocess.Popen(command, cwd=str(out.parent), env=checker_env(tmp_dir),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:

@@ -59,7 +59,7 @@ def visible_gpus() -> list[Any]:
 
 
 @contextlib.contextmanager
-def _precision(mixed: bool) -> Iterator[None]:
+def precision_scope(mixed: bool) -> Iterator[None]:
     """Keras's global dtype policy set to ``mixed_float16`` inside, restored after."""
     if not mixed:
         yield
@@ -72,7 +72,7 @@ def _precision(mixed: bool) -> Iterator[None]:
         keras.mixed_precision.set_dtype_policy(previous)
 
 
-def _strategy_scope(distribute: bool) -> contextlib.AbstractContextManager[Any]:
+def strategy_scope(distribute: bool) -> contextlib.AbstractContextManager[Any]:
     """``MirroredStrategy().scope()`` for more than one GPU, else nothing.
 
     Variables created inside (model and optimizer) are mirrored on every GPU; ``fit``

@@ -44,7 +44,7 @@ from dashcore.training.config import (
     count_steps,
 )
 from dashcore.training.data import check_model_size, fitted_spec, prepare_data
-from dashcore.training.devices import _precision, _strategy_scope, device_plan, visible_gpus
+from dashcore.training.devices import device_plan, precision_scope, strategy_scope, visible_gpus
 from dashcore.training.epoch_checkpoint import EpochCheckpoint
 from dashcore.training.finetune import load_start_model, mnist_test_accuracy
 from dashcore.training.live_metrics import LiveMetrics
@@ -150,7 +150,7 @@ def _start(config: TrainConfig, data: Any, spec: Any, plan: Any, steps: int,
             raise UserError("The checkpoint's model does not read this dataset's images.")
         return model, check_model_size(model, settings.limits), state, None
     parent = None
-    with _precision(plan.mixed_precision), _strategy_scope(plan.distribute):
+    with precision_scope(plan.mixed_precision), strategy_scope(plan.distribute):
         if config.start_model:
             model, parent = load_start_model(config.start_model, data.input_shape,
                                              data.num_classes, config.dataset,
