@@ -8,8 +8,10 @@ Packages, one concern each: ``access`` (users, sign-in, permissions, quotas),
 with their recipes, building, registry and cards, uploads, export), ``training`` (config,
 data, callbacks, pipeline), ``jobs`` (queue, worker, backends), ``store`` (run records),
 ``evaluation`` (metrics, running models), ``inference`` (canvas preprocessing, the shared
-predictor, calibration) and ``charts`` (Plotly figures). ``settings`` holds the data
-folder and every ``DASHCORE_*`` limit.
+predictor, calibration), ``sweeps`` (Optuna studies whose trials are runs) and ``charts``
+(Plotly figures). Shared modules: ``settings`` (the data folder and every ``DASHCORE_*``
+limit), ``text`` (the one check for names people type), ``artifacts`` (local or object-store
+folders), ``atomic``, ``errors``, ``system``.
 """
 
 __version__ = "0.1.0"
