@@ -30,6 +30,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -146,6 +147,12 @@ def default_state(kind: str, proto: Any) -> WidgetState | None:
 
 # ---------------------------------------------------------------- one session
 
+
+
+def as_shown(markdown: str) -> str:
+    """A heading's Markdown as the browser shows it: backslash escapes (the page escapes
+    every name and headline it renders) removed, so it compares with the visible text."""
+    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~])", r"\1", markdown)
 
 @dataclass
 class Run:
@@ -268,7 +275,7 @@ class ProtocolSession:
     def _on_element(self, element: Any, run: Run | None) -> None:
         kind = element.WhichOneof("type")
         if kind == "heading" and run is not None:
-            run.headings.append(element.heading.body)
+            run.headings.append(as_shown(element.heading.body))
         elif kind == "exception" and run is not None:
             run.exceptions.append(f"{element.exception.type}: {element.exception.message}"[:300])
         widget = widget_of(element)

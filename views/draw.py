@@ -132,11 +132,6 @@ compared = compare_box.multiselect(
     format_func=lambda i: label_for(by_id[i]), key="draw_compare",
     help=f"Up to {MAX_COMPARED} more models answer the same drawing, side by side.")
 entry = by_id[model_id]
-sure_line = entry.info.sure_line()
-st.caption(f"An answer counts as sure at {CONFIDENCE_THRESHOLD:.0%} confidence or more; below "
-           "that the page says it is not sure and shows two guesses."
-           + (f" {sure_line}" if sure_line else ""))
-
 left, right = st.columns([1, 1], gap="large")
 with left:
     brush = st.slider("Brush width", 6, 40, 18, key="draw_brush",
@@ -144,6 +139,11 @@ with left:
     st.html(PHONE_ONLY_CSS)
     phone_answer = st.container(key=PHONE_ANSWER_KEY)
     canvas_image, canvas_png = read_canvas(brush)
+    # Below the canvas, so that on a phone nothing pushes the canvas out of the first screen.
+    sure_line = entry.info.sure_line()
+    st.caption(f"An answer counts as sure at {CONFIDENCE_THRESHOLD:.0%} confidence or more; "
+               "below that the page says it is not sure and shows two guesses."
+               + (f" {sure_line}" if sure_line else ""))
 
 image, stats = (None, None)
 if canvas_image is not None:
