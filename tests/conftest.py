@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
@@ -27,3 +29,31 @@ def dashcore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "dashcore_home"
     monkeypatch.setenv("DASHCORE_HOME", str(home))
     return home
+
+
+# One Chromium for the whole session, shared by tests/e2e and tests/scaleout: two sync
+# Playwright instances cannot run in one process at once.
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium under Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path: Path):
+    """A fresh browser tab; on failure a screenshot is left in the test's tmp folder."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    yield tab
+    try:
+        tab.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+    finally:
+        context.close()

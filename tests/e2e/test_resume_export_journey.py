@@ -60,7 +60,7 @@ def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
     # Continue it, as the same run, for one more epoch.
     box = page.locator(".st-key-continue_box")
     expect(box).to_contain_text(f"from epoch {whole}", timeout=SLOW)
-    box.get_by_role("button", name="Continue").click()
+    box.get_by_role("button", name="Continue", exact=True).first.click()
     expect(status).to_contain_text("completed", timeout=SLOW * 3)
     curve = page.evaluate(CURVE)
     assert curve["epochs"] == list(range(1, whole + 2))  # 1, 2 (… whole + 1): no epoch missing

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import browser, page  # noqa: F401 - the browser journey's fixtures
 from tests.pg import pg_schema_url
 
 NEEDED = ("DASHCORE_TEST_PG", "DASHCORE_TEST_RAY", "DASHCORE_TEST_S3")

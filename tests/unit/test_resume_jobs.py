@@ -87,7 +87,9 @@ def test_a_stopped_or_killed_run_resumes_from_its_last_whole_epoch(how):
     def batch_epochs() -> int:
         return max(p["epoch"] for p in open_store().batch_points(run_id))
 
-    assert batch_epochs() == whole + 1  # the cut-short epoch is on the chart for now
+    # The cut-short epoch is on the chart for now (none when Stop landed on an epoch's last
+    # batch, which a loaded machine can make happen).
+    assert batch_epochs() in (whole, whole + 1)
     continue_run(run_id, 1)
     assert _epochs(run_id) == list(range(1, whole + 1))  # ... and dropped when it goes on
     assert batch_epochs() == whole
