@@ -20,7 +20,7 @@ from dashcore.training.config import (
     recipe_for,
     recommended_config,
 )
-from dashcore.training.devices import _precision, device_plan
+from dashcore.training.devices import device_plan, precision_scope
 from dashcore.training.pipeline import compile_model, learning_rate_schedule, train_in_process
 
 TINY = specs.ModelSpec(name="tiny", layers=[
@@ -175,7 +175,7 @@ def test_compiling_on_this_cpu_leaves_xla_off():
 
 def test_a_mixed_precision_model_keeps_its_softmax_output_in_float32_and_the_policy_returns():
     before = keras.mixed_precision.dtype_policy().name
-    with _precision(True):
+    with precision_scope(True):
         model = builder.build_model(presets.get_preset("Fast CNN"), output_float32=True)
     assert model.layers[0].dtype_policy.name == "mixed_float16"
     assert model.layers[-1].dtype_policy.name == "float32"
