@@ -100,10 +100,10 @@ def test_transparent_pixels_become_black() -> None:
 
 def test_train_and_test_folders_are_used_as_the_split() -> None:
     files = {}
-    for split, count in (("train", 4), ("test", 2)):
-        for name in ("cat", "dog"):
-            for i in range(count):
-                files[f"pets/{split}/{name}/{i}.png"] = picture(seed=hash((split, name, i)) % 999)
+    for s, (split, count) in enumerate((("train", 4), ("test", 2))):
+        for c, name in enumerate(("cat", "dog")):
+            for i in range(count):  # distinct seeds: equal pictures would be duplicates
+                files[f"pets/{split}/{name}/{i}.png"] = picture(seed=100 * s + 10 * c + i)
     report = read(make_zip(files))
     assert report.presplit
     assert report.counts() == [{"class": "cat", "train": 4, "test": 2},
