@@ -40,8 +40,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -625,15 +627,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-sessions-") as tmp:
+def run_in_fresh_home(prefix: str, benchmark: Callable[..., Any], args: argparse.Namespace
+                      ) -> dict:
+    """Run an async ``benchmark(args, home)`` in a temporary data folder (the app under test
+    and its workers use it), with the 1-minute load average before and after."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
         os.environ["DASHCORE_HOME"] = str(home)
         load_before = load_average()
-        result = asyncio.run(run_benchmark(args, home))
+        result = asyncio.run(benchmark(args, home))
         result["load_before"], result["load_after"] = load_before, load_average()
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    result = run_in_fresh_home("bench-sessions-", run_benchmark, args)
     print_table(result)
     print(f"load average (1 min): {result['load_before']:.2f} before, "
           f"{result['load_after']:.2f} after")

@@ -38,7 +38,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ from benchmarks.bench_many_sessions import (  # noqa: E402 - after the path inse
     load_average,
     percentile,
     process_cpu_s,
+    run_in_fresh_home,
     submit_job,
     tree_cpu_s,
     tree_rss_mb,
@@ -444,13 +444,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-protocol-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        os.environ["DASHCORE_HOME"] = str(home)
-        load_before = load_average()
-        result = asyncio.run(run_benchmark(args, home))
-        result["load_before"], result["load_after"] = load_before, load_average()
+    result = run_in_fresh_home("bench-protocol-", run_benchmark, args)
     print_table(result)
     print(f"load average (1 min): {result['load_before']:.2f} before, "
           f"{result['load_after']:.2f} after")

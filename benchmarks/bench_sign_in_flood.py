@@ -29,10 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,7 +40,11 @@ sys.path.insert(0, str(REPO))
 
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
-from benchmarks.bench_many_sessions import load_average, summarize  # noqa: E402
+from benchmarks.bench_many_sessions import (  # noqa: E402
+    load_average,
+    run_in_fresh_home,
+    summarize,
+)
 from benchmarks.bench_protocol_load import Meter, drawings, used  # noqa: E402
 from benchmarks.protocol_client import ProtocolSession, canvas_json, empty_png  # noqa: E402
 from tests.e2e.harness import free_port, start_app, stop_app  # noqa: E402
@@ -233,13 +235,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-flood-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        os.environ["DASHCORE_HOME"] = str(home)
-        load_before = load_average()
-        result = asyncio.run(run_benchmark(args, home))
-        result["load_before"], result["load_after"] = load_before, load_average()
+    result = run_in_fresh_home("bench-flood-", run_benchmark, args)
     print(f"\n{result.get('attempts_sent')} sign-in attempts sent in {args.phase_s:g} s "
           f"({result.get('attempts_per_s')}/s from {args.attackers} sessions)")
     for what, count in sorted(result["told"].items(), key=lambda kv: -kv[1]):
