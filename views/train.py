@@ -19,7 +19,6 @@ from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import ACTIVE, QUEUED, WORKING, RunRecord
-from dashcore.training.data import default_loss
 from dashcore.training.config import (
     LOSSES,
     MAX_GPUS,
@@ -28,6 +27,7 @@ from dashcore.training.config import (
     TrainConfig,
     recipe_for,
 )
+from dashcore.training.data import default_loss
 from views.common.access import allowed, current_user, run_or_error
 from views.common.continue_panel import continue_panel, start_from_fields
 from views.common.text import literal, show_error

@@ -43,7 +43,8 @@ PRESETS: dict[str, ModelSpec] = {
     # passes a vector through); this one is wider, with dropout against overfitting the
     # few hundred rows a spreadsheet often has.
     "MLP 128-64 dropout": ModelSpec(name="MLP 128-64 dropout", layers=[
-        {"type": "Flatten"}, {"type": "Dense", "units": 128, "activation": "relu"}, {"type": "Dropout", "rate": 0.2},
+        {"type": "Flatten"}, {"type": "Dense", "units": 128, "activation": "relu"},
+        {"type": "Dropout", "rate": 0.2},
         {"type": "Dense", "units": 64, "activation": "relu"}, {"type": "Dropout", "rate": 0.2},
         _output()]),
     # Not from the tutorials: tuned for speed and accuracy on a CPU; see their recipes in

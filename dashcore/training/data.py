@@ -13,13 +13,12 @@ import numpy as np
 from dashcore.datasets.base import Dataset
 from dashcore.datasets.catalog import load_dataset
 from dashcore.datasets.prepare import one_hot, subset_classes
-from dashcore.tables.columns import REGRESSION
-from dashcore.tables.schema import TASK_LOSSES, TableInfo, check_loss, output_layer
 from dashcore.errors import UserError
 from dashcore.models.cost import model_cost
 from dashcore.models.specs import ModelSpec
 from dashcore.models.validation import estimate_params, validate_spec
 from dashcore.settings import Limits, Settings, get_settings, limit_setting
+from dashcore.tables.schema import TASK_LOSSES, TableInfo, check_loss, output_layer
 from dashcore.training.budget import check_activation_memory, check_training_work
 from dashcore.training.config import IMAGE_LOSSES, MIN_TRAIN_IMAGES, TrainConfig, count_steps
 
