@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)

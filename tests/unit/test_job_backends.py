@@ -15,7 +15,7 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import FAILED, QUEUED, RUNNING, STARTING, STOPPED, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.unit.test_jobs import QUICK, dead_pid
+from tests.helpers.jobs import QUICK, dead_pid
 
 ADDRESS = "http://ray-head.test:8265"
 
