@@ -14,7 +14,8 @@ count and uncompressed sizes (checked against the limits before anything is extr
 absolute names, ``..`` parts, symbolic links and encrypted members refuse the whole upload;
 each image's header gives its pixel count before it is decoded (:mod:`dashcore.datasets.images`).
 One bad image (corrupt, not an image, too small, a duplicate by content) becomes one line in
-the report and the rest is still imported. Nothing is written unless the import succeeds.
+the report and the rest is still imported. This module reads and writes nothing:
+:mod:`dashcore.datasets.zip_import` runs it in a limited worker and stores the result.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dashcore.access.auth import User, authorize
-from dashcore.access.quota import check_quota
 from dashcore.datasets.base import MAX_CLASSES, Dataset, check_class_name
 from dashcore.datasets.images import (
     SUFFIXES,
@@ -39,9 +38,8 @@ from dashcore.datasets.images import (
     decode_image,
     header_pixels,
 )
-from dashcore.datasets.saved import check_new_name, store_dataset
 from dashcore.errors import UserError
-from dashcore.settings import Limits, Settings, limit_setting
+from dashcore.settings import Limits, limit_setting
 
 MIN_PER_CLASS = 2  # one image to train on and one to test with
 MAX_PROBLEM_LINES = 200  # problem lines kept in a report; the rest are counted
@@ -123,7 +121,7 @@ def _ignored(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p.lower() in _IGNORED_NAMES for p in parts)
 
 
-def _open_zip(data: bytes, limits: Limits, side: int, channels: int
+def open_zip(data: bytes, limits: Limits, side: int, channels: int
               ) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
     """Open the zip and check its central directory against the limits; the files to read."""
     if len(data) > limits.upload_mb * 1_000_000:
@@ -278,7 +276,7 @@ def read_class_folders(data: bytes, name: str, options: ImportOptions, limits: L
             fewer than two usable classes); single bad files are reported, not raised.
     """
     channels = options.check()
-    archive, files = _open_zip(data, limits, options.side, channels)
+    archive, files = open_zip(data, limits, options.side, channels)
     problems: list[str] = []
     candidates, presplit = plan_import(files, problems)
     budget = PixelBudget(limits.import_megapixels, limit_setting("import_megapixels"))
@@ -380,22 +378,3 @@ def _stack(groups: list[tuple[list[np.ndarray], int]], shape: tuple[int, ...]
             at += 1
         y[at - len(images):at] = label
     return x, y
-
-
-def import_zip(name: str, data: bytes, options: ImportOptions, settings: Settings,
-               user: User | None = None) -> ImportReport:
-    """/data's "Import": check, read and store a zip of class folders as ``upload:<name>``.
-
-    The name is checked before the zip is read; nothing is written unless the import
-    succeeds. ``user`` must be allowed to upload and is recorded as the owner.
-
-    Raises:
-        PermissionDenied: ``user`` may not upload.
-        UserError: a bad name, a full disk quota, or a zip that cannot be used at all.
-    """
-    authorize(user, "upload")
-    clean, _target = check_new_name(name, settings)
-    check_quota(user, settings, len(data), "this dataset")  # again with the real size below
-    report = read_class_folders(data, clean, options, settings.limits)
-    report.dataset = store_dataset(report.dataset, clean, settings, user)
-    return report

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from dashcore.datasets import image_folders, images
+from dashcore.access.auth import User
+from dashcore.datasets import catalog, image_folders, images, zip_import
 from dashcore.datasets.image_folders import ImportOptions
 from dashcore.errors import UserError
-from dashcore.settings import Limits
-from tests.unit.test_image_folders import make_zip
+from dashcore.limited import WorkGate
+from dashcore.settings import Limits, get_settings
+from tests.unit.test_image_folders import make_zip, shapes_zip
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,3 +79,69 @@ def test_a_header_past_the_first_bytes_is_still_charged_before_its_pixels_are_de
     with pytest.raises(UserError, match="over 50 megapixels together"):
         images.decode_image(_zeros_png(), 28, 1, 25_000_000, budget)
     assert budget.spent == 50_000_000
+
+
+def _files(home: Path) -> list[str]:
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()) \
+        if home.exists() else []
+
+
+def _import(data: bytes, user: User | None = None) -> None:
+    zip_import.import_zip("big", data, ImportOptions(side=28, colour="grey"),
+                          get_settings().ensure_dirs(), user=user)
+
+
+def test_an_import_past_its_cpu_limit_ends_with_a_sentence_and_stores_nothing(
+        monkeypatch: pytest.MonkeyPatch, dashcore_home: Path) -> None:
+    monkeypatch.setenv("DASHCORE_IMPORT_CPU_SECONDS", "1")
+    data = big_pngs_zip(classes=2, per_class=30)  # ~60 ms of decoding each: ~4 CPU-seconds
+    with pytest.raises(UserError) as refused:
+        _import(data, User("ann"))
+    assert str(refused.value) == (
+        "Reading these images used more than 1 s of processor time, so the import was "
+        "stopped and nothing was stored. Upload fewer or smaller images. This server's "
+        "limit is set by DASHCORE_IMPORT_CPU_SECONDS.")
+    assert _files(dashcore_home) == []
+
+
+def test_an_import_past_its_wall_clock_limit_is_stopped_with_a_sentence(
+        monkeypatch: pytest.MonkeyPatch, dashcore_home: Path) -> None:
+    monkeypatch.setenv("DASHCORE_IMPORT_MAX_SECONDS", "0.5")
+    with pytest.raises(UserError) as refused:
+        _import(big_pngs_zip(classes=2, per_class=30), User("ann"))
+    assert str(refused.value).startswith("Reading these images took longer than 0.5 s, so the "
+                                         "import was stopped and nothing was stored.")
+    assert "DASHCORE_IMPORT_MAX_SECONDS" in str(refused.value)
+    assert _files(dashcore_home) == []
+
+
+def test_one_person_runs_one_import_at_a_time(dashcore_home: Path) -> None:
+    with zip_import.IMPORTS.slot("ann", 1):  # ann's first import is still running
+        with pytest.raises(UserError) as refused:
+            _import(shapes_zip(), User("ann"))
+    assert str(refused.value) == ("You already have one import running: wait for it to "
+                                  "finish, then try again.")
+    assert _files(dashcore_home) == []
+    _import(shapes_zip(), User("ann"))  # once it has finished, the next one runs
+    assert "upload:big" in catalog.list_datasets(get_settings())
+
+
+def test_imports_beyond_the_workers_wait_and_beyond_the_queue_are_told_to_come_back() -> None:
+    gate = WorkGate("one import", queue=1, wait_s=30)
+    order: list[str] = []
+
+    def bob() -> None:
+        with gate.slot("bob", 1):
+            order.append("bob")
+
+    with gate.slot("ann", 1):
+        waiting = threading.Thread(target=bob)
+        waiting.start()
+        while gate.waiting == 0:  # bob is queued behind ann
+            time.sleep(0.01)
+        with pytest.raises(UserError, match="The server is busy with other people's work"):
+            with gate.slot("cy", 1):
+                pass
+        assert order == []
+    waiting.join(timeout=30)
+    assert order == ["bob"] and gate.running == 0
