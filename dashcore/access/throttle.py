@@ -245,7 +245,7 @@ def sign_in_keys(name: str, session: str | None = None,
     """The keys one attempt counts against: the name (case-folded), session, address."""
     keys = [("name", name.strip().casefold()[:200])]
     if session:
-        keys.append(("session", session))
+        keys.append(("session", str(session)[:200]))
     if client:
-        keys.append(("client", client))
+        keys.append(("client", str(client)[:200]))
     return keys
