@@ -44,6 +44,8 @@ LIMIT_ENV = {
     "eval_max_seconds": "DASHCORE_EVAL_MAX_SECONDS",
     "unpacked_mb": "DASHCORE_UNPACKED_MB",
     "image_pixels": "DASHCORE_MAX_IMAGE_PIXELS",
+    "table_rows": "DASHCORE_MAX_TABLE_ROWS",
+    "table_columns": "DASHCORE_MAX_TABLE_COLUMNS",
 }
 
 
@@ -76,6 +78,8 @@ class Limits:
     eval_max_seconds: float = 300.0  # longest an uploaded model's evaluation may run (seconds)
     unpacked_mb: int = 1_000  # most megabytes a zip of images may unpack or decode to
     image_pixels: int = 25_000_000  # most pixels in one uploaded image (e.g. 5000×5000)
+    table_rows: int = 200_000  # most data rows in an uploaded CSV table
+    table_columns: int = 500  # most columns in an uploaded CSV table (its header's count)
 
 
 @dataclass(frozen=True)
