@@ -103,7 +103,7 @@ def predict_isolated(model_path: Path, dataset_name: str, split: str, settings: 
 
 def _run_child(model: Path, dataset_name: str, split: str, work: Path) -> dict:
     """In the child: load, check fit, predict, write ``probs.npy``; returns the report."""
-    from dashcore.evaluation.runner import BATCH_SIZE, check_fit, split_arrays
+    from dashcore.evaluation.splits import BATCH_SIZE, check_fit, split_arrays
     from dashcore.inference.predictor import get_predictor
 
     x, _y, dataset = split_arrays(dataset_name, split)

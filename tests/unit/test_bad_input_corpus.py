@@ -27,7 +27,7 @@ from dashcore.access.auth import AccessConfig, User, hash_password
 from dashcore.access.throttle import FREE_FAILURES, THROTTLE, sign_in_keys
 from dashcore.datasets import catalog, drawings, image_folders, uploads, zip_import
 from dashcore.errors import UserError
-from dashcore.evaluation.runner import check_fit
+from dashcore.evaluation.splits import check_fit
 from dashcore.inference.canvas import decode_canvas_png
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.jobs import queue
