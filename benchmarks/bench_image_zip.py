@@ -4,7 +4,7 @@ Builds 20,000 colour 32×32 images in 10 classes (smooth photo-like pictures: a 
 background, a shape, sensor noise), saves them once as PNG files in class folders inside a
 zip and once as a ``.npz``, then, each in a fresh process so peak memory is its own:
 
-- ``zip``: ``image_folders.import_zip`` (central-directory checks, decode, resize, split,
+- ``zip``: ``zip_import.import_zip`` (central-directory checks, decode, resize, split,
   store) followed by what /data computes on first view (load, summary, means, PCA, samples);
 - ``npz``: ``uploads.save_uploaded_dataset`` followed by the same /data computations.
 
@@ -81,14 +81,14 @@ def data_page_views(name: str) -> None:
 
 def child(variant: str, path: Path) -> dict[str, float]:
     """One measured load in this (fresh) process."""
-    from dashcore.datasets import image_folders, uploads
+    from dashcore.datasets import image_folders, uploads, zip_import
     from dashcore.settings import get_settings
 
     settings = get_settings().ensure_dirs()
     data = path.read_bytes()
     started, cpu_started = time.perf_counter(), time.process_time()
     if variant == "zip":
-        report = image_folders.import_zip("bench", data, image_folders.ImportOptions(
+        report = zip_import.import_zip("bench", data, image_folders.ImportOptions(
             side=SIDE, colour="rgb"), settings)
         problems = len(report.problems)
     else:

@@ -92,9 +92,8 @@ def child(recipe: str, max_epochs: int, stop_at_target: bool) -> dict[str, Any]:
     settings = get_settings()
     threads = configure_process(settings)
     from dashcore.datasets.catalog import load_dataset
-    from dashcore.datasets.prepare import one_hot
+    from dashcore.datasets.prepare import one_hot, to_model_input
     from dashcore.training.config import TrainConfig, recommended_config
-    from dashcore.training.data import to_model_input
     from dashcore.training.pipeline import train_in_process
 
     if recipe == "tutorial":

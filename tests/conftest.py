@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from dashcore.access.stores import count_every_store
 from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
+count_every_store()  # as the router and the worker do: the disk quota asks every store
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ def test_the_form_starts_from_the_tutorial_recipe_and_says_there_are_no_runs():
     assert (at.number_input(key="train_lr").value, at.number_input(key="train_batch").value,
             at.number_input(key="train_epochs").value,
             at.number_input(key="train_val").value) == (0.001, 128, 5, 0.1)
-    assert at.selectbox(key="train_loss").value == "categorical_crossentropy"
+    assert at.selectbox(key="train_loss").value == "auto"  # cross-entropy for images
     assert any("No runs yet" in info.value for info in at.info)
 
 

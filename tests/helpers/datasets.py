@@ -1,5 +1,5 @@
 """Input builders: small valid datasets, .npz bytes, image files and zips of class folders,
-and hostile files (a zip bomb, a forged PNG header)."""
+CSV tables, and hostile files (a zip bomb, a forged PNG header)."""
 
 from __future__ import annotations
 
@@ -109,3 +109,24 @@ def forged_png(width: int, height: int) -> bytes:
     png[29:33] = struct.pack(">I", zlib.crc32(ihdr))
     return bytes(png)
 
+
+def houses_csv(n: int = 120, seed: int = 0) -> bytes:
+    """Area, rooms, a city, a date, a free-text note and a price that follows them."""
+    rng = np.random.default_rng(seed)
+    lines = ["area,rooms,city,built,note,price"]
+    for i in range(n):
+        area, rooms = rng.uniform(40, 200), int(rng.integers(1, 6))
+        city = ["Paris", "Lyon", "Nice"][i % 3]
+        price = area * 3000 + rooms * 10_000 + (50_000 if city == "Paris" else 0)
+        lines.append(f"{area:.1f},{rooms},{city},2020-{i % 12 + 1:02d}-01,note {i},{price:.0f}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def churn_csv(n: int = 100) -> bytes:
+    """Months as a customer, a plan, and whether they left (short stays churn)."""
+    rng = np.random.default_rng(1)
+    lines = ["months,plan,churned"]
+    for i in range(n):
+        months = int(rng.integers(1, 60))
+        lines.append(f"{months},{'basic' if i % 2 else 'pro'},{'yes' if months < 20 else 'no'}")
+    return ("\n".join(lines) + "\n").encode()

@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dashcore.jobs import backends, display, queue
+from dashcore.jobs import display, queue
 from dashcore.settings import get_settings
 from dashcore.store import factory
 from dashcore.store.factory import open_store
@@ -69,7 +69,7 @@ def test_a_run_goes_on_when_the_web_server_restarts(team, monkeypatch):
     wait_for(lambda: len(store.batch_points(run.run_id)) >= 1, "the first live point")
     # A fresh server process: no cached store, no Ray client, startup reconciliation again.
     monkeypatch.setattr(factory, "_stores", {})
-    monkeypatch.setattr(backends, "_backends", {})
+    monkeypatch.setattr(queue, "_backends", {})
     queue._started_homes.clear()
     assert queue.startup() == []  # nothing marked interrupted: Ray says it is running
     store = open_store()
@@ -111,7 +111,7 @@ def test_two_app_processes_dispatching_at_once_submit_each_run_once(team, tmp_pa
     go.touch()
     started = [proc.communicate(timeout=120)[0].split() for proc in procs]
     assert sorted(sum(started, [])) == sorted(r.run_id for r in runs[:2])  # each once
-    client = backends.get_backend("ray", get_settings()).client
+    client = queue.get_backend("ray", get_settings()).client
     submitted = {job.submission_id for job in client.list_jobs()}
     assert {r.run_id for r in runs[:2]} <= submitted and runs[2].run_id not in submitted
     for run in runs:

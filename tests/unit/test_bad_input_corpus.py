@@ -25,9 +25,9 @@ import pytest
 
 from dashcore.access.auth import AccessConfig, User, hash_password
 from dashcore.access.throttle import FREE_FAILURES, THROTTLE, sign_in_keys
-from dashcore.datasets import catalog, drawings, image_folders, uploads
+from dashcore.datasets import catalog, drawings, image_folders, uploads, zip_import
 from dashcore.errors import UserError
-from dashcore.evaluation.runner import check_fit
+from dashcore.evaluation.splits import check_fit
 from dashcore.inference.canvas import decode_canvas_png
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.jobs import queue
@@ -96,7 +96,7 @@ def dataset_upload(content: bytes | Callable[[], bytes], name: str = "mine") -> 
 def zip_upload(content: bytes | Callable[[], bytes], name: str = "mine",
                **options: Any) -> Attempt:
     """/data: 'Import images' reads a zip of class folders and stores it."""
-    return lambda request: image_folders.import_zip(
+    return lambda request: zip_import.import_zip(
         name, content() if callable(content) else content,
         image_folders.ImportOptions(**options), get_settings())
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from dashcore.access.auth import User
-from dashcore.datasets import catalog, image_folders, uploads
+from dashcore.datasets import catalog, image_folders, uploads, zip_import
 from dashcore.datasets.image_folders import ImportOptions
 from dashcore.datasets.images import decode_image
 from dashcore.errors import UserError
@@ -125,7 +125,7 @@ def test_the_same_seed_gives_the_same_split_and_another_seed_another() -> None:
 
 def test_an_import_is_stored_with_its_class_names_and_owner() -> None:
     settings = get_settings().ensure_dirs()
-    report = image_folders.import_zip("shapes", shapes_zip(), ImportOptions(side=28),
+    report = zip_import.import_zip("shapes", shapes_zip(), ImportOptions(side=28),
                                       settings, user=User("ann"))
     assert report.dataset.name == "upload:shapes"
     assert "upload:shapes" in catalog.list_datasets(settings)
@@ -141,7 +141,7 @@ def test_an_import_over_the_owners_disk_quota_is_refused_and_nothing_is_written(
     settings = get_settings().ensure_dirs()
     data = shapes_zip(per_class=40)  # 120 images of 64×64×3: 1.5 MB once decoded
     with pytest.raises(UserError, match="disk quota"):
-        image_folders.import_zip("big", data, ImportOptions(side=64), settings,
+        zip_import.import_zip("big", data, ImportOptions(side=64), settings,
                                  user=User("ann"))
     assert "upload:big" not in catalog.list_datasets(settings)
     assert list(settings.datasets_dir.glob("*")) == []  # no file, no temp file

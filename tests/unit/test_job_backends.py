@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from dashcore.jobs import backends, display, queue, ray_jobs
+from dashcore.jobs import display, queue, ray_jobs
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import FAILED, QUEUED, RUNNING, STARTING, STOPPED, RunRecord
@@ -68,7 +68,7 @@ def ray(monkeypatch) -> FakeJobsClient:
     client = FakeJobsClient()
     # The backend makes its client through this (and again after a failed call).
     monkeypatch.setattr(ray_jobs, "_client_class", lambda: lambda address: client)
-    monkeypatch.setattr(backends, "_backends", {})
+    monkeypatch.setattr(queue, "_backends", {})
     return client
 
 

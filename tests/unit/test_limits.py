@@ -262,8 +262,9 @@ def test_models_datasets_drawings_and_runs_count_against_their_owner_only() -> N
         json.dumps({"id": "bobs-model", "name": "Bob's", "owner": "bob"}), "utf-8")
 
     bob = quota.disk_use("bob", settings)
-    assert bob.models > 3_000 and bob.datasets > 20_000
-    assert bob.drawings == 5_000 + 784 and bob.runs == 7_000
+    assert list(bob.by_kind) == ["models", "datasets", "drawings", "runs"]
+    assert bob.by_kind["models"] > 3_000 and bob.by_kind["datasets"] > 20_000
+    assert bob.by_kind["drawings"] == 5_000 + 784 and bob.by_kind["runs"] == 7_000
     assert quota.disk_use("carol", settings).total == 0
     assert bob.line().startswith("You use ") and " of 2.0 GB (models " in bob.line()
 
@@ -341,3 +342,12 @@ def test_the_work_estimate_counts_canvas_ready_renderings_and_leaves_held_out_im
                                      holdout_last=2_000), get_settings())
     assert plain["train_images"] == 54_000
     assert ready["train_images"] == 2 * 52_200  # (60,000 − 2,000) × 0.9, plus renderings
+
+
+def test_a_quota_that_was_told_of_no_store_refuses_to_count_instead_of_letting_anyone_past(
+        monkeypatch) -> None:
+    from dashcore.access import quota
+
+    monkeypatch.setattr(quota, "_counters", {})
+    with pytest.raises(RuntimeError, match="count_every_store"):
+        quota.check_quota(BOB, get_settings(), 10, "this dataset")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dashcore.datasets.prepare import to_model_input
 from dashcore.errors import NotFoundError, UserError
 from dashcore.models.registry import load_keras_model, read_card
 from dashcore.models.specs import ModelSpec
@@ -17,7 +18,7 @@ from dashcore.settings import Limits, get_settings
 from dashcore.store.runs import COMPLETED, STOPPED, RunRecord, RunStore, StoreSink
 from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.config import TrainConfig
-from dashcore.training.data import describe_job, prepare_data, to_model_input
+from dashcore.training.data import describe_job, prepare_data
 from dashcore.training.live_metrics import LiveMetrics
 from dashcore.training.pipeline import train_in_process
 from dashcore.training.stopping import StopOnNaN, StopOnRequest
