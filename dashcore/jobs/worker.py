@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m dashcore.jobs.worker <run_id>", file=sys.stderr)
         return 2
+    from dashcore.access.stores import count_every_store
+
+    count_every_store()  # a sweep's next trial is checked against its owner's disk quota
     return run_job(args[0])
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from dashcore.datasets.base import Dataset
 from dashcore.datasets.catalog import load_dataset
-from dashcore.datasets.prepare import one_hot, subset_classes
+from dashcore.datasets.prepare import one_hot, subset_classes, to_model_input
 from dashcore.errors import UserError
 from dashcore.models.cost import model_cost
 from dashcore.models.specs import ModelSpec
@@ -49,22 +49,6 @@ class PreparedData:
     def output_activation(self) -> str:
         """The output layer's activation: softmax, or linear / sigmoid for a table."""
         return self.output[1] if self.output else "softmax"
-
-
-def to_model_input(x: np.ndarray) -> np.ndarray:
-    """uint8 grey ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1] (colour ``(N, H, W, 3)``
-    keeps its channels), in one allocation.
-
-    ``dashcore.datasets.prepare.scale_images`` writes ``x.astype(float32) / 255``, which holds two
-    float copies at once; this writes the result straight into its final array.
-    """
-    if x.ndim == 4:
-        out = np.empty(x.shape, dtype=np.float32)
-        np.multiply(x, np.float32(1.0 / 255.0), out=out, dtype=np.float32)
-        return out
-    out = np.empty((*x.shape, 1), dtype=np.float32)
-    np.multiply(x, np.float32(1.0 / 255.0), out=out[..., 0], dtype=np.float32)
-    return out
 
 
 def select_classes(dataset: Dataset, classes: list[int] | None
