@@ -15,8 +15,8 @@ from dashcore.settings import get_settings
 from dashcore.tables.importing import TableOptions, import_table
 from dashcore.training.config import TrainConfig
 from dashcore.training.pipeline import train_in_process
-from tests.app.conftest import open_page
-from tests.unit.test_tables import churn_csv, houses_csv
+from tests.helpers.datasets import churn_csv, houses_csv
+from tests.helpers.pages import open_page
 
 
 @pytest.fixture(autouse=True)
