@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from dashcore.access.auth import hash_password
+from dashcore.access.auth import User, hash_password
 from dashcore.jobs import local
 from dashcore.models import registry
 from dashcore.settings import get_settings
@@ -256,3 +256,21 @@ def test_a_visitor_can_download_exports_but_not_start_one(bobs_model) -> None:
     assert "Sign in to prepare the TFLite (float32) file" in _said(visitor)
     bob = _page("models", SECRETS, user="bob")
     assert _has_button(bob, f"prepare-tflite-{bobs_model}")
+
+
+def test_an_admin_clears_one_persons_drawings_from_data() -> None:
+    from dashcore.datasets import drawings
+
+    settings = get_settings()
+    image = np.zeros((28, 28), np.uint8)
+    for label in ("junk0", "junk1"):
+        drawings.save_drawing(image, label, settings=settings, user=User("bob"))
+    drawings.save_drawing(image, 4, settings=settings, user=User("carol"))
+    carol = _page("data", SECRETS, user="carol", data_dataset="Your drawings")
+    assert not _has_button(carol, "data_clear_go")
+    app = _page("data", SECRETS, user="alice", data_dataset="Your drawings")
+    app.selectbox(key="data_clear_owner").select("bob").run()
+    app.button(key="data_clear_go").click().run()
+    assert not app.exception, app.exception
+    assert "Deleted 2 drawings of 'bob'." in _said(app)
+    assert drawings.owners_of_drawings(settings) == {"carol": 1}
