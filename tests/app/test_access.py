@@ -190,7 +190,8 @@ def test_a_signed_in_user_sees_their_disk_use_against_their_quota_on_models(
     app = _page("models", SECRETS, user="bob")
     line = next(c.value for c in app.caption if c.value.startswith("**Your disk quota.**"))
     assert re.fullmatch(r"\*\*Your disk quota\.\*\* You use \d+\.\d KB of 2\.0 GB \(models "
-                        r"\d+\.\d KB, datasets 0 B, drawings 0 B, runs 0 B\)\.", line), line
+                        r"\d+\.\d KB, exports 0 B, datasets 0 B, drawings 0 B, runs 0 B\)\.",
+                        line), line
     carol = _page("models", SECRETS, user="carol")
     assert "You use 0 B of 2.0 GB" in _said(carol)
     visitor = _page("models", {**SECRETS, "visitors": True})
