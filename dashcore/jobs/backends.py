@@ -15,6 +15,8 @@ from dashcore.errors import UserError
 from dashcore.settings import BACKENDS, Settings
 from dashcore.store.runs import RunRecord
 
+Started = tuple[int | None, float | None]  # a started worker's (pid, identity), where known
+
 
 @dataclass(frozen=True)
 class JobState:
@@ -42,6 +44,10 @@ class JobBackend(Protocol):
         """Start ``python -m dashcore.jobs.worker <run_id>``; returns (pid, identity)
         where the backend knows them (the worker records its own when it starts)."""
 
+    def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
+        """Hand the run to a warm spare worker if one is ready; returns (pid, identity)
+        like :meth:`start`, or ``None`` (the caller then calls :meth:`start`)."""
+
     def state(self, run: RunRecord, settings: Settings) -> JobState:
         """Is the run's job still going? Cheap: called on every page poll."""
 
@@ -53,7 +59,8 @@ class JobBackend(Protocol):
 
 
 class LocalBackend:
-    """Each run is a detached worker process on this machine (the default)."""
+    """Each run is a detached worker process on this machine (the default): a warm spare
+    when one is ready (:mod:`dashcore.jobs.spares`), else one started for it."""
 
     name = "local"
 
@@ -61,6 +68,11 @@ class LocalBackend:
         from dashcore.jobs import local
 
         return local.spawn_worker(run.run_id, settings)
+
+    def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
+        from dashcore.jobs import spares
+
+        return spares.claim(run.run_id, settings)
 
     def state(self, run: RunRecord, settings: Settings) -> JobState:
         from dashcore.jobs import local
