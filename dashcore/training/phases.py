@@ -100,7 +100,10 @@ def describe_phases(phases: list[dict[str, Any]] | None) -> str:
     (the phase under way ends in "…")."""
     parts = []
     for row in phases or []:
-        seconds = float(row.get("s") or 0.0)
+        try:
+            seconds = float(row.get("s") or 0.0)
+        except (TypeError, ValueError, AttributeError):
+            continue  # a damaged record: leave that phase out
         shown = f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
         parts.append(f"{row.get('phase')} {shown}{'' if row.get('done') else '…'}")
     return " · ".join(parts)
