@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from dashcore.access.stores import count_every_store
 from views.common.access import sign_in_gate
 from views.common.jobs import recover_jobs_once
 from views.common.keras_state import keep_keras_state
 from views.common.pages import navigation_pages
 
+count_every_store()  # the disk quota counts models, datasets, drawings and runs
 keep_keras_state()  # no Keras reset after every rerun: see views/common/keras_state.py
 st.set_page_config(page_title="Keras workbench", page_icon="🧠", layout="wide")
 

@@ -6,9 +6,11 @@
 #   .ci/services.sh start STATE_DIR   # starts them; writes STATE_DIR/env.sh (source it)
 #   .ci/services.sh stop STATE_DIR    # stops whatever was started (safe to call twice)
 #
-# Every port is a free one picked at start; every file lives in STATE_DIR. Debian's
-# postgresql package is installed when its binaries are missing. Ray and moto come from
-# `pip install -e ".[scaleout]"`.
+# Every port is a free one picked just before the service binds it; a start that fails
+# (say another process took the port in between) is retried with new ports, and a start
+# that still fails prints its log here, so CI's output says why. Every file lives in
+# STATE_DIR. Debian's postgresql package is installed when its binaries are missing. Ray
+# and moto come from the `scaleout` extra.
 set -euo pipefail
 
 cmd=${1:?usage: services.sh start|stop STATE_DIR}
@@ -18,6 +20,21 @@ state=$(cd "$state" && pwd)
 
 free_port() {
     python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+fail_with_log() {  # fail_with_log WHAT LOGFILE: say which service failed and show its log
+    echo "services.sh: $1 did not start; the end of $2:" >&2
+    tail -n 40 "$2" >&2 2>/dev/null || true
+    return 1
+}
+
+retry() {  # retry WHAT FUNCTION: up to 3 tries, each picking its ports anew
+    local what=$1 fn=$2 try
+    for try in 1 2 3; do
+        "$fn" && return 0
+        echo "services.sh: $what start failed (try $try of 3)" >&2
+    done
+    return 1
 }
 
 as_pg() {  # PostgreSQL refuses to run as root: run as the postgres user then
@@ -31,29 +48,38 @@ pg_bin() {
     command -v initdb >/dev/null && dirname "$(command -v initdb)"
 }
 
-start_postgres() {
+install_postgres() {
     if [ -z "$(pg_bin)" ]; then
         echo "Installing Debian's postgresql for the scaleout tests"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq postgresql >/dev/null
     fi
+}
+
+try_postgres() {
     local bin port data
     bin=$(pg_bin)
     port=$(free_port)
     data="$state/pgdata"
+    rm -rf "$data"
     mkdir -p "$data"
-    [ "$(id -u)" = 0 ] && chown postgres "$data" "$state"
-    as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >"$state/initdb.log"
-    as_pg "$bin/pg_ctl" -D "$data" -l "$state/postgres.log" -w -o \
-        "-c listen_addresses=127.0.0.1 -p $port -k $data -c max_connections=200" start >/dev/null
-    as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres dashcore
+    if [ "$(id -u)" = 0 ]; then chown postgres "$data" "$state"; fi
+    as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >"$state/initdb.log" 2>&1 \
+        || { fail_with_log "initdb" "$state/initdb.log"; return 1; }
     echo "$bin" >"$state/pg_bin"
+    if ! as_pg "$bin/pg_ctl" -D "$data" -l "$state/postgres.log" -w -o \
+        "-c listen_addresses=127.0.0.1 -p $port -k $data -c max_connections=200" \
+        start >/dev/null; then
+        fail_with_log "PostgreSQL on port $port" "$state/postgres.log"
+        return 1
+    fi
+    as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres dashcore || return 1
     echo "export DASHCORE_TEST_PG=postgresql://postgres@127.0.0.1:$port/dashcore" >>"$state/env.sh"
     echo "PostgreSQL on 127.0.0.1:$port"
 }
 
-start_ray() {
+try_ray() {
     local port dash token
     port=$(free_port); dash=$(free_port)
     token=$(python -c 'import secrets; print(secrets.token_hex(32))')
@@ -70,7 +96,11 @@ start_ray() {
         --runtime-env-agent-port="$(free_port)" --node-manager-port="$(free_port)" \
         --object-manager-port="$(free_port)" --min-worker-port=0 --max-worker-port=0 \
         --num-cpus=2 --num-gpus=1 --disable-usage-stats --temp-dir="$state/ray" \
-        >"$state/ray-start.log" 2>&1
+        >"$state/ray-start.log" 2>&1 || {
+        python "$(dirname "$0")/kill_marked.py" "$state/ray" >/dev/null || true
+        fail_with_log "the Ray head" "$state/ray-start.log"
+        return 1
+    }
     touch "$state/ray.started"
     {
         echo "export RAY_ADDRESS=http://127.0.0.1:$dash"
@@ -81,25 +111,36 @@ start_ray() {
     echo "Ray head on 127.0.0.1:$port, Jobs API on http://127.0.0.1:$dash"
 }
 
-start_moto() {
-    local port
+try_moto() {
+    local port pid
     port=$(free_port)
     nohup moto_server -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
-    echo $! >"$state/moto.pid"
-    python - "$port" <<'EOF'
-import sys, time, boto3
-port = sys.argv[1]
+    pid=$!
+    echo "$pid" >"$state/moto.pid"
+    if ! python - "$port" "$pid" <<'EOF'
+import os, sys, time, boto3
+port, pid = sys.argv[1], int(sys.argv[2])
 s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                   aws_access_key_id="test", aws_secret_access_key="test")
-for _ in range(100):
+for _ in range(150):
     try:
         s3.create_bucket(Bucket="dashcore-ci")
         break
     except Exception:
+        try:
+            os.kill(pid, 0)  # still starting: wait; gone (port taken): give up this try
+        except OSError:
+            sys.exit(1)
         time.sleep(0.1)
 else:
-    sys.exit("moto_server did not answer")
+    sys.exit(1)
 EOF
+    then
+        kill "$pid" 2>/dev/null || true
+        rm -f "$state/moto.pid"
+        fail_with_log "moto_server on port $port" "$state/moto.log"
+        return 1
+    fi
     {
         echo "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1"
         echo "export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$port"
@@ -129,9 +170,10 @@ stop_all() {
 case "$cmd" in
     start)
         : >"$state/env.sh"
-        start_postgres
-        start_moto
-        start_ray
+        install_postgres
+        retry PostgreSQL try_postgres
+        retry moto_server try_moto
+        retry "the Ray head" try_ray
         ;;
     stop) stop_all ;;
     *) echo "usage: services.sh start|stop STATE_DIR" >&2; exit 2 ;;

@@ -44,6 +44,12 @@ LIMIT_ENV = {
     "eval_max_seconds": "DASHCORE_EVAL_MAX_SECONDS",
     "unpacked_mb": "DASHCORE_UNPACKED_MB",
     "image_pixels": "DASHCORE_MAX_IMAGE_PIXELS",
+    "import_megapixels": "DASHCORE_IMPORT_MEGAPIXELS",
+    "import_max_seconds": "DASHCORE_IMPORT_MAX_SECONDS",
+    "import_cpu_seconds": "DASHCORE_IMPORT_CPU_SECONDS",
+    "import_workers": "DASHCORE_IMPORT_WORKERS",
+    "table_rows": "DASHCORE_MAX_TABLE_ROWS",
+    "table_columns": "DASHCORE_MAX_TABLE_COLUMNS",
 }
 
 
@@ -76,6 +82,13 @@ class Limits:
     eval_max_seconds: float = 300.0  # longest an uploaded model's evaluation may run (seconds)
     unpacked_mb: int = 1_000  # most megabytes a zip of images may unpack or decode to
     image_pixels: int = 25_000_000  # most pixels in one uploaded image (e.g. 5000×5000)
+    import_megapixels: int = 5_000  # most pixels (in millions) all of one zip's images may
+    # decode to together, summed from their headers before any is decoded
+    import_max_seconds: float = 120.0  # wall-clock limit of one import, in seconds
+    import_cpu_seconds: float = 120.0  # CPU-time limit of one import's worker, in seconds
+    import_workers: int = 1  # imports running at once per server (more wait in a short queue)
+    table_rows: int = 200_000  # most data rows in an uploaded CSV table
+    table_columns: int = 500  # most columns in an uploaded CSV table (its header's count)
 
 
 @dataclass(frozen=True)

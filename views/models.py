@@ -167,7 +167,7 @@ def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User)
     else:
         _card_table(entry)
         _actions(entry, is_default, user)
-        export_panel(entry, get_settings())
+        export_panel(entry, get_settings(), user)
     if st.session_state.get(CONFIRM) == entry.model_id:
         _confirm_delete(entry, user)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.access.auth import User, authorize
-from dashcore.access.quota import DRAWING_IMAGE_BYTES, check_quota
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import DRAWINGS, MAX_CLASS_NAME, MAX_CLASSES, Dataset, check_class_name
 from dashcore.errors import NotFoundError, UserError
@@ -42,6 +42,7 @@ from dashcore.settings import Settings, get_settings
 
 MAX_DRAWINGS = 10_000  # a labelled test set this big is plenty; keeps the file under ~8 MB
 SIDE = 28  # saved image side: what the model sees
+DRAWING_IMAGE_BYTES = SIDE * SIDE  # one saved uint8 image, as the disk quota counts it
 CLASS_NAMES = tuple(str(d) for d in range(10))
 TEST_EVERY = 4  # in a set with classes of your own, every 4th drawing of a class is a test one
 _NAME_DTYPE = f"<U{MAX_CLASS_NAME}"
@@ -218,6 +219,23 @@ def list_drawings(settings: Settings | None = None) -> list[SavedDrawing]:
             for x, y, i, t, o, n in zip(arrays["images"], arrays["labels"], arrays["ids"],
                                         arrays["created"], arrays["owners"], arrays["names"],
                                         strict=True)]
+
+
+def drawing_bytes(owner: str, settings: Settings) -> int:
+    """What ``owner``'s drawings take: each 28×28 image and its canvas PNG (the disk quota
+    asks). A damaged drawings file counts as nothing until it is fixed."""
+    try:
+        mine = [d for d in list_drawings(settings) if d.owner == owner]
+    except UserError:
+        return 0
+    canvas = settings.drawings_dir / "canvas"
+    total = 0
+    for drawing in mine:
+        try:
+            total += DRAWING_IMAGE_BYTES + (canvas / f"{drawing.drawing_id}.png").stat().st_size
+        except OSError:  # saved without its canvas
+            total += DRAWING_IMAGE_BYTES
+    return total
 
 
 def class_names_in_use(settings: Settings | None = None) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.errors import UserError
+from dashcore.limited import apply_limits, child_env
 from dashcore.settings import Settings, limit_setting
 
 EVAL_MEMORY_MB = 4096  # RLIMIT_AS of the child (TensorFlow alone reserves ~2.2 GB)
@@ -39,10 +40,8 @@ def _child_env(settings: Settings, tmp_dir: Path) -> dict[str, str]:
     Its temporary files (Keras may extract the model there) go to ``tmp_dir``, inside the
     work folder that is removed afterwards.
     """
-    from dashcore.models.upload import checker_env
-
     tmp_dir.mkdir(exist_ok=True)
-    env = checker_env(tmp_dir)
+    env = child_env(tmp_dir)
     env["DASHCORE_HOME"] = str(settings.home)
     for key, value in os.environ.items():  # the same limits and dataset settings
         if key.startswith("DASHCORE_") and key != "DASHCORE_HOME":
@@ -104,7 +103,7 @@ def predict_isolated(model_path: Path, dataset_name: str, split: str, settings: 
 
 def _run_child(model: Path, dataset_name: str, split: str, work: Path) -> dict:
     """In the child: load, check fit, predict, write ``probs.npy``; returns the report."""
-    from dashcore.evaluation.runner import BATCH_SIZE, check_fit, split_arrays
+    from dashcore.evaluation.splits import BATCH_SIZE, check_fit, split_arrays
     from dashcore.inference.predictor import get_predictor
 
     x, _y, dataset = split_arrays(dataset_name, split)
@@ -125,8 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=EVAL_MEMORY_MB)
     parser.add_argument("--cpu-s", type=int, default=600)
     args = parser.parse_args(argv)
-    from dashcore.models.checker import apply_limits
-
     apply_limits(args.memory_mb, args.cpu_s, file_mb=1024)
     try:
         report = _run_child(args.model, args.dataset, args.split, args.work)

@@ -1,18 +1,20 @@
 """The job-backend seam: what starts a run's worker and tells whether it is still going.
 
-``local`` (the default) runs each worker as a detached process on this machine
-(:mod:`dashcore.jobs.local`); ``ray`` submits it to a Ray cluster through the Jobs API
-(:mod:`dashcore.jobs.ray_jobs`, imported only when chosen). The queue in
-:mod:`dashcore.jobs.queue` talks to a backend only through :class:`JobBackend`.
+``local`` (the default, :class:`LocalBackend`) runs each worker as a detached process on
+this machine (:mod:`dashcore.jobs.local`); ``ray`` submits it to a Ray cluster through the
+Jobs API (:mod:`dashcore.jobs.ray_jobs`). The queue in :mod:`dashcore.jobs.queue` picks
+one by the settings (``get_backend``) and talks to it only through :class:`JobBackend`.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from typing import Protocol
 
-from dashcore.errors import UserError
-from dashcore.settings import BACKENDS, Settings
+from dashcore.jobs import local, spares
+from dashcore.settings import Settings
 from dashcore.store.runs import RunRecord
 
 Started = tuple[int | None, float | None]  # a started worker's (pid, identity), where known
@@ -65,27 +67,16 @@ class LocalBackend:
     name = "local"
 
     def start(self, run: RunRecord, settings: Settings) -> tuple[int | None, float | None]:
-        from dashcore.jobs import local
-
         return local.spawn_worker(run.run_id, settings)
 
     def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
-        from dashcore.jobs import spares
-
         return spares.claim(run.run_id, settings)
 
     def state(self, run: RunRecord, settings: Settings) -> JobState:
-        from dashcore.jobs import local
-
         alive, code = local.worker_alive(run)
         return JobState(alive=alive, exit_code=code)
 
     def cancel(self, run: RunRecord, settings: Settings) -> None:
-        import os
-        import signal
-
-        from dashcore.jobs import local
-
         if run.pid and local.worker_alive(run)[0]:
             os.kill(run.pid, signal.SIGTERM)  # the worker stops at its next batch
 
@@ -100,24 +91,3 @@ class LocalBackend:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-_backends: dict[tuple[str, str], JobBackend] = {}
-
-
-def get_backend(name: str, settings: Settings) -> JobBackend:
-    """The backend called ``name`` (``local`` or ``ray``); Ray is imported only here."""
-    if name not in BACKENDS:
-        raise UserError(f"Job backend {name!r} is not offered: set DASHCORE_BACKEND to "
-                        f"{' or '.join(BACKENDS)}.")
-    key = (name, settings.ray_address if name == "ray" else "")
-    backend = _backends.get(key)
-    if backend is None:
-        if name == "ray":
-            from dashcore.jobs.ray_jobs import RayBackend
-
-            backend = RayBackend(settings)
-        else:
-            backend = LocalBackend()
-        _backends[key] = backend
-    return backend

@@ -27,10 +27,11 @@ from pathlib import Path
 from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota
 from dashcore.errors import UserError
-from dashcore.jobs.backends import JobState, get_backend
+from dashcore.jobs.backends import JobBackend, JobState, LocalBackend
 from dashcore.jobs.local import Launcher
+from dashcore.jobs.ray_jobs import RayBackend
 from dashcore.jobs.spares import cold_start_estimate
-from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.settings import BACKENDS, Settings, get_settings, limit_setting
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     FAILED,
@@ -49,6 +50,22 @@ from dashcore.training.phases import WAITING
 
 _started_homes: set[Path] = set()  # data folders whose startup reconciliation ran here
 _started_lock = threading.Lock()
+
+
+_backends: dict[tuple[str, str], JobBackend] = {}
+
+
+def get_backend(name: str, settings: Settings) -> JobBackend:
+    """The backend called ``name`` (``local`` or ``ray``), one per Ray address per process."""
+    if name not in BACKENDS:
+        raise UserError(f"Job backend {name!r} is not offered: set DASHCORE_BACKEND to "
+                        f"{' or '.join(BACKENDS)}.")
+    key = (name, settings.ray_address if name == "ray" else "")
+    backend = _backends.get(key)
+    if backend is None:
+        backend = RayBackend(settings) if name == "ray" else LocalBackend()  # Ray loads on use
+        _backends[key] = backend
+    return backend
 
 
 @contextmanager

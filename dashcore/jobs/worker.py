@@ -22,6 +22,7 @@ import traceback
 from typing import Any
 
 from dashcore.errors import NotFoundError, UserError
+from dashcore.jobs import spares
 from dashcore.settings import Settings, get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
@@ -34,8 +35,10 @@ from dashcore.store.runs import (
     STOPPED,
     WORKING,
     RunRecord,
+    RunStore,
     StoreSink,
 )
+from dashcore.training.phases import TRAINING, WAITING, PhaseClock
 
 WORKER_NICENESS = 5  # lower priority than the web server, so pages stay responsive
 
@@ -161,19 +164,15 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
 
 
 def _top_up_spares(settings: Settings) -> None:
-    from dashcore.jobs import spares
-
     try:
         spares.top_up(settings)
     except OSError:
         traceback.print_exc()
 
 
-def _phase_clock(run: RunRecord, store: Any, settings: Settings) -> Any:
+def _phase_clock(run: RunRecord, store: RunStore, settings: Settings) -> PhaseClock:
     """The run's phase clock, begun when the run was handed to a worker; each new phase is
     written to the store, and the first live point starts a replacement spare."""
-    from dashcore.training.phases import TRAINING, WAITING, PhaseClock
-
     def changed(summary: list[dict[str, Any]]) -> None:
         current = store.get_run(run.run_id)
         store.update_run(run.run_id, only_if_status=WORKING,
@@ -206,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m dashcore.jobs.worker <run_id>", file=sys.stderr)
         return 2
+    from dashcore.access.stores import count_every_store
+
+    count_every_store()  # a sweep's next trial is checked against its owner's disk quota
     return run_job(args[0], get_settings())
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from dashcore.access.auth import User, authorize
 from dashcore.atomic import atomic_write_json, atomic_write_with
 from dashcore.errors import UserError
 from dashcore.models.registry import ModelEntry, get_entry
@@ -126,16 +127,23 @@ def export_bytes(entry: ModelEntry, fmt: str, settings: Settings) -> bytes:
     return Path(check.path).read_bytes()
 
 
-def prepare(entry: ModelEntry, fmt: str, settings: Settings,
+def prepare(entry: ModelEntry, fmt: str, settings: Settings, user: User | None = None,
             timeout_s: float = CONVERT_TIMEOUT_S) -> ExportCheck:
     """The checked export: from the cache, else converted now in a separate process.
 
     A lock per model and format makes two sessions clicking at once convert only once.
+    ``user`` (pages pass the signed-in person; None is a trusted caller) must be allowed to
+    export: a conversion costs seconds of CPU, so visitors download existing exports only.
 
     Raises:
+        PermissionDenied: ``user`` may not start an export (a visitor, a read-only demo).
         UserError: the conversion crashed or took longer than ``timeout_s``.
     """
     _check_fmt(fmt)
+    found = cached(entry, fmt, settings)
+    if found is not None:
+        return found
+    authorize(user, "export")
     folder = export_folder(entry, settings)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{fmt}.lock", "a+") as lock:

@@ -11,6 +11,7 @@ with a sentence; a password in the URL is never shown.
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -94,6 +95,8 @@ def engine_for(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername == "postgresql+psycopg":
+        require_psycopg(parsed.render_as_string(hide_password=True))
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +105,18 @@ def engine_for(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def require_psycopg(where: str) -> None:
+    """Refuse a PostgreSQL store in a sentence when its driver (an optional extra) is missing,
+    instead of the bare ``ModuleNotFoundError`` SQLAlchemy would raise."""
+    try:
+        importlib.import_module("psycopg")
+    except ImportError:
+        raise StoreDamaged(
+            f"The run store database {where} is a PostgreSQL server, but its driver psycopg is "
+            "not installed on this host. Install it with: pip install 'dashcore[postgres]' "
+            "(or unset DASHCORE_DB to use the built-in SQLite store).") from None
 
 
 def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:

@@ -29,6 +29,7 @@ from dashcore.errors import UserError
 from dashcore.models.builder import build_model
 from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.runs import COMPLETED, FAILED, STOPPED
+from dashcore.tables.columns import BINARY, REGRESSION
 from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.checkpoints import (
     CheckpointState,
@@ -83,18 +84,40 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> Any:
     return keras.optimizers.Adam(learning_rate=rate)
 
 
+def task_metrics(task: str | None, activation: str = "softmax") -> list[Any]:
+    """The metrics a run reports: accuracy for classes (and AUC for two), MAE and RMSE for
+    a regression. ``task`` is a table's (None for images)."""
+    if task == REGRESSION:
+        return [keras.metrics.MeanAbsoluteError(name="mae"),
+                keras.metrics.RootMeanSquaredError(name="rmse")]
+    accuracy = (keras.metrics.BinaryAccuracy(name="accuracy") if activation == "sigmoid"
+                else keras.metrics.CategoricalAccuracy(name="accuracy"))
+    if task == BINARY:
+        return [accuracy, keras.metrics.AUC(name="auc")]
+    return [accuracy]
+
+
 def compile_model(model: Any, config: TrainConfig, steps_per_epoch: int = 1,
-                  jit_compile: bool = False) -> Any:
-    """Step 2b: compile with the configured optimizer, schedule and loss; accuracy metric.
+                  jit_compile: bool = False, task: str | None = None,
+                  activation: str = "softmax") -> Any:
+    """Step 2b: compile with the configured optimizer, schedule and loss; the task's metrics.
 
     ``steps_per_epoch`` sizes the one-cycle schedule. ``jit_compile`` comes from
     :func:`device_plan` (XLA on GPU only: on this 2-core CPU it made steps ~5× slower);
     when on, Keras's ``"auto"`` still leaves it off for layers XLA cannot compile.
     """
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=config.loss,
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                  metrics=task_metrics(task, activation),
                   jit_compile="auto" if jit_compile else False)
     return model
+
+
+def scale_regression_output(model: Any, table: Any) -> None:
+    """End a regression model with a fixed ``Rescaling`` to the target's training mean and
+    deviation: the layers learn a standardised number (what Adam's default step suits), while
+    the loss, MAE and RMSE, the predictions and the saved model speak the target's units."""
+    model.add(keras.layers.Rescaling(scale=table.target_std, offset=table.target_mean,
+                                     name="target_scale"))
 
 
 # ---------------------------------------------------------------- devices
@@ -158,8 +181,12 @@ def _start(config: TrainConfig, data: Any, spec: Any, plan: Any, steps: int,
                                              config.trainable_last, settings)
         else:
             model = build_model(spec, output_float32=plan.mixed_precision)
+            if data.table is not None and data.table.task == REGRESSION:
+                scale_regression_output(model, data.table)
         params = check_model_size(model, settings.limits)
-        compile_model(model, config, steps, jit_compile=plan.jit_compile)
+        compile_model(model, config, steps, jit_compile=plan.jit_compile,
+                      task=data.table.task if data.table is not None else None,
+                      activation=data.output_activation)
     return model, params, None, parent
 
 
@@ -179,6 +206,8 @@ class TrainOutcome:
     best_epoch: int | None = None  # 1-based
     test_accuracy: float | None = None
     test_loss: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)  # every metric on the test
+    # split (a table's regression has MAE and RMSE instead of accuracy)
     params: int = 0  # parameter count of the model
     duration_s: float = 0.0  # the whole job: data, build, fit, test, save
     fit_s: float = 0.0  # model.fit alone, wall clock (what the overhead benchmark compares)
@@ -273,7 +302,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
 
     # 2. Model, on the devices there are
     keras.utils.set_random_seed(config.seed)
-    spec = fitted_spec(config, data.input_shape, data.num_classes)
+    spec = fitted_spec(config, data.input_shape, data.num_classes, data.output_activation)
     plan = device_plan(config, visible_gpus())
     steps = count_steps(len(data.x_train), config.batch_size)
     model, params, resumed, parent = _start(config, data, spec, plan, steps, run_dir, settings)
@@ -355,8 +384,9 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         weights_used = f"best epoch ({best.best_epoch})"
     test = model.evaluate(data.x_test, data.y_test, batch_size=max(256, config.batch_size),
                           verbose=0, return_dict=True)
-    outcome.test_accuracy = float(test["accuracy"])
+    outcome.test_accuracy = float(test["accuracy"]) if "accuracy" in test else None
     outcome.test_loss = float(test["loss"])
+    outcome.test_metrics = {key: float(value) for key, value in test.items()}
     outcome.duration_s = time.monotonic() - started
     phases.end()
     outcome.phases = phases.summary()
@@ -375,7 +405,11 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
         "sweep": config.sweep,  # {"id", "name", "trial"} for a sweep's trial, else None
         "phases": outcome.phases,  # [{"phase", "s", "done"}]: where the run's time went
+        "test_metrics": outcome.test_metrics,
     }
+    if data.table is not None:  # what /evaluate and /predict need to read new rows
+        card.update({"task": data.table.task, "table": data.table.meta(),
+                     "output_activation": data.output_activation})
     if resumed is not None:
         card["continued_from_epoch"] = resumed.epoch
     if parent is not None:

@@ -23,7 +23,7 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RUNNING, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from views.common.text import WORD_JOINER
 
 SECRETS = {"mode": "password", "admins": ["alice"],
@@ -248,3 +248,11 @@ def test_a_page_run_without_the_router_still_refuses_writes_to_nobody(page: str,
     assert not app.exception, app.exception
     assert not _has_button(app, control)
     assert "Sign in to do more" in _said(app)
+
+
+def test_a_visitor_can_download_exports_but_not_start_one(bobs_model) -> None:
+    visitor = _page("models", {**SECRETS, "visitors": True})
+    assert not _has_button(visitor, f"prepare-tflite-{bobs_model}")
+    assert "Sign in to prepare the TFLite (float32) file" in _said(visitor)
+    bob = _page("models", SECRETS, user="bob")
+    assert _has_button(bob, f"prepare-tflite-{bobs_model}")

@@ -25,9 +25,9 @@ import pytest
 
 from dashcore.access.auth import AccessConfig, User, hash_password
 from dashcore.access.throttle import FREE_FAILURES, THROTTLE, sign_in_keys
-from dashcore.datasets import catalog, drawings, image_folders, uploads
+from dashcore.datasets import catalog, drawings, image_folders, uploads, zip_import
 from dashcore.errors import UserError
-from dashcore.evaluation.runner import check_fit
+from dashcore.evaluation.splits import check_fit
 from dashcore.inference.canvas import decode_canvas_png
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.jobs import queue
@@ -36,11 +36,8 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RunRecord
 from dashcore.training.config import TrainConfig
-from tests.unit.test_data import arrays, npz
-from tests.unit.test_image_folders import make_zip, picture, shapes_zip
-from tests.unit.test_jobs import TINY, FakeLauncher
-from tests.unit.test_model_upload import _zip, files  # noqa: F401 - files is a fixture
-from tests.unit.test_sizes_first import bomb_npz, forged_png
+from tests.helpers.datasets import arrays, bomb_npz, forged_png, make_zip, npz, picture, shapes_zip
+from tests.helpers.jobs import TINY, FakeLauncher
 
 # Files a refused request may touch without writing anything: SQLite's WAL side files and
 # the lock files that serialise writers.
@@ -99,7 +96,7 @@ def dataset_upload(content: bytes | Callable[[], bytes], name: str = "mine") -> 
 def zip_upload(content: bytes | Callable[[], bytes], name: str = "mine",
                **options: Any) -> Attempt:
     """/data: 'Import images' reads a zip of class folders and stores it."""
-    return lambda request: image_folders.import_zip(
+    return lambda request: zip_import.import_zip(
         name, content() if callable(content) else content,
         image_folders.ImportOptions(**options), get_settings())
 
@@ -406,7 +403,7 @@ CASES: dict[str, Case] = {
                                       ("folder path",)),
     "model-wrong-extension": Case("models", model_upload_of(b"hello", "notes.txt"),
                                   ("'.keras' or legacy '.h5'",)),
-    "model-zip-slip": Case("models", model_upload_of(_zip({"../config.json": b"{}"}),
+    "model-zip-slip": Case("models", model_upload_of(make_zip({"../config.json": b"{}"}),
                                                      "outside.keras"), ("outside",)),
     "model-rename-empty": Case("models", lambda r: registry.rename_model("some-model", "  "),
                                ("A model name needs 1 to 80 characters",)),
@@ -522,10 +519,10 @@ CASES: dict[str, Case] = {
         ("not a PNG image",)),
     # model archives judged by cheap facts first
     "model-1001-members": Case(
-        "models", model_upload_of(lambda r: _zip({"config.json": b"{}", **{
+        "models", model_upload_of(lambda r: make_zip({"config.json": b"{}", **{
             f"assets/{n}": b"" for n in range(1_000)}}), "many.keras"), ("holds 1,001 files",)),
     "model-lookup-vocabulary-file": Case(
-        "models", model_upload_of(_zip({"config.json": json.dumps(_LOOKUP).encode()}),
+        "models", model_upload_of(make_zip({"config.json": json.dumps(_LOOKUP).encode()}),
                                   "lookup.keras"),
         ("reads its vocabulary from a file path ('/etc/passwd')",)),
     # /evaluate: the split picker

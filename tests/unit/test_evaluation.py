@@ -12,7 +12,7 @@ import pytest
 from dashcore.charts import evaluation as charts
 from dashcore.datasets import base, catalog, prepare
 from dashcore.errors import UserError
-from dashcore.evaluation import metrics, runner
+from dashcore.evaluation import metrics, runner, splits
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
@@ -249,21 +249,21 @@ def test_a_flat_784_input_model_is_fed_flattened_images(tmp_path: Path) -> None:
 
 def test_your_drawings_without_any_drawings_says_where_to_make_them() -> None:
     with pytest.raises(UserError, match="/draw"):
-        runner.split_arrays(base.MNIST, runner.DRAWINGS_SPLIT)
+        splits.split_arrays(base.MNIST, splits.DRAWINGS_SPLIT)
 
 
 def test_your_drawings_are_scored_once_some_are_saved(tmp_path: Path) -> None:
     from dashcore.datasets import drawings
 
-    assert not runner.drawings_available()
+    assert not splits.drawings_available()
     mnist = catalog.load_mnist()
     for image, label in zip(mnist.x_test[:3], mnist.y_test[:3], strict=True):
         drawings.save_drawing(image, int(label))
-    assert runner.drawings_available()
+    assert splits.drawings_available()
     spec = ModelSpec(input_shape=(784,), layers=[
         {"type": "Dense", "units": 10, "activation": "softmax"}])
     path = _save(build_model(spec), "flat", Settings(home=tmp_path / "models-home"))
-    result = runner.evaluate_model(path, base.MNIST, runner.DRAWINGS_SPLIT)
+    result = runner.evaluate_model(path, base.MNIST, splits.DRAWINGS_SPLIT)
     assert result.size == 3
     assert result.predictions.y_true.tolist() == mnist.y_test[:3].tolist()
 
@@ -273,4 +273,4 @@ def test_an_empty_split_is_refused_with_the_split_to_use_instead() -> None:
 
     drawings.save_drawing(catalog.load_mnist().x_test[0], 7)  # drawings have a test split only
     with pytest.raises(UserError, match="no images: evaluate on the test split"):
-        runner.split_arrays(base.DRAWINGS, "train")
+        splits.split_arrays(base.DRAWINGS, "train")

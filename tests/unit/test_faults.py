@@ -35,19 +35,12 @@ from dashcore.store import factory
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, RunRecord
 from dashcore.store.sqlite import StoreDamaged
-from tests.conftest import REPO_ROOT
-from tests.pg import pg_schema_url
-from tests.unit.test_data import npz
-from tests.unit.test_jobs import (  # noqa: F401 - no_stray_workers is an autouse fixture
-    LONG,
-    QUICK,
-    TINY,
-    FakeLauncher,
-    dead_pid,
-    finished,
-    no_stray_workers,
-    wait_for,
-)
+from tests.helpers import REPO_ROOT
+from tests.helpers.datasets import npz
+from tests.helpers.jobs import LONG, QUICK, TINY, FakeLauncher, dead_pid, finished, wait_for
+from tests.helpers.pg import pg_schema_url
+
+pytestmark = pytest.mark.usefixtures("no_stray_workers")  # kill what a failed test leaves running
 
 # ---------------------------------------------------------------- helpers
 

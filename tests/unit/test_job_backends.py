@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from dashcore.jobs import backends, display, queue, ray_jobs
+from dashcore.jobs import display, queue, ray_jobs
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import FAILED, QUEUED, RUNNING, STARTING, STOPPED, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.unit.test_jobs import QUICK, dead_pid
+from tests.helpers.jobs import QUICK, dead_pid
 
 ADDRESS = "http://ray-head.test:8265"
 
@@ -68,7 +68,7 @@ def ray(monkeypatch) -> FakeJobsClient:
     client = FakeJobsClient()
     # The backend makes its client through this (and again after a failed call).
     monkeypatch.setattr(ray_jobs, "_client_class", lambda: lambda address: client)
-    monkeypatch.setattr(backends, "_backends", {})
+    monkeypatch.setattr(queue, "_backends", {})
     return client
 
 

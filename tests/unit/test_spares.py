@@ -27,13 +27,9 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, RUNNING, STOPPED, RunRecord
 from dashcore.training.phases import PhaseClock, PhaseSink, describe_phases
 from dashcore.training.sinks import NullSink
-from tests.unit.test_jobs import (  # noqa: F401 - no_stray_workers is an autouse fixture
-    LONG,
-    QUICK,
-    finished,
-    no_stray_workers,
-    wait_for,
-)
+from tests.helpers.jobs import LONG, QUICK, finished, wait_for
+
+pytestmark = pytest.mark.usefixtures("no_stray_workers")
 
 PHASES = ["waiting for a worker", "loading data", "compiling", "training", "testing"]
 

@@ -8,6 +8,7 @@ PostgreSQL test gets its own schema, dropped afterwards."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 
 import pytest
@@ -20,7 +21,7 @@ from dashcore.store.runs import COMPLETED, FAILED, QUEUED, RUNNING, WORKING, Run
 from dashcore.store.schema import SCHEMA_VERSION
 from dashcore.store.sql import SQLAlchemyRunStore, StoreDamaged, engine_for
 from dashcore.store.sqlite import SQLiteRunStore
-from tests.pg import pg_schema_url
+from tests.helpers.pg import pg_schema_url
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -227,8 +228,18 @@ def test_the_dispatch_lock_excludes_another_store_object_until_released(store, s
 
 
 def test_an_unreachable_database_gives_a_sentence_without_the_password():
+    pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
     with pytest.raises(StoreDamaged) as caught:
         SQLAlchemyRunStore("postgresql://team:s3cret@127.0.0.1:1/runs")
     message = str(caught.value)
     assert "could not be reached" in message and "DASHCORE_DB" in message
+    assert "s3cret" not in message and "team:***@127.0.0.1:1/runs" in message
+
+
+def test_a_postgres_store_without_its_driver_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now fails
+    with pytest.raises(StoreDamaged) as caught:
+        SQLAlchemyRunStore("postgresql://team:s3cret@127.0.0.1:1/runs")
+    message = str(caught.value)
+    assert "psycopg is not installed" in message and "dashcore[postgres]" in message
     assert "s3cret" not in message and "team:***@127.0.0.1:1/runs" in message
