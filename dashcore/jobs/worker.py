@@ -23,7 +23,7 @@ from typing import Any
 
 from dashcore.errors import NotFoundError, UserError
 from dashcore.jobs import spares
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings, SettingsError, get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     COMPLETED,
@@ -205,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m dashcore.jobs.worker <run_id>", file=sys.stderr)
         return 2
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # the worker log (or the Ray job's) says which value is wrong
+        print(f"run {args[0]} was not started: {exc}", file=sys.stderr)
+        return 2
     from dashcore.access.stores import count_every_store
 
     count_every_store()  # a sweep's next trial is checked against its owner's disk quota
-    return run_job(args[0], get_settings())
+    return run_job(args[0], settings)
 
 
 if __name__ == "__main__":
