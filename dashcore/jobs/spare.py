@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from dashcore.settings import Settings, get_settings
+from dashcore.access.stores import count_every_store
+from dashcore.settings import Settings, SettingsError, get_settings
 
 CHECK_EVERY_S = 60.0  # how often an idle spare wakes to see whether it is still wanted
 CLAIM_GRACE_S = 30.0  # how long a claimed spare waits for its run id before giving up
@@ -137,7 +138,13 @@ def serve(settings: Settings, own_log: Path | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``python -m dashcore.jobs.spare [<its own log>]``."""
     args = sys.argv[1:] if argv is None else argv
-    return serve(get_settings(), Path(args[0]) if args else None)
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # its own log says which value is wrong; runs go cold
+        print(f"spare not started: {exc}", file=sys.stderr)
+        return 2
+    count_every_store()  # as a worker does: a sweep's next trial is checked against quotas
+    return serve(settings, Path(args[0]) if args else None)
 
 
 if __name__ == "__main__":
