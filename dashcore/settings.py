@@ -107,6 +107,12 @@ class Settings:
     ray_gpus: float = 0.0  # GPUs each Ray job asks for unless its config says (DASHCORE_RAY_GPUS)
     stop_grace_s: float = 30.0  # seconds a stopping Ray job gets to save before stop_job
     artifacts: str = ""  # where models live (DASHCORE_ARTIFACTS): "" = home; "s3://bucket/prefix"
+    spares: int = 1  # warm spare workers kept ready on each host (DASHCORE_SPARES), at most
+    # concurrent_jobs; 0 = every run starts its worker cold
+    spare_mb: int = 3072  # most megabytes of memory this host's spares may hold together
+    # (DASHCORE_SPARE_MB); no new spare starts past it
+    spare_idle_minutes: float = 30.0  # an unused spare exits after this long
+    # (DASHCORE_SPARE_IDLE_MINUTES), giving its memory back
 
     @property
     def runs_dir(self) -> Path:
@@ -128,6 +134,13 @@ class Settings:
         if self.artifacts and "://" not in self.artifacts:
             return Path(self.artifacts).expanduser() / "datasets"
         return self.home / "datasets"
+
+    @property
+    def spares_dir(self) -> Path:
+        """Warm spare workers waiting on this host (one FIFO and one record each)."""
+        import socket
+
+        return self.home / "spares" / socket.gethostname()
 
     @property
     def drawings_dir(self) -> Path:
@@ -163,7 +176,9 @@ class Settings:
                "DASHCORE_WORKER_THREADS": str(self.worker_threads),
                "DASHCORE_RAY_ADDRESS": self.ray_address, "DASHCORE_RAY_CPUS": str(self.ray_cpus),
                "DASHCORE_RAY_GPUS": str(self.ray_gpus),
-               "DASHCORE_STOP_GRACE_S": str(self.stop_grace_s)}
+               "DASHCORE_STOP_GRACE_S": str(self.stop_grace_s),
+               "DASHCORE_SPARES": str(self.spares), "DASHCORE_SPARE_MB": str(self.spare_mb),
+               "DASHCORE_SPARE_IDLE_MINUTES": str(self.spare_idle_minutes)}
         env.update({var: str(getattr(self.limits, name)) for name, var in LIMIT_ENV.items()})
         return env
 
@@ -311,6 +326,12 @@ ENVIRONMENT: tuple[EnvSetting, ...] = (
     EnvSetting("DASHCORE_ARTIFACTS", "artifacts", "", _artifacts,
                "empty (the data folder), a folder, or an fsspec URL such as "
                "s3://bucket/prefix"),
+    EnvSetting("DASHCORE_SPARES", "spares", 1, _whole(0),
+               "a whole number, 0 or more (0 = no warm spare workers)"),
+    EnvSetting("DASHCORE_SPARE_MB", "spare_mb", 3072, _whole(0),
+               "a whole number of megabytes, 0 or more"),
+    EnvSetting("DASHCORE_SPARE_IDLE_MINUTES", "spare_idle_minutes", 30.0, _number(0),
+               "a number of minutes, 0 or more; fractions allowed"),
 )
 
 
