@@ -11,8 +11,8 @@ zip and once as a ``.npz``, then, each in a fresh process so peak memory is its 
 Target: the zip path under 10 s on this 2-core machine. Wall time on a shared machine
 includes other people's work; the process's CPU seconds are printed too. Run::
 
-    python benchmarks/bench_image_zip.py              # ~1 minute
-    python benchmarks/bench_image_zip.py --images 2000 --json out.json
+    python -m benchmarks.bench_image_zip              # ~1 minute
+    python -m benchmarks.bench_image_zip --images 2000 --json out.json
 """
 
 from __future__ import annotations
@@ -121,8 +121,10 @@ def main() -> None:
         for variant, path in (("zip", zip_path), ("npz", npz_path)):
             home = folder / f"home-{variant}"
             out = subprocess.run(
-                [sys.executable, __file__, "--child", variant, "--path", str(path)],
+                [sys.executable, "-m", "benchmarks.bench_image_zip", "--child", variant,
+                 "--path", str(path)],
                 env={**os.environ, "DASHCORE_HOME": str(home)}, check=False,
+                cwd=Path(__file__).resolve().parents[1],
                 capture_output=True, text=True, timeout=600)
             if out.returncode:
                 sys.exit(f"{variant} failed:\n{out.stderr[-3000:]}")

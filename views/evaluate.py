@@ -14,7 +14,9 @@ from dashcore.datasets import base, catalog
 from dashcore.errors import UserError
 from dashcore.evaluation import metrics, runner, splits
 from dashcore.models import registry
+from dashcore.settings import get_settings
 from views.common.access import current_user
+from views.common.table_evaluation import show_table_evaluation
 from views.common.text import literal, show_error
 
 GALLERY_SIZE = 30  # images shown per gallery: enough to see a pattern, cheap to send
@@ -67,6 +69,11 @@ dataset_name = middle.selectbox(
     disabled=split == splits.DRAWINGS_SPLIT, key=f"eval_dataset|{model_id}")
 
 user = current_user()
+settings = get_settings()
+if entry.card.get("table") is not None or (
+        split != runner.DRAWINGS_SPLIT and catalog.load_dataset(dataset_name, settings).is_table):
+    show_table_evaluation(entry, dataset_name, split, settings)
+    st.stop()
 where = (" in a separate, time-limited process" if entry.card.get("source") == "uploaded"
          else "")
 try:

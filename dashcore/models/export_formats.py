@@ -385,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(CHILD_THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(CHILD_THREADS)
-    settings = get_settings()
-    try:
+    try:  # a wrong DASHCORE_* value (SettingsError) is a UserError too: one sentence
+        settings = get_settings()
         check = export_entry(get_entry(args[0], settings), _check_fmt(args[1]), settings)
     except UserError as exc:
         print(exc, file=sys.stderr)

@@ -176,6 +176,12 @@ def read_csv(data: bytes, limits: Limits) -> pd.DataFrame:
         UserError: over a limit (bytes, claimed size, columns, rows), not text, not a
             table, a bad or repeated column name, fewer than :data:`MIN_ROWS` rows.
     """
+    return read_csv_rows(data, limits, MIN_ROWS, min_columns=2)
+
+
+def read_csv_rows(data: bytes, limits: Limits, min_rows: int = 1,
+                  min_columns: int = 1) -> pd.DataFrame:
+    """:func:`read_csv` with other minimums: new rows to predict need only one."""
     text, _encoding = decode(unpack(data, limits))
     sniffed = sniff(text, limits)
     try:
@@ -192,13 +198,14 @@ def read_csv(data: bytes, limits: Limits) -> pd.DataFrame:
                         "columns.") from None
     names = [str(n) for n in frame.iloc[0]]
     frame = frame.iloc[1:].reset_index(drop=True)
-    if frame.shape[1] < 2:
+    if frame.shape[1] < min_columns:
         raise UserError(f"Only one column was found (delimiter {sniffed.delimiter!r}): a table "
                         "needs a target column and at least one feature column, separated "
                         "by commas, semicolons or tabs.")
-    if len(frame) < MIN_ROWS:
+    if len(frame) < min_rows:
         raise UserError(f"The CSV has {len(frame)} data row{'s' if len(frame) != 1 else ''}; "
-                        f"a model needs at least {MIN_ROWS} to learn from some and test on "
-                        "others.")
+                        f"a model needs at least {min_rows} to learn from some and test on "
+                        "others." if min_rows > 1 else "The CSV has no data rows: add the "
+                        "rows to predict below the header.")
     frame.columns = _check_header(names)
     return frame

@@ -51,6 +51,7 @@ from dashcore.training.devices import device_plan, precision_scope, strategy_sco
 from dashcore.training.epoch_checkpoint import EpochCheckpoint
 from dashcore.training.finetune import load_start_model, mnist_test_accuracy
 from dashcore.training.live_metrics import LiveMetrics
+from dashcore.training.phases import COMPILING, FINISHING, LOADING, PhaseClock, PhaseSink
 from dashcore.training.sinks import NullSink, TeeSink, TrainingSink
 from dashcore.training.stopping import StopAtTimeLimit, StopOnNaN, StopOnRequest
 from dashcore.training.tensorboard import TensorBoardScalars, TensorBoardSink
@@ -213,6 +214,7 @@ class TrainOutcome:
     duration_s: float = 0.0  # the whole job: data, build, fit, test, save
     fit_s: float = 0.0  # model.fit alone, wall clock (what the overhead benchmark compares)
     fit_cpu_s: float = 0.0  # model.fit alone, CPU seconds of this process (all its threads)
+    phases: list[dict[str, Any]] = field(default_factory=list)  # where the time went
     card: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -271,7 +273,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      run_dir: Path | None = None, name: str | None = None,
                      owner: str | None = None, register: bool = True,
                      extra_callbacks: tuple[Any, ...] = (),
-                     card_extra: dict[str, Any] | None = None) -> TrainOutcome:
+                     card_extra: dict[str, Any] | None = None,
+                     phases: PhaseClock | None = None) -> TrainOutcome:
     """Train, test and register one model in this process; returns what happened.
 
     Reusable from scripts: ``train_in_process(TrainConfig(epochs=1))`` trains the
@@ -292,6 +295,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         extra_callbacks: more Keras callbacks, run after the live-metrics one (the
             time-to-accuracy benchmark's per-epoch test probe).
         card_extra: more fields for the model card (the worker's parts and parent run).
+        phases: times loading, compiling, training, testing (the worker's clock already
+            holds its wait for a worker). Defaults to a fresh :class:`PhaseClock`.
 
     With ``config.resume`` it continues from the run folder's last whole-epoch checkpoint
     (optimizer state and epoch count included); with ``config.start_model`` it fine-tunes
@@ -303,7 +308,9 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     """
     started = time.monotonic()
     settings = settings or get_settings()
-    sink = sink or NullSink()
+    phases = phases or PhaseClock()
+    phases.enter(LOADING)
+    sink = PhaseSink(sink or NullSink(), phases)  # the first live point begins "training"
     should_stop = should_stop or (lambda: False)
     config.check(settings.limits)
     if run_dir is None and run_id is not None:
@@ -314,6 +321,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
 
     # 1. Data
     data = prepare_data(config, settings)
+    phases.enter(COMPILING)  # building, compiling and tracing: until the first live point
 
     # 2. Model, on the devices there are
     keras.utils.set_random_seed(config.seed)
@@ -365,6 +373,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         if tensorboard is not None:
             tensorboard.close()
     fit_s = time.monotonic() - fit_start
+    phases.enter(FINISHING)
     fit_cpu_s = time.process_time() - fit_cpu_start
 
     outcome = TrainOutcome(status=COMPLETED, epochs_done=live.epochs_done,
@@ -402,6 +411,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     outcome.test_loss = float(test["loss"])
     outcome.test_metrics = {key: float(value) for key, value in test.items()}
     outcome.duration_s = time.monotonic() - started
+    phases.end()
+    outcome.phases = phases.summary()
     card = {
         "name": name or config.default_name(), "owner": owner, "source": "trained",
         "run_id": run_id, "status": outcome.status, "dataset": config.dataset,
@@ -416,6 +427,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         "classes": sorted(set(config.classes)) if config.classes else None,
         "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
         "sweep": config.sweep,  # {"id", "name", "trial"} for a sweep's trial, else None
+        "phases": outcome.phases,  # [{"phase", "s", "done"}]: where the run's time went
         "test_metrics": outcome.test_metrics,
     }
     if data.table is not None:  # what /evaluate and /predict need to read new rows

@@ -23,7 +23,7 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RUNNING, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from views.common.text import WORD_JOINER
 
 SECRETS = {"mode": "password", "admins": ["alice"],

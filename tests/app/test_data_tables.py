@@ -7,8 +7,8 @@ import json
 from streamlit.testing.v1 import AppTest
 
 from dashcore.datasets import catalog
-from tests.app.conftest import open_page
-from tests.unit.test_tables import houses_csv
+from tests.helpers.datasets import houses_csv
+from tests.helpers.pages import open_page
 
 
 def choose_csv(app: AppTest, content: bytes, filename: str = "houses.csv") -> None:

@@ -12,7 +12,7 @@ from dashcore.evaluation import metrics, runner, splits
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.app.conftest import open_page
+from tests.helpers.pages import open_page
 
 CELL_PICKER = "Or pick a cell: true → predicted"
 

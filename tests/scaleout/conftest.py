@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.pg import pg_schema_url
+from tests.helpers.pg import pg_schema_url
 
 NEEDED = ("DASHCORE_TEST_PG", "DASHCORE_TEST_RAY", "DASHCORE_TEST_S3")
 

@@ -24,8 +24,8 @@ from dashcore.settings import get_settings
 from dashcore.store import factory
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, QUEUED, RUNNING, STOPPED
-from tests.conftest import REPO_ROOT
-from tests.unit.test_jobs import LONG, QUICK
+from tests.helpers import REPO_ROOT
+from tests.helpers.jobs import LONG, QUICK
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240.0) -> None:
@@ -133,7 +133,7 @@ def test_a_run_asking_for_more_gpus_than_the_cluster_has_says_it_waits_for_a_gpu
 
 def test_a_dataset_uploaded_to_the_server_trains_on_the_cluster(team):
     from dashcore.datasets import catalog, uploads
-    from tests.unit.test_data import arrays
+    from tests.helpers.datasets import arrays
 
     buffer = io.BytesIO()
     np.savez(buffer, **arrays(n_train=120, n_test=30))

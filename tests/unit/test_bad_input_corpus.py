@@ -36,11 +36,8 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RunRecord
 from dashcore.training.config import TrainConfig
-from tests.unit.test_data import arrays, npz
-from tests.unit.test_image_folders import make_zip, picture, shapes_zip
-from tests.unit.test_jobs import TINY, FakeLauncher
-from tests.unit.test_model_upload import _zip, files  # noqa: F401 - files is a fixture
-from tests.unit.test_sizes_first import bomb_npz, forged_png
+from tests.helpers.datasets import arrays, bomb_npz, forged_png, make_zip, npz, picture, shapes_zip
+from tests.helpers.jobs import TINY, FakeLauncher
 
 # Files a refused request may touch without writing anything: SQLite's WAL side files and
 # the lock files that serialise writers.
@@ -406,7 +403,7 @@ CASES: dict[str, Case] = {
                                       ("folder path",)),
     "model-wrong-extension": Case("models", model_upload_of(b"hello", "notes.txt"),
                                   ("'.keras' or legacy '.h5'",)),
-    "model-zip-slip": Case("models", model_upload_of(_zip({"../config.json": b"{}"}),
+    "model-zip-slip": Case("models", model_upload_of(make_zip({"../config.json": b"{}"}),
                                                      "outside.keras"), ("outside",)),
     "model-rename-empty": Case("models", lambda r: registry.rename_model("some-model", "  "),
                                ("A model name needs 1 to 80 characters",)),
@@ -522,10 +519,10 @@ CASES: dict[str, Case] = {
         ("not a PNG image",)),
     # model archives judged by cheap facts first
     "model-1001-members": Case(
-        "models", model_upload_of(lambda r: _zip({"config.json": b"{}", **{
+        "models", model_upload_of(lambda r: make_zip({"config.json": b"{}", **{
             f"assets/{n}": b"" for n in range(1_000)}}), "many.keras"), ("holds 1,001 files",)),
     "model-lookup-vocabulary-file": Case(
-        "models", model_upload_of(_zip({"config.json": json.dumps(_LOOKUP).encode()}),
+        "models", model_upload_of(make_zip({"config.json": json.dumps(_LOOKUP).encode()}),
                                   "lookup.keras"),
         ("reads its vocabulary from a file path ('/etc/passwd')",)),
     # /evaluate: the split picker

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import zipfile
 
 import numpy as np
 import pytest
@@ -15,44 +14,7 @@ from dashcore.datasets.image_folders import ImportOptions
 from dashcore.datasets.images import decode_image
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
-
-COLOURS = {"circle": (220, 30, 30), "square": (30, 200, 40), "triangle": (40, 60, 230)}
-
-
-def picture(colour: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (20, 16),
-            fmt: str = "PNG", seed: int = 0, mode: str = "RGB") -> bytes:
-    """An image file of one main colour with a little noise (so files differ by seed)."""
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(np.array(colour, np.float64) + rng.normal(0, 8, (size[1], size[0], 3)),
-                     0, 255).astype(np.uint8)
-    image = Image.fromarray(pixels, "RGB")
-    if mode != "RGB":
-        image = image.convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def make_zip(files: dict[str, bytes]) -> bytes:
-    """A zip holding ``files`` (path → bytes)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, blob in files.items():
-            archive.writestr(path, blob)
-    return buffer.getvalue()
-
-
-def shapes_zip(per_class: int = 5, top: str = "", formats: tuple[str, ...] = ("PNG", "JPEG"),
-               classes: tuple[str, ...] = tuple(COLOURS)) -> bytes:
-    """Classes of colour images, alternating formats, optionally inside a folder ``top``."""
-    files = {}
-    for c, name in enumerate(classes):
-        for i in range(per_class):
-            fmt = formats[i % len(formats)]
-            suffix = {"JPEG": "jpg"}.get(fmt, fmt.lower())
-            files[f"{top}{name}/{i}.{suffix}"] = picture(COLOURS.get(name, (128, 128, 128)),
-                                                         fmt=fmt, seed=c * 100 + i)
-    return make_zip(files)
+from tests.helpers.datasets import COLOURS, make_zip, picture, shapes_zip
 
 
 def read(data: bytes, **options: object) -> image_folders.ImportReport:

@@ -18,7 +18,7 @@ from dashcore.datasets.image_folders import ImportOptions
 from dashcore.errors import UserError
 from dashcore.limited import WorkGate
 from dashcore.settings import Limits, get_settings
-from tests.unit.test_image_folders import make_zip, shapes_zip
+from tests.helpers.datasets import make_zip, shapes_zip
 
 
 @functools.lru_cache(maxsize=1)

@@ -126,7 +126,7 @@ def test_the_job_time_limit_takes_fractions_of_a_minute(monkeypatch) -> None:
 
 def test_the_callback_stops_training_once_the_time_limit_has_passed() -> None:
     from dashcore.training.stopping import StopAtTimeLimit
-    from tests.unit.test_training import FakeClock, FakeModel
+    from tests.helpers.models import FakeClock, FakeModel
 
     clock, model = FakeClock(), FakeModel()
     callback = StopAtTimeLimit(60, clock=clock)
@@ -306,10 +306,10 @@ def test_a_drawing_whose_canvas_is_not_a_small_png_is_refused() -> None:
 def test_an_uploaded_model_is_evaluated_in_a_separate_process_not_the_servers(
         monkeypatch) -> None:
     from dashcore.evaluation import runner
-    from tests.unit.test_permissions import _saved_model
+    from tests.helpers.models import saved_model
 
     runner.clear_cache()
-    entry = _saved_model("bobs-upload", "uploaded")
+    entry = saved_model("bobs-upload", "uploaded")
     monkeypatch.setattr(runner, "get_predictor",
                         lambda path: pytest.fail("the uploaded model was loaded in-process"))
     result = runner.evaluate_entry(entry, "MNIST", "test", user=BOB)
@@ -320,10 +320,10 @@ def test_an_uploaded_model_is_evaluated_in_a_separate_process_not_the_servers(
 def test_an_uploaded_model_over_the_evaluation_time_limit_is_stopped_with_a_sentence(
         monkeypatch) -> None:
     from dashcore.evaluation import runner
-    from tests.unit.test_permissions import _saved_model
+    from tests.helpers.models import saved_model
 
     runner.clear_cache()
-    entry = _saved_model("bobs-slow", "uploaded")
+    entry = saved_model("bobs-slow", "uploaded")
     monkeypatch.setenv("DASHCORE_EVAL_MAX_SECONDS", "0.2")  # less than importing TensorFlow
     with pytest.raises(UserError) as refused:
         runner.evaluate_entry(entry, "MNIST", "test", user=BOB)

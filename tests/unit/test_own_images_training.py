@@ -14,7 +14,7 @@ from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 from dashcore.training.config import TrainConfig
 from dashcore.training.pipeline import train_in_process
-from tests.unit.test_image_folders import shapes_zip
+from tests.helpers.datasets import shapes_zip
 
 SMALL_CNN = ModelSpec(name="Small CNN", layers=[
     {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},

@@ -13,7 +13,7 @@ from dashcore.tables.importing import TableOptions, import_table
 from dashcore.training.config import TrainConfig
 from dashcore.training.data import describe_job
 from dashcore.training.pipeline import train_in_process
-from tests.unit.test_tables import churn_csv, houses_csv
+from tests.helpers.datasets import churn_csv, houses_csv
 
 
 @pytest.fixture

@@ -17,27 +17,7 @@ from dashcore.tables.columns import BINARY, CATEGORY, DATE, MULTICLASS, NUMBER, 
 from dashcore.tables.encoding import DROP
 from dashcore.tables.importing import TableOptions, build_table, import_table, inspect_csv
 from dashcore.tables.reading import read_csv
-
-
-def houses_csv(n: int = 120, seed: int = 0) -> bytes:
-    """Area, rooms, a city, a date, a free-text note and a price that follows them."""
-    rng = np.random.default_rng(seed)
-    lines = ["area,rooms,city,built,note,price"]
-    for i in range(n):
-        area, rooms = rng.uniform(40, 200), int(rng.integers(1, 6))
-        city = ["Paris", "Lyon", "Nice"][i % 3]
-        price = area * 3000 + rooms * 10_000 + (50_000 if city == "Paris" else 0)
-        lines.append(f"{area:.1f},{rooms},{city},2020-{i % 12 + 1:02d}-01,note {i},{price:.0f}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def churn_csv(n: int = 100) -> bytes:
-    rng = np.random.default_rng(1)
-    lines = ["months,plan,churned"]
-    for i in range(n):
-        months = int(rng.integers(1, 60))
-        lines.append(f"{months},{'basic' if i % 2 else 'pro'},{'yes' if months < 20 else 'no'}")
-    return ("\n".join(lines) + "\n").encode()
+from tests.helpers.datasets import churn_csv, houses_csv
 
 
 @pytest.fixture
