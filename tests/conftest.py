@@ -29,6 +29,9 @@ def dashcore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the workbench's data folder at a fresh temporary directory."""
     home = tmp_path / "dashcore_home"
     monkeypatch.setenv("DASHCORE_HOME", str(home))
+    # No warm spare workers unless a test asks for them (tests/unit/test_spares.py): each
+    # one imports TensorFlow and holds ~0.9 GB until it is used or retires.
+    monkeypatch.setenv("DASHCORE_SPARES", "0")
     return home
 
 

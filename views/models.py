@@ -76,6 +76,7 @@ def _card_table(entry: registry.ModelEntry) -> None:
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
         "Trained": entry.info.training_line(),
         "Lineage": entry.info.lineage_line(),
+        "Where the time went": entry.info.phases_line(),
     }
     left, right = st.columns(2)
     items = list(rows.items())

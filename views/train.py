@@ -13,7 +13,7 @@ from dashcore.access.auth import can, why_not
 from dashcore.charts import training as charts
 from dashcore.datasets import catalog
 from dashcore.errors import UserError
-from dashcore.jobs import display, queue
+from dashcore.jobs import display, queue, spares
 from dashcore.models.presets import DEFAULT_PRESET, PRESETS, RECIPE_NOTES, RECIPES
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
@@ -209,6 +209,7 @@ def _form() -> None:
 
 
 if allowed("train", user=user):
+    spares.keep_ready_for(user, settings)  # a warm worker waits for the Train press
     _form()
 
 
@@ -243,6 +244,11 @@ def _live_panel(run_id: str, was_active: bool) -> None:
     if run.status not in (QUEUED, "starting"):
         fraction, caption = display.progress_caption(run.progress)
         st.progress(fraction, text=caption)
+    phases = display.phases_line(run)
+    if phases:
+        st.caption(f"Where the time went: {phases}", help="Waiting for a worker (a warm one "
+                   "takes a run at once; a cold one imports TensorFlow first), loading data, "
+                   "compiling (building the model and tracing its first step), training.")
     _stop_button(run)
     batch_points = store.batch_points(run.run_id)
     epoch_points = store.epoch_points(run.run_id)

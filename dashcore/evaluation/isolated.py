@@ -28,7 +28,7 @@ import numpy as np
 
 from dashcore.errors import UserError
 from dashcore.limited import apply_limits, child_env
-from dashcore.settings import Settings, limit_setting
+from dashcore.settings import Settings, get_settings, limit_setting
 
 EVAL_MEMORY_MB = 4096  # RLIMIT_AS of the child (TensorFlow alone reserves ~2.2 GB)
 _eval_slots = threading.Semaphore(1)  # one isolated evaluation (~1 core) at a time
@@ -101,12 +101,13 @@ def predict_isolated(model_path: Path, dataset_name: str, split: str, settings: 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_child(model: Path, dataset_name: str, split: str, work: Path) -> dict:
+def _run_child(model: Path, dataset_name: str, split: str, work: Path,
+               settings: Settings) -> dict:
     """In the child: load, check fit, predict, write ``probs.npy``; returns the report."""
     from dashcore.evaluation.splits import BATCH_SIZE, check_fit, split_arrays
     from dashcore.inference.predictor import get_predictor
 
-    x, _y, dataset = split_arrays(dataset_name, split)
+    x, _y, dataset = split_arrays(dataset_name, split, settings)
     predictor = get_predictor(model)
     check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:3], dataset.num_classes,
               dataset.name)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     apply_limits(args.memory_mb, args.cpu_s, file_mb=1024)
     try:
-        report = _run_child(args.model, args.dataset, args.split, args.work)
+        report = _run_child(args.model, args.dataset, args.split, args.work, get_settings())
     except UserError as exc:
         report = {"ok": False, "message": str(exc)}
     except (MemoryError, ImportError):

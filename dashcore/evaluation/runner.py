@@ -79,7 +79,8 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
             run passed its time limit, or nothing is cached for ``cached_only``.
     """
     path = Path(model_path)
-    x, y, dataset = split_arrays(dataset_name, split)
+    settings = settings or get_settings()
+    x, y, dataset = split_arrays(dataset_name, split, settings)
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
@@ -96,7 +97,7 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
             f"been evaluated on the {split} split of {shown_name} yet. Sign in to run it, or "
             "pick the built-in model.")
     if isolated:
-        outputs = predict_isolated(path, dataset_name, split, settings or get_settings(),
+        outputs = predict_isolated(path, dataset_name, split, settings,
                                    expected=(len(y), dataset.num_classes))
     else:
         predictor = get_predictor(path)

@@ -12,6 +12,7 @@ import numpy as np
 from dashcore.datasets import base, catalog
 from dashcore.errors import NotFoundError, UserError
 from dashcore.inference.predictor import fit_input
+from dashcore.settings import Settings
 
 SPLITS = ("test", "train")  # dataset splits every dataset has
 DRAWINGS_SPLIT = "your drawings"  # the labelled drawings saved from /draw
@@ -33,10 +34,10 @@ def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape
             f"dataset with {num_outputs} classes.")
 
 
-def _load_drawings() -> base.Dataset | None:
+def _load_drawings(settings: Settings) -> base.Dataset | None:
     """The "your drawings" dataset (test split only), or None when none are saved."""
     try:
-        return catalog.load_dataset(base.DRAWINGS)
+        return catalog.load_dataset(base.DRAWINGS, settings)
     except NotFoundError:
         return None
 
@@ -53,10 +54,11 @@ def drawings_available() -> bool:
         return False
 
 
-def split_arrays(dataset_name: str, split: str) -> tuple[np.ndarray, np.ndarray, base.Dataset]:
+def split_arrays(dataset_name: str, split: str, settings: Settings
+                 ) -> tuple[np.ndarray, np.ndarray, base.Dataset]:
     """``(images, labels, dataset)`` for a split name, "your drawings" included."""
     if split == DRAWINGS_SPLIT:
-        dataset = _load_drawings()
+        dataset = _load_drawings(settings)
         if dataset is None or len(dataset.y_train) + len(dataset.y_test) == 0:
             raise UserError("There are no saved drawings yet: draw digits on /draw and use "
                             "'Save as example', then evaluate on them here.")
@@ -65,7 +67,7 @@ def split_arrays(dataset_name: str, split: str) -> tuple[np.ndarray, np.ndarray,
     if split not in SPLITS:
         raise UserError(f"Unknown split {split!r}: choose one of {', '.join(SPLITS)} or "
                         f"{DRAWINGS_SPLIT!r}.")
-    dataset = catalog.load_dataset(dataset_name)
+    dataset = catalog.load_dataset(dataset_name, settings)
     x, y = dataset.split(split)
     if len(y) == 0:
         other = "train" if split == "test" else "test"

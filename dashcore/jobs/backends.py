@@ -13,9 +13,11 @@ import signal
 from dataclasses import dataclass
 from typing import Protocol
 
-from dashcore.jobs import local
+from dashcore.jobs import local, spares
 from dashcore.settings import Settings
 from dashcore.store.runs import RunRecord
+
+Started = tuple[int | None, float | None]  # a started worker's (pid, identity), where known
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class JobBackend(Protocol):
         """Start ``python -m dashcore.jobs.worker <run_id>``; returns (pid, identity)
         where the backend knows them (the worker records its own when it starts)."""
 
+    def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
+        """Hand the run to a warm spare worker if one is ready; returns (pid, identity)
+        like :meth:`start`, or ``None`` (the caller then calls :meth:`start`)."""
+
     def state(self, run: RunRecord, settings: Settings) -> JobState:
         """Is the run's job still going? Cheap: called on every page poll."""
 
@@ -55,12 +61,16 @@ class JobBackend(Protocol):
 
 
 class LocalBackend:
-    """Each run is a detached worker process on this machine (the default)."""
+    """Each run is a detached worker process on this machine (the default): a warm spare
+    when one is ready (:mod:`dashcore.jobs.spares`), else one started for it."""
 
     name = "local"
 
     def start(self, run: RunRecord, settings: Settings) -> tuple[int | None, float | None]:
         return local.spawn_worker(run.run_id, settings)
+
+    def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
+        return spares.claim(run.run_id, settings)
 
     def state(self, run: RunRecord, settings: Settings) -> JobState:
         alive, code = local.worker_alive(run)

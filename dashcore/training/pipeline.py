@@ -24,6 +24,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from dashcore.access.auth import User
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_json
 from dashcore.errors import UserError
 from dashcore.models.builder import build_model
@@ -49,6 +51,7 @@ from dashcore.training.devices import device_plan, precision_scope, strategy_sco
 from dashcore.training.epoch_checkpoint import EpochCheckpoint
 from dashcore.training.finetune import load_start_model, mnist_test_accuracy
 from dashcore.training.live_metrics import LiveMetrics
+from dashcore.training.phases import COMPILING, FINISHING, LOADING, PhaseClock, PhaseSink
 from dashcore.training.sinks import NullSink, TeeSink, TrainingSink
 from dashcore.training.stopping import StopAtTimeLimit, StopOnNaN, StopOnRequest
 from dashcore.training.tensorboard import TensorBoardScalars, TensorBoardSink
@@ -211,6 +214,7 @@ class TrainOutcome:
     duration_s: float = 0.0  # the whole job: data, build, fit, test, save
     fit_s: float = 0.0  # model.fit alone, wall clock (what the overhead benchmark compares)
     fit_cpu_s: float = 0.0  # model.fit alone, CPU seconds of this process (all its threads)
+    phases: list[dict[str, Any]] = field(default_factory=list)  # where the time went
     card: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -242,13 +246,35 @@ def library_versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
+SAVED_BYTES_PER_PARAM = 12  # a .keras file with Adam's two moments: ~3 float32 per weight
+
+
+def check_model_room(model: Any, owner: str | None, settings: Settings) -> None:
+    """Re-check the owner's disk quota before the model file is written: the quota was
+    checked when the run was queued, and the person may have filled it since.
+
+    Raises:
+        UserError: the model would take the owner over their quota (the run's checkpoint
+            stays in its folder, so the run can be continued once there is room).
+    """
+    if not owner:
+        return
+    size = int(model.count_params()) * SAVED_BYTES_PER_PARAM + 64 * 1024
+    try:
+        check_quota(User(owner), settings, size, "this run's model")
+    except UserError as exc:
+        raise UserError(f"The model was not saved. {exc} Its last whole-epoch checkpoint is "
+                        "kept: continue the run once there is room.") from None
+
+
 def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      should_stop: Callable[[], bool] | None = None, *,
                      settings: Settings | None = None, run_id: str | None = None,
                      run_dir: Path | None = None, name: str | None = None,
                      owner: str | None = None, register: bool = True,
                      extra_callbacks: tuple[Any, ...] = (),
-                     card_extra: dict[str, Any] | None = None) -> TrainOutcome:
+                     card_extra: dict[str, Any] | None = None,
+                     phases: PhaseClock | None = None) -> TrainOutcome:
     """Train, test and register one model in this process; returns what happened.
 
     Reusable from scripts: ``train_in_process(TrainConfig(epochs=1))`` trains the
@@ -269,6 +295,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         extra_callbacks: more Keras callbacks, run after the live-metrics one (the
             time-to-accuracy benchmark's per-epoch test probe).
         card_extra: more fields for the model card (the worker's parts and parent run).
+        phases: times loading, compiling, training, testing (the worker's clock already
+            holds its wait for a worker). Defaults to a fresh :class:`PhaseClock`.
 
     With ``config.resume`` it continues from the run folder's last whole-epoch checkpoint
     (optimizer state and epoch count included); with ``config.start_model`` it fine-tunes
@@ -280,7 +308,9 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     """
     started = time.monotonic()
     settings = settings or get_settings()
-    sink = sink or NullSink()
+    phases = phases or PhaseClock()
+    phases.enter(LOADING)
+    sink = PhaseSink(sink or NullSink(), phases)  # the first live point begins "training"
     should_stop = should_stop or (lambda: False)
     config.check(settings.limits)
     if run_dir is None and run_id is not None:
@@ -291,6 +321,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
 
     # 1. Data
     data = prepare_data(config, settings)
+    phases.enter(COMPILING)  # building, compiling and tracing: until the first live point
 
     # 2. Model, on the devices there are
     keras.utils.set_random_seed(config.seed)
@@ -342,6 +373,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         if tensorboard is not None:
             tensorboard.close()
     fit_s = time.monotonic() - fit_start
+    phases.enter(FINISHING)
     fit_cpu_s = time.process_time() - fit_cpu_start
 
     outcome = TrainOutcome(status=COMPLETED, epochs_done=live.epochs_done,
@@ -379,6 +411,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     outcome.test_loss = float(test["loss"])
     outcome.test_metrics = {key: float(value) for key, value in test.items()}
     outcome.duration_s = time.monotonic() - started
+    phases.end()
+    outcome.phases = phases.summary()
     card = {
         "name": name or config.default_name(), "owner": owner, "source": "trained",
         "run_id": run_id, "status": outcome.status, "dataset": config.dataset,
@@ -393,6 +427,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         "classes": sorted(set(config.classes)) if config.classes else None,
         "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
         "sweep": config.sweep,  # {"id", "name", "trial"} for a sweep's trial, else None
+        "phases": outcome.phases,  # [{"phase", "s", "done"}]: where the run's time went
         "test_metrics": outcome.test_metrics,
     }
     if data.table is not None:  # what /evaluate and /predict need to read new rows
@@ -410,6 +445,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     if register:
         from dashcore.models.registry import save_model
 
+        check_model_room(model, owner, settings)
         entry = save_model(model, card, settings)
         outcome.model_id, card = entry.model_id, entry.card
     outcome.card = card

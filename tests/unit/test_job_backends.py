@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from dashcore.errors import UserError
 from dashcore.jobs import display, queue, ray_jobs
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
@@ -145,10 +146,12 @@ def test_gpus_per_run_are_checked_like_any_other_setting():
     assert any("GPUs 1.5 is not allowed" in p for p in TrainConfig(gpus=1.5).validate())
 
 
-def test_an_unknown_backend_is_refused_with_the_choices(monkeypatch):
-    monkeypatch.setenv("DASHCORE_BACKEND", "slurm")
-    with pytest.raises(Exception, match="'slurm' is not offered: set DASHCORE_BACKEND to local"):
-        queue.dispatch()
+def test_an_unknown_backend_is_refused_with_the_choices():
+    """From the environment it is refused at start-up (test_settings.py); a Settings built
+    in code with another name is refused here, with the same choices."""
+    settings = replace(get_settings(), backend="slurm")
+    with pytest.raises(UserError, match="'slurm' is not offered: set DASHCORE_BACKEND to local"):
+        queue.get_backend(settings.backend, settings)
 
 
 def test_a_local_worker_on_another_server_is_left_for_that_server_to_judge():
