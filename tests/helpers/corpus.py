@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import io
 import stat
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,15 +27,17 @@ import numpy as np
 import pytest
 
 from dashcore.access.auth import AccessConfig, User, hash_password
-from dashcore.access.throttle import FREE_FAILURES, THROTTLE, sign_in_keys
+from dashcore.access.throttle import FREE_FAILURES, THROTTLE, SignInThrottle, sign_in_keys
 from dashcore.datasets import drawings, image_folders, uploads, zip_import
 from dashcore.errors import UserError
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.jobs import queue
-from dashcore.models import specs, upload, validation
+from dashcore.models import export_formats, registry, specs, upload, validation
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RunRecord
+from dashcore.store.sign_ins import StoreBook, shared_throttle
+from dashcore.store.sql import SQLAlchemyRunStore
 from dashcore.training.config import TrainConfig
 from tests.helpers.datasets import make_zip, npz, picture, shapes_zip
 from tests.helpers.jobs import TINY, FakeLauncher
@@ -286,3 +289,66 @@ def check_case(case: Case, request: pytest.FixtureRequest, monkeypatch: pytest.M
     if get_settings().store_path.exists():
         assert [(r.run_id, r.name) for r in open_store().list_runs()] == runs_before
 
+
+
+# ---------------------------------------------------------------- shared-server budgets
+
+VISITOR = User(name=None, read_only=True)
+ZEROS = np.zeros((28, 28), np.uint8)
+
+
+def anns_drawings(classes: int, per_class: int = 1) -> Callable[[], None]:
+    """ann has saved drawings in ``classes`` classes of her own already."""
+    def setup() -> None:
+        for i in range(classes):
+            for _ in range(per_class):
+                drawings.save_drawing(ZEROS, f"junk{i}", settings=get_settings(), user=ANN)
+    return setup
+
+
+def anns_drawing_as(label: Any) -> Attempt:
+    """/draw: ann presses 'Save as example'."""
+    return lambda request: drawings.save_drawing(ZEROS, label, settings=get_settings(),
+                                                 user=ANN)
+
+
+ANNS_MODEL = "anns-wide-model"
+
+
+def anns_wide_model() -> None:
+    """A model of ann's of ~470 kB (its export is estimated at twice that)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(150), keras.layers.Dense(10)])
+    registry.save_model(model, {"name": "ann's wide", "owner": "ann", "input_shape": [28, 28, 1],
+                                "num_classes": 10}, get_settings(), model_id=ANNS_MODEL)
+
+
+def export_as(user: User, model_id: str, fmt: str = "savedmodel") -> Attempt:
+    """/models: the Export panel's Prepare button."""
+    def attempt(request: pytest.FixtureRequest) -> Any:
+        settings = get_settings()
+        return export_formats.prepare(registry.get_entry(model_id, settings), fmt, settings,
+                                      user=user)
+    return attempt
+
+
+def second_import(request: pytest.FixtureRequest) -> Any:
+    """/data: ann presses 'Import images' while her first import still runs."""
+    with zip_import.IMPORTS.slot("ann", 1):
+        return zip_import.import_zip("second", shapes_zip(), image_folders.ImportOptions(),
+                                     get_settings(), user=ANN)
+
+
+def anns_name_locked_in_the_store() -> None:
+    """Many wrong guesses for ann, counted in the run store by a server since restarted."""
+    for _ in range(FREE_FAILURES + 1):
+        shared_throttle(get_settings()).failed(sign_in_keys("ann"))
+
+
+def sign_in_after_a_restart(request: pytest.FixtureRequest) -> Any:
+    """The sign-in form on a freshly started server (a new engine, nothing in memory)."""
+    book = StoreBook(SQLAlchemyRunStore(get_settings().db_url))
+    return access().sign_in("ann", "correct horse",
+                            throttle=SignInThrottle(clock=time.time, book=book))

@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 from dashcore.access.auth import AccessConfig, hash_password
-from tests.helpers.corpus import Case, anns_name_locked, check_case, sign_in
+from dashcore.errors import PermissionDenied
+from dashcore.models import registry
+from tests.helpers.corpus import (
+    VISITOR,
+    Case,
+    anns_name_locked,
+    anns_name_locked_in_the_store,
+    check_case,
+    export_as,
+    second_import,
+    sign_in,
+    sign_in_after_a_restart,
+)
 
 CASES: dict[str, Case] = {
     "sign-in-wrong-password": Case("sign-in", sign_in("ann", "Correct horse"),
@@ -31,6 +43,13 @@ CASES: dict[str, Case] = {
         "sign-in", sign_in("ann", "correct horse"),
         ("Too many wrong passwords for this user name: try again in",),
         setup=anns_name_locked),
+    "visitor-starts-an-export": Case("models", export_as(VISITOR, registry.BUILTIN_ID),
+                                     ("read-only for visitors",), error=PermissionDenied),
+    "import-while-ones-first-still-runs": Case("data", second_import,
+                                               ("You already have one import running",)),
+    "sign-in-after-a-restart": Case("sign-in", sign_in_after_a_restart,
+                                    ("Too many wrong passwords for this user name",),
+                                    setup=anns_name_locked_in_the_store),
 }
 
 

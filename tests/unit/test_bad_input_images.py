@@ -19,7 +19,7 @@ from tests.helpers.corpus import (
     symlink_member,
     zip_upload,
 )
-from tests.helpers.datasets import make_zip, picture, shapes_zip
+from tests.helpers.datasets import big_pngs_zip, make_zip, picture, shapes_zip
 
 CASES: dict[str, Case] = {
     "zip-not-a-zip": Case("data", zip_upload(b"circle,square\n"),
@@ -64,6 +64,14 @@ CASES: dict[str, Case] = {
     "zip-name-taken": Case("data", zip_upload(shapes_zip, name="digits"),
                            ("A dataset named 'digits' already exists",),
                            setup=an_existing_dataset),
+    # a zip's CPU: cheap checks first, in order of cost, before any image is decoded
+    "zip-101-class-folders-of-big-images": Case("data", zip_upload(
+        lambda: big_pngs_zip(classes=101, per_class=2), side=28, colour="grey"),
+        ("The zip has 101 class folders; at most 100 classes are supported.",)),
+    "zip-images-over-the-summed-pixel-budget": Case("data", zip_upload(
+        lambda: big_pngs_zip(classes=2, per_class=3), side=28, colour="grey"),
+        ("The images hold over 150 megapixels together; at most 100 megapixels",
+         "DASHCORE_IMPORT_MEGAPIXELS"), env={"DASHCORE_IMPORT_MEGAPIXELS": "100"}),
 }
 
 

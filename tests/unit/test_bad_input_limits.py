@@ -16,19 +16,24 @@ from dashcore.models import specs
 from dashcore.training.config import TrainConfig
 from tests.helpers.corpus import (
     ANN,
+    ANNS_MODEL,
     WIDE_CONVS,
     Case,
     a_finished_run,
     anns_big_run,
+    anns_drawing_as,
+    anns_drawings,
+    anns_wide_model,
     big_npz,
     check_case,
     dataset_upload,
+    export_as,
     model_upload_of,
     train,
     zip_bomb,
     zip_upload,
 )
-from tests.helpers.datasets import bomb_npz, make_zip, npz, shapes_zip
+from tests.helpers.datasets import big_pngs_zip, bomb_npz, make_zip, npz, shapes_zip
 from tests.helpers.jobs import TINY, FakeLauncher
 
 CASES: dict[str, Case] = {
@@ -110,6 +115,26 @@ CASES: dict[str, Case] = {
         "data", lambda r: uploads.save_uploaded_dataset("more", npz(), user=ANN),
         ("disk quota", "this dataset", "DASHCORE_USER_DISK_MB"),
         env={"DASHCORE_USER_DISK_MB": "1"}, setup=anns_big_run),
+    # one person cannot spend what belongs to everyone
+    "zip-import-past-its-cpu-limit": Case("data", zip_upload(
+        lambda: big_pngs_zip(classes=2, per_class=30), side=28, colour="grey"),
+        ("Reading these images used more than 1 s of processor time", "nothing was stored",
+         "DASHCORE_IMPORT_CPU_SECONDS"), env={"DASHCORE_IMPORT_CPU_SECONDS": "1"}),
+    "draw-a-class-past-ones-share": Case("draw", anns_drawing_as("junk20"),
+                                         ("You have drawings in 20 classes of your own",
+                                          "DASHCORE_DRAWING_CLASSES_PER_USER"),
+                                         setup=anns_drawings(20)),
+    "draw-past-ones-share-of-drawings": Case("draw", anns_drawing_as(3),
+                                             ("You have saved 2 drawings to 'Your drawings', "
+                                              "your share of it (2)",
+                                              "DASHCORE_DRAWINGS_PER_USER"),
+                                             env={"DASHCORE_DRAWINGS_PER_USER": "2"},
+                                             setup=anns_drawings(1, per_class=2)),
+    "export-past-the-owners-quota": Case("models", export_as(ANN, ANNS_MODEL),
+                                         ("disk quota", "this export",
+                                          "DASHCORE_USER_DISK_MB"),
+                                         env={"DASHCORE_USER_DISK_MB": "1"},
+                                         setup=anns_wide_model),
 }
 
 
