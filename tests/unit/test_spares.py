@@ -115,6 +115,13 @@ def test_visitors_and_read_only_users_start_no_spares(monkeypatch):
     assert spares.list_spares(settings) == []
 
 
+def test_a_ray_backend_starts_no_local_spares(monkeypatch):
+    monkeypatch.setenv("DASHCORE_SPARES", "1")
+    monkeypatch.setenv("DASHCORE_BACKEND", "ray")
+    settings = get_settings()
+    assert spares.top_up(settings) == 0 and spares.list_spares(settings) == []
+
+
 def test_spares_are_capped_by_the_jobs_that_can_run_at_once(monkeypatch):
     monkeypatch.setenv("DASHCORE_SPARES", "4")
     monkeypatch.setenv("DASHCORE_CONCURRENT_JOBS", "2")
