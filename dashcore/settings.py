@@ -44,6 +44,8 @@ LIMIT_ENV = {
     "import_max_seconds": "DASHCORE_IMPORT_MAX_SECONDS",
     "import_cpu_seconds": "DASHCORE_IMPORT_CPU_SECONDS",
     "import_workers": "DASHCORE_IMPORT_WORKERS",
+    "drawings_per_user": "DASHCORE_DRAWINGS_PER_USER",
+    "drawing_classes_per_user": "DASHCORE_DRAWING_CLASSES_PER_USER",
     "table_rows": "DASHCORE_MAX_TABLE_ROWS",
     "table_columns": "DASHCORE_MAX_TABLE_COLUMNS",
 }
@@ -83,6 +85,8 @@ class Limits:
     import_max_seconds: float = 120.0  # wall-clock limit of one import, in seconds
     import_cpu_seconds: float = 120.0  # CPU-time limit of one import's worker, in seconds
     import_workers: int = 1  # imports running at once per server (more wait in a short queue)
+    drawings_per_user: int = 1_000  # one person's share of the 10,000 "Your drawings"
+    drawing_classes_per_user: int = 20  # classes one person may add to "Your drawings" (of 100)
     table_rows: int = 200_000  # most data rows in an uploaded CSV table
     table_columns: int = 500  # most columns in an uploaded CSV table (its header's count)
 

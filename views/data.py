@@ -16,6 +16,7 @@ from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
+from views.common.contributions import clear_drawings_panel
 from views.common.own_images import show_import_report, webcam_form, zip_import_form
 from views.common.tables import show_table, table_import_form
 from views.common.text import literal, show_error
@@ -142,6 +143,9 @@ if dataset.is_table:
     st.caption(f"Uploaded by **{literal(uploader)}**." if uploader else literal(dataset.source))
     show_table(dataset)
     st.stop()
+
+if name == base.DRAWINGS:
+    clear_drawings_panel(current_user(), get_settings())
 
 token = statistics.fingerprint(dataset)
 overview = _overview(name, token, dataset)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dashcore.access.quota import count_with
 from dashcore.datasets.drawings import drawing_bytes
 from dashcore.datasets.uploads import dataset_bytes
+from dashcore.models.export_formats import export_bytes_of
 from dashcore.models.registry import model_bytes
 from dashcore.store.factory import run_bytes
 
 
 def count_every_store() -> None:
     """Register every store of a person's bytes with the disk quota (again is harmless)."""
-    count_with({"models": model_bytes, "datasets": dataset_bytes,
+    count_with({"models": model_bytes, "exports": export_bytes_of, "datasets": dataset_bytes,
                 "drawings": drawing_bytes, "runs": run_bytes})

@@ -24,6 +24,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from dashcore.access.auth import User
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_json
 from dashcore.errors import UserError
 from dashcore.models.builder import build_model
@@ -244,6 +246,27 @@ def library_versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
+SAVED_BYTES_PER_PARAM = 12  # a .keras file with Adam's two moments: ~3 float32 per weight
+
+
+def check_model_room(model: Any, owner: str | None, settings: Settings) -> None:
+    """Re-check the owner's disk quota before the model file is written: the quota was
+    checked when the run was queued, and the person may have filled it since.
+
+    Raises:
+        UserError: the model would take the owner over their quota (the run's checkpoint
+            stays in its folder, so the run can be continued once there is room).
+    """
+    if not owner:
+        return
+    size = int(model.count_params()) * SAVED_BYTES_PER_PARAM + 64 * 1024
+    try:
+        check_quota(User(owner), settings, size, "this run's model")
+    except UserError as exc:
+        raise UserError(f"The model was not saved. {exc} Its last whole-epoch checkpoint is "
+                        "kept: continue the run once there is room.") from None
+
+
 def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      should_stop: Callable[[], bool] | None = None, *,
                      settings: Settings | None = None, run_id: str | None = None,
@@ -422,6 +445,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     if register:
         from dashcore.models.registry import save_model
 
+        check_model_room(model, owner, settings)
         entry = save_model(model, card, settings)
         outcome.model_id, card = entry.model_id, entry.card
     outcome.card = card

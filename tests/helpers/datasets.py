@@ -3,6 +3,7 @@ CSV tables, and hostile files (a zip bomb, a forged PNG header)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zipfile
@@ -130,3 +131,18 @@ def churn_csv(n: int = 100) -> bytes:
         months = int(rng.integers(1, 60))
         lines.append(f"{months},{'basic' if i % 2 else 'pro'},{'yes' if months < 20 else 'no'}")
     return ("\n".join(lines) + "\n").encode()
+
+
+@functools.lru_cache(maxsize=1)
+def zeros_png(side: int = 5000) -> bytes:
+    """A black PNG of side×side: ~25 kB on disk, 25 megapixels once decoded."""
+    buffer = io.BytesIO()
+    Image.new("L", (side, side)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def big_pngs_zip(classes: int, per_class: int) -> bytes:
+    """Distinct 5000×5000 black PNGs (bytes after IEND differ, so none is a duplicate)."""
+    blob = zeros_png()
+    return make_zip({f"c{c:03d}/{i}.png": blob + f"{c}-{i}".encode()
+                     for c in range(classes) for i in range(per_class)})

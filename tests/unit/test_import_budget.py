@@ -3,14 +3,11 @@ archive, and a limited worker process with a time limit, one import at a time pe
 
 from __future__ import annotations
 
-import functools
-import io
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from dashcore.access.auth import User
 from dashcore.datasets import catalog, image_folders, images, zip_import
@@ -18,22 +15,7 @@ from dashcore.datasets.image_folders import ImportOptions
 from dashcore.errors import UserError
 from dashcore.limited import WorkGate
 from dashcore.settings import Limits, get_settings
-from tests.helpers.datasets import make_zip, shapes_zip
-
-
-@functools.lru_cache(maxsize=1)
-def _zeros_png(side: int = 5000) -> bytes:
-    """A black PNG of side×side: ~25 kB on disk, 25 megapixels once decoded."""
-    buffer = io.BytesIO()
-    Image.new("L", (side, side)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def big_pngs_zip(classes: int, per_class: int) -> bytes:
-    """Distinct 5000×5000 black PNGs (bytes after IEND differ, so none is a duplicate)."""
-    blob = _zeros_png()
-    return make_zip({f"c{c:03d}/{i}.png": blob + f"{c}-{i}".encode()
-                     for c in range(classes) for i in range(per_class)})
+from tests.helpers.datasets import big_pngs_zip, shapes_zip, zeros_png
 
 
 @pytest.fixture
@@ -75,9 +57,9 @@ def test_the_images_pixels_are_summed_from_their_headers_before_decoding(
 def test_a_header_past_the_first_bytes_is_still_charged_before_its_pixels_are_decoded(
 ) -> None:
     budget = images.PixelBudget(30, "")
-    images.decode_image(_zeros_png(), 28, 1, 25_000_000, budget)  # 25 of 30 megapixels
+    images.decode_image(zeros_png(), 28, 1, 25_000_000, budget)  # 25 of 30 megapixels
     with pytest.raises(UserError, match="over 50 megapixels together"):
-        images.decode_image(_zeros_png(), 28, 1, 25_000_000, budget)
+        images.decode_image(zeros_png(), 28, 1, 25_000_000, budget)
     assert budget.spent == 50_000_000
 
 

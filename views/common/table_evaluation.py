@@ -66,7 +66,8 @@ def _binary(result: TableEvaluation) -> None:
     left, middle, right = st.columns(3)
     with left:
         st.plotly_chart(eval_charts.confusion_figure(matrix, names,
-                                                     title=f"At threshold {threshold:.2f}"),
+                                                     title=f"At threshold {threshold:.2f}",
+                                                     unit="rows"),
                         key="eval_table_matrix", width="stretch")
     with middle:
         st.plotly_chart(charts.curve_figure(
@@ -88,8 +89,8 @@ def _classes(result: TableEvaluation) -> None:
     st.metric("Accuracy", f"{float((predicted == result.actual).mean()):.2%}")
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(eval_charts.confusion_figure(matrix, names), key="eval_table_matrix",
-                        width="stretch")
+        st.plotly_chart(eval_charts.confusion_figure(matrix, names, unit="rows"),
+                        key="eval_table_matrix", width="stretch")
     with right:
         st.dataframe(metrics.per_class_metrics(matrix, names).as_records(), hide_index=True,
                      key="eval_table_classes")
