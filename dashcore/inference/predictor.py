@@ -144,6 +144,23 @@ class SharedPredictor:
             return np.zeros((0, self.num_outputs), dtype=np.float32)
         return np.concatenate(outputs)
 
+    def predict_rows(self, rows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Outputs for encoded table rows ``(N, F)``: a number per row for a regression,
+        probabilities otherwise (see :mod:`dashcore.tables`).
+
+        Raises:
+            UserError: the rows are not as wide as the model's input.
+        """
+        x = np.asarray(rows, dtype=np.float32)
+        if x.ndim != 2 or tuple(self.input_shape) != (x.shape[1],):
+            wanted = "×".join("?" if d is None else str(d) for d in self.input_shape)
+            raise UserError(f"This model reads inputs of shape {wanted}, but the table's rows "
+                            f"have {x.shape[-1]} values: pick a model trained on this table.")
+        outputs = [self._run(x[start:start + batch_size])
+                   for start in range(0, len(x), batch_size)]
+        return np.concatenate(outputs) if outputs else np.zeros((0, self.num_outputs),
+                                                                 dtype=np.float32)
+
     def warm_up(self) -> SharedPredictor:
         """Run one blank image through the model, so the first real drawing is fast.
 

@@ -213,6 +213,15 @@ def list_models(settings: Settings | None = None, include_builtin: bool = True
     return entries
 
 
+def model_bytes(owner: str, settings: Settings) -> int:
+    """What ``owner``'s models (file and card) take, from the folder's sizes: nothing is
+    downloaded to count it (the disk quota asks)."""
+    folder = models_folder(settings)
+    return sum(folder.size(f"{entry.model_id}.keras") + folder.size(f"{entry.model_id}.json")
+               for entry in list_models(settings, include_builtin=False)
+               if entry.card.get("owner") == owner)
+
+
 def _check_owner(card: dict[str, Any], user: User | None) -> None:
     """Only the card's owner or an admin may change it (a model without owner: admins)."""
     owner = card.get("owner")

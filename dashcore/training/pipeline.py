@@ -24,11 +24,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from dashcore.access.auth import User
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_json
 from dashcore.errors import UserError
 from dashcore.models.builder import build_model
 from dashcore.settings import Settings, get_settings, limit_setting
 from dashcore.store.runs import COMPLETED, FAILED, STOPPED
+from dashcore.tables.columns import BINARY, REGRESSION
 from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.checkpoints import (
     CheckpointState,
@@ -48,6 +51,7 @@ from dashcore.training.devices import device_plan, precision_scope, strategy_sco
 from dashcore.training.epoch_checkpoint import EpochCheckpoint
 from dashcore.training.finetune import load_start_model, mnist_test_accuracy
 from dashcore.training.live_metrics import LiveMetrics
+from dashcore.training.phases import COMPILING, FINISHING, LOADING, PhaseClock, PhaseSink
 from dashcore.training.sinks import NullSink, TeeSink, TrainingSink
 from dashcore.training.stopping import StopAtTimeLimit, StopOnNaN, StopOnRequest
 from dashcore.training.tensorboard import TensorBoardScalars, TensorBoardSink
@@ -82,18 +86,40 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> Any:
     return keras.optimizers.Adam(learning_rate=rate)
 
 
+def task_metrics(task: str | None, activation: str = "softmax") -> list[Any]:
+    """The metrics a run reports: accuracy for classes (and AUC for two), MAE and RMSE for
+    a regression. ``task`` is a table's (None for images)."""
+    if task == REGRESSION:
+        return [keras.metrics.MeanAbsoluteError(name="mae"),
+                keras.metrics.RootMeanSquaredError(name="rmse")]
+    accuracy = (keras.metrics.BinaryAccuracy(name="accuracy") if activation == "sigmoid"
+                else keras.metrics.CategoricalAccuracy(name="accuracy"))
+    if task == BINARY:
+        return [accuracy, keras.metrics.AUC(name="auc")]
+    return [accuracy]
+
+
 def compile_model(model: Any, config: TrainConfig, steps_per_epoch: int = 1,
-                  jit_compile: bool = False) -> Any:
-    """Step 2b: compile with the configured optimizer, schedule and loss; accuracy metric.
+                  jit_compile: bool = False, task: str | None = None,
+                  activation: str = "softmax") -> Any:
+    """Step 2b: compile with the configured optimizer, schedule and loss; the task's metrics.
 
     ``steps_per_epoch`` sizes the one-cycle schedule. ``jit_compile`` comes from
     :func:`device_plan` (XLA on GPU only: on this 2-core CPU it made steps ~5× slower);
     when on, Keras's ``"auto"`` still leaves it off for layers XLA cannot compile.
     """
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=config.loss,
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                  metrics=task_metrics(task, activation),
                   jit_compile="auto" if jit_compile else False)
     return model
+
+
+def scale_regression_output(model: Any, table: Any) -> None:
+    """End a regression model with a fixed ``Rescaling`` to the target's training mean and
+    deviation: the layers learn a standardised number (what Adam's default step suits), while
+    the loss, MAE and RMSE, the predictions and the saved model speak the target's units."""
+    model.add(keras.layers.Rescaling(scale=table.target_std, offset=table.target_mean,
+                                     name="target_scale"))
 
 
 # ---------------------------------------------------------------- devices
@@ -157,8 +183,12 @@ def _start(config: TrainConfig, data: Any, spec: Any, plan: Any, steps: int,
                                              config.trainable_last, settings)
         else:
             model = build_model(spec, output_float32=plan.mixed_precision)
+            if data.table is not None and data.table.task == REGRESSION:
+                scale_regression_output(model, data.table)
         params = check_model_size(model, settings.limits)
-        compile_model(model, config, steps, jit_compile=plan.jit_compile)
+        compile_model(model, config, steps, jit_compile=plan.jit_compile,
+                      task=data.table.task if data.table is not None else None,
+                      activation=data.output_activation)
     return model, params, None, parent
 
 
@@ -178,10 +208,13 @@ class TrainOutcome:
     best_epoch: int | None = None  # 1-based
     test_accuracy: float | None = None
     test_loss: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)  # every metric on the test
+    # split (a table's regression has MAE and RMSE instead of accuracy)
     params: int = 0  # parameter count of the model
     duration_s: float = 0.0  # the whole job: data, build, fit, test, save
     fit_s: float = 0.0  # model.fit alone, wall clock (what the overhead benchmark compares)
     fit_cpu_s: float = 0.0  # model.fit alone, CPU seconds of this process (all its threads)
+    phases: list[dict[str, Any]] = field(default_factory=list)  # where the time went
     card: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -213,13 +246,35 @@ def library_versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
+SAVED_BYTES_PER_PARAM = 12  # a .keras file with Adam's two moments: ~3 float32 per weight
+
+
+def check_model_room(model: Any, owner: str | None, settings: Settings) -> None:
+    """Re-check the owner's disk quota before the model file is written: the quota was
+    checked when the run was queued, and the person may have filled it since.
+
+    Raises:
+        UserError: the model would take the owner over their quota (the run's checkpoint
+            stays in its folder, so the run can be continued once there is room).
+    """
+    if not owner:
+        return
+    size = int(model.count_params()) * SAVED_BYTES_PER_PARAM + 64 * 1024
+    try:
+        check_quota(User(owner), settings, size, "this run's model")
+    except UserError as exc:
+        raise UserError(f"The model was not saved. {exc} Its last whole-epoch checkpoint is "
+                        "kept: continue the run once there is room.") from None
+
+
 def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      should_stop: Callable[[], bool] | None = None, *,
                      settings: Settings | None = None, run_id: str | None = None,
                      run_dir: Path | None = None, name: str | None = None,
                      owner: str | None = None, register: bool = True,
                      extra_callbacks: tuple[Any, ...] = (),
-                     card_extra: dict[str, Any] | None = None) -> TrainOutcome:
+                     card_extra: dict[str, Any] | None = None,
+                     phases: PhaseClock | None = None) -> TrainOutcome:
     """Train, test and register one model in this process; returns what happened.
 
     Reusable from scripts: ``train_in_process(TrainConfig(epochs=1))`` trains the
@@ -240,6 +295,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         extra_callbacks: more Keras callbacks, run after the live-metrics one (the
             time-to-accuracy benchmark's per-epoch test probe).
         card_extra: more fields for the model card (the worker's parts and parent run).
+        phases: times loading, compiling, training, testing (the worker's clock already
+            holds its wait for a worker). Defaults to a fresh :class:`PhaseClock`.
 
     With ``config.resume`` it continues from the run folder's last whole-epoch checkpoint
     (optimizer state and epoch count included); with ``config.start_model`` it fine-tunes
@@ -251,7 +308,9 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     """
     started = time.monotonic()
     settings = settings or get_settings()
-    sink = sink or NullSink()
+    phases = phases or PhaseClock()
+    phases.enter(LOADING)
+    sink = PhaseSink(sink or NullSink(), phases)  # the first live point begins "training"
     should_stop = should_stop or (lambda: False)
     config.check(settings.limits)
     if run_dir is None and run_id is not None:
@@ -262,10 +321,11 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
 
     # 1. Data
     data = prepare_data(config, settings)
+    phases.enter(COMPILING)  # building, compiling and tracing: until the first live point
 
     # 2. Model, on the devices there are
     keras.utils.set_random_seed(config.seed)
-    spec = fitted_spec(config, data.input_shape, data.num_classes)
+    spec = fitted_spec(config, data.input_shape, data.num_classes, data.output_activation)
     plan = device_plan(config, visible_gpus())
     steps = count_steps(len(data.x_train), config.batch_size)
     model, params, resumed, parent = _start(config, data, spec, plan, steps, run_dir, settings)
@@ -313,6 +373,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         if tensorboard is not None:
             tensorboard.close()
     fit_s = time.monotonic() - fit_start
+    phases.enter(FINISHING)
     fit_cpu_s = time.process_time() - fit_cpu_start
 
     outcome = TrainOutcome(status=COMPLETED, epochs_done=live.epochs_done,
@@ -346,9 +407,12 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         weights_used = f"best epoch ({best.best_epoch})"
     test = model.evaluate(data.x_test, data.y_test, batch_size=max(256, config.batch_size),
                           verbose=0, return_dict=True)
-    outcome.test_accuracy = float(test["accuracy"])
+    outcome.test_accuracy = float(test["accuracy"]) if "accuracy" in test else None
     outcome.test_loss = float(test["loss"])
+    outcome.test_metrics = {key: float(value) for key, value in test.items()}
     outcome.duration_s = time.monotonic() - started
+    phases.end()
+    outcome.phases = phases.summary()
     card = {
         "name": name or config.default_name(), "owner": owner, "source": "trained",
         "run_id": run_id, "status": outcome.status, "dataset": config.dataset,
@@ -363,7 +427,12 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         "classes": sorted(set(config.classes)) if config.classes else None,
         "params": params, "device": plan.describe(), "device_notes": list(plan.notes),
         "sweep": config.sweep,  # {"id", "name", "trial"} for a sweep's trial, else None
+        "phases": outcome.phases,  # [{"phase", "s", "done"}]: where the run's time went
+        "test_metrics": outcome.test_metrics,
     }
+    if data.table is not None:  # what /evaluate and /predict need to read new rows
+        card.update({"task": data.table.task, "table": data.table.meta(),
+                     "output_activation": data.output_activation})
     if resumed is not None:
         card["continued_from_epoch"] = resumed.epoch
     if parent is not None:
@@ -376,6 +445,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     if register:
         from dashcore.models.registry import save_model
 
+        check_model_room(model, owner, settings)
         entry = save_model(model, card, settings)
         outcome.model_id, card = entry.model_id, entry.card
     outcome.card = card

@@ -3,9 +3,7 @@ through its override key, exactly as the canvas would return them (RGBA arrays).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from dashcore.datasets import drawings
@@ -13,9 +11,7 @@ from dashcore.inference import predictor
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.app.conftest import open_page
-
-OVERRIDE_KEY = "draw_image_override"
+from tests.helpers.pages import ONE, ZERO, canvas_with, open_draw
 
 
 @pytest.fixture(autouse=True)
@@ -23,20 +19,6 @@ def _fresh_models():
     predictor.clear_cache()
     yield
     predictor.clear_cache()
-
-
-def canvas_with(draw) -> np.ndarray:
-    image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
-    draw(ImageDraw.Draw(image))
-    return np.asarray(image)
-
-
-ONE = canvas_with(lambda d: d.line([(140, 40), (140, 240)], fill="white", width=18))
-ZERO = canvas_with(lambda d: d.ellipse([80, 40, 200, 240], outline="white", width=18))
-
-
-def open_draw(image: np.ndarray | None = None) -> AppTest:
-    return open_page("draw", {OVERRIDE_KEY: image} if image is not None else None)
 
 
 def texts(app: AppTest) -> str:

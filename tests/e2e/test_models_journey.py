@@ -13,7 +13,7 @@ import pytest
 
 from dashcore.models import registry
 from dashcore.settings import Settings
-from tests.e2e.harness import wait_for_app
+from tests.helpers.harness import wait_for_app
 
 pytestmark = pytest.mark.e2e
 MODEL_NAME = "Journey always seven"
