@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import canvas_driver as cd
-from tests.e2e.harness import free_port, start_app, stop_app
 from tests.e2e.test_draw_every_stroke import PHONE, draw_many
+from tests.helpers import canvas_driver as cd
+from tests.helpers.harness import free_port, start_app, stop_app
 
 pytestmark = pytest.mark.e2e
 
