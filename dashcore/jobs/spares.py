@@ -220,8 +220,9 @@ def claim(run_id: str, settings: Settings) -> tuple[int, float | None] | None:
 
 def top_up(settings: Settings) -> int:
     """Start spares in the background until this host has as many as it keeps (within
-    the memory budget); returns how many were started. Cheap when there are enough."""
-    if wanted(settings) <= 0:
+    the memory budget); returns how many were started. Cheap when there are enough.
+    Only for the local backend: a Ray job's worker starts none on its cluster node."""
+    if wanted(settings) <= 0 or settings.backend != "local":
         return 0
     with _folder_lock(settings) as mine:
         if not mine:
@@ -242,7 +243,7 @@ def top_up(settings: Settings) -> int:
 def keep_ready_for(user: User | None, settings: Settings) -> int:
     """Top up this host's spares for someone about to train (the /train page); a visitor
     or a read-only demo user starts none. Returns how many were started."""
-    if settings.backend != "local" or (user is not None and not can(user, "train")):
+    if user is not None and not can(user, "train"):
         return 0
     try:
         return top_up(settings)

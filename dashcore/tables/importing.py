@@ -2,7 +2,9 @@
 a seed, fit the encoder on the training rows, store as ``upload:<name>``.
 
 Nothing is written until every check passed; the owner's disk quota is checked on the
-file's size before it is parsed and on the stored size before it is written.
+file's size before it is parsed and on the stored size before it is written. Parsing holds a
+slot of the image imports' gate (``DASHCORE_IMPORT_WORKERS`` at once, one per person); the
+byte, row and column limits bound its cost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota
 from dashcore.datasets.base import Dataset, check_class_name
 from dashcore.datasets.saved import check_new_name, store_dataset
+from dashcore.datasets.zip_import import IMPORTS
 from dashcore.errors import UserError
 from dashcore.settings import Limits, Settings
 from dashcore.tables.columns import (
@@ -206,7 +209,10 @@ def import_table(name: str, data: bytes, options: TableOptions, settings: Settin
     authorize(user, "upload")
     clean, _ = check_new_name(name, settings)
     check_quota(user, settings, len(data), "this table")
-    dataset = build_table(inspect_csv(data, settings.limits), options, clean)
+    # The same gate as image imports: a few at once on this server, one at a time per person.
+    with IMPORTS.slot(user.name if user is not None and user.name else "",
+                      settings.limits.import_workers):
+        dataset = build_table(inspect_csv(data, settings.limits), options, clean)
     table = dataset.table
     extra = {TABLE_KEY: np.frombuffer(table.to_json().encode("utf-8"), dtype=np.uint8),
              "raw_train": np.frombuffer(frame_to_bytes(table.raw_train), dtype=np.uint8),

@@ -257,7 +257,8 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
             "input_shape": dataset.input_shape,
             "num_classes": len(names), "class_names": names, "train_images": images,
             "steps_per_epoch": steps, "training_tmac": work,
-            "activation_bytes": cost.training_bytes(config.batch_size)}
+            "activation_bytes": cost.training_bytes(config.batch_size),
+            "task": dataset.table.task if dataset.is_table else None}
 
 
 def training_images(config: TrainConfig, dataset: Dataset) -> int:

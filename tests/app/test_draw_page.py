@@ -113,3 +113,20 @@ def test_an_uploaded_model_is_not_offered_for_drawing_and_the_page_says_why() ->
     assert app.selectbox(key="draw_model").options == [
         "Default model (Fast CNN, canvas-ready, shipped) · 99.4% on test (built in)"]
     assert "Uploaded models are not offered for drawing" in texts(app)
+
+
+
+def test_a_model_is_sure_only_at_the_threshold_its_own_card_gives() -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    card = {"name": "Strict dense", "dataset": "MNIST", "input_shape": [28, 28, 1],
+            "num_classes": 10, "test_accuracy": 0.995, "calibration": {"threshold": 1.0}}
+    registry.save_model(build_model(get_preset("Dense 64")), card)  # untrained: never 100%
+    app = open_draw(ONE)
+    assert "For this model an answer counts as sure at 100% confidence or more" in texts(app)
+    assert app.subheader[0].value.startswith("Not sure: maybe ")
+    assert "The model's best guess is under 100%" in texts(app)
+    app.selectbox(key="draw_model").select(registry.BUILTIN_ID).run()
+    assert "counts as sure at 75% confidence" in texts(app)  # the shipped model's own card
+    assert app.subheader[0].value.startswith("Prediction: 1 (")

@@ -115,6 +115,13 @@ def test_visitors_and_read_only_users_start_no_spares(monkeypatch):
     assert spares.list_spares(settings) == []
 
 
+def test_a_ray_backend_starts_no_local_spares(monkeypatch):
+    monkeypatch.setenv("DASHCORE_SPARES", "1")
+    monkeypatch.setenv("DASHCORE_BACKEND", "ray")
+    settings = get_settings()
+    assert spares.top_up(settings) == 0 and spares.list_spares(settings) == []
+
+
 def test_spares_are_capped_by_the_jobs_that_can_run_at_once(monkeypatch):
     monkeypatch.setenv("DASHCORE_SPARES", "4")
     monkeypatch.setenv("DASHCORE_CONCURRENT_JOBS", "2")
@@ -327,3 +334,15 @@ def test_a_burst_of_more_runs_than_spares_queues_and_starts_them_all(with_spares
     done = [open_store().get_run(run.run_id) for run in runs]
     assert [run.status for run in done] == [COMPLETED] * 3, [run.reason for run in done]
     assert done[0].summary["worker"] == "spare" and done[1].summary["worker"] == "cold"
+
+
+def test_a_model_card_says_where_its_runs_time_went_and_an_older_card_says_nothing():
+    from dashcore.models.cards import ModelCard
+
+    card = ModelCard.from_dict({"name": "m", "worker": "spare", "phases": [
+        {"phase": "waiting for a worker", "s": 0.04, "done": True},
+        {"phase": "compiling", "s": 1.2, "done": True}]})
+    assert card.phases_line() == ("waiting for a worker 0.0 s · compiling 1.2 s "
+                                  "(a warm worker)")
+    assert ModelCard.from_dict({"name": "old"}).phases_line() == "—"
+    assert ModelCard.from_dict({"phases": "garbage"}).phases_line() == "—"

@@ -75,3 +75,18 @@ def test_live_charts_show_the_metrics_of_the_task() -> None:
         "Loss", "Accuracy", "AUC"]
     images = live_figure([], [])
     assert [a["text"] for a in images.to_dict()["layout"]["annotations"]] == ["Loss", "Accuracy"]
+
+
+def test_a_sweep_of_a_regression_on_accuracy_is_refused_in_a_sentence(
+        settings: Settings) -> None:
+    pytest.importorskip("optuna")
+    from dashcore.sweeps.space import SweepPlan
+    from dashcore.sweeps.study import work_per_run
+
+    base = config("upload:houses", "mse", epochs=2).to_dict()
+    plan = SweepPlan(name="prices", base=base, vary={"learning_rate": {"low": 1e-4,
+                                                                       "high": 1e-2}})
+    with pytest.raises(UserError, match="regression table: it has no accuracy"):
+        work_per_run(plan, settings)
+    plan.metric = "val_loss"
+    assert work_per_run(plan, settings) > 0

@@ -158,3 +158,14 @@ def test_the_owners_quota_counts_a_table(settings: Settings) -> None:
         import_table("houses", houses_csv(), TableOptions(target="price"), tight,
                      user=User(name="ann"))
     assert list_datasets(settings) == ["MNIST", "Fashion-MNIST"]
+
+
+def test_a_person_runs_one_import_at_a_time(settings: Settings) -> None:
+    from dashcore.access.auth import User
+    from dashcore.datasets.zip_import import IMPORTS
+
+    with IMPORTS.slot("ann", settings.limits.import_workers):
+        with pytest.raises(UserError, match="You already have one import running"):
+            import_table("houses", houses_csv(), TableOptions(target="price"), settings,
+                         user=User(name="ann"))
+    assert list_datasets(settings) == ["MNIST", "Fashion-MNIST"]
