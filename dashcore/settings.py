@@ -46,6 +46,7 @@ LIMIT_ENV = {
     "import_workers": "DASHCORE_IMPORT_WORKERS",
     "drawings_per_user": "DASHCORE_DRAWINGS_PER_USER",
     "drawing_classes_per_user": "DASHCORE_DRAWING_CLASSES_PER_USER",
+    "artifact_cache_mb": "DASHCORE_ARTIFACT_CACHE_MB",
     "table_rows": "DASHCORE_MAX_TABLE_ROWS",
     "table_columns": "DASHCORE_MAX_TABLE_COLUMNS",
 }
@@ -87,6 +88,8 @@ class Limits:
     import_workers: int = 1  # imports running at once per server (more wait in a short queue)
     drawings_per_user: int = 1_000  # one person's share of the 10,000 "Your drawings"
     drawing_classes_per_user: int = 20  # classes one person may add to "Your drawings" (of 100)
+    artifact_cache_mb: int = 2048  # local copies of object-store models (and, apart, datasets)
+    # kept at most, in megabytes; the least recently used go first
     table_rows: int = 200_000  # most data rows in an uploaded CSV table
     table_columns: int = 500  # most columns in an uploaded CSV table (its header's count)
 

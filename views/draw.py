@@ -45,9 +45,22 @@ PHONE_ONLY_CSS = (f"<style>@media (min-width: 640px) {{ .st-key-{PHONE_ANSWER_KE
 GETTING_READY = "Getting the model ready…"  # shown while the server still loads the model
 
 
+UPLOADED_NOT_DRAWN = ("Uploaded models are not offered for drawing: a model of unknown cost "
+                      "would run in the web server everyone shares. Evaluate them on "
+                      "**Evaluate**, where they run in a separate, time-limited process.")
+
+
 def usable_models() -> list[registry.ModelEntry]:
-    """Saved models that take one 28×28 grey image (what a drawing becomes)."""
-    return [e for e in registry.list_models() if e.error is None and e.info.reads_drawings]
+    """Saved models that take one 28×28 grey image (what a drawing becomes) and may run in
+    the server (not uploaded ones)."""
+    return [e for e in registry.list_models() if e.error is None and e.info.reads_drawings
+            and e.info.runs_in_the_server]
+
+
+def uploaded_drawable() -> bool:
+    """True when an uploaded model could read drawings but is kept off this page."""
+    return any(e.error is None and e.info.reads_drawings and not e.info.runs_in_the_server
+               for e in registry.list_models())
 
 
 def class_names(entry: registry.ModelEntry) -> tuple[str, ...]:
@@ -146,6 +159,8 @@ compared = compare_box.multiselect(
     format_func=lambda i: label_for(by_id[i]), key="draw_compare",
     help=f"Up to {MAX_COMPARED} more models answer the same drawing, side by side.")
 entry = by_id[model_id]
+if uploaded_drawable():
+    st.caption(UPLOADED_NOT_DRAWN)
 preload(entry.path)  # usually loaded already (the server loads the default model at start)
 left, right = st.columns([1, 1], gap="large")
 with left:

@@ -85,6 +85,13 @@ class ModelCard:
         return tuple(self.input_shape) in DRAWING_INPUTS
 
     @property
+    def runs_in_the_server(self) -> bool:
+        """False for an uploaded model: its cost is unknown (eight wide convolutions can hold
+        a core), so it runs only in the limited evaluation child, never in the web server's
+        shared predictor that /draw uses."""
+        return self.source != "uploaded"
+
+    @property
     def reads_digits(self) -> bool:
         """True for a model that reads drawn digits 0–9 (a candidate default for /draw)."""
         return self.reads_drawings and self.num_classes == 10

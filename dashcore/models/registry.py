@@ -89,7 +89,8 @@ def new_model_id(name: str) -> str:
 
 def models_folder(settings: Settings) -> ArtifactFolder:
     """Where saved models live: ``models`` under the artefact root (local by default)."""
-    return artifact_folder(settings.artifacts_url, "models", settings.home / "cache")
+    return artifact_folder(settings.artifacts_url, "models", settings.home / "cache",
+                           settings.limits.artifact_cache_mb)
 
 
 def _folder_of(model_id: str, settings: Settings) -> ArtifactFolder:

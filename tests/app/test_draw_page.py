@@ -104,6 +104,18 @@ def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_com
     assert "Default model (Fast CNN, canvas-ready, shipped)" in texts(app)
 
 
+def test_an_uploaded_model_is_not_offered_for_drawing_and_the_page_says_why() -> None:
+    card = {"name": "Someone's upload", "dataset": "MNIST", "input_shape": [28, 28, 1],
+            "num_classes": 10, "test_accuracy": 0.999, "source": "uploaded", "owner": "ann"}
+    registry.save_model(build_model(get_preset("Dense 64")), card)
+    app = open_draw(ONE)
+    assert not app.exception
+    assert app.selectbox(key="draw_model").options == [
+        "Default model (Fast CNN, canvas-ready, shipped) · 99.4% on test (built in)"]
+    assert "Uploaded models are not offered for drawing" in texts(app)
+
+
+
 def test_a_model_is_sure_only_at_the_threshold_its_own_card_gives() -> None:
     import keras
 
