@@ -1,7 +1,7 @@
 """Best accuracy: the "Best CNN" preset with its recommended recipe, to the end.
 
-    python benchmarks/bench_best_accuracy.py --threads 2   # 20 epochs, ~24 CPU minutes
-    python benchmarks/bench_best_accuracy.py --epochs 12   # a shorter one-cycle run
+    python -m benchmarks.bench_best_accuracy --threads 2   # 20 epochs, ~24 CPU minutes
+    python -m benchmarks.bench_best_accuracy --epochs 12   # a shorter one-cycle run
 
 One run in a fresh child process with the worker's process setup, through
 :func:`dashcore.training.pipeline.train_in_process` (nothing registered), as
@@ -19,9 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_time_to_99 import run_child  # noqa: E402 - after the path is set
+from benchmarks.bench_time_to_99 import run_child
 
 TARGET = 0.996
 

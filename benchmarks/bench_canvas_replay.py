@@ -1,8 +1,8 @@
 """Canvas replay: real handwriting drawn on /draw with the mouse, read as a person reads it.
 
-    python benchmarks/bench_canvas_replay.py                       # 50 digits, default model
-    python benchmarks/bench_canvas_replay.py --count 100 --model builtin --model <id>
-    python benchmarks/bench_canvas_replay.py --home ~/.dashcore     # models of a data folder
+    python -m benchmarks.bench_canvas_replay                       # 50 digits, default model
+    python -m benchmarks.bench_canvas_replay --count 100 --model builtin --model <id>
+    python -m benchmarks.bench_canvas_replay --home ~/.dashcore     # models of a data folder
 
 Stroke sets come from ``dashcore.datasets.strokes.replay_set``: MNIST *training* digits
 held out of the default model's training, skeletonised into pen strokes. Each is drawn
@@ -24,12 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from dashcore.datasets.strokes import replay_set  # noqa: E402 - after the path insert
-from tests.e2e import canvas_driver as cd  # noqa: E402
-from tests.e2e.harness import (  # noqa: E402
+from dashcore.datasets.strokes import replay_set
+from tests.helpers import canvas_driver as cd
+from tests.helpers.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,

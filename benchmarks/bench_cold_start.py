@@ -1,9 +1,9 @@
 """Cold start: from launching ``streamlit run app.py`` to the home page usable in Chromium.
 
-    python benchmarks/bench_cold_start.py              # 5 launches, ~1–2 min
-    python benchmarks/bench_cold_start.py --launches 3
+    python -m benchmarks.bench_cold_start              # 5 launches, ~1–2 min
+    python -m benchmarks.bench_cold_start --launches 3
 
-Each launch starts a fresh server (the browser-test harness, ``tests/e2e/conftest.py``: a
+Each launch starts a fresh server (the browser-test harness, ``tests/helpers/harness.py``: a
 free loopback port, a new temporary DASHCORE_HOME), opens ``/`` in a fresh browser context
 of an already running Debian Chromium, and stops the clock when the home page's title and
 its six step links are on screen and Streamlit's status shows no script running. Reported:
@@ -31,10 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.e2e.harness import (  # noqa: E402 - after the path insert
+from tests.helpers.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,

@@ -9,7 +9,7 @@ resident set size (RSS) from /proc before and after:
 2. ``bomb``: a small ``.npz`` of 20,000 blank 256×256 images (1.3 GB once inflated) is
    offered to ``save_uploaded_dataset``; it is refused from its headers.
 
-Usage: ``python benchmarks/bench_dataset_memory.py`` (about a minute; needs ~2 GB free).
+Usage: ``python -m benchmarks.bench_dataset_memory`` (about a minute; needs ~2 GB free).
 Prints one JSON line per phase: baseline RSS, RSS after, peak RSS, ratio after/baseline.
 """
 
@@ -86,10 +86,9 @@ def _load_largest() -> dict:
 
 
 def _bomb() -> dict:
-    sys.path.insert(0, str(REPO))
     from dashcore.datasets import uploads
     from dashcore.errors import UserError
-    from tests.unit.test_sizes_first import bomb_npz
+    from tests.helpers.datasets import bomb_npz
 
     data = bomb_npz(images=20_000, side=256)
     baseline = rss_mb()
@@ -111,10 +110,11 @@ def main() -> None:
         print(json.dumps(PHASES[sys.argv[1]]()))
         return
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "DASHCORE_HOME": home, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "DASHCORE_HOME": home}
         for phase in ("store", "load", "bomb"):
-            out = subprocess.run([sys.executable, __file__, phase], env=env, check=True,
-                                 capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            out = subprocess.run([sys.executable, "-m", "benchmarks.bench_dataset_memory", phase],
+                                 env=env, cwd=REPO, check=True, capture_output=True,
+                                 text=True).stdout.strip().splitlines()[-1]
             print(json.dumps({"phase": phase, **json.loads(out)}))
 
 

@@ -9,8 +9,8 @@ formats alike.
 
 Run::
 
-    python benchmarks/bench_export_formats.py              # ~1 minute
-    python benchmarks/bench_export_formats.py --images 500
+    python -m benchmarks.bench_export_formats              # ~1 minute
+    python -m benchmarks.bench_export_formats --images 500
 """
 
 from __future__ import annotations

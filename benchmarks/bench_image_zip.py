@@ -4,15 +4,15 @@ Builds 20,000 colour 32×32 images in 10 classes (smooth photo-like pictures: a 
 background, a shape, sensor noise), saves them once as PNG files in class folders inside a
 zip and once as a ``.npz``, then, each in a fresh process so peak memory is its own:
 
-- ``zip``: ``image_folders.import_zip`` (central-directory checks, decode, resize, split,
+- ``zip``: ``zip_import.import_zip`` (central-directory checks, decode, resize, split,
   store) followed by what /data computes on first view (load, summary, means, PCA, samples);
 - ``npz``: ``uploads.save_uploaded_dataset`` followed by the same /data computations.
 
 Target: the zip path under 10 s on this 2-core machine. Wall time on a shared machine
 includes other people's work; the process's CPU seconds are printed too. Run::
 
-    python benchmarks/bench_image_zip.py              # ~1 minute
-    python benchmarks/bench_image_zip.py --images 2000 --json out.json
+    python -m benchmarks.bench_image_zip              # ~1 minute
+    python -m benchmarks.bench_image_zip --images 2000 --json out.json
 """
 
 from __future__ import annotations
@@ -81,14 +81,14 @@ def data_page_views(name: str) -> None:
 
 def child(variant: str, path: Path) -> dict[str, float]:
     """One measured load in this (fresh) process."""
-    from dashcore.datasets import image_folders, uploads
+    from dashcore.datasets import image_folders, uploads, zip_import
     from dashcore.settings import get_settings
 
     settings = get_settings().ensure_dirs()
     data = path.read_bytes()
     started, cpu_started = time.perf_counter(), time.process_time()
     if variant == "zip":
-        report = image_folders.import_zip("bench", data, image_folders.ImportOptions(
+        report = zip_import.import_zip("bench", data, image_folders.ImportOptions(
             side=SIDE, colour="rgb"), settings)
         problems = len(report.problems)
     else:
@@ -121,8 +121,10 @@ def main() -> None:
         for variant, path in (("zip", zip_path), ("npz", npz_path)):
             home = folder / f"home-{variant}"
             out = subprocess.run(
-                [sys.executable, __file__, "--child", variant, "--path", str(path)],
+                [sys.executable, "-m", "benchmarks.bench_image_zip", "--child", variant,
+                 "--path", str(path)],
                 env={**os.environ, "DASHCORE_HOME": str(home)}, check=False,
+                cwd=Path(__file__).resolve().parents[1],
                 capture_output=True, text=True, timeout=600)
             if out.returncode:
                 sys.exit(f"{variant} failed:\n{out.stderr[-3000:]}")

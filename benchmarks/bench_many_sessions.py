@@ -1,7 +1,7 @@
 """Many people at once: N browser sessions drawing on /draw against one running server.
 
-    python benchmarks/bench_many_sessions.py                      # 20 sessions, ~5 min
-    python benchmarks/bench_many_sessions.py --sessions 3 --phase-s 20   # smoke run
+    python -m benchmarks.bench_many_sessions                      # 20 sessions, ~5 min
+    python -m benchmarks.bench_many_sessions --sessions 3 --phase-s 20   # smoke run
 
 The app is started on a free loopback port with its own temporary DASHCORE_HOME (the
 browser-test harness, ``tests/e2e/conftest.py``). One Debian Chromium opens ``--sessions``
@@ -37,7 +37,6 @@ import math
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,10 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.e2e.harness import (  # noqa: E402 - after the path insert
+from tests.helpers.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,

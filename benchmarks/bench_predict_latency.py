@@ -7,8 +7,8 @@ preprocessing + prediction on this 2-core CPU.
 
 Run::
 
-    python benchmarks/bench_predict_latency.py            # ~1 minute
-    python benchmarks/bench_predict_latency.py --runs 500 --predict-runs 100
+    python -m benchmarks.bench_predict_latency            # ~1 minute
+    python -m benchmarks.bench_predict_latency --runs 500 --predict-runs 100
 
 The machine's load average is printed before and after: on a shared machine other
 processes compete for the cores, and every figure here includes that competition.

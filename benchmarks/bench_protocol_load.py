@@ -1,7 +1,7 @@
 """How many people one server holds: N protocol-level sessions, idle and while a CNN trains.
 
-    python benchmarks/bench_protocol_load.py                         # 10/25/50/100, ~8 min
-    python benchmarks/bench_protocol_load.py --sessions 5 --phase-s 15   # smoke run
+    python -m benchmarks.bench_protocol_load                         # 10/25/50/100, ~8 min
+    python -m benchmarks.bench_protocol_load --sessions 5 --phase-s 15   # smoke run
 
 No browsers: each session is a ``benchmarks.protocol_client.ProtocolSession`` (one
 websocket, the BackMsgs Chromium sends), so the two cores go to the server, not to the
@@ -37,16 +37,12 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import tests.e2e.harness as harness  # noqa: E402
-from benchmarks.bench_many_sessions import (  # noqa: E402 - after the path insert
+import tests.helpers.harness as harness
+from benchmarks.bench_many_sessions import (
     get_run,
     kill_pid,
     load_average,
@@ -59,14 +55,16 @@ from benchmarks.bench_many_sessions import (  # noqa: E402 - after the path inse
     wait_until_final,
     wait_until_training,
 )
-from benchmarks.protocol_client import (  # noqa: E402
+from benchmarks.protocol_client import (
     CANVAS_SIDE,
     ProtocolSession,
     canvas_json,
     empty_png,
     render_stroke_png,
 )
-from tests.e2e.harness import free_port, start_app, stop_app  # noqa: E402
+from tests.helpers.harness import free_port, start_app, stop_app
+
+REPO = Path(__file__).resolve().parents[1]
 
 # Digit-like single strokes, fractions of the canvas (as bench_many_sessions draws them).
 STROKES = {

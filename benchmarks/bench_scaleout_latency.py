@@ -1,7 +1,7 @@
 """How quick is a run to start and to stop, on one box versus a team's Ray setup?
 
     .ci/services.sh start /tmp/svc && source /tmp/svc/env.sh
-    python benchmarks/bench_scaleout_latency.py --rounds 5 --ray-dir /tmp/svc/ray
+    python -m benchmarks.bench_scaleout_latency --rounds 5 --ray-dir /tmp/svc/ray
 
 Alternates the same tiny run (Dense 16 on 2,000 MNIST images, batch 8, points every
 0.1 s) between two setups, as a page would drive it (``queue.submit``, then ``dispatch``
@@ -27,9 +27,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def _config():

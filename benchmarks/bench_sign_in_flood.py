@@ -1,7 +1,7 @@
 """A sign-in flood against one server, while another person draws on /draw.
 
-    python benchmarks/bench_sign_in_flood.py                  # 10 attempts/s for 30 s
-    python benchmarks/bench_sign_in_flood.py --phase-s 10     # smoke run
+    python -m benchmarks.bench_sign_in_flood                  # 10 attempts/s for 30 s
+    python -m benchmarks.bench_sign_in_flood --phase-s 10     # smoke run
 
 The app is started on a free loopback port with its own temporary DASHCORE_HOME and a
 password list (one user, alice, with a real 600,000-round PBKDF2 hash). No browsers: every
@@ -30,24 +30,20 @@ import argparse
 import asyncio
 import json
 import random
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
-
-from benchmarks.bench_many_sessions import (  # noqa: E402
+from benchmarks.bench_many_sessions import (
     load_average,
     run_in_fresh_home,
     summarize,
 )
-from benchmarks.bench_protocol_load import Meter, drawings, used  # noqa: E402
-from benchmarks.protocol_client import ProtocolSession, canvas_json, empty_png  # noqa: E402
-from tests.e2e.harness import free_port, start_app, stop_app  # noqa: E402
+from benchmarks.bench_protocol_load import Meter, drawings, used
+from benchmarks.protocol_client import ProtocolSession, canvas_json, empty_png
+from tests.helpers.harness import free_port, start_app, stop_app
 
 PASSWORD = "correct horse battery"
 

@@ -1,7 +1,7 @@
 """Soak: N sessions drawing and browsing while one training job runs to the end.
 
-    python benchmarks/bench_soak.py                       # 20 sessions, ~5–7 min
-    python benchmarks/bench_soak.py --sessions 3 --epochs 1 --train-images 3000   # smoke
+    python -m benchmarks.bench_soak                       # 20 sessions, ~5–7 min
+    python -m benchmarks.bench_soak --sessions 3 --epochs 1 --train-images 3000   # smoke
 
 The server, the browser sessions and the timing of each drawing are those of
 ``bench_many_sessions.py`` (imported, not copied). Here every session also browses: with
@@ -31,9 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_many_sessions import (  # noqa: E402 - after the path insert
+from benchmarks.bench_many_sessions import (
     VIEWPORT,
     CpuMeter,
     LoadState,

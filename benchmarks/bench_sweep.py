@@ -1,7 +1,7 @@
 """A sweep around the tutorial CNN against the tutorial recipe given the same epochs.
 
-    python benchmarks/bench_sweep.py                      # 12 trials × 2 epochs; 1 and 2 at once
-    python benchmarks/bench_sweep.py --trials 4 --epochs 1 --train-images 3000   # a smoke run
+    python -m benchmarks.bench_sweep                      # 12 trials × 2 epochs; 1 and 2 at once
+    python -m benchmarks.bench_sweep --trials 4 --epochs 1 --train-images 3000   # a smoke run
 
 Everything goes through the code a person's sweep uses: :func:`dashcore.sweeps.dispatch.
 start_sweep` submits the trials to the job queue, detached worker processes train them
@@ -30,9 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 SPACE = {"learning_rate": {"low": 3e-4, "high": 3e-3},
          "batch_size": {"choices": [64, 128, 256]},

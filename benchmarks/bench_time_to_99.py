@@ -1,7 +1,7 @@
 """Time to 99% MNIST test accuracy: the tutorial recipe against the "Fast CNN" recipe.
 
-    python benchmarks/bench_time_to_99.py                 # both recipes once, ~3-5 min on 2 cores
-    python benchmarks/bench_time_to_99.py --rounds 2 --threads 1
+    python -m benchmarks.bench_time_to_99                 # both recipes once, ~3-5 min on 2 cores
+    python -m benchmarks.bench_time_to_99 --rounds 2 --threads 1
 
 Each recipe trains in a fresh child process with the worker's process setup (lower
 priority, TensorFlow thread pools: :func:`dashcore.jobs.worker.configure_process`) through the
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 TARGET = 0.99
 TUTORIAL = {"epochs": 12, "batch_size": 128, "validation_split": 0.1, "seed": 42,
@@ -93,9 +92,8 @@ def child(recipe: str, max_epochs: int, stop_at_target: bool) -> dict[str, Any]:
     settings = get_settings()
     threads = configure_process(settings)
     from dashcore.datasets.catalog import load_dataset
-    from dashcore.datasets.prepare import one_hot
+    from dashcore.datasets.prepare import one_hot, to_model_input
     from dashcore.training.config import TrainConfig, recommended_config
-    from dashcore.training.data import to_model_input
     from dashcore.training.pipeline import train_in_process
 
     if recipe == "tutorial":
@@ -118,7 +116,8 @@ def child(recipe: str, max_epochs: int, stop_at_target: bool) -> dict[str, Any]:
 
 def run_child(recipe: str, env: dict[str, str], max_epochs: int, stop: bool) -> dict[str, Any]:
     """Run :func:`child` in a new interpreter (same setup for every recipe)."""
-    command = [sys.executable, __file__, "--child", recipe, "--max-epochs", str(max_epochs)]
+    command = [sys.executable, "-m", "benchmarks.bench_time_to_99", "--child", recipe,
+               "--max-epochs", str(max_epochs)]
     if not stop:
         command.append("--no-stop")
     out = subprocess.run(command, env=env, cwd=REPO, check=True, stdout=subprocess.PIPE,

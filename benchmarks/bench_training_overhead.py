@@ -1,8 +1,8 @@
 """What does the live machinery cost? One epoch of CNN 32-64 on full MNIST, as a workbench
 job versus a plain ``model.fit`` of the same model and data, alternating in one run.
 
-    python benchmarks/bench_training_overhead.py            # 3 rounds, ~4 min on 2 cores
-    python benchmarks/bench_training_overhead.py --rounds 5 --threads 2
+    python -m benchmarks.bench_training_overhead            # 3 rounds, ~4 min on 2 cores
+    python -m benchmarks.bench_training_overhead --rounds 5 --threads 2
 
 Both sides run in a fresh process with the same process setup (the worker's priority and
 TensorFlow thread pools, :func:`dashcore.jobs.worker.configure_process`), the same prepared
@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 RECIPE = {"epochs": 1, "batch_size": 128, "validation_split": 0.1, "seed": 42,
           "optimizer": "adam", "learning_rate": 1e-3, "batch_log_interval_s": 0.5}
@@ -75,8 +74,9 @@ def plain_fit() -> dict:
 
 
 def run_plain(env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--plain-child"], env=env, cwd=REPO,
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_training_overhead",
+                          "--plain-child"], env=env, cwd=REPO, check=True,
+                         capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -1,6 +1,6 @@
 """Record what a real Chromium sends to the Streamlit server, so the protocol client matches it.
 
-    python benchmarks/capture_browser_frames.py            # writes benchmarks/frames/browser.json
+    python -m benchmarks.capture_browser_frames            # writes benchmarks/frames/browser.json
 
 Starts the app on a free loopback port with a temporary data folder, opens / then /draw in
 Debian's Chromium, draws one stroke, waits for the prediction, resets the canvas, opens
@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tests.e2e.harness import (  # noqa: E402 - after the path insert
+from tests.helpers.harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
     free_port,
@@ -38,6 +34,8 @@ from tests.e2e.harness import (  # noqa: E402 - after the path insert
     stop_app,
     wait_for_app,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 OUT = REPO / "benchmarks" / "frames" / "browser.json"
 STROKE = [(0.52, 0.15), (0.51, 0.5), (0.5, 0.85)]  # a "1", fractions of the canvas

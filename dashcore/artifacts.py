@@ -100,7 +100,7 @@ class LocalFolder:
 class RemoteFolder:
     """A prefix in an object store through fsspec, with a local download cache."""
 
-    def __init__(self, url: str, cache: Path) -> None:
+    def __init__(self, url: str, cache: Path, cache_bytes: int) -> None:
         try:
             import fsspec
 
@@ -111,6 +111,7 @@ class RemoteFolder:
                             f"pip install -e \".[s3]\" ({exc}).") from exc
         self.url = url.rstrip("/")
         self.cache = Path(cache)
+        self.cache_bytes = cache_bytes  # the cache is pruned to this after each download
 
     def _key(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -202,17 +203,45 @@ class RemoteFolder:
             except Exception as exc:  # noqa: BLE001
                 Path(tmp).unlink(missing_ok=True)
                 raise self._problem(exc, f"downloading {name}") from exc
+            self._prune(keep=target, stale=f"{stem}-")
+        else:
+            os.utime(target)  # used now: the last to be pruned
         return target
 
+    def _prune(self, keep: Path, stale: str) -> None:
+        """Drop older versions of the file just downloaded, then the least recently used
+        copies until the cache is within ``cache_bytes`` (never the one just fetched; a
+        reader holding a dropped file open keeps reading it)."""
+        files = []
+        for path in self.cache.iterdir():
+            if path == keep or path.name.startswith(".dl-") or not path.is_file():
+                continue
+            if path.name.startswith(stale) and path.suffix == keep.suffix:
+                path.unlink(missing_ok=True)
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _mtime, size, _path in files) + keep.stat().st_size
+        for _mtime, size, path in sorted(files):
+            if total <= self.cache_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
 
-def artifact_folder(root: str | Path, sub: str, cache: Path) -> ArtifactFolder:
-    """The ``sub`` folder of an artefact root (a local path or an fsspec URL)."""
+
+def artifact_folder(root: str | Path, sub: str, cache: Path, cache_mb: int) -> ArtifactFolder:
+    """The ``sub`` folder of an artefact root (a local path or an fsspec URL); a remote one
+    keeps at most ``cache_mb`` megabytes of local copies."""
     root = str(root)
     if is_remote(root):
-        return RemoteFolder(f"{root.rstrip('/')}/{sub}", cache / sub)
+        return RemoteFolder(f"{root.rstrip('/')}/{sub}", cache / sub, cache_mb * 1_000_000)
     return LocalFolder(Path(root.removeprefix("file://")) / sub)
 
 
 def datasets_folder(settings: Any) -> ArtifactFolder:
     """Where uploaded datasets live (beside the models), so remote workers can read them."""
-    return artifact_folder(settings.artifacts_url, "datasets", settings.home / "cache")
+    return artifact_folder(settings.artifacts_url, "datasets", settings.home / "cache",
+                           settings.limits.artifact_cache_mb)

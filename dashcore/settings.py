@@ -1,29 +1,25 @@
-"""One typed settings object for the whole workbench.
+"""One typed settings object for the whole workbench, and the one parser of its environment.
 
-Everything configurable lives here, read once from the environment, so pages,
-workers and tests agree on where data lives and which limits apply. Tests point
-``DASHCORE_HOME`` at a temporary folder.
+Everything configurable lives here, read from the environment by :func:`get_settings` at the
+entry points (pages, worker, CLI), so pages, workers and tests agree on where data lives and
+which limits apply. Every ``DASHCORE_*`` value is checked as it is read: a wrong one is
+refused with a sentence naming the variable, the value, what is allowed and the default
+(:class:`SettingsError`), never turned into a traceback later. Tests point ``DASHCORE_HOME``
+at a temporary folder.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from dashcore.errors import UserError
+
 DEFAULT_HOME = Path.home() / ".dashcore"
-
-
-def _env_int(name: str, default: int) -> int:
-    """Read a whole number from the environment, falling back to ``default``."""
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
-def _env_number(name: str, default: float) -> float:
-    """Read a number (fractions allowed: 0.05 minutes is 3 s) from the environment."""
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
 
 
 # The environment variable behind each limit, so a refusal can name what to change.
@@ -44,6 +40,15 @@ LIMIT_ENV = {
     "eval_max_seconds": "DASHCORE_EVAL_MAX_SECONDS",
     "unpacked_mb": "DASHCORE_UNPACKED_MB",
     "image_pixels": "DASHCORE_MAX_IMAGE_PIXELS",
+    "import_megapixels": "DASHCORE_IMPORT_MEGAPIXELS",
+    "import_max_seconds": "DASHCORE_IMPORT_MAX_SECONDS",
+    "import_cpu_seconds": "DASHCORE_IMPORT_CPU_SECONDS",
+    "import_workers": "DASHCORE_IMPORT_WORKERS",
+    "drawings_per_user": "DASHCORE_DRAWINGS_PER_USER",
+    "drawing_classes_per_user": "DASHCORE_DRAWING_CLASSES_PER_USER",
+    "artifact_cache_mb": "DASHCORE_ARTIFACT_CACHE_MB",
+    "table_rows": "DASHCORE_MAX_TABLE_ROWS",
+    "table_columns": "DASHCORE_MAX_TABLE_COLUMNS",
 }
 
 
@@ -76,6 +81,17 @@ class Limits:
     eval_max_seconds: float = 300.0  # longest an uploaded model's evaluation may run (seconds)
     unpacked_mb: int = 1_000  # most megabytes a zip of images may unpack or decode to
     image_pixels: int = 25_000_000  # most pixels in one uploaded image (e.g. 5000×5000)
+    import_megapixels: int = 5_000  # most pixels (in millions) all of one zip's images may
+    # decode to together, summed from their headers before any is decoded
+    import_max_seconds: float = 120.0  # wall-clock limit of one import, in seconds
+    import_cpu_seconds: float = 120.0  # CPU-time limit of one import's worker, in seconds
+    import_workers: int = 1  # imports running at once per server (more wait in a short queue)
+    drawings_per_user: int = 1_000  # one person's share of the 10,000 "Your drawings"
+    drawing_classes_per_user: int = 20  # classes one person may add to "Your drawings" (of 100)
+    artifact_cache_mb: int = 2048  # local copies of object-store models (and, apart, datasets)
+    # kept at most, in megabytes; the least recently used go first
+    table_rows: int = 200_000  # most data rows in an uploaded CSV table
+    table_columns: int = 500  # most columns in an uploaded CSV table (its header's count)
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,12 @@ class Settings:
     ray_gpus: float = 0.0  # GPUs each Ray job asks for unless its config says (DASHCORE_RAY_GPUS)
     stop_grace_s: float = 30.0  # seconds a stopping Ray job gets to save before stop_job
     artifacts: str = ""  # where models live (DASHCORE_ARTIFACTS): "" = home; "s3://bucket/prefix"
+    spares: int = 1  # warm spare workers kept ready on each host (DASHCORE_SPARES), at most
+    # concurrent_jobs; 0 = every run starts its worker cold
+    spare_mb: int = 3072  # most megabytes of memory this host's spares may hold together
+    # (DASHCORE_SPARE_MB); no new spare starts past it
+    spare_idle_minutes: float = 30.0  # an unused spare exits after this long
+    # (DASHCORE_SPARE_IDLE_MINUTES), giving its memory back
 
     @property
     def runs_dir(self) -> Path:
@@ -119,6 +141,13 @@ class Settings:
         if self.artifacts and "://" not in self.artifacts:
             return Path(self.artifacts).expanduser() / "datasets"
         return self.home / "datasets"
+
+    @property
+    def spares_dir(self) -> Path:
+        """Warm spare workers waiting on this host (one FIFO and one record each)."""
+        import socket
+
+        return self.home / "spares" / socket.gethostname()
 
     @property
     def drawings_dir(self) -> Path:
@@ -154,7 +183,9 @@ class Settings:
                "DASHCORE_WORKER_THREADS": str(self.worker_threads),
                "DASHCORE_RAY_ADDRESS": self.ray_address, "DASHCORE_RAY_CPUS": str(self.ray_cpus),
                "DASHCORE_RAY_GPUS": str(self.ray_gpus),
-               "DASHCORE_STOP_GRACE_S": str(self.stop_grace_s)}
+               "DASHCORE_STOP_GRACE_S": str(self.stop_grace_s),
+               "DASHCORE_SPARES": str(self.spares), "DASHCORE_SPARE_MB": str(self.spare_mb),
+               "DASHCORE_SPARE_IDLE_MINUTES": str(self.spare_idle_minutes)}
         env.update({var: str(getattr(self.limits, name)) for name, var in LIMIT_ENV.items()})
         return env
 
@@ -166,33 +197,172 @@ class Settings:
         return self
 
 
-def _env_float(name: str, default: float) -> float:
-    """Read a number from the environment, falling back to ``default``."""
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
 BACKENDS = ("local", "ray")
+# Run store URLs the store can open (``postgres`` and ``postgresql`` go through psycopg 3).
+DB_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+class SettingsError(UserError):
+    """One or more ``DASHCORE_*`` values are wrong; the message has a sentence for each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class EnvSetting:
+    """One environment variable: the field it sets, its default and how its text is read.
+
+    ``parse`` turns the (stripped, non-empty) text into the value or raises ``ValueError``;
+    ``allowed`` says in words what it accepts, for the refusal.
+    """
+
+    name: str  # the variable, e.g. DASHCORE_MAX_EPOCHS
+    target: str  # the Settings field it sets; "limits.<field>" for a Limits field
+    default: object  # the value when the variable is unset or blank
+    parse: Callable[[str], object]
+    allowed: str
+
+    def default_text(self) -> str:
+        """The default as a person would type it (README's tables quote the same text)."""
+        if self.target == "home":
+            return "~/.dashcore"
+        if isinstance(self.default, float) and self.default.is_integer():
+            return str(int(self.default))
+        return str(self.default) if self.default != "" else "empty"
+
+    def refusal(self, raw: str) -> str:
+        return (f"{self.name} is {_shown(raw)!r}: it must be {self.allowed} (the default is "
+                f"{self.default_text()}). Fix it or unset it to use the default.")
+
+
+def _shown(raw: str) -> str:
+    """The value as a refusal quotes it: a password inside a URL is hidden."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", raw)[:200]
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < minimum:
+            raise ValueError(raw)
+        return value
+    return parse
+
+
+def _number(minimum: float) -> Callable[[str], float]:
+    """A number; fractions allowed (0.05 minutes is 3 s); never NaN or infinite."""
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not math.isfinite(value) or value < minimum:
+            raise ValueError(raw)
+        return value
+    return parse
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in options:
+            raise ValueError(raw)
+        return raw.lower()
+    return parse
+
+
+def _folder(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(raw)
+    return path
+
+
+def _db_url(raw: str) -> str:
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in DB_SCHEMES or not rest:
+        raise ValueError(raw)
+    return raw
+
+
+def _artifacts(raw: str) -> str:
+    """A folder, or a URL whose protocol fsspec knows (its driver may still be missing)."""
+    protocol, sep, _ = raw.partition("://")
+    if sep and protocol.lower() != "file":
+        from fsspec.registry import known_implementations  # only for a URL: fsspec is big
+
+        if protocol.lower() not in known_implementations:
+            raise ValueError(raw)
+    return raw
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _limit_setting(name: str) -> EnvSetting:
+    default = next(f.default for f in fields(Limits) if f.name == name)
+    minimum = 1 if name == "import_workers" else 0
+    if isinstance(default, float):
+        return EnvSetting(LIMIT_ENV[name], f"limits.{name}", default, _number(minimum),
+                          f"a number, {minimum} or more; fractions allowed")
+    return EnvSetting(LIMIT_ENV[name], f"limits.{name}", default, _whole(minimum),
+                      f"a whole number, {minimum} or more")
+
+
+# Every DASHCORE_* variable the workbench reads, in one place: get_settings reads these and
+# nothing else. README's settings tables list the same names and defaults (a test checks).
+ENVIRONMENT: tuple[EnvSetting, ...] = (
+    EnvSetting("DASHCORE_HOME", "home", DEFAULT_HOME, _folder,
+               "a folder (or a path where one can be made), not a file"),
+    *(_limit_setting(name) for name in LIMIT_ENV),
+    EnvSetting("DASHCORE_CONCURRENT_JOBS", "concurrent_jobs", 1, _whole(1),
+               "a whole number, 1 or more"),
+    EnvSetting("DASHCORE_WORKER_THREADS", "worker_threads", 0, _whole(0),
+               "a whole number, 0 or more (0 = the cores left after one, shared between "
+               "concurrent jobs)"),
+    EnvSetting("DASHCORE_DB", "db", "", _db_url,
+               "empty (the SQLite file in the data folder) or a sqlite:/// or "
+               "postgresql:// URL"),
+    EnvSetting("DASHCORE_BACKEND", "backend", "local", _choice(BACKENDS),
+               " or ".join(BACKENDS)),
+    EnvSetting("DASHCORE_RAY_ADDRESS", "ray_address", "", _text,
+               "the Ray head's dashboard URL, e.g. http://head:8265"),
+    EnvSetting("DASHCORE_RAY_CPUS", "ray_cpus", 1.0, _number(0), "a number, 0 or more"),
+    EnvSetting("DASHCORE_RAY_GPUS", "ray_gpus", 0.0, _number(0), "a number, 0 or more"),
+    EnvSetting("DASHCORE_STOP_GRACE_S", "stop_grace_s", 30.0, _number(0),
+               "a number of seconds, 0 or more"),
+    EnvSetting("DASHCORE_ARTIFACTS", "artifacts", "", _artifacts,
+               "empty (the data folder), a folder, or an fsspec URL such as "
+               "s3://bucket/prefix"),
+    EnvSetting("DASHCORE_SPARES", "spares", 1, _whole(0),
+               "a whole number, 0 or more (0 = no warm spare workers)"),
+    EnvSetting("DASHCORE_SPARE_MB", "spare_mb", 3072, _whole(0),
+               "a whole number of megabytes, 0 or more"),
+    EnvSetting("DASHCORE_SPARE_IDLE_MINUTES", "spare_idle_minutes", 30.0, _number(0),
+               "a number of minutes, 0 or more; fractions allowed"),
+)
+
+
+def read_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from ``environ``: each variable in :data:`ENVIRONMENT` checked, blank ones
+    defaulted. Raises :class:`SettingsError` naming every wrong value at once."""
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for setting in ENVIRONMENT:
+        raw = environ.get(setting.name, "").strip()
+        if setting.name == "DASHCORE_RAY_ADDRESS" and not raw:
+            raw = environ.get("RAY_ADDRESS", "").strip()  # Ray's own variable, if set
+        try:
+            values[setting.target] = setting.parse(raw) if raw else setting.default
+        except ValueError:
+            problems.append(setting.refusal(raw))
+    if problems:
+        raise SettingsError(problems)
+    limits = Limits(**{target.removeprefix("limits."): value
+                       for target, value in values.items() if target.startswith("limits.")})
+    return Settings(limits=limits, **{target: value for target, value in values.items()
+                                      if not target.startswith("limits.")})
 
 
 def get_settings() -> Settings:
     """Build settings from the environment (read on every call, so tests can change it)."""
-    home = Path(os.environ.get("DASHCORE_HOME") or DEFAULT_HOME).expanduser()
-    limits = Limits(**{
-        name: (_env_number if isinstance(getattr(Limits, name), float) else _env_int)(
-            env, getattr(Limits, name)) for name, env in LIMIT_ENV.items()})
-    return Settings(
-        home=home,
-        concurrent_jobs=max(1, _env_int("DASHCORE_CONCURRENT_JOBS", 1)),
-        worker_threads=_env_int("DASHCORE_WORKER_THREADS", 0),
-        limits=limits,
-        db=os.environ.get("DASHCORE_DB", "").strip(),
-        backend=(os.environ.get("DASHCORE_BACKEND", "").strip().lower() or "local"),
-        ray_address=(os.environ.get("DASHCORE_RAY_ADDRESS", "").strip()
-                     or os.environ.get("RAY_ADDRESS", "").strip()),
-        ray_cpus=_env_float("DASHCORE_RAY_CPUS", 1.0),
-        ray_gpus=_env_float("DASHCORE_RAY_GPUS", 0.0),
-        stop_grace_s=_env_float("DASHCORE_STOP_GRACE_S", 30.0),
-        artifacts=os.environ.get("DASHCORE_ARTIFACTS", "").strip(),
-    )
-
+    return read_settings(os.environ)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS
+from dashcore.access.stores import count_every_store
+from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+count_every_store()  # as the router and the worker do: the disk quota asks every store
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +29,9 @@ def dashcore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the workbench's data folder at a fresh temporary directory."""
     home = tmp_path / "dashcore_home"
     monkeypatch.setenv("DASHCORE_HOME", str(home))
+    # No warm spare workers unless a test asks for them (tests/unit/test_spares.py): each
+    # one imports TensorFlow and holds ~0.9 GB until it is used or retires.
+    monkeypatch.setenv("DASHCORE_SPARES", "0")
     return home
 
 

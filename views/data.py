@@ -16,7 +16,9 @@ from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
 from views.common.access import allowed, current_user
+from views.common.contributions import clear_drawings_panel
 from views.common.own_images import show_import_report, webcam_form, zip_import_form
+from views.common.tables import show_table, table_import_form
 from views.common.text import literal, show_error
 
 SELECT_KEY = "data_dataset"
@@ -125,6 +127,7 @@ if st.session_state.get(SELECT_KEY) not in names:  # first visit, or the dataset
 name = st.selectbox("Dataset", names, key=SELECT_KEY, format_func=_label)
 _upload_form()
 if added := (zip_import_form(current_user(), get_settings())
+             or table_import_form(current_user(), get_settings())
              or webcam_form(current_user(), get_settings())):
     st.session_state[PENDING_KEY], st.session_state[FLASH_KEY] = added
     st.rerun()
@@ -134,6 +137,15 @@ try:
 except UserError as error:
     show_error(error)
     st.stop()
+
+if dataset.is_table:
+    uploader = uploads.dataset_owner(name)
+    st.caption(f"Uploaded by **{literal(uploader)}**." if uploader else literal(dataset.source))
+    show_table(dataset)
+    st.stop()
+
+if name == base.DRAWINGS:
+    clear_drawings_panel(current_user(), get_settings())
 
 token = statistics.fingerprint(dataset)
 overview = _overview(name, token, dataset)

@@ -18,7 +18,14 @@ from dashcore.datasets import drawings
 from dashcore.datasets.base import DRAWINGS
 from dashcore.errors import UserError
 from dashcore.inference.canvas import decode_canvas_png
-from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, Prediction, get_predictor, interpret
+from dashcore.inference.predictor import (
+    Prediction,
+    card_threshold,
+    get_predictor,
+    interpret,
+    is_loaded,
+    preload,
+)
 from dashcore.inference.preprocess import EMPTY_MESSAGE, preprocess
 from dashcore.models import registry
 from dashcore.settings import get_settings
@@ -35,11 +42,25 @@ OVERRIDE_KEY = "draw_image_override"
 PHONE_ANSWER_KEY = "draw_phone_answer"
 PHONE_ONLY_CSS = (f"<style>@media (min-width: 640px) {{ .st-key-{PHONE_ANSWER_KEY} "
                   "{ display: none; } }</style>")
+GETTING_READY = "Getting the model ready…"  # shown while the server still loads the model
+
+
+UPLOADED_NOT_DRAWN = ("Uploaded models are not offered for drawing: a model of unknown cost "
+                      "would run in the web server everyone shares. Evaluate them on "
+                      "**Evaluate**, where they run in a separate, time-limited process.")
 
 
 def usable_models() -> list[registry.ModelEntry]:
-    """Saved models that take one 28×28 grey image (what a drawing becomes)."""
-    return [e for e in registry.list_models() if e.error is None and e.info.reads_drawings]
+    """Saved models that take one 28×28 grey image (what a drawing becomes) and may run in
+    the server (not uploaded ones)."""
+    return [e for e in registry.list_models() if e.error is None and e.info.reads_drawings
+            and e.info.runs_in_the_server]
+
+
+def uploaded_drawable() -> bool:
+    """True when an uploaded model could read drawings but is kept off this page."""
+    return any(e.error is None and e.info.reads_drawings and not e.info.runs_in_the_server
+               for e in registry.list_models())
 
 
 def class_names(entry: registry.ModelEntry) -> tuple[str, ...]:
@@ -55,9 +76,15 @@ def label_for(entry: registry.ModelEntry) -> str:
 
 
 def predict(entry: registry.ModelEntry, image: np.ndarray) -> Prediction:
-    """The shared, cached model of ``entry`` applied to one 28×28 image."""
-    return interpret(get_predictor(entry.path).predict_one(image), class_names(entry),
-                     CONFIDENCE_THRESHOLD)
+    """The shared, cached model of ``entry`` applied to one 28×28 image, "sure" at the
+    threshold on its card. A model still loading (the server starts loading the default
+    one at start-up) is waited for under "Getting the model ready…": never dropped."""
+    if is_loaded(entry.path):
+        predictor = get_predictor(entry.path)
+    else:
+        with st.spinner(GETTING_READY):
+            predictor = get_predictor(entry.path)
+    return interpret(predictor.predict_one(image), class_names(entry), predictor.threshold)
 
 
 def show_prediction(entry: registry.ModelEntry, image: np.ndarray, key: str,
@@ -72,10 +99,10 @@ def show_prediction(entry: registry.ModelEntry, image: np.ndarray, key: str,
         st.markdown(f"**{literal(title)}**")
     st.subheader(literal(prediction.headline()))
     if not prediction.sure:
-        st.caption(f"The model's best guess is under {CONFIDENCE_THRESHOLD:.0%}: try drawing "
+        st.caption(f"The model's best guess is under {prediction.threshold:.0%}: try drawing "
                    "the digit bigger, or more like a printed one.")
     st.plotly_chart(probability_figure(prediction.probabilities, prediction.class_names,
-                                       threshold=CONFIDENCE_THRESHOLD), key=key,
+                                       threshold=prediction.threshold), key=key,
                     config={"displayModeBar": False, "staticPlot": True})
     return prediction
 
@@ -132,6 +159,9 @@ compared = compare_box.multiselect(
     format_func=lambda i: label_for(by_id[i]), key="draw_compare",
     help=f"Up to {MAX_COMPARED} more models answer the same drawing, side by side.")
 entry = by_id[model_id]
+if uploaded_drawable():
+    st.caption(UPLOADED_NOT_DRAWN)
+preload(entry.path)  # usually loaded already (the server loads the default model at start)
 left, right = st.columns([1, 1], gap="large")
 with left:
     brush = st.slider("Brush width", 6, 40, 18, key="draw_brush",
@@ -141,8 +171,9 @@ with left:
     canvas_image, canvas_png = read_canvas(brush)
     # Below the canvas, so that on a phone nothing pushes the canvas out of the first screen.
     sure_line = entry.info.sure_line()
-    st.caption(f"An answer counts as sure at {CONFIDENCE_THRESHOLD:.0%} confidence or more; "
-               "below that the page says it is not sure and shows two guesses."
+    st.caption(f"For this model an answer counts as sure at {card_threshold(entry.path):.0%} "
+               "confidence or more; below that the page says it is not sure and shows two "
+               "guesses."
                + (f" {sure_line}" if sure_line else ""))
 
 image, stats = (None, None)
@@ -171,8 +202,18 @@ with right:
 # Filled after the answer column; always one line, so the canvas never shifts under a finger.
 # Worded apart from the headline so that each text names one element on the page.
 phone_line = (f"Answer: {prediction.headline().removeprefix('Prediction: ')}" if prediction
-              else "Answer: none yet, draw a digit below")
+              else "Answer: none yet, draw a digit below" if is_loaded(entry.path)
+              else f"Answer: none yet, draw a digit below ({GETTING_READY.lower()})")
 phone_answer.markdown(f"**{literal(phone_line)}**")
+
+if image is None and not is_loaded(entry.path):
+    # Before the first drawing: say so, and hold this run until the model is warm, so a
+    # drawing made meanwhile reruns the page (and is answered) the moment it is ready.
+    with right, st.spinner(GETTING_READY):
+        try:
+            get_predictor(entry.path)
+        except UserError:
+            pass  # the drawing's own prediction shows the sentence
 
 if image is not None and compared:
     st.divider()

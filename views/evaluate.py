@@ -12,9 +12,11 @@ import streamlit as st
 from dashcore.charts import evaluation as charts
 from dashcore.datasets import base, catalog
 from dashcore.errors import UserError
-from dashcore.evaluation import metrics, runner
+from dashcore.evaluation import metrics, runner, splits
 from dashcore.models import registry
+from dashcore.settings import get_settings
 from views.common.access import current_user
+from views.common.table_evaluation import show_table_evaluation
 from views.common.text import literal, show_error
 
 GALLERY_SIZE = 30  # images shown per gallery: enough to see a pattern, cheap to send
@@ -52,11 +54,11 @@ model_id = left.selectbox(
     format_func=lambda i: f"{by_id[i].name}  ({i})", key="eval_model")
 entry = by_id[model_id]
 
-split_options = list(runner.SPLITS) + (
-    [runner.DRAWINGS_SPLIT] if runner.drawings_available() else [])
-drawn = entry.card.get("dataset") == base.DRAWINGS and runner.DRAWINGS_SPLIT in split_options
+split_options = list(splits.SPLITS) + (
+    [splits.DRAWINGS_SPLIT] if splits.drawings_available() else [])
+drawn = entry.card.get("dataset") == base.DRAWINGS and splits.DRAWINGS_SPLIT in split_options
 split = right.radio("Split", split_options, horizontal=True, key="eval_split",
-                    index=split_options.index(runner.DRAWINGS_SPLIT) if drawn else 0,
+                    index=split_options.index(splits.DRAWINGS_SPLIT) if drawn else 0,
                     help="The test split is what the model never trained on. A model "
                          "trained on your drawings is scored on the held-out ones.")
 datasets = [d for d in catalog.list_datasets() if d != base.DRAWINGS]  # drawings: a split here
@@ -64,9 +66,14 @@ card_dataset = entry.card.get("dataset")
 dataset_name = middle.selectbox(
     "Dataset", datasets,
     index=datasets.index(card_dataset) if card_dataset in datasets else 0,
-    disabled=split == runner.DRAWINGS_SPLIT, key=f"eval_dataset|{model_id}")
+    disabled=split == splits.DRAWINGS_SPLIT, key=f"eval_dataset|{model_id}")
 
 user = current_user()
+settings = get_settings()
+if entry.card.get("table") is not None or (
+        split != runner.DRAWINGS_SPLIT and catalog.load_dataset(dataset_name, settings).is_table):
+    show_table_evaluation(entry, dataset_name, split, settings)
+    st.stop()
 where = (" in a separate, time-limited process" if entry.card.get("source") == "uploaded"
          else "")
 try:

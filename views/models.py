@@ -76,6 +76,7 @@ def _card_table(entry: registry.ModelEntry) -> None:
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
         "Trained": entry.info.training_line(),
         "Lineage": entry.info.lineage_line(),
+        "Where the time went": entry.info.phases_line(),
     }
     left, right = st.columns(2)
     items = list(rows.items())
@@ -166,7 +167,7 @@ def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User)
     else:
         _card_table(entry)
         _actions(entry, is_default, user)
-        export_panel(entry, get_settings())
+        export_panel(entry, get_settings(), user)
     if st.session_state.get(CONFIRM) == entry.model_id:
         _confirm_delete(entry, user)
 

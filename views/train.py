@@ -13,7 +13,7 @@ from dashcore.access.auth import can, why_not
 from dashcore.charts import training as charts
 from dashcore.datasets import catalog
 from dashcore.errors import UserError
-from dashcore.jobs import display, queue
+from dashcore.jobs import display, queue, spares
 from dashcore.models.presets import DEFAULT_PRESET, PRESETS, RECIPE_NOTES, RECIPES
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
@@ -27,10 +27,12 @@ from dashcore.training.config import (
     TrainConfig,
     recipe_for,
 )
+from dashcore.training.data import default_loss
 from views.common.access import allowed, current_user, run_or_error
 from views.common.continue_panel import continue_panel, start_from_fields
 from views.common.text import literal, show_error
 
+AUTO_LOSS = "auto"  # the loss the dataset calls for (dashcore.training.data.default_loss)
 WATCH_KEY = "train_watch"  # the run the live panel follows
 ARCH_KEY = "arch_spec"  # the model built on /architecture (a ModelSpec dict), if any
 CUSTOM = "Built on /architecture"
@@ -123,9 +125,13 @@ def _form() -> None:
             "Learning-rate schedule", list(SCHEDULES), key="train_schedule",
             format_func=lambda name: SCHEDULES[name].split(":")[0],
             help=" ".join(SCHEDULES.values()))
-        loss = middle.selectbox("Loss", list(LOSSES), key="train_loss", format_func=LOSSES.get,
-                                help="Cross-entropy is standard for classes; mean squared "
-                                     "error is there to compare, as the tutorials do.")
+        loss = middle.selectbox("Loss", [AUTO_LOSS, *LOSSES], key="train_loss",
+                                format_func=lambda k: LOSSES.get(k, "Follow the data"),
+                                help="Follow the data: categorical cross-entropy for images, "
+                                     "and for a table the one its task calls for (mean "
+                                     "squared error for a number, binary cross-entropy for "
+                                     "two classes). Mean squared error on images is there to "
+                                     "compare, as the tutorials do.")
         batch_size = middle.number_input(
             "Batch size", step=32, key="train_batch",
             help="Images per update, 1 to 4096. Larger is faster per image, noisier when small.")
@@ -175,6 +181,12 @@ def _form() -> None:
         submitted = st.form_submit_button("Train", type="primary")
     if not submitted:
         return
+    if loss == AUTO_LOSS:
+        try:
+            loss = default_loss(catalog.load_dataset(dataset, settings))
+        except UserError as exc:
+            show_error(exc)
+            return
     config = TrainConfig(
         dataset=dataset, architecture=architectures[arch], optimizer=optimizer,
         learning_rate=float(learning_rate), batch_size=int(batch_size), epochs=int(epochs),
@@ -197,6 +209,7 @@ def _form() -> None:
 
 
 if allowed("train", user=user):
+    spares.keep_ready_for(user, settings)  # a warm worker waits for the Train press
     _form()
 
 
@@ -231,6 +244,11 @@ def _live_panel(run_id: str, was_active: bool) -> None:
     if run.status not in (QUEUED, "starting"):
         fraction, caption = display.progress_caption(run.progress)
         st.progress(fraction, text=caption)
+    phases = display.phases_line(run)
+    if phases:
+        st.caption(f"Where the time went: {phases}", help="Waiting for a worker (a warm one "
+                   "takes a run at once; a cold one imports TensorFlow first), loading data, "
+                   "compiling (building the model and tracing its first step), training.")
     _stop_button(run)
     batch_points = store.batch_points(run.run_id)
     epoch_points = store.epoch_points(run.run_id)
@@ -241,6 +259,11 @@ def _live_panel(run_id: str, was_active: bool) -> None:
         if log is not None:
             st.code(log or "(nothing printed yet)", language=None)
     summary = run.summary or {}
+    tested = summary.get("test_metrics") or {}
+    if summary.get("test_accuracy") is None and "mae" in tested:  # a table's regression
+        st.caption(f"Test MAE {tested['mae']:.4g} · test RMSE {tested['rmse']:.4g} · best "
+                   f"epoch {summary.get('best_epoch')} · saved as model "
+                   f"`{summary.get('model_id')}` (see /models, /evaluate).")
     if summary.get("test_accuracy") is not None:
         st.caption(f"Test accuracy {summary['test_accuracy']:.4f} · test loss "
                    f"{summary['test_loss']:.4f} · best epoch {summary.get('best_epoch')} · "

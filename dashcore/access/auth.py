@@ -49,7 +49,7 @@ MODES = ("off", "password", "oidc")
 MAX_USER_NAME = 254  # characters in a user name or an admin's e-mail address (RFC 5321)
 # Actions a page may ask about; visitors and demo users get only the read-only ones.
 READ_ONLY_ACTIONS = frozenset({"view", "draw", "evaluate"})
-WRITE_ACTIONS = frozenset({"train", "upload", "save_drawing"})
+WRITE_ACTIONS = frozenset({"train", "upload", "save_drawing", "export"})
 
 
 def hash_password(password: str, salt: bytes | None = None,
@@ -257,7 +257,8 @@ def can(user: User, action: str, owner: str | None = None) -> bool:
     """Whether ``user`` may do ``action``.
 
     Actions: read-only ones (``view``, ``draw``, ``evaluate``) for everyone; ``train``,
-    ``upload``, ``save_drawing`` for anyone signed in and not read-only; ``manage`` (stop a
+    ``upload``, ``save_drawing``, ``export`` (converting a model, seconds of CPU and disk) for
+    anyone signed in and not read-only; ``manage`` (stop a
     run, rename or delete a model) for its owner or an admin; ``admin`` (the default model
     for everyone) for admins only.
     """

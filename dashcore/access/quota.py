@@ -1,22 +1,40 @@
 """Disk quota per person: what one signed-in user's things take, and the check before more.
 
-Counted per owner: model files and cards in the registry, uploaded datasets, saved
-drawings (the 28×28 image and the canvas PNG) and run folders (checkpoints, TensorBoard
-logs, config). The limit is ``DASHCORE_USER_DISK_MB``; a refusal says how much the person
-uses, of how much, and what to delete. Things without an owner (made with access off,
+Counted per owner by each store of bytes (models, datasets, drawings, runs: the list is
+``dashcore.access.stores``), which the quota asks through :class:`ByteCounter` and does not
+import, since the stores call :func:`check_quota` before they write. The limit is
+``DASHCORE_USER_DISK_MB``; a refusal says how much the person uses, of how much, and what
+to delete. Things without an owner (made with access off,
 or by scripts) count against nobody, and trusted callers (no user) are not checked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from dashcore.access.auth import User
 from dashcore.errors import UserError
 from dashcore.settings import Settings, limit_setting
-from dashcore.system import folder_size, human_bytes
+from dashcore.system import human_bytes
 
-DRAWING_IMAGE_BYTES = 28 * 28  # one saved 28×28 uint8 image (before compression)
+
+class ByteCounter(Protocol):
+    """How one store of bytes counts what an owner keeps in it."""
+
+    def __call__(self, owner: str, settings: Settings) -> int:
+        """Bytes ``owner``'s things take in this store now (0 for none)."""
+
+
+# kind ("models", "datasets", …) → its store's counter, in the order the line shows them.
+# Filled once by an entry point (dashcore.access.stores.count_every_store): the stores call
+# check_quota, so the quota cannot import them.
+_counters: dict[str, ByteCounter] = {}
+
+
+def count_with(counters: dict[str, ByteCounter]) -> None:
+    """Tell the quota which stores hold a person's bytes and how each counts them."""
+    _counters.update(counters)
 
 
 @dataclass(frozen=True)
@@ -24,67 +42,32 @@ class DiskUse:
     """Bytes one owner's things take, by kind, and the quota they count against."""
 
     owner: str
-    models: int
-    datasets: int
-    drawings: int
-    runs: int
+    by_kind: dict[str, int]
     limit: int
 
     @property
     def total(self) -> int:
         """All of it together."""
-        return self.models + self.datasets + self.drawings + self.runs
+        return sum(self.by_kind.values())
 
     def line(self) -> str:
         """"You use 1.2 MB of 2.0 GB (models …, datasets …, drawings …, runs …)." """
-        parts = ", ".join(f"{kind} {human_bytes(size)}" for kind, size in (
-            ("models", self.models), ("datasets", self.datasets),
-            ("drawings", self.drawings), ("runs", self.runs)))
+        parts = ", ".join(f"{kind} {human_bytes(size)}" for kind, size in self.by_kind.items())
         return f"You use {human_bytes(self.total)} of {human_bytes(self.limit)} ({parts})."
 
 
-def _size(path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 def disk_use(owner: str, settings: Settings) -> DiskUse:
-    """What ``owner``'s models, datasets, drawings and runs take on disk now."""
-    from dashcore.artifacts import datasets_folder
-    from dashcore.datasets.drawings import list_drawings
-    from dashcore.datasets.uploads import UPLOAD_PREFIX, dataset_owner
-    from dashcore.models.registry import list_models, models_folder
+    """What ``owner``'s things take on disk now, asked of every store of bytes.
 
-    # Sizes come from the artefact folder (a stat, or an object store's listing): nothing is
-    # downloaded to count it.
-    folder = models_folder(settings)
-    models = sum(folder.size(f"{entry.model_id}.keras") + folder.size(f"{entry.model_id}.json")
-                 for entry in list_models(settings, include_builtin=False)
-                 if entry.card.get("owner") == owner)
-    datasets = 0
-    uploaded = datasets_folder(settings)
-    for name in uploaded.names(".npz"):
-        if not name.startswith(".") and \
-                dataset_owner(UPLOAD_PREFIX + name[:-len(".npz")], settings) == owner:
-            datasets += uploaded.size(name)
-    drawings = 0
-    try:
-        mine = [d for d in list_drawings(settings) if d.owner == owner]
-    except UserError:  # a damaged drawings file: counted as nothing until it is fixed
-        mine = []
-    canvas = settings.drawings_dir / "canvas"
-    for drawing in mine:
-        drawings += DRAWING_IMAGE_BYTES + _size(canvas / f"{drawing.drawing_id}.png")
-    runs = 0
-    if settings.db or settings.store_path.exists():
-        from dashcore.store.factory import open_store
-
-        for run in open_store(settings).list_runs():
-            if run.owner == owner:
-                runs += folder_size(settings.runs_dir / run.run_id)
-    return DiskUse(owner, models, datasets, drawings, runs,
+    Raises:
+        RuntimeError: no store was registered (an entry point that did not call
+            ``dashcore.access.stores.count_every_store``): counting nothing would let
+            anyone past the quota.
+    """
+    if not _counters:
+        raise RuntimeError("The disk quota knows no store of bytes: the entry point must call "
+                           "dashcore.access.stores.count_every_store() first.")
+    return DiskUse(owner, {kind: count(owner, settings) for kind, count in _counters.items()},
                    settings.limits.user_disk_mb * 1024 * 1024)
 
 

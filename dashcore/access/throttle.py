@@ -6,9 +6,11 @@ A wrong password is free a few times; after that each further failure on the sam
 the last one, up to a ceiling, and the refusal says how long to wait. Unknown names are
 keyed like known ones, so the answer never tells which names exist.
 
-The state is module-level and shared by every session of the server process (Streamlit
-runs all sessions in one process), guarded by a lock, and bounded: the least recently
-failed keys are forgotten first, and a key with no failure for ``forget_s`` is dropped.
+The counts live in a :class:`FailureBook`. The server's pages use the run store's database
+(:mod:`dashcore.store.sign_ins`), so a restart does not clear them and every replica behind a
+proxy sees the same counts; :class:`MemoryBook` (one process, the default for scripts and
+tests) keeps them in a dictionary. Either is bounded: a key with no failure for
+``forget_s`` is dropped, and the least recently failed keys go first past ``max_keys``.
 
 Hashing is bounded too: at most ``HASH_SLOTS`` PBKDF2 verifications run at once in the
 server, and at most ``HASH_QUEUE`` more wait for a slot; anyone beyond that is asked to
@@ -23,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from dashcore.errors import PermissionDenied
 
@@ -48,11 +51,70 @@ class SignInThrottled(PermissionDenied):
         self.retry_after_s = retry_after_s
 
 
+Key = tuple[str, str]
+
+
 @dataclass
-class _Record:
+class FailureRecord:
+    """One key's wrong passwords: how many, locked until when, the last one's time."""
+
     failures: int = 0
     locked_until: float = 0.0
     last_failure: float = 0.0
+
+
+Change = Callable[[dict[Key, FailureRecord]], dict[Key, FailureRecord | None]]
+
+
+class FailureBook(Protocol):
+    """Where failure counts are kept; every change is atomic across its readers."""
+
+    def read(self, keys: Sequence[Key]) -> dict[Key, FailureRecord]:
+        """The records of those keys that have one."""
+
+    def change(self, keys: Sequence[Key], change: Change, forget_before: float,
+               max_keys: int) -> None:
+        """Atomically: read the keys' records, apply ``change`` (new records; None drops
+        one), and forget keys whose last failure is before ``forget_before`` and the
+        least recently failed past ``max_keys``."""
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+
+
+class MemoryBook:
+    """A :class:`FailureBook` in this process's memory, guarded by a lock."""
+
+    def __init__(self) -> None:
+        self._records: OrderedDict[Key, FailureRecord] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def read(self, keys: Sequence[Key]) -> dict[Key, FailureRecord]:
+        with self._lock:
+            return {key: FailureRecord(**vars(self._records[key])) for key in keys
+                    if key in self._records}
+
+    def change(self, keys: Sequence[Key], change: Change, forget_before: float,
+               max_keys: int) -> None:
+        with self._lock:
+            current = {key: self._records[key] for key in keys if key in self._records}
+            for key, record in change(current).items():
+                if record is None:
+                    self._records.pop(key, None)
+                else:
+                    self._records[key] = record
+                    self._records.move_to_end(key)
+            for key in [k for k, r in self._records.items() if r.last_failure < forget_before]:
+                del self._records[key]
+            while len(self._records) > max_keys:
+                self._records.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
 
 
 def _wait_text(seconds: float) -> str:
@@ -62,9 +124,10 @@ def _wait_text(seconds: float) -> str:
 
 
 class SignInThrottle:
-    """Failure counts per key with exponential lock-outs; thread-safe and bounded.
+    """Failure counts per key with exponential lock-outs, kept in a :class:`FailureBook`.
 
-    Keys are ``(kind, value)`` pairs, ``kind`` one of :data:`WHAT`.
+    Keys are ``(kind, value)`` pairs, ``kind`` one of :data:`WHAT`. Defaults to a
+    :class:`MemoryBook` and the monotonic clock; a shared book needs the wall clock.
 
     Example:
         >>> throttle = SignInThrottle(free_failures=1, first_wait_s=40, clock=lambda: 0.0)
@@ -76,65 +139,60 @@ class SignInThrottle:
 
     def __init__(self, free_failures: int = FREE_FAILURES, first_wait_s: float = FIRST_WAIT_S,
                  max_wait_s: float = MAX_WAIT_S, forget_s: float = FORGET_S,
-                 max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.monotonic,
+                 book: FailureBook | None = None) -> None:
         self.free_failures = free_failures
         self.first_wait_s = first_wait_s
         self.max_wait_s = max_wait_s
         self.forget_s = forget_s
         self.max_keys = max_keys
         self.clock = clock
-        self._records: OrderedDict[tuple[str, str], _Record] = OrderedDict()
-        self._lock = threading.Lock()
+        self.book: FailureBook = MemoryBook() if book is None else book
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self.book)  # type: ignore[arg-type]
 
-    def _get(self, key: tuple[str, str], now: float) -> _Record | None:
-        record = self._records.get(key)
-        if record is not None and now - record.last_failure > self.forget_s:
-            del self._records[key]
-            return None
-        return record
-
-    def check(self, keys: Sequence[tuple[str, str]]) -> None:
+    def check(self, keys: Sequence[Key]) -> None:
         """Raise :class:`SignInThrottled` (the longest wait) when any key is locked now."""
         now = self.clock()
-        with self._lock:
-            waits = [(record.locked_until - now, kind) for kind, value in keys
-                     if (record := self._get((kind, value), now)) is not None
-                     and record.locked_until > now]
+        records = self.book.read(keys)
+        waits = [(record.locked_until - now, kind) for (kind, _value), record in
+                 ((key, records[key]) for key in keys if key in records)
+                 if now - record.last_failure <= self.forget_s and record.locked_until > now]
         if waits:  # the longest wait; on a tie the first key (the name) is the one named
             wait, kind = max(waits, key=lambda item: round(item[0]))
             raise SignInThrottled(f"Too many wrong passwords {WHAT.get(kind, '')}: try again "
                                   f"in {_wait_text(wait)}.", wait)
 
-    def failed(self, keys: Sequence[tuple[str, str]]) -> None:
+    def failed(self, keys: Sequence[Key]) -> None:
         """Count one wrong password against every key; lock those past the free ones."""
         now = self.clock()
-        with self._lock:
+
+        def count(current: dict[Key, FailureRecord]) -> dict[Key, FailureRecord | None]:
+            changed: dict[Key, FailureRecord | None] = {}
             for key in keys:
-                record = self._get(key, now) or _Record()
+                record = current.get(key)
+                if record is None or now - record.last_failure > self.forget_s:
+                    record = FailureRecord()
                 record.failures += 1
                 record.last_failure = now
                 over = record.failures - self.free_failures
                 if over > 0:
                     wait = min(self.max_wait_s, self.first_wait_s * 2 ** min(over - 1, 30))
                     record.locked_until = now + wait
-                self._records[key] = record
-                self._records.move_to_end(key)
-            while len(self._records) > self.max_keys:
-                self._records.popitem(last=False)
+                changed[key] = record
+            return changed
 
-    def succeeded(self, keys: Sequence[tuple[str, str]]) -> None:
+        self.book.change(keys, count, now - self.forget_s, self.max_keys)
+
+    def succeeded(self, keys: Sequence[Key]) -> None:
         """Forget the failures on these keys (the right password was given)."""
-        with self._lock:
-            for key in keys:
-                self._records.pop(key, None)
+        self.book.change(keys, lambda current: dict.fromkeys(keys), self.clock() - self.forget_s,
+                         self.max_keys)
 
     def clear(self) -> None:
         """Forget everything (tests)."""
-        with self._lock:
-            self._records.clear()
+        self.book.clear()
 
 
 class HashGate:
@@ -187,7 +245,7 @@ def sign_in_keys(name: str, session: str | None = None,
     """The keys one attempt counts against: the name (case-folded), session, address."""
     keys = [("name", name.strip().casefold()[:200])]
     if session:
-        keys.append(("session", session))
+        keys.append(("session", str(session)[:200]))
     if client:
-        keys.append(("client", client))
+        keys.append(("client", str(client)[:200]))
     return keys

@@ -38,7 +38,7 @@ def _axes(fig: go.Figure, class_names: Sequence[str], height: int) -> None:
 
 def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], normalised: bool = False,
                      selected: tuple[int, int] | None = None, title: str = "",
-                     height: int = 500) -> go.Figure:
+                     height: int = 500, unit: str = "images") -> go.Figure:
     """Confusion-matrix heatmap (rows true, columns predicted) whose cells can be clicked.
 
     Args:
@@ -47,6 +47,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], normalised:
         normalised: colour and label cells by row share (recall on the diagonal)
             instead of counts. Defaults to counts.
         selected: a (true, predicted) cell to outline, e.g. the one being drilled into.
+        unit: what is counted, for the colour bar and hover ("rows" for a table).
     """
     matrix = np.asarray(matrix)
     k = len(class_names)
@@ -62,7 +63,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], normalised:
         z=z, x=list(range(k)), y=list(range(k)), text=text, texttemplate="%{text}",
         colorscale=_BLUES, zmin=0, zmax=1 if normalised else max(int(matrix.max()), 1),
         hoverinfo="skip", showscale=True,
-        colorbar={"title": "share of row" if normalised else "images", "thickness": 12},
+        colorbar={"title": "share of row" if normalised else unit, "thickness": 12},
     ))
     trues, preds = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
     trues, preds = trues.ravel(), preds.ravel()
@@ -73,7 +74,8 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], normalised:
         x=preds, y=trues, mode="markers", customdata=custom,
         hovertext=[f"true {names[t]} → predicted {names[p]}" for t, p in zip(trues, preds,
                                                                             strict=True)],
-        hovertemplate="%{hovertext}<br>%{customdata[2]:,} images (%{customdata[3]}% of row)"
+        hovertemplate="%{hovertext}<br>%{customdata[2]:,} " + unit
+                      + " (%{customdata[3]}% of row)"
                       "<br>click to see them<extra></extra>",
         marker={"symbol": "square", "size": marker_px, "color": "rgba(0,0,0,0)",
                 "line": {"width": 0}},

@@ -14,13 +14,18 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashcore.charts.text import plain
+from dashcore.tables.columns import BINARY, REGRESSION
+from dashcore.tables.schema import TASK_PANELS
 
 TRAIN_COLOUR = "#636EFA"
 VAL_COLOUR = "#EF553B"
 PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
+SHARES = ("accuracy", "auc")  # metrics from 0 to 1, drawn on a fixed 0–1 axis
 SPACING = 0.08  # between the two live panels, fraction of the figure's width
 OVERLAY_METRICS = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss",
-                   "accuracy": "Training accuracy", "loss": "Training loss"}
+                   "accuracy": "Training accuracy", "loss": "Training loss",
+                   "val_mae": "Validation MAE (tables)", "val_rmse": "Validation RMSE (tables)",
+                   "val_auc": "Validation AUC (tables)"}
 
 
 def _series(points: Sequence[dict[str, Any]], key: str, x_key: str = "x"
@@ -34,23 +39,39 @@ def _series(points: Sequence[dict[str, Any]], key: str, x_key: str = "x"
     return xs, ys
 
 
+def panels_for(points: Sequence[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    """The panels a run's metrics call for: loss and accuracy for classes (and AUC for a
+    table's two classes), loss, MAE and RMSE for a regression (see
+    ``dashcore.tables.schema.TASK_PANELS``)."""
+    keys = {key for point in points[:5] for key in point}
+    if "mae" in keys:
+        return TASK_PANELS[REGRESSION]
+    if "auc" in keys:
+        return TASK_PANELS[BINARY]
+    return PANELS
+
+
 def live_figure(batch_points: Sequence[dict[str, Any]], epoch_points: Sequence[dict[str, Any]],
-                height: int = 360) -> go.Figure:
-    """Loss and accuracy side by side: training per batch (thin), training and validation
-    per epoch (markers). Empty inputs give empty axes, ready for the first points.
+                height: int = 360, panels: Sequence[tuple[str, str]] | None = None
+                ) -> go.Figure:
+    """Loss and accuracy side by side (or the ``panels`` given; by default those
+    :func:`panels_for` the points): training per batch (thin), training and validation per
+    epoch (markers). Empty inputs give empty axes, ready for the first points.
 
     Built in one ``go.Figure(data, layout)`` call, with the two panels laid out as
     ``make_subplots(rows=1, cols=2, horizontal_spacing=0.08)`` would: every open /train
     rebuilds this each second, and ``make_subplots`` plus per-trace ``add_trace`` cost
     several times more CPU for the same figure (BENCHMARKS.md, "How many people").
     """
-    width = (1 - SPACING) / 2
-    domains = ([0.0, width], [1 - width, 1.0])
+    panels = tuple(panels or panels_for(list(batch_points) or list(epoch_points)))
+    width = (1 - SPACING * (len(panels) - 1)) / len(panels)
+    domains = [[i * (width + SPACING), i * (width + SPACING) + width]
+               for i in range(len(panels))]
     traces: list[dict[str, Any]] = []
     layout: dict[str, Any] = {
         "height": height, "margin": {"l": 40, "r": 20, "t": 40, "b": 40},
         "legend": {"orientation": "h", "y": -0.2}, "uirevision": "live", "annotations": []}
-    for col, (metric, title) in enumerate(PANELS, start=1):
+    for col, (metric, title) in enumerate(panels, start=1):
         first = col == 1
         suffix = "" if first else str(col)
         axes = {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
@@ -72,8 +93,8 @@ def live_figure(batch_points: Sequence[dict[str, Any]], epoch_points: Sequence[d
         layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": domains[col - 1],
                                     "title": {"text": "epoch"}, "rangemode": "tozero"}
         layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [0.0, 1.0],
-                                    **({"rangemode": "tozero"} if first
-                                       else {"range": [0, 1.02]})}
+                                    **({"range": [0, 1.02]} if metric in SHARES
+                                       else {"rangemode": "tozero"})}
         layout["annotations"].append({
             "text": title, "x": sum(domains[col - 1]) / 2, "y": 1.0, "xref": "paper",
             "yref": "paper", "xanchor": "center", "yanchor": "bottom", "showarrow": False,

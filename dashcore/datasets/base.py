@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dashcore.errors import UserError
+
+if TYPE_CHECKING:  # pandas stays unloaded until a table is used
+    from dashcore.tables.schema import TableInfo
 
 MNIST = "MNIST"
 FASHION = "Fashion-MNIST"
@@ -51,15 +55,18 @@ def check_class_name(name: object) -> str:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A labelled image dataset: uint8 images and int labels ``(N,)``.
+    """A labelled image dataset: uint8 images and int labels ``(N,)``; or a table.
 
     Grey images are ``(N, H, W)``; colour images are ``(N, H, W, 3)`` (RGB, channels last).
+    A table (``table`` set, see :mod:`dashcore.tables`) has encoded float32 rows ``(N, F)``
+    and int labels, or float32 targets for regression (then ``class_names`` is empty).
 
     Attributes:
         name: the name every page shows and selects it by.
         x_train, y_train, x_test, y_test: the two splits.
         class_names: one display name per class index.
         source: a sentence saying where it came from (shown on /data).
+        table: a table's target, task, columns, encoder and raw rows; None for images.
     """
 
     name: str
@@ -70,6 +77,12 @@ class Dataset:
     class_names: tuple[str, ...]
     source: str = ""
     extra: dict = field(default_factory=dict, compare=False)
+    table: TableInfo | None = field(default=None, compare=False)
+
+    @property
+    def is_table(self) -> bool:
+        """True for a dataset made from a CSV table."""
+        return self.table is not None
 
     @property
     def num_classes(self) -> int:
@@ -93,7 +106,9 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """The model input shape, channels last: (H, W, C)."""
+        """The model input shape, channels last: (H, W, C); ``(F,)`` for a table."""
+        if self.table is not None:
+            return (int(self.x_train.shape[1]),)  # type: ignore[return-value]
         height, width = self.image_shape
         return (height, width, self.channels)
 

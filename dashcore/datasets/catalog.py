@@ -33,6 +33,7 @@ from dashcore.datasets.saved import stored_class_names
 from dashcore.datasets.uploads import parse_dataset_npz
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import Settings, get_settings
+from dashcore.tables.stored import is_table_file, load_table_file
 
 # ---------------------------------------------------------------- loading
 
@@ -163,11 +164,15 @@ class _UploadCache:
                 self._entries.move_to_end(key)
                 return self._entries[key]
         limits = settings.limits
-        dataset = parse_dataset_npz(path.read_bytes(), name=UPLOAD_PREFIX + path.stem,
-                                    max_decoded_bytes=limits.dataset_mb * 1_000_000)
-        names = stored_class_names(path, dataset.num_classes)  # zips and webcam sets
-        if names is not None:
-            dataset = replace(dataset, class_names=names, source="Made from your own images.")
+        if is_table_file(path):  # a CSV table stored by dashcore.tables.importing
+            dataset = load_table_file(path, UPLOAD_PREFIX + path.stem)
+        else:
+            dataset = parse_dataset_npz(path.read_bytes(), name=UPLOAD_PREFIX + path.stem,
+                                        max_decoded_bytes=limits.dataset_mb * 1_000_000)
+            names = stored_class_names(path, dataset.num_classes)  # zips and webcam sets
+            if names is not None:
+                dataset = replace(dataset, class_names=names,
+                                  source="Made from your own images.")
         for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
             array.setflags(write=False)  # shared by every session: nobody may modify it
         budget = limits.dataset_cache_mb * 1_000_000

@@ -33,15 +33,16 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.access.auth import User, authorize
-from dashcore.access.quota import DRAWING_IMAGE_BYTES, check_quota
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import DRAWINGS, MAX_CLASS_NAME, MAX_CLASSES, Dataset, check_class_name
 from dashcore.errors import NotFoundError, UserError
 from dashcore.inference.canvas import check_canvas_png
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings, get_settings, limit_setting
 
 MAX_DRAWINGS = 10_000  # a labelled test set this big is plenty; keeps the file under ~8 MB
 SIDE = 28  # saved image side: what the model sees
+DRAWING_IMAGE_BYTES = SIDE * SIDE  # one saved uint8 image, as the disk quota counts it
 CLASS_NAMES = tuple(str(d) for d in range(10))
 TEST_EVERY = 4  # in a set with classes of your own, every 4th drawing of a class is a test one
 _NAME_DTYPE = f"<U{MAX_CLASS_NAME}"
@@ -136,6 +137,25 @@ def _class_of(label: object) -> tuple[int, str]:
     return int(label), str(int(label))
 
 
+def _check_share(arrays: dict[str, np.ndarray], owner: str, new_class: bool,
+                 settings: Settings) -> None:
+    """Refuse a drawing past ``owner``'s share of the shared set: the set's limits (drawings,
+    classes) are everyone's, so no one person's drawings may fill them."""
+    limits = settings.limits
+    mine = arrays["owners"] == owner[:80]
+    count = int(mine.sum())
+    if count >= limits.drawings_per_user:
+        raise UserError(f"You have saved {count:,} drawings to '{DRAWINGS}', your share of it "
+                        f"({limits.drawings_per_user:,}): delete some of yours before saving "
+                        f"more. {limit_setting('drawings_per_user')}")
+    own_classes = set(arrays["names"][mine].tolist()) - set(CLASS_NAMES)
+    if new_class and len(own_classes) >= limits.drawing_classes_per_user:
+        raise UserError(f"You have drawings in {len(own_classes)} classes of your own, your "
+                        f"share of '{DRAWINGS}' ({limits.drawing_classes_per_user}): draw one "
+                        "of the classes it has, or delete your drawings of a class you no "
+                        f"longer need. {limit_setting('drawing_classes_per_user')}")
+
+
 def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None = None,
                  settings: Settings | None = None, user: User | None = None) -> SavedDrawing:
     """Add one labelled drawing to "Your drawings"; returns it.
@@ -167,10 +187,12 @@ def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None =
     path = drawings_file(settings)
     with _locked(settings):
         arrays = _read(path)
+        known = set(arrays["names"].tolist()) | set(CLASS_NAMES)
+        if drawing.owner:
+            _check_share(arrays, drawing.owner, class_name not in known, settings)
         if len(arrays["labels"]) >= MAX_DRAWINGS:
             raise UserError(f"'{DRAWINGS}' already holds {MAX_DRAWINGS:,} drawings, the limit: "
                             "delete some before saving more.")
-        known = set(arrays["names"].tolist()) | set(CLASS_NAMES)
         if class_name not in known and len(known) >= MAX_CLASSES:
             raise UserError(f"'{DRAWINGS}' already has {MAX_CLASSES} classes, the limit: "
                             "draw one of the classes it has.")
@@ -211,6 +233,32 @@ def delete_drawing(drawing_id: str, settings: Settings | None = None,
             missing_ok=True)
 
 
+def delete_drawings_of(owner: str, settings: Settings, user: User | None = None) -> int:
+    """An admin clears everything ``owner`` saved to "Your drawings"; returns how many.
+
+    Raises:
+        PermissionDenied: ``user`` is not an admin.
+    """
+    authorize(user, "admin", what=f"the drawings of {owner!r}")
+    path = drawings_file(settings)
+    with _locked(settings):
+        arrays = _read(path)
+        theirs = arrays["owners"] == owner[:80]
+        if not theirs.any():
+            return 0
+        _write(path, {key: value[~theirs] for key, value in arrays.items()})
+        for drawing_id in arrays["ids"][theirs].tolist():
+            (settings.drawings_dir / "canvas" / f"{Path(drawing_id).name}.png").unlink(
+                missing_ok=True)
+    return int(theirs.sum())
+
+
+def owners_of_drawings(settings: Settings) -> dict[str, int]:
+    """Who saved drawings, and how many each (for an admin clearing a person's)."""
+    owners = [str(o) for o in _read(drawings_file(settings))["owners"].tolist() if str(o)]
+    return {owner: owners.count(owner) for owner in sorted(set(owners))}
+
+
 def list_drawings(settings: Settings | None = None) -> list[SavedDrawing]:
     """Every saved drawing, oldest first."""
     arrays = _read(drawings_file(settings))
@@ -218,6 +266,23 @@ def list_drawings(settings: Settings | None = None) -> list[SavedDrawing]:
             for x, y, i, t, o, n in zip(arrays["images"], arrays["labels"], arrays["ids"],
                                         arrays["created"], arrays["owners"], arrays["names"],
                                         strict=True)]
+
+
+def drawing_bytes(owner: str, settings: Settings) -> int:
+    """What ``owner``'s drawings take: each 28×28 image and its canvas PNG (the disk quota
+    asks). A damaged drawings file counts as nothing until it is fixed."""
+    try:
+        mine = [d for d in list_drawings(settings) if d.owner == owner]
+    except UserError:
+        return 0
+    canvas = settings.drawings_dir / "canvas"
+    total = 0
+    for drawing in mine:
+        try:
+            total += DRAWING_IMAGE_BYTES + (canvas / f"{drawing.drawing_id}.png").stat().st_size
+        except OSError:  # saved without its canvas
+            total += DRAWING_IMAGE_BYTES
+    return total
 
 
 def class_names_in_use(settings: Settings | None = None) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ count and uncompressed sizes (checked against the limits before anything is extr
 absolute names, ``..`` parts, symbolic links and encrypted members refuse the whole upload;
 each image's header gives its pixel count before it is decoded (:mod:`dashcore.datasets.images`).
 One bad image (corrupt, not an image, too small, a duplicate by content) becomes one line in
-the report and the rest is still imported. Nothing is written unless the import succeeds.
+the report and the rest is still imported. This module reads and writes nothing:
+:mod:`dashcore.datasets.zip_import` runs it in a limited worker and stores the result.
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dashcore.access.auth import User, authorize
-from dashcore.access.quota import check_quota
 from dashcore.datasets.base import MAX_CLASSES, Dataset, check_class_name
-from dashcore.datasets.images import SUFFIXES, ImageProblem, check_target, decode_image
-from dashcore.datasets.saved import check_new_name, store_dataset
+from dashcore.datasets.images import (
+    SUFFIXES,
+    ImageProblem,
+    PixelBudget,
+    check_target,
+    decode_image,
+    header_pixels,
+)
 from dashcore.errors import UserError
-from dashcore.settings import Limits, Settings, limit_setting
+from dashcore.settings import Limits, limit_setting
 
 MIN_PER_CLASS = 2  # one image to train on and one to test with
 MAX_PROBLEM_LINES = 200  # problem lines kept in a report; the rest are counted
@@ -116,7 +121,7 @@ def _ignored(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p.lower() in _IGNORED_NAMES for p in parts)
 
 
-def _open_zip(data: bytes, limits: Limits, side: int, channels: int
+def open_zip(data: bytes, limits: Limits, side: int, channels: int
               ) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
     """Open the zip and check its central directory against the limits; the files to read."""
     if len(data) > limits.upload_mb * 1_000_000:
@@ -184,21 +189,30 @@ def _layout(files: list[zipfile.ZipInfo]) -> tuple[list[tuple[str | None, tuple[
     return [(None, p, i) for p, i in zip(paths, files, strict=True)], False
 
 
-def read_class_folders(data: bytes, name: str, options: ImportOptions, limits: Limits
-                       ) -> ImportReport:
-    """Read a zip of class folders into a dataset named ``name``; writes nothing.
+HEADER_BYTES = 64 * 1024  # bytes read of each image for its header (PNG's is in the first 33)
 
-    Raises:
-        UserError: the zip cannot be used at all (not a zip, over a limit, unsafe paths,
-            fewer than two usable classes); single bad files are reported, not raised.
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An image file in a class folder, not read yet."""
+
+    split: str  # "train", "test", or "all" when the zip has no split folders
+    label: str
+    where: str  # its path as the report names it
+    info: zipfile.ZipInfo
+
+
+def plan_import(files: list[zipfile.ZipInfo], problems: list[str]
+                ) -> tuple[list[_Candidate], bool]:
+    """The image files to read, from names alone (nothing decompressed); pre-split?
+
+    Files outside a class folder, in a folder with a bad name, or without an image suffix
+    become problem lines. Refuses a zip with more classes than allowed before any byte of
+    an image is read: the images of a zip that is refused anyway must not cost a decode.
     """
-    channels = options.check()
-    archive, files = _open_zip(data, limits, options.side, channels)
     entries, presplit = _layout(files)
-    problems: list[str] = []
     bad_classes: set[str] = set()
-    seen: dict[bytes, str] = {}
-    images: dict[tuple[str, str], list[np.ndarray]] = {}  # (split, class) → images
+    candidates: list[_Candidate] = []
     for split, parts, info in entries:
         where = "/".join(parts) if split is None else f"{split}/{'/'.join(parts)}"
         if len(parts) < 2:
@@ -215,22 +229,79 @@ def read_class_folders(data: bytes, name: str, options: ImportOptions, limits: L
         if not parts[-1].lower().endswith(SUFFIXES):
             problems.append(f"{where}: not an image (PNG, JPEG, GIF, BMP or WebP), skipped")
             continue
+        candidates.append(_Candidate(split or "all", label, where, info))
+    per_class: dict[str, int] = {}
+    for c in candidates:
+        if c.split != "test":
+            per_class[c.label] = per_class.get(c.label, 0) + 1
+    least = 1 if presplit else MIN_PER_CLASS
+    classes = sum(1 for n in per_class.values() if n >= least)
+    if classes > MAX_CLASSES:
+        raise UserError(f"The zip has {classes} class folders; at most {MAX_CLASSES} "
+                        "classes are supported.")
+    return candidates, presplit
+
+
+def check_header_pixels(archive: zipfile.ZipFile, candidates: list[_Candidate],
+                        budget: PixelBudget, max_pixels: int) -> None:
+    """Sum the images' header pixel counts (each file's first bytes only) against ``budget``.
+
+    Images over the per-image limit are left out of the sum (they are skipped, never
+    decoded); headers these bytes do not show are charged when the image is decoded.
+    """
+    total = 0
+    for c in candidates:
         try:
-            blob = archive.read(info)
+            with archive.open(c.info) as member:
+                head = member.read(HEADER_BYTES)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError):
+            continue  # reported as damaged by the decode pass
+        pixels = header_pixels(head)
+        if pixels is not None and pixels <= max_pixels:
+            total += pixels
+    if total > budget.limit:
+        raise budget.refusal(total)
+
+
+def read_class_folders(data: bytes, name: str, options: ImportOptions, limits: Limits
+                       ) -> ImportReport:
+    """Read a zip of class folders into a dataset named ``name``; writes nothing.
+
+    In order of cost: the central directory (member count, sizes), the names (class
+    count), the images' headers (their pixels summed against ``DASHCORE_IMPORT_MEGAPIXELS``),
+    and only then decoding.
+
+    Raises:
+        UserError: the zip cannot be used at all (not a zip, over a limit, unsafe paths,
+            fewer than two usable classes); single bad files are reported, not raised.
+    """
+    channels = options.check()
+    archive, files = open_zip(data, limits, options.side, channels)
+    problems: list[str] = []
+    candidates, presplit = plan_import(files, problems)
+    budget = PixelBudget(limits.import_megapixels, limit_setting("import_megapixels"))
+    check_header_pixels(archive, candidates, budget, limits.image_pixels)
+    seen: dict[bytes, str] = {}
+    images: dict[tuple[str, str], list[np.ndarray]] = {}  # (split, class) → images
+    for c in candidates:
+        try:
+            blob = archive.read(c.info)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
-            problems.append(f"{where}: damaged inside the zip ({type(exc).__name__}), skipped")
+            problems.append(f"{c.where}: damaged inside the zip ({type(exc).__name__}), "
+                            "skipped")
             continue
         digest = hashlib.blake2b(blob, digest_size=16).digest()
         if digest in seen:
-            problems.append(f"{where}: the same file as {seen[digest]}, skipped as a duplicate")
+            problems.append(f"{c.where}: the same file as {seen[digest]}, skipped as a "
+                            "duplicate")
             continue
-        seen[digest] = where
+        seen[digest] = c.where
         try:
-            pixels = decode_image(blob, options.side, channels, limits.image_pixels)
+            pixels = decode_image(blob, options.side, channels, limits.image_pixels, budget)
         except ImageProblem as exc:
-            problems.append(f"{where}: {exc}, skipped")
+            problems.append(f"{c.where}: {exc}, skipped")
             continue
-        images.setdefault((split or "all", label), []).append(pixels)
+        images.setdefault((c.split, c.label), []).append(pixels)
     dataset = assemble(images, presplit, options, name, problems)
     report = ImportReport(dataset=dataset, presplit=presplit)
     report.problems = problems[:MAX_PROBLEM_LINES]
@@ -307,22 +378,3 @@ def _stack(groups: list[tuple[list[np.ndarray], int]], shape: tuple[int, ...]
             at += 1
         y[at - len(images):at] = label
     return x, y
-
-
-def import_zip(name: str, data: bytes, options: ImportOptions, settings: Settings,
-               user: User | None = None) -> ImportReport:
-    """/data's "Import": check, read and store a zip of class folders as ``upload:<name>``.
-
-    The name is checked before the zip is read; nothing is written unless the import
-    succeeds. ``user`` must be allowed to upload and is recorded as the owner.
-
-    Raises:
-        PermissionDenied: ``user`` may not upload.
-        UserError: a bad name, a full disk quota, or a zip that cannot be used at all.
-    """
-    authorize(user, "upload")
-    clean, _target = check_new_name(name, settings)
-    check_quota(user, settings, len(data), "this dataset")  # again with the real size below
-    report = read_class_folders(data, clean, options, settings.limits)
-    report.dataset = store_dataset(report.dataset, clean, settings, user)
-    return report

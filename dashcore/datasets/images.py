@@ -44,15 +44,55 @@ def check_target(side: int, colour: str) -> int:
     return COLOUR_MODES[colour]
 
 
-def decode_image(data: bytes, side: int, channels: int, max_pixels: int) -> np.ndarray:
+class PixelBudget:
+    """Pixels one import may still decode, summed over its images (a zip of 41,000 small
+    files can each claim 25 megapixels: the per-image limit alone lets that through).
+
+    ``spend`` is called with each image's header size before it is decoded.
+    """
+
+    def __init__(self, megapixels: int, setting: str) -> None:
+        self.limit = megapixels * 1_000_000
+        self.spent = 0
+        self.setting = setting  # the sentence naming the limit's setting
+
+    def refusal(self, total: int) -> UserError:
+        """The sentence for an import whose images hold ``total`` pixels together."""
+        return UserError(f"The images hold over {total / 1e6:,.0f} megapixels together; at "
+                         f"most {self.limit / 1e6:,.0f} megapixels are decoded per import. "
+                         f"Upload fewer or smaller images. {self.setting}")
+
+    def spend(self, pixels: int) -> None:
+        """Count one image's pixels; refuse the whole import once past the budget."""
+        self.spent += pixels
+        if self.spent > self.limit:
+            raise self.refusal(self.spent)
+
+
+def header_pixels(head: bytes) -> int | None:
+    """Width × height from the first bytes of an image file, decoding no pixel; None when
+    those bytes do not say (not an image, damaged, or the header lies further in)."""
+    try:
+        with Image.open(io.BytesIO(head), formats=FORMATS) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - any parser failure: the decode pass reports it
+        return None
+    return width * height
+
+
+def decode_image(data: bytes, side: int, channels: int, max_pixels: int,
+                 budget: PixelBudget | None = None) -> np.ndarray:
     """Decode one image file into ``(side, side)`` grey or ``(side, side, 3)`` RGB uint8.
 
     Transparent pixels become black (the padding colour); animated GIFs give their first
     frame; JPEGs are decoded at a reduced scale when they are much larger than ``side``.
 
+    ``budget``, when given, is charged with the header's pixel count before decoding.
+
     Raises:
         ImageProblem: not an image, an unsupported format, too many pixels, too small, or
             corrupt, in words a person can act on.
+        UserError: decoding this image would pass ``budget`` (the whole import stops).
     """
     try:
         image = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -72,6 +112,8 @@ def decode_image(data: bytes, side: int, channels: int, max_pixels: int) -> np.n
     if min(width, height) < MIN_SIDE:
         raise ImageProblem(f"too small ({width}×{height}); images need at least {MIN_SIDE} "
                            "pixels a side")
+    if budget is not None:
+        budget.spend(width * height)
     if image.format in ("JPEG", "MPO"):
         image.draft("L" if channels == 1 else "RGB", (side, side))  # DCT-scaled decode
     mode = "L" if channels == 1 else "RGB"

@@ -18,6 +18,22 @@ def scale_images(x: np.ndarray) -> np.ndarray:
     return scaled if x.ndim == 4 else scaled[..., np.newaxis]
 
 
+def to_model_input(x: np.ndarray) -> np.ndarray:
+    """uint8 grey ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1] (colour ``(N, H, W, 3)``
+    keeps its channels), in one allocation.
+
+    :func:`scale_images` writes ``x.astype(float32) / 255`` as the tutorials do, which holds
+    two float copies at once; this writes the result straight into its final array.
+    """
+    if x.ndim == 4:
+        out = np.empty(x.shape, dtype=np.float32)
+        np.multiply(x, np.float32(1.0 / 255.0), out=out, dtype=np.float32)
+        return out
+    out = np.empty((*x.shape, 1), dtype=np.float32)
+    np.multiply(x, np.float32(1.0 / 255.0), out=out[..., 0], dtype=np.float32)
+    return out
+
+
 def one_hot(y: np.ndarray, num_classes: int) -> np.ndarray:
     """Integer labels → one-hot float32 rows, like ``keras.utils.to_categorical``."""
     out = np.zeros((len(y), num_classes), dtype=np.float32)

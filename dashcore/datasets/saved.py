@@ -34,25 +34,32 @@ def check_new_name(name: str, settings: Settings) -> tuple[str, str]:
 
 
 def store_dataset(dataset: Dataset, name: str, settings: Settings,
-                  user: User | None = None) -> Dataset:
+                  user: User | None = None,
+                  extra_arrays: dict[str, np.ndarray] | None = None) -> Dataset:
     """Write ``dataset`` as ``upload:<name>`` with its class names and owner; returns it renamed.
+
+    ``extra_arrays`` are stored beside them (a table's description and raw rows) and
+    count against the owner's quota too.
 
     Uncompressed (``np.savez``): small photos barely compress, and zlib over 60 MB would
     cost seconds on every import.
     """
     clean, target = check_new_name(name, settings)
+    extra_arrays = extra_arrays or {}
     size = sum(a.nbytes for a in (dataset.x_train, dataset.y_train, dataset.x_test,
-                                  dataset.y_test))
+                                  dataset.y_test, *extra_arrays.values()))
     check_quota(user, settings, size, "this dataset")
     arrays = {"x_train": dataset.x_train, "y_train": dataset.y_train, "x_test": dataset.x_test,
               "y_test": dataset.y_test,
               "class_names": np.array(dataset.class_names, dtype=f"<U{MAX_CLASS_NAME}"),
-              "owner": np.array((user.name if user is not None else None) or "")}
+              "owner": np.array((user.name if user is not None else None) or ""),
+              **extra_arrays}
     # Straight to the temp file: an in-memory copy first would double the peak memory.
     datasets_folder(settings).write_with(target, lambda tmp: np.savez(tmp, **arrays), ".npz")
     return Dataset(name=UPLOAD_PREFIX + clean, x_train=dataset.x_train, y_train=dataset.y_train,
                    x_test=dataset.x_test, y_test=dataset.y_test,
-                   class_names=dataset.class_names, source=dataset.source)
+                   class_names=dataset.class_names, source=dataset.source,
+                   table=dataset.table)
 
 
 def stored_class_names(path: Path, num_classes: int) -> tuple[str, ...] | None:

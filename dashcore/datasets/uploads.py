@@ -227,3 +227,11 @@ def dataset_owner(name: str, settings: Settings | None = None) -> str | None:
     except Exception:  # noqa: BLE001 - an unreadable file has no known owner
         return None
     return owner or None
+
+
+def dataset_bytes(owner: str, settings: Settings) -> int:
+    """What ``owner``'s stored datasets take (the disk quota asks); sizes from the folder."""
+    folder = datasets_folder(settings)
+    return sum(folder.size(name) for name in folder.names(".npz")
+               if not name.startswith(".")
+               and dataset_owner(UPLOAD_PREFIX + name[:-len(".npz")], settings) == owner)

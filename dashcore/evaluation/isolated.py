@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.errors import UserError
-from dashcore.settings import Settings, limit_setting
+from dashcore.limited import apply_limits, child_env
+from dashcore.settings import Settings, get_settings, limit_setting
 
 EVAL_MEMORY_MB = 4096  # RLIMIT_AS of the child (TensorFlow alone reserves ~2.2 GB)
 _eval_slots = threading.Semaphore(1)  # one isolated evaluation (~1 core) at a time
@@ -39,10 +40,8 @@ def _child_env(settings: Settings, tmp_dir: Path) -> dict[str, str]:
     Its temporary files (Keras may extract the model there) go to ``tmp_dir``, inside the
     work folder that is removed afterwards.
     """
-    from dashcore.models.upload import checker_env
-
     tmp_dir.mkdir(exist_ok=True)
-    env = checker_env(tmp_dir)
+    env = child_env(tmp_dir)
     env["DASHCORE_HOME"] = str(settings.home)
     for key, value in os.environ.items():  # the same limits and dataset settings
         if key.startswith("DASHCORE_") and key != "DASHCORE_HOME":
@@ -102,12 +101,13 @@ def predict_isolated(model_path: Path, dataset_name: str, split: str, settings: 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_child(model: Path, dataset_name: str, split: str, work: Path) -> dict:
+def _run_child(model: Path, dataset_name: str, split: str, work: Path,
+               settings: Settings) -> dict:
     """In the child: load, check fit, predict, write ``probs.npy``; returns the report."""
-    from dashcore.evaluation.runner import BATCH_SIZE, check_fit, split_arrays
+    from dashcore.evaluation.splits import BATCH_SIZE, check_fit, split_arrays
     from dashcore.inference.predictor import get_predictor
 
-    x, _y, dataset = split_arrays(dataset_name, split)
+    x, _y, dataset = split_arrays(dataset_name, split, settings)
     predictor = get_predictor(model)
     check_fit(predictor.input_shape, predictor.num_outputs, x.shape[1:3], dataset.num_classes,
               dataset.name)
@@ -125,11 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=EVAL_MEMORY_MB)
     parser.add_argument("--cpu-s", type=int, default=600)
     args = parser.parse_args(argv)
-    from dashcore.models.checker import apply_limits
-
     apply_limits(args.memory_mb, args.cpu_s, file_mb=1024)
     try:
-        report = _run_child(args.model, args.dataset, args.split, args.work)
+        report = _run_child(args.model, args.dataset, args.split, args.work, get_settings())
     except UserError as exc:
         report = {"ok": False, "message": str(exc)}
     except (MemoryError, ImportError):

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from dashcore.access.auth import User
-from dashcore.datasets import base, catalog
-from dashcore.errors import NotFoundError, PermissionDenied, UserError
+from dashcore.datasets import base
+from dashcore.errors import PermissionDenied, UserError
 from dashcore.evaluation.isolated import predict_isolated
 from dashcore.evaluation.metrics import (
     Evaluation,
@@ -32,81 +32,19 @@ from dashcore.evaluation.metrics import (
     loss_and_accuracy,
     per_class_metrics,
 )
+from dashcore.evaluation.splits import BATCH_SIZE, DRAWINGS_SPLIT, SPLITS, check_fit, split_arrays
 from dashcore.inference.predictor import (
     as_probabilities,
     deleted_sentence,
-    fit_input,
     get_predictor,
 )
 from dashcore.models.registry import ModelEntry
 from dashcore.settings import Settings, get_settings
 
-SPLITS = ("test", "train")  # dataset splits every dataset has
-DRAWINGS_SPLIT = "your drawings"  # the labelled drawings saved from /draw
-BATCH_SIZE = 1024  # images per forward pass: bounded memory, few Python round trips
 _CACHE_SIZE = 8  # evaluations kept per process (10 000 × 10 float32 ≈ 0.4 MB each)
 
 _cache: OrderedDict[tuple, Evaluation] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-# ---------------------------------------------------------------- model ↔ dataset
-
-
-def check_fit(input_shape: tuple[int | None, ...], num_outputs: int, image_shape: tuple[int, ...],
-              num_classes: int, dataset_name: str) -> None:
-    """Raise a :class:`UserError` naming both shapes when a model can't score a dataset.
-
-    ``image_shape`` is one image's ``(H, W)`` (grey) or ``(H, W, 3)`` (colour). Flat (784)
-    and row-sequence (28×28) inputs are fine: images are reshaped for them.
-    """
-    fit_input(np.zeros((1, *image_shape), dtype=np.uint8), input_shape)  # raises if no fit
-    if num_outputs != num_classes:
-        raise UserError(
-            f"The model outputs {num_outputs} classes but {dataset_name} has {num_classes} "
-            f"(labels 0–{num_classes - 1}). Pick a model trained on {dataset_name}, or a "
-            f"dataset with {num_outputs} classes.")
-
-
-def _load_drawings() -> base.Dataset | None:
-    """The "your drawings" dataset (test split only), or None when none are saved."""
-    try:
-        return catalog.load_dataset(base.DRAWINGS)
-    except NotFoundError:
-        return None
-
-
-def drawings_available() -> bool:
-    """True when "your drawings" holds at least one labelled drawing to evaluate on."""
-    try:
-        from dashcore.datasets.drawings import count_drawings
-    except ImportError:
-        return False
-    try:
-        return count_drawings() > 0
-    except UserError:
-        return False
-
-
-def split_arrays(dataset_name: str, split: str) -> tuple[np.ndarray, np.ndarray, base.Dataset]:
-    """``(images, labels, dataset)`` for a split name, "your drawings" included."""
-    if split == DRAWINGS_SPLIT:
-        dataset = _load_drawings()
-        if dataset is None or len(dataset.y_train) + len(dataset.y_test) == 0:
-            raise UserError("There are no saved drawings yet: draw digits on /draw and use "
-                            "'Save as example', then evaluate on them here.")
-        # Digits: every drawing is in test. Classes of your own: the held-out drawings only.
-        return dataset.x_test, dataset.y_test, dataset
-    if split not in SPLITS:
-        raise UserError(f"Unknown split {split!r}: choose one of {', '.join(SPLITS)} or "
-                        f"{DRAWINGS_SPLIT!r}.")
-    dataset = catalog.load_dataset(dataset_name)
-    x, y = dataset.split(split)
-    if len(y) == 0:
-        other = "train" if split == "test" else "test"
-        raise UserError(f"The {split} split of {dataset.name} has no images: evaluate on the "
-                        f"{other} split instead.")
-    return x, y, dataset
 
 
 def _fingerprint(dataset_name: str, split: str, x: np.ndarray, y: np.ndarray) -> tuple:
@@ -141,7 +79,8 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
             run passed its time limit, or nothing is cached for ``cached_only``.
     """
     path = Path(model_path)
-    x, y, dataset = split_arrays(dataset_name, split)
+    settings = settings or get_settings()
+    x, y, dataset = split_arrays(dataset_name, split, settings)
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
@@ -158,7 +97,7 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
             f"been evaluated on the {split} split of {shown_name} yet. Sign in to run it, or "
             "pick the built-in model.")
     if isolated:
-        outputs = predict_isolated(path, dataset_name, split, settings or get_settings(),
+        outputs = predict_isolated(path, dataset_name, split, settings,
                                    expected=(len(y), dataset.num_classes))
     else:
         predictor = get_predictor(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,15 @@ from dashcore.errors import UserError
 from dashcore.inference.calibration import apply_temperature
 
 _CACHE_SIZE = 6  # models kept loaded per process; a shared server rarely needs more
-# Below this top probability /draw says it is not sure. 0.75: the lowest value at which
-# the shipped default model's sure answers were right >= 99% of the time on canvas-like
-# validation drawings (at its card's temperature; 0.7 gave 98.9%).
-# See dashcore.inference.calibration.
+# Below this top probability /draw says it is not sure, for a model whose card has no
+# calibrated threshold of its own (a card's "calibration.threshold" wins: see
+# card_threshold and dashcore.inference.calibration).
 CONFIDENCE_THRESHOLD = 0.75
 _cache: OrderedDict[tuple[str, int], SharedPredictor] = OrderedDict()
 _cache_lock = threading.Lock()
+# Loads in flight, by the same key: a second caller (a drawing made while the server's
+# background load of the default model runs) waits for that load instead of starting its own.
+_loading: dict[tuple[str, int], Future] = {}
 
 
 def model_io_shapes(model: Any) -> tuple[tuple[int | None, ...], int]:
@@ -134,10 +137,11 @@ class SharedPredictor:
     """
 
     def __init__(self, model: Any, path: Path | None = None, compiled: bool = True,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, threshold: float = CONFIDENCE_THRESHOLD) -> None:
         self.model = model
         self.path = path
         self.temperature = temperature  # from the model card's calibration; 1 = as trained
+        self.threshold = threshold  # "sure" at or above this top probability (card's, else default)
         self.input_shape, self.num_outputs = model_io_shapes(model)
         self._lock = threading.Lock()
         self._forward = _compile_forward(model, self.input_shape) if compiled else None
@@ -171,6 +175,23 @@ class SharedPredictor:
             return np.zeros((0, self.num_outputs), dtype=np.float32)
         return np.concatenate(outputs)
 
+    def predict_rows(self, rows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Outputs for encoded table rows ``(N, F)``: a number per row for a regression,
+        probabilities otherwise (see :mod:`dashcore.tables`).
+
+        Raises:
+            UserError: the rows are not as wide as the model's input.
+        """
+        x = np.asarray(rows, dtype=np.float32)
+        if x.ndim != 2 or tuple(self.input_shape) != (x.shape[1],):
+            wanted = "×".join("?" if d is None else str(d) for d in self.input_shape)
+            raise UserError(f"This model reads inputs of shape {wanted}, but the table's rows "
+                            f"have {x.shape[-1]} values: pick a model trained on this table.")
+        outputs = [self._run(x[start:start + batch_size])
+                   for start in range(0, len(x), batch_size)]
+        return np.concatenate(outputs) if outputs else np.zeros((0, self.num_outputs),
+                                                                 dtype=np.float32)
+
     def warm_up(self) -> SharedPredictor:
         """Run one blank image through the model, so the first real drawing is fast.
 
@@ -188,22 +209,69 @@ def deleted_sentence(path: Path) -> str:
             "model.")
 
 
-def get_predictor(path: Path) -> SharedPredictor:
-    """The process-wide predictor for a model file, loaded once per (path, mtime)."""
-    from dashcore.models.registry import load_keras_model
-
-    path = Path(path)
+def _key(path: Path) -> tuple[str, int]:
+    """The cache key of a model file: its resolved path and modification time."""
     try:
-        key = (str(path.resolve()), path.stat().st_mtime_ns)
+        return str(path.resolve()), path.stat().st_mtime_ns
     except FileNotFoundError:
         raise UserError(deleted_sentence(path)) from None
+
+
+def get_predictor(path: Path) -> SharedPredictor:
+    """The process-wide predictor for a model file, loaded once per (path, mtime).
+
+    A load already in flight for the same file (see :func:`preload`) is waited for, not
+    repeated.
+    """
+    path = Path(path)
+    key = _key(path)
+    found, pending, owner = _claim(key)
+    if found is not None:
+        return found
+    if not owner:
+        return pending.result()
+    return _load_claimed(path, key, pending)
+
+
+def _claim(key: tuple[str, int]) -> tuple[SharedPredictor | None, Future, bool]:
+    """(cached predictor or None, the load's future, whether the caller must load it)."""
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
-            return _cache[key]
+            return _cache[key], Future(), False
+        pending = _loading.get(key)
+        if pending is not None:
+            return None, pending, False
+        pending = _loading[key] = Future()
+        return None, pending, True
+
+
+def _load_claimed(path: Path, key: tuple[str, int], pending: Future) -> SharedPredictor:
+    """Load a claimed file, cache it and hand the result (or the error) to every waiter."""
     try:
-        model = load_keras_model(path)  # outside the lock: loading takes a while
-        predictor = SharedPredictor(model, path, temperature=card_temperature(path)).warm_up()
+        predictor = _load(path)
+    except BaseException as exc:
+        with _cache_lock:
+            _loading.pop(key, None)
+        pending.set_exception(exc)
+        raise
+    with _cache_lock:
+        predictor = _cache.setdefault(key, predictor)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+        _loading.pop(key, None)
+    pending.set_result(predictor)
+    return predictor
+
+
+def _load(path: Path) -> SharedPredictor:
+    """Load, calibrate and warm up one model file; damage becomes a sentence."""
+    from dashcore.models.registry import load_keras_model
+
+    try:
+        model = load_keras_model(path)
+        calibration = card_calibration(path)
+        return SharedPredictor(model, path, **calibration).warm_up()
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
         if not path.exists():  # deleted while it was being loaded
             raise UserError(deleted_sentence(path)) from None
@@ -211,27 +279,86 @@ def get_predictor(path: Path) -> SharedPredictor:
         raise UserError(f"The model file {path.name} cannot be loaded: it is damaged or not a "
                         f"model this workbench can run ({type(exc).__name__}: {detail}). Pick "
                         "another model, and delete or re-upload this one on Models.") from None
+
+
+def is_loaded(path: Path) -> bool:
+    """True when the model file's predictor is loaded and warm (a call returns at once)."""
+    try:
+        key = _key(Path(path))
+    except UserError:
+        return False
     with _cache_lock:
-        predictor = _cache.setdefault(key, predictor)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return predictor
+        return key in _cache
+
+
+def preload(path: Path) -> threading.Thread | None:
+    """Load a model's predictor in a background thread (the server does this at start).
+
+    Returns the thread, or ``None`` when the model is already loaded or loading. A drawing
+    that arrives meanwhile waits for this load in :func:`get_predictor`; a file that cannot
+    be loaded is left for that call to explain.
+    """
+    path = Path(path)
+    try:
+        key = _key(path)
+    except UserError:
+        return None
+    found, pending, owner = _claim(key)  # claimed here: a drawing from now on waits for it
+    if not owner:
+        return None
+
+    def load() -> None:
+        try:
+            _load_claimed(path, key, pending)
+        except Exception:  # noqa: BLE001, S110 - the caller that needs it shows the sentence
+            pass
+
+    thread = threading.Thread(target=load, name="dashcore-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def card_calibration(path: Path) -> dict[str, float]:
+    """``temperature`` and ``threshold`` from the card beside a model file (``x.json``).
+
+    Each falls back on its own (1.0, no change; :data:`CONFIDENCE_THRESHOLD`) when there is
+    no card, no calibration on it, or a value out of range (a temperature must be positive,
+    a threshold between 0.5 and 1): calibration only ever adjusts confidence, it never
+    blocks a model.
+    """
+    import json
+
+    try:
+        calibration = json.loads(Path(path).with_suffix(".json").read_text("utf-8"))[
+            "calibration"]
+    except (OSError, ValueError, KeyError, TypeError):
+        calibration = {}
+    out = {"temperature": 1.0, "threshold": CONFIDENCE_THRESHOLD}
+    for name, ok in (("temperature", lambda v: v > 0), ("threshold", lambda v: 0.5 <= v <= 1)):
+        try:
+            value = float(calibration[name])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if np.isfinite(value) and ok(value):
+            out[name] = value
+    return out
 
 
 def card_temperature(path: Path) -> float:
     """The calibration temperature on the card beside a model file (``x.keras`` → ``x.json``).
 
-    1.0 (no change) when there is no card, no calibration on it, or a value that is not a
-    positive number: calibration only ever adjusts confidence, it never blocks a model.
+    1.0 (no change) when there is none usable: see :func:`card_calibration`.
     """
-    import json
+    return card_calibration(path)["temperature"]
 
-    try:
-        card = json.loads(Path(path).with_suffix(".json").read_text("utf-8"))
-        value = float(card["calibration"]["temperature"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 1.0
-    return value if np.isfinite(value) and value > 0 else 1.0
+
+def card_threshold(path: Path) -> float:
+    """The "sure" threshold on the card beside a model file, else :data:`CONFIDENCE_THRESHOLD`.
+
+    Each model's own: fitted with its temperature on its validation drawings (see
+    :mod:`dashcore.inference.calibration`).
+    """
+    return card_calibration(path)["threshold"]
 
 
 def clear_cache() -> None:
@@ -326,7 +453,8 @@ def interpret(outputs: np.ndarray, class_names: Sequence[str] | None = None,
 
 
 def predict_drawing(path: Path, image: np.ndarray,
-                    class_names: Sequence[str] | None = None,
-                    threshold: float = CONFIDENCE_THRESHOLD) -> Prediction:
-    """The shared model at ``path`` applied to one preprocessed 28×28 image."""
-    return interpret(get_predictor(path).predict_one(image), class_names, threshold)
+                    class_names: Sequence[str] | None = None) -> Prediction:
+    """The shared model at ``path`` applied to one preprocessed 28×28 image, "sure" at the
+    threshold on its card."""
+    predictor = get_predictor(path)
+    return interpret(predictor.predict_one(image), class_names, predictor.threshold)

@@ -1,19 +1,23 @@
 """The job-backend seam: what starts a run's worker and tells whether it is still going.
 
-``local`` (the default) runs each worker as a detached process on this machine
-(:mod:`dashcore.jobs.local`); ``ray`` submits it to a Ray cluster through the Jobs API
-(:mod:`dashcore.jobs.ray_jobs`, imported only when chosen). The queue in
-:mod:`dashcore.jobs.queue` talks to a backend only through :class:`JobBackend`.
+``local`` (the default, :class:`LocalBackend`) runs each worker as a detached process on
+this machine (:mod:`dashcore.jobs.local`); ``ray`` submits it to a Ray cluster through the
+Jobs API (:mod:`dashcore.jobs.ray_jobs`). The queue in :mod:`dashcore.jobs.queue` picks
+one by the settings (``get_backend``) and talks to it only through :class:`JobBackend`.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from typing import Protocol
 
-from dashcore.errors import UserError
-from dashcore.settings import BACKENDS, Settings
+from dashcore.jobs import local, spares
+from dashcore.settings import Settings
 from dashcore.store.runs import RunRecord
+
+Started = tuple[int | None, float | None]  # a started worker's (pid, identity), where known
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ class JobBackend(Protocol):
         """Start ``python -m dashcore.jobs.worker <run_id>``; returns (pid, identity)
         where the backend knows them (the worker records its own when it starts)."""
 
+    def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
+        """Hand the run to a warm spare worker if one is ready; returns (pid, identity)
+        like :meth:`start`, or ``None`` (the caller then calls :meth:`start`)."""
+
     def state(self, run: RunRecord, settings: Settings) -> JobState:
         """Is the run's job still going? Cheap: called on every page poll."""
 
@@ -53,27 +61,22 @@ class JobBackend(Protocol):
 
 
 class LocalBackend:
-    """Each run is a detached worker process on this machine (the default)."""
+    """Each run is a detached worker process on this machine (the default): a warm spare
+    when one is ready (:mod:`dashcore.jobs.spares`), else one started for it."""
 
     name = "local"
 
     def start(self, run: RunRecord, settings: Settings) -> tuple[int | None, float | None]:
-        from dashcore.jobs import local
-
         return local.spawn_worker(run.run_id, settings)
 
-    def state(self, run: RunRecord, settings: Settings) -> JobState:
-        from dashcore.jobs import local
+    def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
+        return spares.claim(run.run_id, settings)
 
+    def state(self, run: RunRecord, settings: Settings) -> JobState:
         alive, code = local.worker_alive(run)
         return JobState(alive=alive, exit_code=code)
 
     def cancel(self, run: RunRecord, settings: Settings) -> None:
-        import os
-        import signal
-
-        from dashcore.jobs import local
-
         if run.pid and local.worker_alive(run)[0]:
             os.kill(run.pid, signal.SIGTERM)  # the worker stops at its next batch
 
@@ -88,24 +91,3 @@ class LocalBackend:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-_backends: dict[tuple[str, str], JobBackend] = {}
-
-
-def get_backend(name: str, settings: Settings) -> JobBackend:
-    """The backend called ``name`` (``local`` or ``ray``); Ray is imported only here."""
-    if name not in BACKENDS:
-        raise UserError(f"Job backend {name!r} is not offered: set DASHCORE_BACKEND to "
-                        f"{' or '.join(BACKENDS)}.")
-    key = (name, settings.ray_address if name == "ray" else "")
-    backend = _backends.get(key)
-    if backend is None:
-        if name == "ray":
-            from dashcore.jobs.ray_jobs import RayBackend
-
-            backend = RayBackend(settings)
-        else:
-            backend = LocalBackend()
-        _backends[key] = backend
-    return backend

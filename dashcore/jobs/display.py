@@ -12,6 +12,7 @@ from dashcore.store.runs import (
     STOPPED,
     RunRecord,
 )
+from dashcore.training.phases import COMPILING, describe_phases
 
 # ---------------------------------------------------------------- what pages show
 
@@ -44,18 +45,42 @@ def status_line(run: RunRecord, position: int | None = None) -> str:
             return waiting  # e.g. "Waiting for a GPU: …" (a Ray job held back for resources)
         if run.backend == "ray":
             return "Starting: the Ray job is starting its worker, which loads TensorFlow."
-        return "Starting: the worker process is loading TensorFlow."
+        progress = run.progress or {}
+        if progress.get("worker") == "spare":
+            return "Starting: a warm worker is taking the run."
+        expected = progress.get("expected_s")
+        about = f": ~{format_seconds(expected)}" if expected else ""
+        return (f"Starting a worker{about}. No warm worker was free, so this one loads "
+                "TensorFlow and Keras first.")
     if run.status == "running":
         if run.stop_requested:
             return "Stopping: the worker halts after the current batch and saves the model."
-        phase = (run.progress or {}).get("phase")
-        if phase == "preparing data" or not (run.progress or {}).get("batch"):
-            return "Running: preparing the data and building the model."
+        progress = run.progress or {}
+        if not progress.get("batch"):
+            phases = progress.get("phases") or []
+            if phases and phases[-1].get("phase") == COMPILING:
+                return "Running: building and compiling the model (until the first point)."
+            return "Running: loading the data."
         return "Running."
     if run.reason:
         return run.reason
     return {"completed": "Completed.", STOPPED: "Stopped.", FAILED: "Failed.",
             INTERRUPTED: "Interrupted."}.get(run.status, run.status)
+
+
+def phases_line(run: RunRecord) -> str:
+    """Where the run's time went, for the live panel: ``waiting for a worker 0.1 s ·
+    loading data 0.4 s · compiling 0.9 s · training 12 s…`` (``""`` before it starts).
+
+    Kept with the run after it ends (its summary) and on its model card.
+    """
+    phases = (run.summary or {}).get("phases") or (run.progress or {}).get("phases")
+    if not phases and run.status == "starting":
+        handed = (run.progress or {}).get("dispatched")
+        if handed:
+            phases = [{"phase": "waiting for a worker", "s": time.time() - float(handed),
+                       "done": False}]
+    return describe_phases(phases)
 
 
 def progress_caption(progress: dict) -> tuple[float, str]:

@@ -82,22 +82,37 @@ def worker_alive(run: RunRecord) -> tuple[bool, int | None]:
     return True, None
 
 
-def spawn_worker(run_id: str, settings: Settings) -> tuple[int, float | None]:
-    """Start ``python -m dashcore.jobs.worker <run_id>`` detached, logging to the run folder.
+def process_env(settings: Settings) -> dict[str, str]:
+    """The environment of a worker or spare process: this one's, plus the settings."""
+    return {**os.environ, **settings.worker_env(), "PYTHONUNBUFFERED": "1",
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+def spawn(module_args: list[str], log_path: Path, settings: Settings) -> subprocess.Popen:
+    """Start ``python -m <module_args>`` detached, appending its output to ``log_path``.
 
     ``start_new_session`` puts it in its own session and process group, so stopping the
-    web server (Ctrl-C, a restart) or closing the browser does not stop the training.
+    web server (Ctrl-C, a restart) or closing the browser does not stop it.
     """
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", *module_args], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            env=process_env(settings), cwd=str(_PACKAGE_ROOT))
+
+
+def adopt(proc: subprocess.Popen) -> None:
+    """Watch ``proc`` as a run's worker (a spare this process started that took a run)."""
+    _children[proc.pid] = proc
+
+
+def spawn_worker(run_id: str, settings: Settings) -> tuple[int, float | None]:
+    """Start ``python -m dashcore.jobs.worker <run_id>`` detached, logging to the run folder
+    (the cold way: it imports TensorFlow and Keras before anything else)."""
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **settings.worker_env(), "PYTHONUNBUFFERED": "1",
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-           "PYTHONPATH": os.pathsep.join(
-               p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    with open(run_dir / "worker.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dashcore.jobs.worker", run_id], stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            env=env, cwd=str(_PACKAGE_ROOT))
-    _children[proc.pid] = proc
+    proc = spawn(["dashcore.jobs.worker", run_id], run_dir / "worker.log", settings)
+    adopt(proc)
     return proc.pid, process_identity(proc.pid)

@@ -27,9 +27,11 @@ from pathlib import Path
 from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota
 from dashcore.errors import UserError
-from dashcore.jobs.backends import JobState, get_backend
+from dashcore.jobs.backends import JobBackend, JobState, LocalBackend
 from dashcore.jobs.local import Launcher
-from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.jobs.ray_jobs import RayBackend
+from dashcore.jobs.spares import cold_start_estimate
+from dashcore.settings import BACKENDS, Settings, get_settings, limit_setting
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     FAILED,
@@ -44,9 +46,26 @@ from dashcore.store.runs import (
     clean_run_name,
     new_run_id,
 )
+from dashcore.training.phases import WAITING
 
 _started_homes: set[Path] = set()  # data folders whose startup reconciliation ran here
 _started_lock = threading.Lock()
+
+
+_backends: dict[tuple[str, str], JobBackend] = {}
+
+
+def get_backend(name: str, settings: Settings) -> JobBackend:
+    """The backend called ``name`` (``local`` or ``ray``), one per Ray address per process."""
+    if name not in BACKENDS:
+        raise UserError(f"Job backend {name!r} is not offered: set DASHCORE_BACKEND to "
+                        f"{' or '.join(BACKENDS)}.")
+    key = (name, settings.ray_address if name == "ray" else "")
+    backend = _backends.get(key)
+    if backend is None:
+        backend = RayBackend(settings) if name == "ray" else LocalBackend()  # Ray loads on use
+        _backends[key] = backend
+    return backend
 
 
 @contextmanager
@@ -199,11 +218,16 @@ def dispatch(settings: Settings | None = None, launcher: Launcher | None = None)
         _reconcile_locked(store, settings, on_start=False)
         free = settings.concurrent_jobs - len(store.list_runs(WORKING))
         for run in store.list_runs([QUEUED])[:max(0, free)]:
-            # Mark it first, so a worker that starts quickly finds it "starting".
+            # Mark it first, so a worker that starts quickly finds it "starting"; the time
+            # it was handed over begins its "waiting for a worker" phase.
             store.update_run(run.run_id, only_if_status=[QUEUED], status=STARTING,
-                             backend=backend.name)
+                             backend=backend.name,
+                             progress={"phase": WAITING, "dispatched": time.time()})
             try:
-                if launcher is not None:
+                warm = None if launcher is not None else backend.take_spare(run, settings)
+                if warm is not None:
+                    pid, identity = warm
+                elif launcher is not None:
                     pid, identity = launcher(run.run_id, settings)
                 else:
                     pid, identity = backend.start(run, settings)
@@ -214,6 +238,11 @@ def dispatch(settings: Settings | None = None, launcher: Launcher | None = None)
             if pid is not None:
                 store.update_run(run.run_id, pid=pid, pid_created=identity,
                                  host=socket.gethostname())
+            if backend.name == "local":  # say which worker it waits for, and how long
+                how = ({"worker": "spare"} if warm is not None else
+                       {"worker": "cold", "expected_s": cold_start_estimate(store.list_runs())})
+                store.update_run(run.run_id, only_if_status=[STARTING],
+                                 progress={**store.get_run(run.run_id).progress, **how})
             started.append(run.run_id)
     return started
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dashcore.errors import UserError
-from dashcore.jobs.backends import JobState
+from dashcore.jobs.backends import JobState, Started
 from dashcore.settings import Settings
 from dashcore.store.runs import RunRecord
 
@@ -112,6 +112,10 @@ class RayBackend:
                    entrypoint_num_gpus=gpus or None, runtime_env={"env_vars": env},
                    metadata={"dashcore_run": run.run_id, "owner": run.owner or ""})
         return None, None
+
+    def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
+        """Ray jobs have no warm spares yet: each job starts its worker."""
+        return None
 
     def state(self, run: RunRecord, settings: Settings) -> JobState:
         info = self._call("get_job_info", run.run_id)

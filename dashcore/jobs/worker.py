@@ -23,7 +23,8 @@ from typing import Any
 
 from dashcore.backend import limit_threads
 from dashcore.errors import NotFoundError, UserError
-from dashcore.settings import Settings, get_settings
+from dashcore.jobs import spares
+from dashcore.settings import Settings, SettingsError, get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     COMPLETED,
@@ -35,8 +36,10 @@ from dashcore.store.runs import (
     STOPPED,
     WORKING,
     RunRecord,
+    RunStore,
     StoreSink,
 )
+from dashcore.training.phases import TRAINING, WAITING, PhaseClock
 
 WORKER_NICENESS = 5  # lower priority than the web server, so pages stay responsive
 
@@ -78,9 +81,12 @@ def _crash_reason(exc: BaseException, settings: Settings, run_id: str) -> str:
             f"The full error is in {log}.")
 
 
-def run_job(run_id: str, settings: Settings | None = None) -> int:
-    """Train one run to its end and record the outcome; returns the process exit code."""
-    settings = settings or get_settings()
+def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
+    """Train one run to its end and record the outcome; returns the process exit code.
+
+    ``worker`` says how this process came to the run: ``cold`` (started for it) or
+    ``spare`` (warm, waiting, see :mod:`dashcore.jobs.spare`); it is kept on the run.
+    """
     store = open_store(settings)
     try:
         run = store.get_run(run_id)
@@ -94,10 +100,12 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
     from dashcore.training.pipeline import train_in_process
 
     pid = os.getpid()
+    phases = _phase_clock(run, store, settings)
     if not store.update_run(run_id, only_if_status=(QUEUED, STARTING), status=RUNNING,
                             started=time.time(), pid=pid, pid_created=process_identity(pid),
                             host=socket.gethostname(),
-                            progress={"phase": "preparing data", "threads": threads}):
+                            progress={"phase": "preparing data", "threads": threads,
+                                      "worker": worker, "phases": phases.summary()}):
         print(f"run {run_id} is {store.get_run(run_id).status}; nothing to do", file=sys.stderr)
         return 0
     terminated = threading.Event()
@@ -117,8 +125,9 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
         outcome = train_in_process(TrainConfig.from_dict(run.config), StoreSink(store, run_id),
                                    should_stop, settings=settings, run_id=run_id,
                                    name=run.name, owner=run.owner,
-                                   card_extra=lineage(run.summary),
-                                   extra_callbacks=(pruning,) if pruning else ())
+                                   card_extra={**lineage(run.summary), "worker": worker},
+                                   extra_callbacks=(pruning,) if pruning else (),
+                                   phases=phases)
         status, reason, summary = outcome.status, outcome.reason, outcome.summary()
         if pruning is not None and pruning.pruned and status == COMPLETED:
             status, reason, summary["pruned"] = STOPPED, pruning.pruned, True
@@ -135,8 +144,10 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
         traceback.print_exc()
         status, reason = FAILED, _crash_reason(exc, settings, run_id)
     current = store.get_run(run_id)
+    summary.setdefault("phases", phases.summary())
     store.update_run(run_id, only_if_status=WORKING, status=status, reason=reason,
-                     finished=time.time(), summary={**current.summary, **summary},
+                     finished=time.time(),
+                     summary={**current.summary, **summary, "worker": worker},
                      progress={**current.progress, "phase": "finished"})
     print(f"run {run_id}: {status}. {reason or ''}", file=sys.stderr)
     try:
@@ -148,6 +159,32 @@ def run_job(run_id: str, settings: Settings | None = None) -> int:
 
         advance_sweeps(settings)
     return 0
+
+
+def _top_up_spares(settings: Settings) -> None:
+    try:
+        spares.top_up(settings)
+    except OSError:
+        traceback.print_exc()
+
+
+def _phase_clock(run: RunRecord, store: RunStore, settings: Settings) -> PhaseClock:
+    """The run's phase clock, begun when the run was handed to a worker; each new phase is
+    written to the store, and the first live point starts a replacement spare."""
+    def changed(summary: list[dict[str, Any]]) -> None:
+        current = store.get_run(run.run_id)
+        store.update_run(run.run_id, only_if_status=WORKING,
+                         progress={**current.progress, "phases": summary})
+        if summary and summary[-1]["phase"] == TRAINING:
+            # The run is visibly learning: warm a spare for the next one meanwhile (in a
+            # thread, so this first live point is not held up by starting a process).
+            threading.Thread(target=_top_up_spares, args=(settings,), daemon=True).start()
+
+    phases = PhaseClock()
+    handed = (run.progress or {}).get("dispatched")
+    phases.enter(WAITING, at=float(handed) if handed else run.created)
+    phases.on_change = changed
+    return phases
 
 
 def _sweep_pruning(run: RunRecord, settings: Settings) -> Any:
@@ -166,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m dashcore.jobs.worker <run_id>", file=sys.stderr)
         return 2
-    return run_job(args[0])
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # the worker log (or the Ray job's) says which value is wrong
+        print(f"run {args[0]} was not started: {exc}", file=sys.stderr)
+        return 2
+    from dashcore.access.stores import count_every_store
+
+    count_every_store()  # a sweep's next trial is checked against its owner's disk quota
+    return run_job(args[0], settings)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dashcore.training.phases import describe_phases
+
 DRAWING_INPUTS = ((28, 28, 1), (28, 28), (784,))  # input shapes a 28×28 drawing can become
 _TRAINING_KEYS = ("optimizer", "learning_rate", "peak_learning_rate", "loss", "batch_size",
                   "epochs", "validation_split", "augment", "augment_photo", "seed")
@@ -83,6 +85,13 @@ class ModelCard:
         return tuple(self.input_shape) in DRAWING_INPUTS
 
     @property
+    def runs_in_the_server(self) -> bool:
+        """False for an uploaded model: its cost is unknown (eight wide convolutions can hold
+        a core), so it runs only in the limited evaluation child, never in the web server's
+        shared predictor that /draw uses."""
+        return self.source != "uploaded"
+
+    @property
     def reads_digits(self) -> bool:
         """True for a model that reads drawn digits 0–9 (a candidate default for /draw)."""
         return self.reads_drawings and self.num_classes == 10
@@ -108,6 +117,16 @@ class ModelCard:
                                if isinstance(layer, dict))
             return f"{spec.get('name')}: {types}" if spec.get("name") else types
         return str(self.extra.get("architecture") or self.extra.get("preset") or "—")
+
+    def phases_line(self) -> str:
+        """Where the training run's time went (``waiting for a worker 0.1 s · loading data
+        0.4 s · …``), or ``—`` for a card without phases (uploaded, or older)."""
+        phases = self.extra.get("phases")
+        if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
+            return "—"
+        worker = {"spare": " (a warm worker)", "cold": " (a worker started for it)"}.get(
+            str(self.extra.get("worker")), "")
+        return (describe_phases(phases) + worker) or "—"
 
     def training_line(self) -> str:
         """One line on how the model was trained, from whatever the card records."""

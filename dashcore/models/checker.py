@@ -15,27 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-
-def _limit(kind: int, value: int) -> None:
-    """Lower a resource limit (never raise it above the hard limit we inherited)."""
-    _, hard = resource.getrlimit(kind)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(kind, (value, value if hard == resource.RLIM_INFINITY else hard))
-
-
-def apply_limits(memory_mb: int, cpu_s: int, file_mb: int) -> None:
-    """Address space, CPU time, largest written file, no core dumps."""
-    _limit(resource.RLIMIT_AS, memory_mb << 20)
-    _limit(resource.RLIMIT_CPU, cpu_s)
-    _limit(resource.RLIMIT_FSIZE, file_mb << 20)
-    _limit(resource.RLIMIT_CORE, 0)
+from dashcore.limited import apply_limits
 
 
 def check(src: Path, out: Path, limit_mb: int) -> dict[str, Any]:

@@ -38,11 +38,14 @@ from typing import Any
 
 import numpy as np
 
+from dashcore.access.auth import User, authorize
+from dashcore.access.quota import check_quota, disk_use
 from dashcore.atomic import atomic_write_json, atomic_write_with
 from dashcore.backend import limit_threads, tensorflow_installed
 from dashcore.errors import UserError
-from dashcore.models.registry import ModelEntry, get_entry
-from dashcore.settings import Settings, get_settings
+from dashcore.models.registry import ModelEntry, get_entry, list_models
+from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.system import folder_size, human_bytes
 
 FORMATS = {  # key → (label, download suffix)
     "savedmodel": ("TensorFlow SavedModel", ".savedmodel.zip"),
@@ -132,21 +135,65 @@ def export_bytes(entry: ModelEntry, fmt: str, settings: Settings) -> bytes:
     return Path(check.path).read_bytes()
 
 
-def prepare(entry: ModelEntry, fmt: str, settings: Settings,
+EXPORT_SIZE_FACTOR = 2  # an export's size for the quota check, in model files (measured:
+# a SavedModel zip 1.9× its .keras file, a float TFLite file about 1×)
+
+
+def export_bytes_of(owner: str, settings: Settings) -> int:
+    """What the exports of ``owner``'s models take (they count against the model owner's
+    disk quota: the disk quota asks)."""
+    total = 0
+    for entry in list_models(settings, include_builtin=False):
+        if entry.card.get("owner") == owner:
+            total += folder_size(export_folder(entry, settings))
+    return total
+
+
+def check_export_room(entry: ModelEntry, settings: Settings, user: User | None) -> None:
+    """Refuse an export that would take the model's owner past their disk quota, before
+    any byte is written (the size is estimated from the model file)."""
+    owner = str(entry.card.get("owner") or "")
+    if not owner or user is None:
+        return
+    try:
+        estimate = EXPORT_SIZE_FACTOR * entry.path.stat().st_size
+    except OSError:
+        return  # a missing file is refused by the conversion with its own sentence
+    if user.name == owner:
+        check_quota(user, settings, estimate, "this export")
+        return
+    use = disk_use(owner, settings)
+    if use.total + estimate > use.limit:
+        raise UserError(f"Exports count against the model owner's disk quota, and {owner} uses "
+                        f"{human_bytes(use.total)} of {human_bytes(use.limit)}: this export "
+                        f"(about {human_bytes(estimate)}) would take them over it. Ask them to "
+                        "make room, or download the .keras file instead. "
+                        f"{limit_setting('user_disk_mb')}")
+
+
+def prepare(entry: ModelEntry, fmt: str, settings: Settings, user: User | None = None,
             timeout_s: float = CONVERT_TIMEOUT_S) -> ExportCheck:
     """The checked export: from the cache, else converted now in a separate process.
 
     A lock per model and format makes two sessions clicking at once convert only once.
+    ``user`` (pages pass the signed-in person; None is a trusted caller) must be allowed to
+    export: a conversion costs seconds of CPU, so visitors download existing exports only.
 
     Raises:
+        PermissionDenied: ``user`` may not start an export (a visitor, a read-only demo).
         UserError: the conversion crashed or took longer than ``timeout_s``.
     """
     _check_fmt(fmt)
+    found = cached(entry, fmt, settings)
+    if found is not None:
+        return found
     if not tensorflow_installed():
         raise UserError(f"{FORMATS[fmt][0]} export needs TensorFlow, which is not installed on "
                         "this server (it trains on another Keras backend). Download the .keras "
                         "file and convert it where TensorFlow is installed, or install it here: "
                         "pip install tensorflow.")
+    authorize(user, "export")
+    check_export_room(entry, settings, user)
     folder = export_folder(entry, settings)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{fmt}.lock", "a+") as lock:
@@ -347,8 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, AttributeError):
         pass
     limit_threads(CHILD_THREADS)
-    settings = get_settings()
-    try:
+    try:  # a wrong DASHCORE_* value (SettingsError) is a UserError too: one sentence
+        settings = get_settings()
         check = export_entry(get_entry(args[0], settings), _check_fmt(args[1]), settings)
     except UserError as exc:
         print(exc, file=sys.stderr)

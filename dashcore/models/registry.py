@@ -89,7 +89,8 @@ def new_model_id(name: str) -> str:
 
 def models_folder(settings: Settings) -> ArtifactFolder:
     """Where saved models live: ``models`` under the artefact root (local by default)."""
-    return artifact_folder(settings.artifacts_url, "models", settings.home / "cache")
+    return artifact_folder(settings.artifacts_url, "models", settings.home / "cache",
+                           settings.limits.artifact_cache_mb)
 
 
 def _folder_of(model_id: str, settings: Settings) -> ArtifactFolder:
@@ -211,6 +212,15 @@ def list_models(settings: Settings | None = None, include_builtin: bool = True
             entries.append(ModelEntry(BUILTIN_ID, model_path,
                                       json.loads(card_path.read_text("utf-8"))))
     return entries
+
+
+def model_bytes(owner: str, settings: Settings) -> int:
+    """What ``owner``'s models (file and card) take, from the folder's sizes: nothing is
+    downloaded to count it (the disk quota asks)."""
+    folder = models_folder(settings)
+    return sum(folder.size(f"{entry.model_id}.keras") + folder.size(f"{entry.model_id}.json")
+               for entry in list_models(settings, include_builtin=False)
+               if entry.card.get("owner") == owner)
 
 
 def _check_owner(card: dict[str, Any], user: User | None) -> None:

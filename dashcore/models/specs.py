@@ -145,14 +145,18 @@ class ModelSpec:
                             "'layers', 'input_shape' and 'num_classes'.")
         return cls.from_dict(data)
 
-    def with_data(self, input_shape: tuple[int, ...], num_classes: int) -> ModelSpec:
+    def with_data(self, input_shape: tuple[int, ...], num_classes: int,
+                  activation: str = "softmax") -> ModelSpec:
         """The same layers fitted to a dataset: new input shape, output width = classes.
 
         A leading row-reading ``Reshape`` (as in "LSTM rows") follows the new image size.
+        ``activation`` is the output layer's: softmax for classes, or (with one unit)
+        ``linear`` for regression and ``sigmoid`` for binary cross-entropy on a table.
         """
         layers = copy.deepcopy(self.layers)
         if layers and layers[-1].get("type") == "Dense":
             layers[-1]["units"] = num_classes
+            layers[-1]["activation"] = activation
         new_shape = tuple(int(d) for d in input_shape)
         if (layers and layers[0].get("type") == "Reshape" and len(new_shape) >= 2
                 and list(layers[0].get("target_shape", [])) == _rows_shape(self.input_shape)):

@@ -40,6 +40,7 @@ from typing import Any
 
 from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota
+from dashcore.limited import child_env
 from dashcore.models.archive_check import (
     UNPACKED_FACTOR,
     UploadRefused,
@@ -75,23 +76,6 @@ _check_slots = threading.Semaphore(1)  # one checker (≈1 core, ≤4 GB) at a t
 
 
 
-def checker_env(tmp_dir: Path) -> dict[str, str]:
-    """A small environment for the checker: one thread, no GPU, quiet TensorFlow.
-
-    ``TMPDIR`` is ``tmp_dir``, inside the quarantine: Keras extracts a ``.keras`` with
-    assets into a temporary folder and leaves it behind when a later member is damaged, so
-    whatever the checker writes must go with the quarantine.
-    """
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "KERAS_BACKEND", "SYSTEMROOT")
-    env = {k: os.environ[k] for k in keep if k in os.environ}
-    package_root = str(Path(__file__).resolve().parents[2])
-    env.update(PYTHONPATH=package_root, PYTHONNOUSERSITE="1", TF_CPP_MIN_LOG_LEVEL="3",
-               CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1", TF_ENABLE_ONEDNN_OPTS="0", TMPDIR=str(tmp_dir),
-               TEMP=str(tmp_dir), TMP=str(tmp_dir))
-    return env
-
-
 def run_checker(src: Path, out: Path, limit_mb: int, timeout_s: float = CHECK_TIMEOUT_S,
                 memory_mb: int = CHECK_MEMORY_MB) -> dict[str, Any]:
     """Load ``src`` in a separate, limited process; returns its report (``ok`` True).
@@ -108,7 +92,7 @@ def run_checker(src: Path, out: Path, limit_mb: int, timeout_s: float = CHECK_TI
                "--file-mb", str(limit_mb * UNPACKED_FACTOR), "--limit-mb", str(limit_mb),
                "--tmp-dir", str(tmp_dir)]
     with _check_slots:
-        proc = subprocess.Popen(command, cwd=str(out.parent), env=checker_env(tmp_dir),
+        proc = subprocess.Popen(command, cwd=str(out.parent), env=child_env(tmp_dir),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:

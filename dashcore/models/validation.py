@@ -237,6 +237,9 @@ def _trace_layer(layers: list[dict[str, Any]], index: int, step: _Step) -> _Step
     return _Step(tuple(target), index)
 
 
+SINGLE_OUTPUTS = ("linear", "sigmoid")  # one-unit outputs: a number, or a probability
+
+
 def _check_output(spec: ModelSpec, steps: list[_Step]) -> None:
     """The last layer must turn a flat vector into one probability per class."""
     layers = spec.layers
@@ -247,6 +250,9 @@ def _check_output(spec: ModelSpec, steps: list[_Step]) -> None:
     if last["type"] != "Dense":
         raise UserError(f"{label} is not an output layer, so the model cannot give one "
                         f"probability per class. {fix}")
+    single = spec.num_classes == 1  # a table's regression (linear) or sigmoid output
+    if single and last.get("units") == 1 and last.get("activation") in SINGLE_OUTPUTS:
+        return
     if last.get("units") != spec.num_classes:
         raise UserError(f"{label} has {last.get('units')} units, but the data has "
                         f"{spec.num_classes} classes and the output layer needs one unit per "
@@ -277,7 +283,7 @@ def _trace(spec: ModelSpec, steps: list[_Step] | None = None) -> list[_Step]:
             not isinstance(d, int) or d < 1 for d in spec.input_shape):
         raise StackError(f"The input shape {list(spec.input_shape)!r} is not usable: give 1 "
                          "to 3 whole numbers, each at least 1, e.g. 28, 28, 1 for grey images.")
-    if not 2 <= spec.num_classes <= MAX_UNITS:
+    if not 1 <= spec.num_classes <= MAX_UNITS:
         raise StackError(f"The model is set up for {spec.num_classes} classes; a classifier "
                          f"needs 2 to {_n(MAX_UNITS)}. Use the number of classes in your "
                          "dataset.")

@@ -7,6 +7,7 @@ import threading
 from dashcore.settings import Settings, get_settings
 from dashcore.store.runs import RunStore
 from dashcore.store.sql import SQLAlchemyRunStore
+from dashcore.system import folder_size
 
 _stores: dict[str, SQLAlchemyRunStore] = {}
 _stores_lock = threading.Lock()
@@ -23,3 +24,12 @@ def open_store(settings: Settings | None = None) -> RunStore:
         if store is None:
             store = _stores[url] = SQLAlchemyRunStore(url)
         return store
+
+
+def run_bytes(owner: str, settings: Settings) -> int:
+    """What ``owner``'s run folders (checkpoints, TensorBoard logs, config) take; the disk
+    quota asks. No store yet means no runs (counting never creates one)."""
+    if not (settings.db or settings.store_path.exists()):
+        return 0
+    return sum(folder_size(settings.runs_dir / run.run_id)
+               for run in open_store(settings).list_runs() if run.owner == owner)

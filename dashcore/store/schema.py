@@ -7,7 +7,7 @@ the write lock ``BEGIN IMMEDIATE`` takes), so two servers starting at once migra
 A store file written before versioning existed has the version-1 tables already; the
 ``IF NOT EXISTS`` clauses make version 1 a no-op there.
 
-Why not Alembic: five tables' worth of DDL, no autogenerate needed, and one code path that
+Why not Alembic: six tables' worth of DDL, no autogenerate needed, and one code path that
 runs at every open (workers included) without an ``alembic.ini`` to ship. Add a migration
 by appending to :data:`MIGRATIONS`; never edit one that has shipped.
 """
@@ -64,6 +64,16 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN stop_requested_at DOUBLE PRECISION",
         "ALTER TABLE runs ADD COLUMN host TEXT",  # where a local worker runs (its pid's host)
     ],
+    [  # 3: wrong-password counts per sign-in key, shared by every server on the database
+        """CREATE TABLE IF NOT EXISTS sign_in_failures (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            locked_until DOUBLE PRECISION NOT NULL,
+            last_failure DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (kind, value))""",
+        "CREATE INDEX IF NOT EXISTS sign_in_failures_last ON sign_in_failures(last_failure)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -86,6 +96,11 @@ batch_points = Table(
 epoch_points = Table(
     "epoch_points", metadata, Column("run_id", Text, primary_key=True),
     Column("epoch", Integer, primary_key=True), Column("data", Text))
+
+sign_in_failures = Table(
+    "sign_in_failures", metadata, Column("kind", Text, primary_key=True),
+    Column("value", Text, primary_key=True), Column("failures", Integer),
+    Column("locked_until", Float), Column("last_failure", Float))
 
 RUN_COLUMNS = tuple(column.name for column in runs.columns)
 JSON_COLUMNS = ("config", "progress", "summary")

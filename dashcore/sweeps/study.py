@@ -245,10 +245,14 @@ def work_per_run(plan: SweepPlan, settings: Settings) -> float:
     work = 0.0
     for config in plan.costliest_trials():
         try:
-            work = max(work, float(describe_job(config, settings)["training_tmac"]))
+            described = describe_job(config, settings)
         except UserError as exc:
             raise UserError(f"The costliest trial of this sweep ({config.epochs} epochs at "
                             f"batch size {config.batch_size}) would be refused: {exc}") from exc
+        if described.get("task") == "regression" and "accuracy" in plan.metric:
+            raise UserError(f"{config.dataset} is a regression table: it has no accuracy. "
+                            "Sweep on the validation loss instead.")
+        work = max(work, float(described["training_tmac"]))
     return work
 
 

@@ -17,7 +17,10 @@ from dashcore.models.specs import ModelSpec
 from dashcore.settings import Limits, limit_setting
 
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD with momentum", "rmsprop": "RMSprop"}
-LOSSES = {"categorical_crossentropy": "Categorical cross-entropy", "mse": "Mean squared error"}
+LOSSES = {"categorical_crossentropy": "Categorical cross-entropy", "mse": "Mean squared error",
+          "mae": "Mean absolute error (tables: regression)",
+          "binary_crossentropy": "Binary cross-entropy (tables: two classes, sigmoid output)"}
+IMAGE_LOSSES = ("categorical_crossentropy", "mse")  # what an image dataset may train with
 # Learning-rate schedules: what each does, in the words /train shows beside the choice.
 SCHEDULES = {
     "constant": "Constant: the learning rate stays as set for the whole run.",
@@ -76,7 +79,9 @@ class TrainConfig:
     augment_photo: bool = False  # photo augmentation: random left-right flips, rotations up to
     # ±11°, zooms ±15% and brightness ±20%; for photos, not digits or letters (a mirrored
     # "b" is a "d")
-    loss: str = "categorical_crossentropy"  # or "mse" (mean squared error, to compare)
+    loss: str = "categorical_crossentropy"  # or "mse" (mean squared error, to compare); a
+    # table's task decides the rest (dashcore.tables.schema.TASK_LOSSES): "mse" or "mae" for
+    # regression, "binary_crossentropy" (sigmoid unit) or the 2-unit softmax for two classes
     classes: list[int] | None = None  # class indices to train on (≥2, relabelled 0..k-1);
     # None = all classes
     max_train_images: int = 0  # use only this many training images (after shuffling); 0 = all

@@ -12,14 +12,15 @@ import numpy as np
 
 from dashcore.datasets.base import Dataset
 from dashcore.datasets.catalog import load_dataset
-from dashcore.datasets.prepare import one_hot, subset_classes
+from dashcore.datasets.prepare import one_hot, subset_classes, to_model_input
 from dashcore.errors import UserError
 from dashcore.models.cost import model_cost
 from dashcore.models.specs import ModelSpec
 from dashcore.models.validation import estimate_params, validate_spec
 from dashcore.settings import Limits, Settings, get_settings, limit_setting
+from dashcore.tables.schema import TASK_LOSSES, TableInfo, check_loss, output_layer
 from dashcore.training.budget import check_activation_memory, check_training_work
-from dashcore.training.config import MIN_TRAIN_IMAGES, TrainConfig, count_steps
+from dashcore.training.config import IMAGE_LOSSES, MIN_TRAIN_IMAGES, TrainConfig, count_steps
 
 # ---------------------------------------------------------------- data
 
@@ -35,28 +36,19 @@ class PreparedData:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
+    table: TableInfo | None = None  # a table's target, task and encoder; None for images
+    output: tuple[int, str] | None = None  # a table's output layer (units, activation)
 
     @property
     def num_classes(self) -> int:
         """Output width of the model."""
-        return len(self.class_names)
+        return self.output[0] if self.output else len(self.class_names)
 
-
-def to_model_input(x: np.ndarray) -> np.ndarray:
-    """uint8 grey ``(N, H, W)`` → float32 ``(N, H, W, 1)`` in [0, 1] (colour ``(N, H, W, 3)``
-    keeps its channels), in one allocation.
-
-    ``dashcore.datasets.prepare.scale_images`` writes ``x.astype(float32) / 255``, which holds two
-    float copies at once; this writes the result straight into its final array.
-    """
-    if x.ndim == 4:
-        out = np.empty(x.shape, dtype=np.float32)
-        np.multiply(x, np.float32(1.0 / 255.0), out=out, dtype=np.float32)
-        return out
-    out = np.empty((*x.shape, 1), dtype=np.float32)
-    np.multiply(x, np.float32(1.0 / 255.0), out=out[..., 0], dtype=np.float32)
-    return out
+    @property
+    def output_activation(self) -> str:
+        """The output layer's activation: softmax, or linear / sigmoid for a table."""
+        return self.output[1] if self.output else "softmax"
 
 
 def select_classes(dataset: Dataset, classes: list[int] | None
@@ -82,6 +74,8 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     themselves) and become float32 exactly once, which is what Keras trains on.
     """
     dataset = load_dataset(config.dataset, settings)
+    if dataset.is_table:
+        return prepare_table(dataset, config)
     if config.holdout_last:
         if config.holdout_last > len(dataset.x_train) - MIN_TRAIN_IMAGES:
             raise UserError(f"Holding out the last {config.holdout_last:,} of "
@@ -115,6 +109,62 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
         class_names=names, input_shape=dataset.input_shape)
 
 
+def table_targets(y: np.ndarray, units: int) -> np.ndarray:
+    """A table's targets as the loss reads them: (N, 1) numbers or 0/1 for a single
+    output unit, else one-hot rows."""
+    if units == 1:
+        return y.astype(np.float32).reshape(-1, 1)
+    return one_hot(y, units)
+
+
+def prepare_table(dataset: Dataset, config: TrainConfig) -> PreparedData:
+    """Step 1 for a table: rows already encoded when it was imported (scaled with the
+    training rows' statistics); split off validation with the seed; targets by the loss."""
+    table = dataset.table
+    check_table_config(config, dataset)
+    order = np.random.default_rng(config.seed).permutation(len(dataset.x_train))
+    if config.max_train_images:
+        order = order[:config.max_train_images]
+    n_val = int(round(len(order) * config.validation_split))
+    if len(order) - n_val < 1:
+        raise UserError(f"Only {len(order)} training rows are available: lower the "
+                        "validation split.")
+    train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+    output = output_layer(table.task, config.loss, len(dataset.class_names))
+    units = output[0]
+    x, y = dataset.x_train.astype(np.float32), dataset.y_train
+    return PreparedData(
+        x_train=x[train_idx], y_train=table_targets(y[train_idx], units),
+        x_val=x[val_idx] if n_val else None,
+        y_val=table_targets(y[val_idx], units) if n_val else None,
+        x_test=dataset.x_test.astype(np.float32), y_test=table_targets(dataset.y_test, units),
+        class_names=tuple(dataset.class_names), input_shape=dataset.input_shape,
+        table=table, output=output)
+
+
+def default_loss(dataset: Dataset) -> str:
+    """The loss a dataset trains with unless a person picks one: categorical cross-entropy
+    for images, the first of its task's losses for a table (mean squared error for a
+    number, binary cross-entropy for two classes)."""
+    if dataset.is_table:
+        return TASK_LOSSES[dataset.table.task][0]
+    return "categorical_crossentropy"
+
+
+def check_table_config(config: TrainConfig, dataset: Dataset) -> None:
+    """Refuse what a table cannot train with: image-only options, a loss of another task."""
+    check_loss(dataset.table.task, config.loss)
+    image_only = [label for label, on in (("light augmentation", config.augment),
+                                          ("photo augmentation", config.augment_photo),
+                                          ("canvas-ready training", config.canvas_ready),
+                                          ("picking classes", bool(config.classes)),
+                                          ("holding out images", bool(config.holdout_last)))
+                  if on]
+    if image_only:
+        raise UserError(f"{dataset.name} is a table: {', '.join(image_only)} only applies to "
+                        "images. Turn it off.")
+
+
 def with_canvas_like(x: np.ndarray, y: np.ndarray, seed: int, settings: Settings
                      ) -> tuple[np.ndarray, np.ndarray]:
     """``x`` plus one canvas-like rendering of each digit (see ``TrainConfig.canvas_ready``).
@@ -130,10 +180,10 @@ def with_canvas_like(x: np.ndarray, y: np.ndarray, seed: int, settings: Settings
     return np.concatenate([x, xc]), np.concatenate([y, yc])
 
 
-def fitted_spec(config: TrainConfig, input_shape: tuple[int, ...], num_classes: int
-                ) -> ModelSpec:
+def fitted_spec(config: TrainConfig, input_shape: tuple[int, ...], num_classes: int,
+                activation: str = "softmax") -> ModelSpec:
     """The configured architecture with its input and output fitted to the data."""
-    return config.spec.with_data(tuple(input_shape), num_classes)
+    return config.spec.with_data(tuple(input_shape), num_classes, activation)
 
 
 def check_model_size(model: Any, limits: Limits) -> int:
@@ -163,7 +213,16 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
     settings = settings or get_settings()
     config.check(settings.limits)
     dataset = load_dataset(config.dataset, settings)
-    if config.classes:
+    activation = "softmax"
+    if not dataset.is_table and config.loss not in IMAGE_LOSSES:
+        raise UserError(f"Loss {config.loss!r} is for tables; for images choose categorical "
+                        "cross-entropy or mean squared error.")
+    if dataset.is_table:
+        check_table_config(config, dataset)
+        units, activation = output_layer(dataset.table.task, config.loss,
+                                         len(dataset.class_names))
+        names = tuple(dataset.class_names) or (dataset.table.target,)
+    elif config.classes:
         bad = sorted(c for c in set(config.classes) if c >= dataset.num_classes)
         if bad:
             raise UserError(f"Class(es) {bad} do not exist in {dataset.name}, which has "
@@ -184,7 +243,8 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
                     "class_names": names}
         spec = ModelSpec.from_dict(card["spec"])
     else:
-        spec = fitted_spec(config, dataset.input_shape, len(names))
+        spec = fitted_spec(config, dataset.input_shape,
+                           units if dataset.is_table else len(names), activation)
     validate_spec(spec, settings.limits.max_params)  # plain-words layer checks, no Keras
     params = int(sum(estimate_params(spec)))
     images = training_images(config, dataset)
@@ -197,7 +257,8 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
             "input_shape": dataset.input_shape,
             "num_classes": len(names), "class_names": names, "train_images": images,
             "steps_per_epoch": steps, "training_tmac": work,
-            "activation_bytes": cost.training_bytes(config.batch_size)}
+            "activation_bytes": cost.training_bytes(config.batch_size),
+            "task": dataset.table.task if dataset.is_table else None}
 
 
 def training_images(config: TrainConfig, dataset: Dataset) -> int:

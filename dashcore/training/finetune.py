@@ -85,7 +85,7 @@ def mnist_test_accuracy(model: Any) -> float | None:
     import numpy as np
 
     from dashcore.datasets.catalog import load_mnist
-    from dashcore.training.data import to_model_input
+    from dashcore.datasets.prepare import to_model_input
 
     if tuple(model.input_shape[1:]) != (28, 28, 1) or int(model.output_shape[-1]) != 10:
         return None

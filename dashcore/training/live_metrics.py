@@ -24,11 +24,11 @@ class LiveMetrics(keras.callbacks.Callback):
     as partial. Stopping, divergence and the best weights are other callbacks'
     jobs (:mod:`dashcore.training.stopping`, :mod:`dashcore.training.best_weights`).
 
-    Compiling is its own phase: from the start of ``fit`` to the first batch's end the
-    progress says ``phase: "compiling"``; the first epoch's ``duration_s`` leaves the
-    compile time out and its point carries it as ``compile_s`` (the first call's time less
-    a typical call's). With ``steps_per_execution`` above 1 Keras calls back once per
-    execution; ``batch`` is then the execution's last batch.
+    Compiling is its own phase (:mod:`dashcore.training.phases` ends it at the first
+    point); the first epoch's ``duration_s`` leaves the compile time out and its point
+    carries it as ``compile_s`` (the first call's time less a typical call's). With
+    ``steps_per_execution`` above 1 Keras calls back once per execution; ``batch`` is then
+    the execution's last batch.
 
     Args:
         sink: receives points and progress (see :class:`TrainingSink`).
@@ -139,8 +139,6 @@ class LiveMetrics(keras.callbacks.Callback):
         if params.get("steps"):
             self.steps_per_epoch = int(params["steps"])
         self.first_call_s = self.compile_s = self._first_call_end = self._first_epoch = None
-        self.sink.batches([], {**self._progress(None, self._start, "compiling"),
-                               "phase_started": time.time()})
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Reset the per-epoch window (Keras resets its running means here too)."""

@@ -26,11 +26,14 @@ class TrainOutcome:
     best_epoch: int | None = None  # 1-based
     test_accuracy: float | None = None
     test_loss: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)  # every metric on the test
+    # split (a table's regression has MAE and RMSE instead of accuracy)
     params: int = 0  # parameter count of the model
     duration_s: float = 0.0  # the whole job: data, build, fit, test, save
     fit_s: float = 0.0  # model.fit alone, wall clock (what the overhead benchmark compares)
     fit_cpu_s: float = 0.0  # model.fit alone, CPU seconds of this process (all its threads)
     compile_s: float | None = None  # of fit_s, the first call's compile (estimated)
+    phases: list[dict[str, Any]] = field(default_factory=list)  # where the time went
     card: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -112,7 +115,12 @@ def model_card(config: TrainConfig, outcome: TrainOutcome, start: Any, spec: Any
         "gpus": list(plan.gpu_names), "dtype_policy": plan.policy,
         "steps_per_execution": plan.steps_per_execution,
         "sweep": config.sweep,  # {"id", "name", "trial"} for a sweep's trial, else None
+        "phases": outcome.phases,  # [{"phase", "s", "done"}]: where the run's time went
+        "test_metrics": outcome.test_metrics,
     }
+    if data.table is not None:  # what /evaluate and /predict need to read new rows
+        card.update({"task": data.table.task, "table": data.table.meta(),
+                     "output_activation": data.output_activation})
     if start.resumed is not None:
         card["continued_from_epoch"] = start.resumed.epoch
     if start.parent is not None:

@@ -25,12 +25,15 @@ from typing import Any
 
 import keras
 
+from dashcore.access.auth import User
+from dashcore.access.quota import check_quota
 from dashcore.atomic import atomic_write_json
 from dashcore.backend import backend_name, visible_gpus
 from dashcore.errors import UserError
 from dashcore.models.builder import build_model
 from dashcore.settings import Settings, get_settings
 from dashcore.store.runs import FAILED, STOPPED
+from dashcore.tables.columns import BINARY, REGRESSION
 from dashcore.training.augment import with_augmentation
 from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.checkpoints import (
@@ -53,12 +56,13 @@ from dashcore.training.epochs import SeededEpochs
 from dashcore.training.finetune import load_start_model
 from dashcore.training.live_metrics import LiveMetrics
 from dashcore.training.outcome import TrainOutcome, fit_outcome, job_seconds, model_card
+from dashcore.training.phases import COMPILING, FINISHING, LOADING, PhaseClock, PhaseSink
 from dashcore.training.sinks import NullSink, TeeSink, TrainingSink
 from dashcore.training.stopping import StopAtTimeLimit, StopOnNaN, StopOnRequest
 from dashcore.training.tensorboard import TensorBoardScalars, TensorBoardSink
 
 __all__ = ["TrainOutcome", "compile_model", "learning_rate_schedule", "make_optimizer",
-           "train_in_process"]
+           "task_metrics", "train_in_process"]
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> Any:
@@ -90,9 +94,29 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int = 1) -> Any:
     return keras.optimizers.Adam(learning_rate=rate)
 
 
+def task_metrics(task: str | None, activation: str = "softmax") -> list[Any]:
+    """The metrics a run reports: accuracy for classes (and AUC for two), MAE and RMSE for
+    a regression. ``task`` is a table's (None for images)."""
+    if task == REGRESSION:
+        return [keras.metrics.MeanAbsoluteError(name="mae"),
+                keras.metrics.RootMeanSquaredError(name="rmse")]
+    accuracy = (keras.metrics.BinaryAccuracy(name="accuracy") if activation == "sigmoid"
+                else keras.metrics.CategoricalAccuracy(name="accuracy"))
+    if task == BINARY:
+        return [accuracy, keras.metrics.AUC(name="auc")]
+    return [accuracy]
+
+
+def data_metrics(data: PreparedData) -> list[Any]:
+    """:func:`task_metrics` for the prepared data."""
+    return task_metrics(data.table.task if data.table is not None else None,
+                        data.output_activation)
+
+
 def compile_model(model: Any, config: TrainConfig, steps_per_epoch: int = 1,
-                  jit_compile: bool = False, steps_per_execution: int = 1) -> Any:
-    """Step 2b: compile with the configured optimizer, schedule and loss; accuracy metric.
+                  jit_compile: bool = False, task: str | None = None,
+                  activation: str = "softmax", steps_per_execution: int = 1) -> Any:
+    """Step 2b: compile with the configured optimizer, schedule and loss; the task's metrics.
 
     ``steps_per_epoch`` sizes the one-cycle schedule. ``jit_compile`` comes from
     :func:`device_plan` (always on JAX; XLA on one GPU only on TensorFlow, where on this
@@ -100,20 +124,26 @@ def compile_model(model: Any, config: TrainConfig, steps_per_epoch: int = 1,
     for layers that cannot compile.
     """
     model.compile(optimizer=make_optimizer(config, steps_per_epoch), loss=config.loss,
-                  metrics=_metrics(), jit_compile="auto" if jit_compile else False,
+                  metrics=task_metrics(task, activation),
+                  jit_compile="auto" if jit_compile else False,
                   steps_per_execution=steps_per_execution)
     return model
 
 
-def _metrics() -> list[Any]:
-    return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+def scale_regression_output(model: Any, table: Any) -> None:
+    """End a regression model with a fixed ``Rescaling`` to the target's training mean and
+    deviation: the layers learn a standardised number (what Adam's default step suits), while
+    the loss, MAE and RMSE, the predictions and the saved model speak the target's units."""
+    model.add(keras.layers.Rescaling(scale=table.target_std, offset=table.target_mean,
+                                     name="target_scale"))
 
 
-def recompile(model: Any, source: Any, config: TrainConfig, plan: DevicePlan) -> Any:
+def recompile(model: Any, source: Any, config: TrainConfig, plan: DevicePlan,
+              metrics: list[Any]) -> Any:
     """Compile ``model`` with ``source``'s optimizer object and the plan's jit and steps
     per execution: augmentation in front of a model trains that model's optimizer state,
     and a reloaded checkpoint keeps its own."""
-    model.compile(optimizer=source.optimizer, loss=config.loss, metrics=_metrics(),
+    model.compile(optimizer=source.optimizer, loss=config.loss, metrics=metrics,
                   jit_compile="auto" if plan.jit_compile else False,
                   steps_per_execution=plan.steps_per_execution)
     return model
@@ -157,7 +187,8 @@ def start_model(config: TrainConfig, data: PreparedData, spec: Any, plan: Device
         if tuple(model.input_shape[1:]) != tuple(data.input_shape):
             raise UserError("The checkpoint's model does not read this dataset's images.")
         params = check_model_size(model, settings.limits)
-        recompile(model, model, config, plan)  # its optimizer, this machine's jit and steps
+        # its optimizer, this machine's jit and steps per execution
+        recompile(model, model, config, plan, data_metrics(data))
     else:
         if config.start_model:
             model, parent = load_start_model(config.start_model, data.input_shape,
@@ -165,11 +196,16 @@ def start_model(config: TrainConfig, data: PreparedData, spec: Any, plan: Device
                                              config.trainable_last, settings)
         else:
             model = build_model(spec, output_float32=plan.mixed_precision)
+            if data.table is not None and data.table.task == REGRESSION:
+                scale_regression_output(model, data.table)
         params = check_model_size(model, settings.limits)
-        compile_model(model, config, steps, plan.jit_compile, plan.steps_per_execution)
+        compile_model(model, config, steps, plan.jit_compile,
+                      task=data.table.task if data.table is not None else None,
+                      activation=data.output_activation,
+                      steps_per_execution=plan.steps_per_execution)
     fitted = with_augmentation(model, config)
     if fitted is not model:
-        recompile(fitted, model, config, plan)
+        recompile(fitted, model, config, plan, data_metrics(data))
     if resumed is not None:  # Dropout's and augmentation's generators carry on
         restore_seed_states(fitted, resumed.seed_states)
     return StartingPoint(model, fitted, params, resumed, parent)
@@ -267,7 +303,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      run_dir: Path | None = None, name: str | None = None,
                      owner: str | None = None, register: bool = True,
                      extra_callbacks: tuple[Any, ...] = (),
-                     card_extra: dict[str, Any] | None = None) -> TrainOutcome:
+                     card_extra: dict[str, Any] | None = None,
+                     phases: PhaseClock | None = None) -> TrainOutcome:
     """Train, test and register one model in this process; returns what happened.
 
     Reusable from scripts: ``train_in_process(TrainConfig(epochs=1))`` trains the
@@ -288,6 +325,8 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         extra_callbacks: more Keras callbacks, run after the live-metrics one (the
             time-to-accuracy benchmark's per-epoch test probe).
         card_extra: more fields for the model card (the worker's parts and parent run).
+        phases: times loading, compiling, training, testing (the worker's clock already
+            holds its wait for a worker). Defaults to a fresh :class:`PhaseClock`.
 
     With ``config.resume`` it continues from the run folder's last whole-epoch checkpoint
     (optimizer state and epoch count included); with ``config.start_model`` it fine-tunes
@@ -299,7 +338,9 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
     """
     started = time.monotonic()
     settings = settings or get_settings()
-    sink = sink or NullSink()
+    phases = phases or PhaseClock()
+    phases.enter(LOADING)
+    sink = PhaseSink(sink or NullSink(), phases)  # the first live point begins "training"
     should_stop = should_stop or (lambda: False)
     config.check(settings.limits)
     if run_dir is None and run_id is not None:
@@ -309,8 +350,9 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         atomic_write_json(run_dir / "config.json", config.to_dict())
 
     data = prepare_data(config, settings)  # 1
+    phases.enter(COMPILING)  # building, compiling and tracing: until the first live point
     keras.utils.set_random_seed(config.seed)
-    spec = fitted_spec(config, data.input_shape, data.num_classes)
+    spec = fitted_spec(config, data.input_shape, data.num_classes, data.output_activation)
     steps = count_steps(len(data.x_train), config.batch_size)
     plan = device_plan(config, visible_gpus(), backend_name(), steps)
     with device_scope(plan):
@@ -325,6 +367,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         callbacks = build_callbacks(config, data, start, plan, sink, should_stop,  # 3
                                     settings, run_dir, extra_callbacks)
         fit_s, fit_cpu_s = fit(start, config, data, callbacks)
+        phases.enter(FINISHING)
         outcome = fit_outcome(callbacks, config, settings, params=start.params,  # 4
                               fit_s=fit_s, fit_cpu_s=fit_cpu_s)
         if outcome.status == FAILED:
@@ -338,18 +381,44 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         test = start.fitted.evaluate(data.x_test, data.y_test,
                                      batch_size=max(256, config.batch_size), verbose=0,
                                      return_dict=True)
-    outcome.test_accuracy, outcome.test_loss = float(test["accuracy"]), float(test["loss"])
+    outcome.test_accuracy = float(test["accuracy"]) if "accuracy" in test else None
+    outcome.test_loss = float(test["loss"])
+    outcome.test_metrics = {key: float(value) for key, value in test.items()}
     outcome.duration_s = time.monotonic() - started
+    phases.end()
+    outcome.phases = phases.summary()
     card = model_card(config, outcome, start, spec, data, plan, weights_used,
                       name=name, owner=owner, run_id=run_id, start_accuracy=start_accuracy)
     card.update(card_extra or {})
     if register:
         from dashcore.models.registry import save_model
 
+        check_model_room(start.model, owner, settings)
         entry = save_model(start.model, card, settings)
         outcome.model_id, card = entry.model_id, entry.card
     outcome.card = card
     return outcome
+
+
+SAVED_BYTES_PER_PARAM = 12  # a .keras file with Adam's two moments: ~3 float32 per weight
+
+
+def check_model_room(model: Any, owner: str | None, settings: Settings) -> None:
+    """Re-check the owner's disk quota before the model file is written: the quota was
+    checked when the run was queued, and the person may have filled it since.
+
+    Raises:
+        UserError: the model would take the owner over their quota (the run's checkpoint
+            stays in its folder, so the run can be continued once there is room).
+    """
+    if not owner:
+        return
+    size = int(model.count_params()) * SAVED_BYTES_PER_PARAM + 64 * 1024
+    try:
+        check_quota(User(owner), settings, size, "this run's model")
+    except UserError as exc:
+        raise UserError(f"The model was not saved. {exc} Its last whole-epoch checkpoint is "
+                        "kept: continue the run once there is room.") from None
 
 
 def _accuracy(model: Any, data: PreparedData) -> float:

@@ -16,14 +16,14 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from dashcore.access.auth import hash_password
+from dashcore.access.auth import User, hash_password
 from dashcore.jobs import local
 from dashcore.models import registry
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RUNNING, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from views.common.text import WORD_JOINER
 
 SECRETS = {"mode": "password", "admins": ["alice"],
@@ -190,7 +190,8 @@ def test_a_signed_in_user_sees_their_disk_use_against_their_quota_on_models(
     app = _page("models", SECRETS, user="bob")
     line = next(c.value for c in app.caption if c.value.startswith("**Your disk quota.**"))
     assert re.fullmatch(r"\*\*Your disk quota\.\*\* You use \d+\.\d KB of 2\.0 GB \(models "
-                        r"\d+\.\d KB, datasets 0 B, drawings 0 B, runs 0 B\)\.", line), line
+                        r"\d+\.\d KB, exports 0 B, datasets 0 B, drawings 0 B, runs 0 B\)\.",
+                        line), line
     carol = _page("models", SECRETS, user="carol")
     assert "You use 0 B of 2.0 GB" in _said(carol)
     visitor = _page("models", {**SECRETS, "visitors": True})
@@ -248,3 +249,29 @@ def test_a_page_run_without_the_router_still_refuses_writes_to_nobody(page: str,
     assert not app.exception, app.exception
     assert not _has_button(app, control)
     assert "Sign in to do more" in _said(app)
+
+
+def test_a_visitor_can_download_exports_but_not_start_one(bobs_model) -> None:
+    visitor = _page("models", {**SECRETS, "visitors": True})
+    assert not _has_button(visitor, f"prepare-tflite-{bobs_model}")
+    assert "Sign in to prepare the TFLite (float32) file" in _said(visitor)
+    bob = _page("models", SECRETS, user="bob")
+    assert _has_button(bob, f"prepare-tflite-{bobs_model}")
+
+
+def test_an_admin_clears_one_persons_drawings_from_data() -> None:
+    from dashcore.datasets import drawings
+
+    settings = get_settings()
+    image = np.zeros((28, 28), np.uint8)
+    for label in ("junk0", "junk1"):
+        drawings.save_drawing(image, label, settings=settings, user=User("bob"))
+    drawings.save_drawing(image, 4, settings=settings, user=User("carol"))
+    carol = _page("data", SECRETS, user="carol", data_dataset="Your drawings")
+    assert not _has_button(carol, "data_clear_go")
+    app = _page("data", SECRETS, user="alice", data_dataset="Your drawings")
+    app.selectbox(key="data_clear_owner").select("bob").run()
+    app.button(key="data_clear_go").click().run()
+    assert not app.exception, app.exception
+    assert "Deleted 2 drawings of 'bob'." in _said(app)
+    assert drawings.owners_of_drawings(settings) == {"carol": 1}

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashcore.models.presets import get_preset
-from tests.app.conftest import open_page
+from tests.helpers.pages import open_page
 
 
 @pytest.fixture
@@ -86,11 +86,11 @@ def test_starting_empty_explains_the_one_missing_flatten(app: AppTest) -> None:
 
 def test_building_for_a_colour_dataset_fits_the_input_and_says_when_a_preset_fits_poorly(
         app: AppTest) -> None:
-    from dashcore.datasets import image_folders
+    from dashcore.datasets import image_folders, zip_import
     from dashcore.settings import get_settings
-    from tests.unit.test_image_folders import shapes_zip
+    from tests.helpers.datasets import shapes_zip
 
-    image_folders.import_zip("shapes", shapes_zip(), image_folders.ImportOptions(side=32),
+    zip_import.import_zip("shapes", shapes_zip(), image_folders.ImportOptions(side=32),
                              get_settings().ensure_dirs())
     app.run()
     app.selectbox(key="arch_dataset").set_value("upload:shapes").run()

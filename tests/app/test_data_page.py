@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashcore.datasets import base, catalog
-from tests.app.conftest import open_page
+from tests.helpers.pages import open_page
 
 CHART_KEYS = ["data_samples", "data_counts", "data_histogram", "data_means", "data_pca"]
 
@@ -155,7 +155,7 @@ def import_zip(app: AppTest, content: bytes, name: str = "shapes") -> None:
 def test_a_zip_of_colour_class_folders_is_imported_and_shown_in_colour(app: AppTest) -> None:
     import zipfile
 
-    from tests.unit.test_image_folders import shapes_zip
+    from tests.helpers.datasets import shapes_zip
 
     buffer = io.BytesIO(shapes_zip(per_class=5))
     with zipfile.ZipFile(buffer, "a") as archive:

@@ -3,9 +3,7 @@ through its override key, exactly as the canvas would return them (RGBA arrays).
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from dashcore.datasets import drawings
@@ -13,9 +11,7 @@ from dashcore.inference import predictor
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.app.conftest import open_page
-
-OVERRIDE_KEY = "draw_image_override"
+from tests.helpers.pages import ONE, ZERO, canvas_with, open_draw
 
 
 @pytest.fixture(autouse=True)
@@ -23,20 +19,6 @@ def _fresh_models():
     predictor.clear_cache()
     yield
     predictor.clear_cache()
-
-
-def canvas_with(draw) -> np.ndarray:
-    image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
-    draw(ImageDraw.Draw(image))
-    return np.asarray(image)
-
-
-ONE = canvas_with(lambda d: d.line([(140, 40), (140, 240)], fill="white", width=18))
-ZERO = canvas_with(lambda d: d.ellipse([80, 40, 200, 240], outline="white", width=18))
-
-
-def open_draw(image: np.ndarray | None = None) -> AppTest:
-    return open_page("draw", {OVERRIDE_KEY: image} if image is not None else None)
 
 
 def texts(app: AppTest) -> str:
@@ -120,3 +102,31 @@ def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_com
     assert not app.exception
     assert len(app.get("plotly_chart")) == 3  # the main chart plus two side by side
     assert "Default model (Fast CNN, canvas-ready, shipped)" in texts(app)
+
+
+def test_an_uploaded_model_is_not_offered_for_drawing_and_the_page_says_why() -> None:
+    card = {"name": "Someone's upload", "dataset": "MNIST", "input_shape": [28, 28, 1],
+            "num_classes": 10, "test_accuracy": 0.999, "source": "uploaded", "owner": "ann"}
+    registry.save_model(build_model(get_preset("Dense 64")), card)
+    app = open_draw(ONE)
+    assert not app.exception
+    assert app.selectbox(key="draw_model").options == [
+        "Default model (Fast CNN, canvas-ready, shipped) · 99.4% on test (built in)"]
+    assert "Uploaded models are not offered for drawing" in texts(app)
+
+
+
+def test_a_model_is_sure_only_at_the_threshold_its_own_card_gives() -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    card = {"name": "Strict dense", "dataset": "MNIST", "input_shape": [28, 28, 1],
+            "num_classes": 10, "test_accuracy": 0.995, "calibration": {"threshold": 1.0}}
+    registry.save_model(build_model(get_preset("Dense 64")), card)  # untrained: never 100%
+    app = open_draw(ONE)
+    assert "For this model an answer counts as sure at 100% confidence or more" in texts(app)
+    assert app.subheader[0].value.startswith("Not sure: maybe ")
+    assert "The model's best guess is under 100%" in texts(app)
+    app.selectbox(key="draw_model").select(registry.BUILTIN_ID).run()
+    assert "counts as sure at 75% confidence" in texts(app)  # the shipped model's own card
+    assert app.subheader[0].value.startswith("Prediction: 1 (")

@@ -8,11 +8,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashcore.datasets import base, catalog, prepare
-from dashcore.evaluation import metrics, runner
+from dashcore.evaluation import metrics, runner, splits
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.app.conftest import open_page
+from tests.helpers.pages import open_page
 
 CELL_PICKER = "Or pick a cell: true → predicted"
 
@@ -131,8 +131,8 @@ def test_your_drawings_appear_as_a_split_once_saved_and_are_scored() -> None:
     for image, label in zip(mnist.x_test[:2], mnist.y_test[:2], strict=True):
         drawings.save_drawing(image, int(label))
     app = open_evaluate()
-    assert runner.DRAWINGS_SPLIT in app.radio(key="eval_split").options
-    app.radio(key="eval_split").set_value(runner.DRAWINGS_SPLIT).run()
+    assert splits.DRAWINGS_SPLIT in app.radio(key="eval_split").options
+    app.radio(key="eval_split").set_value(splits.DRAWINGS_SPLIT).run()
     assert not app.exception, app.exception
     assert {m.label: m.value for m in app.metric}["Images"] == "2"
 
@@ -151,7 +151,7 @@ def test_a_model_trained_on_drawn_shapes_opens_on_the_held_out_drawings_with_nam
     registry.save_model(model, {"name": "shapes", "dataset": base.DRAWINGS, "num_classes": 3,
                                 "class_names": ["circle", "square", "triangle"]})
     app = open_evaluate()
-    assert app.radio(key="eval_split").value == runner.DRAWINGS_SPLIT
+    assert app.radio(key="eval_split").value == splits.DRAWINGS_SPLIT
     assert not app.error
     assert {m.label: m.value for m in app.metric}["Images"] == "3"  # one held out per class
     matrix = json.loads(app.get("plotly_chart")[0].proto.spec)

@@ -11,7 +11,7 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.app.conftest import open_page
+from tests.helpers.pages import open_page
 
 
 def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_page_works():

@@ -2,7 +2,7 @@
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 STEPS = ("Data", "Architecture", "Train", "Evaluate", "Draw", "Models")
 

@@ -20,9 +20,8 @@ from dashcore.inference import predictor
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from tests.app.test_draw_page import ONE, open_draw
-from tests.app.test_train_page import figure_of, finished_run, page
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
+from tests.helpers.pages import ONE, figure_of, finished_run, open_draw, open_train
 from views.common.text import WORD_JOINER
 
 # Under 80 characters, accepted by dashcore: Markdown emphasis, a link, an HTML image.
@@ -85,7 +84,7 @@ def test_draw_shows_the_name_literally_in_the_picker_and_side_by_side(hostile_mo
 def test_train_legend_and_hover_show_a_run_name_as_plain_text() -> None:
     finished_run("a", HOSTILE + " %{y}")
     finished_run("b", "second")
-    app = page()
+    app = open_train()
     overlay = figure_of(app, "overlay_chart")
     names = {trace["name"] for trace in overlay["data"]}
     assert plain(HOSTILE + " %{y}") in names

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashcore.models import export_formats, registry
 from dashcore.settings import get_settings
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 PAGE = str(REPO_ROOT / "views" / "models.py")
 pytestmark = pytest.mark.slow

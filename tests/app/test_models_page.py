@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashcore.models import registry
 from dashcore.settings import get_settings
-from tests.app.conftest import open_page
+from tests.helpers.pages import open_page
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def test_after_keep_keras_state_streamlits_cleanup_leaves_keras_alone(monkeypatc
 def test_running_the_router_installs_it(monkeypatch) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import REPO_ROOT
+    from tests.helpers import REPO_ROOT
     from views.common import keras_state as streamlit_keras
 
     monkeypatch.setattr(script_runner, "_clean_problem_modules",

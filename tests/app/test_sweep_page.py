@@ -14,10 +14,9 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import QUEUED, STOPPED
 from dashcore.sweeps import dispatch, study
-from tests.app.conftest import open_page
-from tests.app.test_train_page import busy_slot
-from tests.unit.test_jobs import FakeLauncher
-from tests.unit.test_sweeps import finish, plan
+from tests.helpers.jobs import FakeLauncher
+from tests.helpers.pages import busy_slot, open_page
+from tests.helpers.sweeps import finish, plan
 
 
 def test_the_form_says_what_a_sweep_will_use_and_what_is_missing():

@@ -10,7 +10,7 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import QUEUED, STOPPED
 from dashcore.training.checkpoints import STATE_FILE
-from tests.app.test_train_page import busy_slot, finished_run, page, submit
+from tests.helpers.pages import busy_slot, finished_run, open_train, submit
 
 
 def with_checkpoint(run_id: str, epoch: int) -> None:
@@ -25,7 +25,7 @@ def test_a_stopped_run_is_continued_as_itself_and_its_epochs_go_on() -> None:
     busy_slot()
     finished_run("r-stopped", "stopped early", status=STOPPED, reason="Stopped on request.")
     with_checkpoint("r-stopped", 2)
-    at = page()
+    at = open_train()
     at.selectbox(key="train_watch").set_value("r-stopped").run()
     assert "from epoch 2" in " ".join(m.value for m in at.markdown)
     at.number_input(key="continue_more_r-stopped").set_value(3)
@@ -41,7 +41,7 @@ def test_continuing_as_a_new_run_watches_the_new_run() -> None:
     busy_slot()
     finished_run("r-done", "done once")
     with_checkpoint("r-done", 2)
-    at = page()
+    at = open_train()
     at.selectbox(key="train_watch").set_value("r-done").run()
     at.radio(key="continue_how_r-done").set_value("a new run")
     at.button(key="continue_button").click().run()
@@ -54,7 +54,7 @@ def test_continuing_as_a_new_run_watches_the_new_run() -> None:
 
 def test_a_run_without_a_whole_epoch_says_it_cannot_be_continued() -> None:
     finished_run("r-early", "ended early", status=STOPPED)
-    at = page()
+    at = open_train()
     at.selectbox(key="train_watch").set_value("r-early").run()
     assert any("cannot be continued" in c.value for c in at.caption)
     assert not [b for b in at.button if b.key == "continue_button"]
@@ -68,7 +68,7 @@ def test_fine_tuning_a_model_of_another_shape_is_refused_with_a_sentence() -> No
                               keras.layers.Dense(2, activation="softmax")])
     entry = registry.save_model(model, {"name": "Two classes", "input_shape": [28, 28, 1],
                                         "num_classes": 2})
-    at = page()
+    at = open_train()
     at.selectbox(key="train_start_from").set_value(entry.model_id)
     submit(at)
     assert "tells 2 classes apart, but MNIST" in " ".join(e.value for e in at.error)

@@ -15,7 +15,7 @@ from dashcore.jobs import local
 from dashcore.store.factory import open_store
 from dashcore.store.runs import QUEUED, RUNNING, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.app.test_train_page import page
+from tests.helpers.pages import open_train
 
 
 def pick(at: AppTest, preset: str) -> AppTest:
@@ -31,17 +31,17 @@ def recipe_on_screen(at: AppTest) -> tuple:
 
 
 def test_the_form_starts_with_a_constant_learning_rate():
-    assert page().selectbox(key="train_schedule").value == "constant"
+    assert open_train().selectbox(key="train_schedule").value == "constant"
 
 
 def test_picking_the_fast_cnn_fills_in_its_one_cycle_recipe_and_says_why():
-    at = pick(page(), "Fast CNN")
+    at = pick(open_train(), "Fast CNN")
     assert recipe_on_screen(at) == ("adam", 0.01, 128, 1, "one_cycle", False)
     assert any("Recommended recipe for Fast CNN" in c.value for c in at.caption)
 
 
 def test_picking_the_best_cnn_turns_augmentation_on_and_a_tutorial_preset_turns_it_back():
-    at = pick(page(), "Best CNN")
+    at = pick(open_train(), "Best CNN")
     assert recipe_on_screen(at)[4:] == ("one_cycle", True)
     at = pick(at, "CNN 32-64")
     assert recipe_on_screen(at) == ("adam", 0.001, 128, 5, "constant", False)
@@ -52,7 +52,7 @@ def test_an_edited_recipe_field_is_what_the_run_gets():
         run_id="busy", name="busy run", status=RUNNING, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
         pid_created=local.process_identity(os.getpid())))
-    at = pick(page(), "Fast CNN")
+    at = pick(open_train(), "Fast CNN")
     at.number_input(key="train_epochs").set_value(2)
     at.button(key="FormSubmitter:train_form-Train").click().run()
     assert not at.exception, at.exception

@@ -8,12 +8,17 @@ process group at the end. Tests are skipped (not failed) only where Chromium is 
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port, start_app, stop_app
+from dashcore.jobs.local import worker_alive
+from dashcore.store.runs import WORKING
+from dashcore.store.sqlite import SQLiteRunStore
+from tests.helpers.harness import free_port, start_app, stop_app
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,13 @@ def app_url(app_home: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_app(proc)
+
+
+@pytest.fixture
+def no_stray_workers(app_home: Path):
+    """Workers are detached from the server, so stopping the server does not end them."""
+    yield
+    store = SQLiteRunStore(app_home / "runs.sqlite3")
+    for run in store.list_runs(WORKING):
+        if run.pid and worker_alive(run)[0]:
+            os.kill(run.pid, signal.SIGKILL)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from dashcore.access.auth import hash_password
-from tests.e2e.harness import free_port, start_app, stop_app, wait_for_app
+from tests.helpers.harness import free_port, start_app, stop_app, wait_for_app
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e import canvas_driver as cd
+from tests.helpers import canvas_driver as cd
 
 pytestmark = pytest.mark.e2e
 

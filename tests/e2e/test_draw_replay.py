@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dashcore.datasets.strokes import replay_set
-from tests.e2e import canvas_driver as cd
+from tests.helpers import canvas_driver as cd
 
 pytestmark = pytest.mark.e2e
 

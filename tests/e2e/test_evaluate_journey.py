@@ -12,7 +12,7 @@ from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
 from dashcore.settings import Settings
-from tests.e2e.harness import wait_for_app
+from tests.helpers.harness import wait_for_app
 
 pytestmark = pytest.mark.e2e
 MODEL_NAME = "e2e evaluate dense"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.harness import wait_for_app
+from tests.helpers.harness import wait_for_app
 
 pytestmark = pytest.mark.e2e
 SLOW = 90_000  # ms; the first model summary imports TensorFlow on a shared 2-core box

@@ -22,7 +22,7 @@ from dashcore.settings import Settings
 from dashcore.store.runs import COMPLETED, RunRecord
 from dashcore.store.sqlite import SQLiteRunStore
 from dashcore.training.config import TrainConfig
-from tests.e2e.harness import free_port, start_app, stop_app, wait_for_app
+from tests.helpers.harness import free_port, start_app, stop_app, wait_for_app
 from views.common.text import WORD_JOINER
 
 pytestmark = pytest.mark.e2e

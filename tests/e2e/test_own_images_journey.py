@@ -16,9 +16,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from dashcore.store.sqlite import SQLiteRunStore
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, wait_for_app
-from tests.e2e.test_draw_journey import draw_stroke, drawing_surface
-from tests.e2e.test_train_journey import no_stray_workers  # noqa: F401 - a fixture
+from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS, wait_for_app
+from tests.helpers.journeys import draw_stroke, drawing_surface
 
 pytestmark = pytest.mark.e2e
 SLOW = 240_000  # ms: a training worker imports TensorFlow on a shared 2-core box
@@ -96,7 +95,7 @@ def train_one_epoch(page, app_url: str, app_home, dataset: str, run_name: str) -
 
 
 def test_a_zip_of_colour_folders_trains_and_evaluates_with_class_names(
-        app_url: str, app_home, page, no_stray_workers) -> None:  # noqa: F811
+        app_url: str, app_home, page, no_stray_workers) -> None:
     page.goto(f"{app_url}/data")
     wait_for_app(page)
     open_expander(page, "Add your own images")
@@ -166,7 +165,7 @@ def take_photos(page, class_name: str, count: int) -> None:
 
 
 def test_webcam_photos_into_two_classes_save_and_train(
-        app_url: str, app_home, camera_page, no_stray_workers) -> None:  # noqa: F811
+        app_url: str, app_home, camera_page, no_stray_workers) -> None:
     page = camera_page
     page.goto(f"{app_url}/data")
     wait_for_app(page)
@@ -213,7 +212,7 @@ def draw_shape(page, canvas, shape: str, k: int) -> None:
 
 
 def test_drawn_shape_classes_train_and_draw_answers_with_a_class_name(
-        app_url: str, app_home, page, no_stray_workers) -> None:  # noqa: F811
+        app_url: str, app_home, page, no_stray_workers) -> None:
     page.goto(f"{app_url}/draw")
     wait_for_app(page)
     canvas = drawing_surface(page)

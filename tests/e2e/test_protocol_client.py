@@ -20,7 +20,7 @@ from benchmarks.protocol_client import (
     png_from_canvas_json,
     render_stroke_png,
 )
-from tests.e2e.harness import wait_for_app
+from tests.helpers.harness import wait_for_app
 
 pytestmark = pytest.mark.e2e
 

@@ -13,10 +13,9 @@ from playwright.sync_api import expect
 from dashcore.datasets.catalog import load_mnist
 from dashcore.store.runs import COMPLETED
 from dashcore.store.sqlite import SQLiteRunStore
-from tests.e2e.harness import wait_for_app
-from tests.e2e.test_train_journey import SLOW, no_stray_workers
+from tests.helpers.harness import wait_for_app
+from tests.helpers.journeys import SLOW
 
-__all__ = ["no_stray_workers"]
 pytestmark = pytest.mark.e2e
 CURVE = """() => {
     const plot = document.querySelector('.st-key-live_chart .js-plotly-plot');

@@ -8,8 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.harness import wait_for_app
-from tests.e2e.test_train_journey import SLOW, no_stray_workers  # noqa: F401 - fixture
+from tests.helpers.harness import wait_for_app
+from tests.helpers.journeys import SLOW
 
 pytestmark = pytest.mark.e2e
 SWEEP = 400_000  # ms: three workers, each importing TensorFlow on a shared 2-core box
@@ -27,7 +27,7 @@ def fill(page, key: str, value: str) -> None:
 
 
 def test_a_sweep_fills_its_trials_table_and_opens_its_best_model_on_evaluate(
-        app_url: str, page, no_stray_workers) -> None:  # noqa: F811
+        app_url: str, page, no_stray_workers) -> None:
     page.goto(f"{app_url}/sweep")
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Sweep", exact=True)).to_be_visible(timeout=SLOW)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.pg import pg_schema_url
+from tests.helpers.pg import pg_schema_url
 
 NEEDED = ("DASHCORE_TEST_PG", "DASHCORE_TEST_RAY", "DASHCORE_TEST_S3")
 
@@ -30,7 +30,7 @@ def team(monkeypatch, dashcore_home) -> Iterator[dict[str, str]]:
     missing = [name for name in NEEDED if not os.environ.get(name)]
     if missing:
         pytest.skip(f"{', '.join(missing)} not set: run .ci/services.sh start to test scale-out")
-    from dashcore.jobs import backends, queue
+    from dashcore.jobs import queue
     from dashcore.store import factory
 
     with pg_schema_url() as url:
@@ -41,7 +41,7 @@ def team(monkeypatch, dashcore_home) -> Iterator[dict[str, str]]:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         yield env
-        client = backends.get_backend("ray", _settings()).client
+        client = queue.get_backend("ray", _settings()).client
         for run in factory.open_store().list_runs():  # nothing left running on the cluster
             try:
                 if str(client.get_job_status(run.run_id)).upper().endswith(

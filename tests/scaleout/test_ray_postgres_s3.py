@@ -19,13 +19,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dashcore.jobs import backends, display, queue
+from dashcore.jobs import display, queue
 from dashcore.settings import get_settings
 from dashcore.store import factory
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, QUEUED, RUNNING, STOPPED
-from tests.conftest import REPO_ROOT
-from tests.unit.test_jobs import LONG, QUICK
+from tests.helpers import REPO_ROOT
+from tests.helpers.jobs import LONG, QUICK
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240.0) -> None:
@@ -69,7 +69,7 @@ def test_a_run_goes_on_when_the_web_server_restarts(team, monkeypatch):
     wait_for(lambda: len(store.batch_points(run.run_id)) >= 1, "the first live point")
     # A fresh server process: no cached store, no Ray client, startup reconciliation again.
     monkeypatch.setattr(factory, "_stores", {})
-    monkeypatch.setattr(backends, "_backends", {})
+    monkeypatch.setattr(queue, "_backends", {})
     queue._started_homes.clear()
     assert queue.startup() == []  # nothing marked interrupted: Ray says it is running
     store = open_store()
@@ -111,7 +111,7 @@ def test_two_app_processes_dispatching_at_once_submit_each_run_once(team, tmp_pa
     go.touch()
     started = [proc.communicate(timeout=120)[0].split() for proc in procs]
     assert sorted(sum(started, [])) == sorted(r.run_id for r in runs[:2])  # each once
-    client = backends.get_backend("ray", get_settings()).client
+    client = queue.get_backend("ray", get_settings()).client
     submitted = {job.submission_id for job in client.list_jobs()}
     assert {r.run_id for r in runs[:2]} <= submitted and runs[2].run_id not in submitted
     for run in runs:
@@ -133,7 +133,7 @@ def test_a_run_asking_for_more_gpus_than_the_cluster_has_says_it_waits_for_a_gpu
 
 def test_a_dataset_uploaded_to_the_server_trains_on_the_cluster(team):
     from dashcore.datasets import catalog, uploads
-    from tests.unit.test_data import arrays
+    from tests.helpers.datasets import arrays
 
     buffer = io.BytesIO()
     np.savez(buffer, **arrays(n_train=120, n_test=30))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port, start_app, stop_app
-from tests.e2e.test_train_journey import train_watch_leave_return_and_stop
+from tests.helpers.harness import free_port, start_app, stop_app
+from tests.helpers.journeys import train_watch_leave_return_and_stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 

@@ -3,17 +3,11 @@ for the suite: see benchmarks/README.md)."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-
-import bench_many_sessions as many  # noqa: E402
-import bench_soak as soak  # noqa: E402
+from benchmarks import bench_many_sessions as many
+from benchmarks import bench_soak as soak
 
 
 def test_percentiles_interpolate_like_numpy_and_are_nan_for_nothing() -> None:

@@ -66,3 +66,16 @@ def test_the_shared_predictor_applies_its_temperature() -> None:
     warm = SharedPredictor(model, compiled=False, temperature=3.0).predict_one(image)
     assert np.allclose(warm, apply_temperature(raw, 3.0), atol=1e-6)
     assert warm.argmax() == raw.argmax()
+
+
+def test_each_model_is_sure_at_the_threshold_on_its_own_card(tmp_path: Path) -> None:
+    from dashcore.inference.predictor import CONFIDENCE_THRESHOLD, card_threshold
+
+    model = tmp_path / "m.keras"
+    assert card_threshold(model) == CONFIDENCE_THRESHOLD  # no card: the default
+    (tmp_path / "m.json").write_text(json.dumps({"calibration": {"threshold": 0.9,
+                                                                 "temperature": 1.2}}))
+    assert card_threshold(model) == 0.9 and card_temperature(model) == 1.2
+    for bad in (0.2, 1.5, "high", None):  # out of range or not a number: the default
+        (tmp_path / "m.json").write_text(json.dumps({"calibration": {"threshold": bad}}))
+        assert card_threshold(model) == CONFIDENCE_THRESHOLD

@@ -21,7 +21,6 @@ import pytest
 from dashcore.models import upload
 from dashcore.models.archive_check import UploadRefused, check_config, inspect_archive
 from dashcore.settings import get_settings
-from tests.unit.test_model_upload import files  # noqa: F401 - a fixture
 
 ASSET = bytes(range(256)) * 1024  # 256 KB per extra member
 

@@ -7,7 +7,7 @@ import pytest
 from dashcore.datasets import catalog, collect
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
-from tests.unit.test_image_folders import picture
+from tests.helpers.datasets import picture
 
 
 def collection_with(counts: dict[str, int]) -> collect.Collection:

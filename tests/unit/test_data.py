@@ -15,34 +15,11 @@ import pytest
 from dashcore.datasets import base, catalog, prepare, uploads
 from dashcore.errors import NotFoundError, UserError
 from dashcore.settings import get_settings
+from tests.helpers.datasets import arrays, npz
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_FIRST_20_TEST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5, 9, 7, 3, 4]
 
-
-def arrays(n_train: int = 30, n_test: int = 12, side: int = 28, classes: int = 3,
-           seed: int = 0) -> dict[str, np.ndarray]:
-    """A small valid dataset: uint8 noise images, every class in both splits."""
-    rng = np.random.default_rng(seed)
-    return {
-        "x_train": rng.integers(0, 256, (n_train, side, side), dtype=np.uint8),
-        "y_train": np.arange(n_train) % classes,
-        "x_test": rng.integers(0, 256, (n_test, side, side), dtype=np.uint8),
-        "y_test": np.arange(n_test) % classes,
-    }
-
-
-def npz(**overrides: np.ndarray | None) -> bytes:
-    """``numpy.savez`` bytes of :func:`arrays`, with keys replaced (or dropped with None)."""
-    content = arrays()
-    for key, value in overrides.items():
-        if value is None:
-            content.pop(key)
-        else:
-            content[key] = value
-    buffer = io.BytesIO()
-    np.savez(buffer, **content)
-    return buffer.getvalue()
 
 
 def stored_files() -> list[Path]:

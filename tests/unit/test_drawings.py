@@ -94,11 +94,11 @@ def test_sessions_saving_at_the_same_moment_all_keep_their_drawing() -> None:
 
 
 def test_evaluate_finds_the_drawings_once_one_is_saved() -> None:
-    from dashcore.evaluation import runner
+    from dashcore.evaluation import splits
 
-    assert not runner.drawings_available()
+    assert not splits.drawings_available()
     drawings.save_drawing(digit(), 1)
-    assert runner.drawings_available()
+    assert splits.drawings_available()
 
 
 def test_data_pages_list_and_load_your_drawings_once_one_is_saved() -> None:

@@ -12,12 +12,12 @@ import pytest
 from dashcore.charts import evaluation as charts
 from dashcore.datasets import base, catalog, prepare
 from dashcore.errors import UserError
-from dashcore.evaluation import metrics, runner
+from dashcore.evaluation import metrics, runner, splits
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
 from dashcore.models.specs import ModelSpec
-from dashcore.settings import Settings
+from dashcore.settings import Settings, get_settings
 
 # A 3-class example small enough to count by hand. Confusion matrix (rows true):
 #   [[2, 1, 0],
@@ -249,21 +249,21 @@ def test_a_flat_784_input_model_is_fed_flattened_images(tmp_path: Path) -> None:
 
 def test_your_drawings_without_any_drawings_says_where_to_make_them() -> None:
     with pytest.raises(UserError, match="/draw"):
-        runner.split_arrays(base.MNIST, runner.DRAWINGS_SPLIT)
+        splits.split_arrays(base.MNIST, splits.DRAWINGS_SPLIT, get_settings())
 
 
 def test_your_drawings_are_scored_once_some_are_saved(tmp_path: Path) -> None:
     from dashcore.datasets import drawings
 
-    assert not runner.drawings_available()
+    assert not splits.drawings_available()
     mnist = catalog.load_mnist()
     for image, label in zip(mnist.x_test[:3], mnist.y_test[:3], strict=True):
         drawings.save_drawing(image, int(label))
-    assert runner.drawings_available()
+    assert splits.drawings_available()
     spec = ModelSpec(input_shape=(784,), layers=[
         {"type": "Dense", "units": 10, "activation": "softmax"}])
     path = _save(build_model(spec), "flat", Settings(home=tmp_path / "models-home"))
-    result = runner.evaluate_model(path, base.MNIST, runner.DRAWINGS_SPLIT)
+    result = runner.evaluate_model(path, base.MNIST, splits.DRAWINGS_SPLIT)
     assert result.size == 3
     assert result.predictions.y_true.tolist() == mnist.y_test[:3].tolist()
 
@@ -273,4 +273,24 @@ def test_an_empty_split_is_refused_with_the_split_to_use_instead() -> None:
 
     drawings.save_drawing(catalog.load_mnist().x_test[0], 7)  # drawings have a test split only
     with pytest.raises(UserError, match="no images: evaluate on the test split"):
-        runner.split_arrays(base.DRAWINGS, "train")
+        splits.split_arrays(base.DRAWINGS, "train", get_settings())
+
+
+def test_a_model_is_scored_on_the_dataset_of_the_settings_it_is_given_not_the_environments(
+        tmp_path: Path, dashcore_home: Path) -> None:
+    """Two data folders hold an upload of the same name with different test splits: the
+    one in the settings handed to the evaluation is the one scored (the environment's
+    DASHCORE_HOME points at the other)."""
+    from dashcore.datasets import uploads
+    from tests.helpers.datasets import arrays, npz
+
+    given = Settings(home=tmp_path / "given-home")
+    uploads.save_uploaded_dataset("shared", npz(), settings=Settings(home=dashcore_home))
+    given_test = arrays(n_test=21)
+    uploads.save_uploaded_dataset("shared", npz(x_test=given_test["x_test"],
+                                                y_test=given_test["y_test"]), settings=given)
+    spec = ModelSpec(input_shape=(28, 28, 1), num_classes=3, layers=[
+        {"type": "Flatten"}, {"type": "Dense", "units": 3, "activation": "softmax"}])
+    path = _save(build_model(spec), "tiny", given)
+    result = runner.evaluate_model(path, f"{base.UPLOAD_PREFIX}shared", "test", settings=given)
+    assert result.size == 21  # the given folder's 21 test images, not the environment's 12

@@ -35,19 +35,12 @@ from dashcore.store import factory
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, QUEUED, RUNNING, RunRecord
 from dashcore.store.sqlite import StoreDamaged
-from tests.conftest import REPO_ROOT
-from tests.pg import pg_schema_url
-from tests.unit.test_data import npz
-from tests.unit.test_jobs import (  # noqa: F401 - no_stray_workers is an autouse fixture
-    LONG,
-    QUICK,
-    TINY,
-    FakeLauncher,
-    dead_pid,
-    finished,
-    no_stray_workers,
-    wait_for,
-)
+from tests.helpers import REPO_ROOT
+from tests.helpers.datasets import npz
+from tests.helpers.jobs import LONG, QUICK, TINY, FakeLauncher, dead_pid, finished, wait_for
+from tests.helpers.pg import pg_schema_url
+
+pytestmark = pytest.mark.usefixtures("no_stray_workers")  # kill what a failed test leaves running
 
 # ---------------------------------------------------------------- helpers
 
@@ -234,7 +227,7 @@ def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence
     monkeypatch.setattr(worker, "configure_process", lambda settings: 1)
     monkeypatch.setattr(local, "spawn_worker", FakeLauncher())
     run = queue.submit(QUICK, name="no room to save", launcher=FakeLauncher())
-    assert worker.run_job(run.run_id) == 0  # the worker itself, in this process
+    assert worker.run_job(run.run_id, get_settings()) == 0  # the worker itself, in this process
 
     after = open_store().get_run(run.run_id)
     assert after.status == FAILED
@@ -324,7 +317,7 @@ def test_a_corrupt_store_row_is_shown_with_a_sentence_and_the_other_runs_are_fin
     conn.close()
     monkeypatch.setattr(worker, "configure_process", lambda settings: 1)
     monkeypatch.setattr(local, "spawn_worker", FakeLauncher())
-    assert worker.run_job("r-3") == 0
+    assert worker.run_job("r-3", get_settings()) == 0
     refused = the_store.get_run("r-3")
     assert refused.status == FAILED and "stored training settings are damaged" in refused.reason
 

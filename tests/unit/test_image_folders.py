@@ -3,56 +3,18 @@
 from __future__ import annotations
 
 import io
-import zipfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from dashcore.access.auth import User
-from dashcore.datasets import catalog, image_folders, uploads
+from dashcore.datasets import catalog, image_folders, uploads, zip_import
 from dashcore.datasets.image_folders import ImportOptions
 from dashcore.datasets.images import decode_image
 from dashcore.errors import UserError
 from dashcore.settings import get_settings
-
-COLOURS = {"circle": (220, 30, 30), "square": (30, 200, 40), "triangle": (40, 60, 230)}
-
-
-def picture(colour: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (20, 16),
-            fmt: str = "PNG", seed: int = 0, mode: str = "RGB") -> bytes:
-    """An image file of one main colour with a little noise (so files differ by seed)."""
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(np.array(colour, np.float64) + rng.normal(0, 8, (size[1], size[0], 3)),
-                     0, 255).astype(np.uint8)
-    image = Image.fromarray(pixels, "RGB")
-    if mode != "RGB":
-        image = image.convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def make_zip(files: dict[str, bytes]) -> bytes:
-    """A zip holding ``files`` (path → bytes)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, blob in files.items():
-            archive.writestr(path, blob)
-    return buffer.getvalue()
-
-
-def shapes_zip(per_class: int = 5, top: str = "", formats: tuple[str, ...] = ("PNG", "JPEG"),
-               classes: tuple[str, ...] = tuple(COLOURS)) -> bytes:
-    """Classes of colour images, alternating formats, optionally inside a folder ``top``."""
-    files = {}
-    for c, name in enumerate(classes):
-        for i in range(per_class):
-            fmt = formats[i % len(formats)]
-            suffix = {"JPEG": "jpg"}.get(fmt, fmt.lower())
-            files[f"{top}{name}/{i}.{suffix}"] = picture(COLOURS.get(name, (128, 128, 128)),
-                                                         fmt=fmt, seed=c * 100 + i)
-    return make_zip(files)
+from tests.helpers.datasets import COLOURS, make_zip, picture, shapes_zip
 
 
 def read(data: bytes, **options: object) -> image_folders.ImportReport:
@@ -163,7 +125,7 @@ def test_the_same_seed_gives_the_same_split_and_another_seed_another() -> None:
 
 def test_an_import_is_stored_with_its_class_names_and_owner() -> None:
     settings = get_settings().ensure_dirs()
-    report = image_folders.import_zip("shapes", shapes_zip(), ImportOptions(side=28),
+    report = zip_import.import_zip("shapes", shapes_zip(), ImportOptions(side=28),
                                       settings, user=User("ann"))
     assert report.dataset.name == "upload:shapes"
     assert "upload:shapes" in catalog.list_datasets(settings)
@@ -179,7 +141,7 @@ def test_an_import_over_the_owners_disk_quota_is_refused_and_nothing_is_written(
     settings = get_settings().ensure_dirs()
     data = shapes_zip(per_class=40)  # 120 images of 64×64×3: 1.5 MB once decoded
     with pytest.raises(UserError, match="disk quota"):
-        image_folders.import_zip("big", data, ImportOptions(side=64), settings,
+        zip_import.import_zip("big", data, ImportOptions(side=64), settings,
                                  user=User("ann"))
     assert "upload:big" not in catalog.list_datasets(settings)
     assert list(settings.datasets_dir.glob("*")) == []  # no file, no temp file

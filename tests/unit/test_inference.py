@@ -147,3 +147,59 @@ def test_logits_are_turned_into_probabilities() -> None:
 def test_class_names_that_do_not_match_the_outputs_are_refused() -> None:
     with pytest.raises(UserError, match="10 outputs but 2 class names"):
         interpret(np.full(10, 0.1), class_names=["3", "8"])
+
+
+def test_a_prediction_is_sure_at_the_threshold_on_the_model_card(model_path: Path) -> None:
+    import json
+
+    from dashcore.inference.predictor import predict_drawing
+
+    image = digits(1)[0]
+    top = float(get_predictor(model_path).predict_one(image).max())
+    predictor.clear_cache()
+    model_path.with_suffix(".json").write_text(json.dumps({"calibration": {"threshold":
+                                                                           min(top + 0.01, 1)}}))
+    assert not predict_drawing(model_path, image).sure  # just under this card's threshold
+    predictor.clear_cache()
+    model_path.with_suffix(".json").write_text(json.dumps({"calibration": {"threshold":
+                                                                           max(top - 0.01, .5)}}))
+    assert predict_drawing(model_path, image).sure == (top >= 0.5)
+
+
+def test_a_background_load_is_shared_with_a_drawing_that_arrives_while_it_runs(
+        model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashcore.models import registry
+
+    loads: list[Path] = []
+    release = threading.Event()
+    real = registry.load_keras_model
+
+    def slow_load(path: Path):
+        loads.append(path)
+        release.wait(10)  # TensorFlow and the model, still loading
+        return real(path)
+
+    monkeypatch.setattr(registry, "load_keras_model", slow_load)
+    thread = predictor.preload(model_path)
+    assert thread is not None and not predictor.is_loaded(model_path)
+    assert predictor.preload(model_path) is None  # one load per file, not two
+    answers: list[np.ndarray] = []
+    drawing = threading.Thread(target=lambda: answers.append(
+        get_predictor(model_path).predict_one(digits(1)[0])))
+    drawing.start()  # waits for the load in flight
+    drawing.join(0.3)
+    assert drawing.is_alive() and not answers
+    release.set()
+    drawing.join(10)
+    thread.join(10)
+    assert len(answers) == 1 and answers[0].shape == (10,)  # answered, not dropped
+    assert len(loads) == 1 and predictor.is_loaded(model_path)
+
+
+def test_a_failed_background_load_leaves_the_sentence_to_the_drawing(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a model")
+    predictor.preload(broken).join(30)
+    assert not predictor.is_loaded(broken)
+    with pytest.raises(UserError, match="cannot be loaded"):
+        get_predictor(broken)

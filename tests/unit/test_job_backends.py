@@ -10,12 +10,13 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from dashcore.jobs import backends, display, queue, ray_jobs
+from dashcore.errors import UserError
+from dashcore.jobs import display, queue, ray_jobs
 from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import FAILED, QUEUED, RUNNING, STARTING, STOPPED, RunRecord
 from dashcore.training.config import TrainConfig
-from tests.unit.test_jobs import QUICK, dead_pid
+from tests.helpers.jobs import QUICK, dead_pid
 
 ADDRESS = "http://ray-head.test:8265"
 
@@ -68,7 +69,7 @@ def ray(monkeypatch) -> FakeJobsClient:
     client = FakeJobsClient()
     # The backend makes its client through this (and again after a failed call).
     monkeypatch.setattr(ray_jobs, "_client_class", lambda: lambda address: client)
-    monkeypatch.setattr(backends, "_backends", {})
+    monkeypatch.setattr(queue, "_backends", {})
     return client
 
 
@@ -145,10 +146,12 @@ def test_gpus_per_run_are_checked_like_any_other_setting():
     assert any("GPUs 1.5 is not allowed" in p for p in TrainConfig(gpus=1.5).validate())
 
 
-def test_an_unknown_backend_is_refused_with_the_choices(monkeypatch):
-    monkeypatch.setenv("DASHCORE_BACKEND", "slurm")
-    with pytest.raises(Exception, match="'slurm' is not offered: set DASHCORE_BACKEND to local"):
-        queue.dispatch()
+def test_an_unknown_backend_is_refused_with_the_choices():
+    """From the environment it is refused at start-up (test_settings.py); a Settings built
+    in code with another name is refused here, with the same choices."""
+    settings = replace(get_settings(), backend="slurm")
+    with pytest.raises(UserError, match="'slurm' is not offered: set DASHCORE_BACKEND to local"):
+        queue.get_backend(settings.backend, settings)
 
 
 def test_a_local_worker_on_another_server_is_left_for_that_server_to_judge():

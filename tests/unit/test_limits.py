@@ -126,7 +126,7 @@ def test_the_job_time_limit_takes_fractions_of_a_minute(monkeypatch) -> None:
 
 def test_the_callback_stops_training_once_the_time_limit_has_passed() -> None:
     from dashcore.training.stopping import StopAtTimeLimit
-    from tests.unit.test_training import FakeClock, FakeModel
+    from tests.helpers.models import FakeClock, FakeModel
 
     clock, model = FakeClock(), FakeModel()
     callback = StopAtTimeLimit(60, clock=clock)
@@ -262,8 +262,9 @@ def test_models_datasets_drawings_and_runs_count_against_their_owner_only() -> N
         json.dumps({"id": "bobs-model", "name": "Bob's", "owner": "bob"}), "utf-8")
 
     bob = quota.disk_use("bob", settings)
-    assert bob.models > 3_000 and bob.datasets > 20_000
-    assert bob.drawings == 5_000 + 784 and bob.runs == 7_000
+    assert list(bob.by_kind) == ["models", "datasets", "drawings", "runs"]
+    assert bob.by_kind["models"] > 3_000 and bob.by_kind["datasets"] > 20_000
+    assert bob.by_kind["drawings"] == 5_000 + 784 and bob.by_kind["runs"] == 7_000
     assert quota.disk_use("carol", settings).total == 0
     assert bob.line().startswith("You use ") and " of 2.0 GB (models " in bob.line()
 
@@ -305,10 +306,10 @@ def test_a_drawing_whose_canvas_is_not_a_small_png_is_refused() -> None:
 def test_an_uploaded_model_is_evaluated_in_a_separate_process_not_the_servers(
         monkeypatch) -> None:
     from dashcore.evaluation import runner
-    from tests.unit.test_permissions import _saved_model
+    from tests.helpers.models import saved_model
 
     runner.clear_cache()
-    entry = _saved_model("bobs-upload", "uploaded")
+    entry = saved_model("bobs-upload", "uploaded")
     monkeypatch.setattr(runner, "get_predictor",
                         lambda path: pytest.fail("the uploaded model was loaded in-process"))
     result = runner.evaluate_entry(entry, "MNIST", "test", user=BOB)
@@ -319,10 +320,10 @@ def test_an_uploaded_model_is_evaluated_in_a_separate_process_not_the_servers(
 def test_an_uploaded_model_over_the_evaluation_time_limit_is_stopped_with_a_sentence(
         monkeypatch) -> None:
     from dashcore.evaluation import runner
-    from tests.unit.test_permissions import _saved_model
+    from tests.helpers.models import saved_model
 
     runner.clear_cache()
-    entry = _saved_model("bobs-slow", "uploaded")
+    entry = saved_model("bobs-slow", "uploaded")
     monkeypatch.setenv("DASHCORE_EVAL_MAX_SECONDS", "0.2")  # less than importing TensorFlow
     with pytest.raises(UserError) as refused:
         runner.evaluate_entry(entry, "MNIST", "test", user=BOB)
@@ -341,3 +342,12 @@ def test_the_work_estimate_counts_canvas_ready_renderings_and_leaves_held_out_im
                                      holdout_last=2_000), get_settings())
     assert plain["train_images"] == 54_000
     assert ready["train_images"] == 2 * 52_200  # (60,000 − 2,000) × 0.9, plus renderings
+
+
+def test_a_quota_that_was_told_of_no_store_refuses_to_count_instead_of_letting_anyone_past(
+        monkeypatch) -> None:
+    from dashcore.access import quota
+
+    monkeypatch.setattr(quota, "_counters", {})
+    with pytest.raises(RuntimeError, match="count_every_store"):
+        quota.check_quota(BOB, get_settings(), 10, "this dataset")

@@ -7,9 +7,7 @@ the tests that need a real load (accept, regression output, limits) spawn one.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,73 +19,14 @@ from dashcore.models import registry
 from dashcore.models.archive_check import UploadRefused, check_filename, check_io_shapes
 from dashcore.models.upload import import_model
 from dashcore.settings import get_settings
-
-
-def _tiny(input_shape=(28, 28, 1), units=10, extra=()):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input(input_shape), *extra, keras.layers.Flatten(),
-                             keras.layers.Dense(units, activation="softmax")])
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Model files as users would save them with plain Keras code."""
-    import keras
-
-    folder = tmp_path_factory.mktemp("uploads")
-    out: dict[str, Path] = {}
-
-    def save(name: str, model) -> None:
-        out[name] = folder / name
-        model.save(out[name])
-
-    keras.utils.set_random_seed(0)
-    cnn = keras.Sequential([  # the tutorial CNN, exactly as mnist_convnet.py builds it
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-        keras.layers.MaxPooling2D(pool_size=(2, 2)),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    cnn.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    save("tutorial_cnn.keras", cnn)
-    save("tiny.h5", _tiny())
-    save("lambda.keras", _tiny(extra=[keras.layers.Lambda(lambda x: x * 2.0)]))
-    save("lambda.h5", _tiny(extra=[keras.layers.Lambda(lambda x: x * 2.0)]))
-
-    @keras.saving.register_keras_serializable(package="evil")
-    class Doubler(keras.layers.Layer):
-        def call(self, x):
-            return x * 2.0
-
-    save("custom.keras", _tiny(extra=[Doubler()]))
-    save("custom.h5", _tiny(extra=[Doubler()]))
-    save("rgb.keras", _tiny(input_shape=(32, 32, 3)))
-    save("regression.keras", _tiny(units=1))
-    weights = _tiny()
-    out["weights.h5"] = folder / "weights.weights.h5"
-    weights.save_weights(out["weights.h5"])
-    return out
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+from tests.helpers.datasets import make_zip
 
 
 def _hostile_config(obj: dict) -> bytes:
     """A .keras whose config hides ``obj`` inside an otherwise ordinary Sequential."""
     config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
               "config": {"name": "s", "layers": [obj]}}
-    return _zip({"config.json": json.dumps(config).encode(), "metadata.json": b"{}"})
+    return make_zip({"config.json": json.dumps(config).encode(), "metadata.json": b"{}"})
 
 
 def _assert_nothing_written() -> None:
@@ -160,7 +99,7 @@ def test_a_legacy_h5_file_is_converted_and_predicts_like_the_original(
     ("..\\evil.h5", b"\x89HDF\r\n\x1a\n", "bad_name", "folder path"),
     ("notes.txt", b"hello", "extension", "'.keras' or legacy '.h5'"),
     ("model", b"PK\x03\x04", "extension", "no extension"),
-    ("archive.keras", _zip({"readme.md": b"hi"}), "not_a_model", "no config.json"),
+    ("archive.keras", make_zip({"readme.md": b"hi"}), "not_a_model", "no config.json"),
     ("get_file.keras", _hostile_config({"module": "keras.utils", "class_name": "get_file",
                                         "config": {"origin": "http://x"}}),
      "custom_object", "'get_file'"),
@@ -169,8 +108,8 @@ def test_a_legacy_h5_file_is_converted_and_predicts_like_the_original(
     ("tfsm.keras", _hostile_config({"module": "keras.layers", "class_name": "TFSMLayer",
                                     "config": {"name": "x", "filepath": "/etc"}}),
      "custom_object", "'TFSMLayer'"),
-    ("outside.keras", _zip({"../config.json": b"{}"}), "not_a_model", "outside"),
-    ("bomb.keras", _zip({"config.json": b" " * (17 << 20)}), "not_a_model", "zip bomb"),
+    ("outside.keras", make_zip({"../config.json": b"{}"}), "not_a_model", "outside"),
+    ("bomb.keras", make_zip({"config.json": b" " * (17 << 20)}), "not_a_model", "zip bomb"),
 ], ids=["random-bytes", "empty", "path-traversal", "windows-traversal", "txt", "no-extension",
         "zip-without-config", "keras-utils-get_file", "builtins-exec", "TFSMLayer",
         "zip-slip", "config-zip-bomb"])

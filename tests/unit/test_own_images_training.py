@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dashcore.datasets import drawings, image_folders
+from dashcore.datasets import drawings, image_folders, zip_import
 from dashcore.evaluation.runner import evaluate_model
 from dashcore.inference.predictor import get_predictor
 from dashcore.models import registry
@@ -14,7 +14,7 @@ from dashcore.models.specs import ModelSpec
 from dashcore.settings import get_settings
 from dashcore.training.config import TrainConfig
 from dashcore.training.pipeline import train_in_process
-from tests.unit.test_image_folders import shapes_zip
+from tests.helpers.datasets import shapes_zip
 
 SMALL_CNN = ModelSpec(name="Small CNN", layers=[
     {"type": "Conv2D", "filters": 4, "kernel_size": 3, "activation": "relu"},
@@ -24,7 +24,7 @@ SMALL_CNN = ModelSpec(name="Small CNN", layers=[
 
 def test_a_colour_zip_trains_and_evaluates_with_its_class_names() -> None:
     settings = get_settings().ensure_dirs()
-    image_folders.import_zip("shapes", shapes_zip(per_class=10), image_folders.ImportOptions(
+    zip_import.import_zip("shapes", shapes_zip(per_class=10), image_folders.ImportOptions(
         side=16), settings)
     outcome = train_in_process(TrainConfig(dataset="upload:shapes", architecture=SMALL_CNN,
                                            epochs=1, batch_size=8, validation_split=0.0,

@@ -25,6 +25,7 @@ from dashcore.settings import Settings, get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import STOPPED
 from dashcore.training.config import TrainConfig
+from tests.helpers.models import saved_model
 
 BOB, CAROL, ADMIN = User("bob"), User("carol"), User("alice", is_admin=True)
 VISITOR = User(None, read_only=True)
@@ -182,24 +183,11 @@ def test_drawings_saved_before_owners_were_recorded_still_load() -> None:
 # ---------------------------------------------------------------- evaluation by visitors
 
 
-def _saved_model(model_id: str, source: str) -> registry.ModelEntry:
-    """A tiny real Keras model in the registry, with a card saying where it came from."""
-    import keras
-
-    settings = get_settings().ensure_dirs()
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])
-    model.save(registry.model_file(model_id, settings))
-    atomic_write_json(registry.card_file(model_id, settings),
-                      {"id": model_id, "name": model_id, "owner": "bob", "source": source})
-    return registry.get_entry(model_id, settings)
-
-
 def test_a_visitor_sees_only_evaluations_already_run_but_may_run_the_built_in_model() -> None:
     from dashcore.evaluation import runner
 
     runner.clear_cache()
-    mine = _saved_model("bobs-trained", "trained")
+    mine = saved_model("bobs-trained", "trained")
     with pytest.raises(PermissionDenied, match="Visitors see evaluations that have already "
                                                "been run, and this model has not been "
                                                "evaluated on the test split of MNIST yet"):

@@ -17,9 +17,9 @@ from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, INTERRUPTED, STOPPED, RunRecord
 from dashcore.training.checkpoints import read_checkpoint
 from dashcore.training.config import TrainConfig
-from tests.unit.test_jobs import QUICK, TINY, FakeLauncher, finished, no_stray_workers, wait_for
+from tests.helpers.jobs import QUICK, TINY, FakeLauncher, finished, wait_for
 
-__all__ = ["no_stray_workers"]  # the fixture kills what a failed test leaves running
+pytestmark = pytest.mark.usefixtures("no_stray_workers")  # kill what a failed test leaves running
 # Slow enough to be caught in its second epoch, however fast the machine.
 LONG = TrainConfig(architecture=TINY, epochs=50, batch_size=8, max_train_images=1000,
                    batch_log_interval_s=0.1)

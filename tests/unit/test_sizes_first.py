@@ -6,13 +6,9 @@ cannot leave the datasets folder, and canvas pictures are measured before they a
 from __future__ import annotations
 
 import io
-import struct
 import tracemalloc
-import zipfile
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -21,39 +17,7 @@ from dashcore.datasets.base import UPLOAD_PREFIX
 from dashcore.errors import NotFoundError, UserError
 from dashcore.inference.canvas import decode_canvas_png
 from dashcore.settings import get_settings
-from tests.unit.test_data import arrays, npz
-
-
-def bomb_npz(images: int = 2_000, side: int = 256) -> bytes:
-    """A real .npz of blank images: ~0.1% of its decompressed size on disk (a zip bomb)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        def member(key: str, array_shape: tuple[int, ...], dtype: str, fill: bytes) -> None:
-            header = io.BytesIO()
-            np.lib.format.write_array_header_1_0(
-                header, {"descr": dtype, "fortran_order": False, "shape": array_shape})
-            with archive.open(f"{key}.npy", "w", force_zip64=True) as stream:
-                stream.write(header.getvalue())
-                total = int(np.prod(array_shape)) * np.dtype(dtype).itemsize
-                chunk = fill * (1 << 20)
-                for start in range(0, total, len(chunk)):
-                    stream.write(chunk[: min(len(chunk), total - start)])
-        member("x_train", (images, side, side), "|u1", b"\0")
-        member("y_train", (images,), "<i8", b"\0")
-        member("x_test", (12, side, side), "|u1", b"\0")
-        member("y_test", (12,), "<i8", b"\0")
-    return buffer.getvalue()
-
-
-def forged_png(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width × height`` (what a forged data URL sends)."""
-    buffer = io.BytesIO()
-    Image.new("RGBA", (4, 4)).save(buffer, format="PNG")
-    png = bytearray(buffer.getvalue())
-    ihdr = bytes(png[12:16]) + struct.pack(">II", width, height) + bytes(png[24:29])
-    png[16:24] = struct.pack(">II", width, height)
-    png[29:33] = struct.pack(">I", zlib.crc32(ihdr))
-    return bytes(png)
+from tests.helpers.datasets import arrays, bomb_npz, forged_png, npz
 
 
 def _peak_mb(action) -> float:

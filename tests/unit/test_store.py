@@ -21,7 +21,7 @@ from dashcore.store.runs import COMPLETED, FAILED, QUEUED, RUNNING, WORKING, Run
 from dashcore.store.schema import SCHEMA_VERSION
 from dashcore.store.sql import SQLAlchemyRunStore, StoreDamaged, engine_for
 from dashcore.store.sqlite import SQLiteRunStore
-from tests.pg import pg_schema_url
+from tests.helpers.pg import pg_schema_url
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -11,10 +11,10 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, STOPPED
 from dashcore.sweeps import dispatch, study
-from tests.unit.test_jobs import no_stray_workers, wait_for  # noqa: F401 - fixture
-from tests.unit.test_sweeps import BASE, plan
+from tests.helpers.jobs import wait_for
+from tests.helpers.sweeps import BASE, plan
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_stray_workers")]
 
 
 def sweep_done(sweep_id: str):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from dashcore.backend import BACKEND_PACKAGES
+from dashcore.datasets.prepare import to_model_input
 from dashcore.errors import NotFoundError, UserError
 from dashcore.models.registry import load_keras_model, read_card
 from dashcore.models.specs import ModelSpec
@@ -19,11 +20,12 @@ from dashcore.settings import Limits, get_settings
 from dashcore.store.runs import COMPLETED, STOPPED, RunRecord, RunStore, StoreSink
 from dashcore.training.best_weights import KeepBestWeights
 from dashcore.training.config import TrainConfig
-from dashcore.training.data import describe_job, prepare_data, to_model_input
+from dashcore.training.data import describe_job, prepare_data
 from dashcore.training.live_metrics import LiveMetrics
 from dashcore.training.pipeline import train_in_process
 from dashcore.training.stopping import StopOnNaN, StopOnRequest
 from dashcore.training.tensorboard import read_records
+from tests.helpers.models import FakeClock, FakeModel
 
 TINY = ModelSpec(name="Tiny dense", layers=[
     {"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},
@@ -80,27 +82,6 @@ class FakeRunStore(RunStore):
     def epoch_points(self, run_id: str) -> list[dict]:
         return [self.epochs[run_id][k] for k in sorted(self.epochs.get(run_id, {}))]
 
-
-class FakeModel:
-    """What the callback touches on a Keras model: the stop flag and the weights."""
-
-    def __init__(self) -> None:
-        self.stop_training = False
-        self.weights = [np.zeros(3)]
-
-    def get_weights(self) -> list[np.ndarray]:
-        return self.weights
-
-    def save_weights(self, path) -> None:
-        raise AssertionError("no checkpoint path was given")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Callbacks:

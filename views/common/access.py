@@ -15,6 +15,8 @@ from streamlit.errors import StreamlitAuthError
 
 from dashcore.access.auth import AccessConfig, User, why_not
 from dashcore.errors import UserError
+from dashcore.settings import get_settings
+from dashcore.store.sign_ins import shared_throttle
 from views.common.text import literal, show_error
 
 T = TypeVar("T")
@@ -65,7 +67,7 @@ def sign_in_gate(pages: list[Any]) -> Any:
     if refusal:
         st.navigation(pages, position="hidden")
         st.title("Not admitted")
-        st.error(refusal)
+        show_error(refusal)
         if st.button("Sign out", key="sign_out"):
             st.logout()
         st.stop()
@@ -111,7 +113,8 @@ def _sign_in_form(config: AccessConfig) -> None:
         if st.form_submit_button("Sign in", key="sign_in_submit"):
             try:
                 user = config.sign_in(name, password, session=_session_token(),
-                                      client=st.context.ip_address)
+                                      client=st.context.ip_address,
+                                      throttle=shared_throttle(get_settings()))
             except UserError as exc:
                 show_error(exc)
             else:

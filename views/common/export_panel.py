@@ -11,6 +11,7 @@ from functools import partial
 
 import streamlit as st
 
+from dashcore.access.auth import User, can
 from dashcore.errors import UserError
 from dashcore.models import export, export_formats
 from dashcore.models.export_usage import phone_snippet, python_snippet
@@ -20,24 +21,28 @@ from dashcore.system import human_bytes
 from views.common.text import show_error
 
 
-def _prepare(entry: ModelEntry, fmt: str, settings: Settings) -> None:
+def _prepare(entry: ModelEntry, fmt: str, settings: Settings, user: User) -> None:
     label = export_formats.FORMATS[fmt][0]
     with st.spinner(f"Converting to {label} and checking it against the Keras model "
                     "(in a separate process, about 10–30 s)…"):
         try:
-            export_formats.prepare(entry, fmt, settings)
+            export_formats.prepare(entry, fmt, settings, user=user)
         except UserError as exc:
             show_error(exc)
 
 
-def _one_format(entry: ModelEntry, fmt: str, settings: Settings) -> None:
+def _one_format(entry: ModelEntry, fmt: str, settings: Settings, user: User) -> None:
     label, suffix = export_formats.FORMATS[fmt]
     key = f"{fmt}-{entry.model_id}"
     check = export_formats.cached(entry, fmt, settings)
     st.markdown(f"**{label}**")
     if check is None:
+        if not can(user, "export"):
+            st.caption(f"Not prepared yet. Sign in to prepare the {label} file; exports "
+                       "someone has prepared can be downloaded by everyone.")
+            return
         if st.button(f"Prepare {label}", key=f"prepare-{key}", icon=":material/build:"):
-            _prepare(entry, fmt, settings)
+            _prepare(entry, fmt, settings, user)
             check = export_formats.cached(entry, fmt, settings)
     if check is None:
         return
@@ -57,8 +62,9 @@ def _one_format(entry: ModelEntry, fmt: str, settings: Settings) -> None:
         st.code(phone_snippet(file_name, entry.card), language="kotlin")
 
 
-def export_panel(entry: ModelEntry, settings: Settings) -> None:
-    """An expander with one block per export format of ``entry``."""
+def export_panel(entry: ModelEntry, settings: Settings, user: User) -> None:
+    """An expander with one block per export format of ``entry``; Prepare buttons only for
+    people who may start an export."""
     with st.expander("Export: SavedModel, TFLite"):
         st.caption("Each file is made when you ask for it and checked before it is offered: "
                    f"run on {export_formats.PARITY_IMAGES} test images it must give the Keras "
@@ -66,4 +72,4 @@ def export_panel(entry: ModelEntry, settings: Settings) -> None:
                    "accuracy is shown).")
         for fmt in export_formats.FORMATS:
             with st.container(border=True, key=f"export-{fmt}-{entry.model_id}"):
-                _one_format(entry, fmt, settings)
+                _one_format(entry, fmt, settings, user)

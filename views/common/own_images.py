@@ -11,7 +11,7 @@ from pathlib import PurePath
 import streamlit as st
 
 from dashcore.access.auth import User
-from dashcore.datasets import collect, image_folders
+from dashcore.datasets import collect, image_folders, zip_import
 from dashcore.datasets.images import TARGET_SIDES
 from dashcore.errors import UserError
 from dashcore.settings import Settings
@@ -77,7 +77,7 @@ def zip_import_form(user: User | None, settings: Settings) -> tuple[str, str] | 
                                               test_fraction=float(share), seed=int(seed))
         try:
             with st.spinner("Reading and resizing the images…"):
-                report = image_folders.import_zip(chosen, upload.getvalue(), options, settings,
+                report = zip_import.import_zip(chosen, upload.getvalue(), options, settings,
                                                   user=user)
         except UserError as error:
             show_error(error)

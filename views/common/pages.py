@@ -33,6 +33,8 @@ PAGES: tuple[PageInfo, ...] = (
              "confusion matrix, per-class metrics, the mistakes."),
     PageInfo("views/draw.py", "Draw", ":material/draw:", "draw",
              "draw a digit and see what a saved model predicts."),
+    PageInfo("views/predict.py", "Predict", ":material/table_view:", "predict",
+             "a model trained on a table answers new rows: a form, or a CSV in and out."),
     PageInfo("views/models.py", "Models", ":material/inventory_2:", "models",
              "keep, download, upload and share saved models."),
 )

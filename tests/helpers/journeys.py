@@ -1,0 +1,91 @@
+"""Browser steps shared by the journeys: drawing on the canvas, moving between pages, and the
+train-watch-leave-return-stop journey (run on the local backend and on Ray)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.helpers.harness import wait_for_app
+
+SLOW = 120_000  # ms; the worker imports TensorFlow on a shared 2-core box
+CHART_POINTS = """() => {
+    const plot = document.querySelector('.st-key-live_chart .js-plotly-plot');
+    return plot && plot.data ? plot.data[0].x.length : 0;
+}"""
+
+
+def batch_points_on_screen(page) -> int:
+    """How many per-batch points the live loss chart is drawing."""
+    return page.evaluate(CHART_POINTS)
+
+
+def wait_for_more_points(page, than: int) -> int:
+    page.wait_for_function(f"() => ({CHART_POINTS})() > {than}", timeout=SLOW)
+    return batch_points_on_screen(page)
+
+
+def go_to(page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=SLOW)
+    wait_for_app(page)
+
+
+
+def train_watch_leave_return_and_stop(page, app_url: str) -> None:
+    """The journey itself (also run against Ray + PostgreSQL + S3 in tests/scaleout)."""
+    page.goto(f"{app_url}/train")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=SLOW)
+    page.locator(".st-key-train_arch input").click()
+    page.get_by_role("option", name="Dense 64", exact=True).click()
+    for key, value in (("train_epochs", "100"), ("train_batch", "32")):
+        field = page.locator(f".st-key-{key} input")
+        field.fill(value)
+        field.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_for_app(page)
+
+    status = page.locator(".st-key-run_status")
+    expect(status).to_contain_text("running", timeout=SLOW)
+    seen = wait_for_more_points(page, 0)
+    seen = wait_for_more_points(page, seen)  # the chart gains points while we watch
+
+    go_to(page, "Data")
+    go_to(page, "Train")
+    expect(status).to_contain_text("running", timeout=SLOW)
+    back = wait_for_more_points(page, 0)
+    assert back >= seen  # the history is complete from the first batch
+    wait_for_more_points(page, back)  # and it is still progressing
+
+    page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
+    expect(status).to_contain_text("stopped", timeout=SLOW)
+    expect(status).to_contain_text("Stopped on request")
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+
+
+def drawing_surface(page):
+    """The canvas that takes the pen: Fabric's top canvas (the last one in the component).
+
+    streamlit-drawable-canvas 0.13 is a components-v2 element rendered in the page (older
+    versions used an iframe: look inside frames too, so the test survives either).
+    """
+    for _ in range(60):
+        for frame in page.frames:
+            canvases = frame.locator("canvas")
+            if canvases.count():
+                return canvases.last
+        page.wait_for_timeout(500)
+    raise AssertionError("no <canvas> appeared on /draw within 30 s")
+
+
+def draw_stroke(page, canvas, points: list[tuple[float, float]]) -> None:
+    """Press, move through ``points`` (fractions of the canvas), release: one stroke."""
+    box = canvas.bounding_box()
+    assert box, "the canvas is not visible"
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
