@@ -3,9 +3,13 @@
     python -m benchmarks.bench_canvas_replay                       # 50 digits, default model
     python -m benchmarks.bench_canvas_replay --count 100 --model builtin --model <id>
     python -m benchmarks.bench_canvas_replay --home ~/.dashcore     # models of a data folder
+    python -m benchmarks.bench_canvas_replay --source never-seen --count 200
 
-Stroke sets come from ``dashcore.datasets.strokes.replay_set``: MNIST *training* digits
-held out of the default model's training, skeletonised into pen strokes. Each is drawn
+Stroke sets (``--source``): ``heldout`` is ``dashcore.datasets.strokes.replay_set``, MNIST
+*training* digits held out of the default model's training, skeletonised into pen strokes
+by the extractor the canvas-ready training also uses; ``never-seen`` is
+``dashcore.datasets.walked_strokes.never_seen_set``, MNIST *test* digits traced by a second,
+independent extractor that no training rendering uses. Each is drawn
 with ``page.mouse`` on a fresh canvas, its ink 45–80% of the canvas height, anywhere on it
 (seeded), on the real app in Debian's Chromium; the page is read only once idle, then the
 canvas is cleared with its own reset button. Every model sees the same drawings.
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 from dashcore.datasets.strokes import replay_set
+from dashcore.datasets.walked_strokes import never_seen_set
 from tests.helpers import canvas_driver as cd
 from tests.helpers.harness import (
     CHROMIUM,
@@ -56,7 +61,10 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="data folder with the models (default: a "
                         "fresh one, holding only the built-in model)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--source", choices=("heldout", "never-seen"), default="heldout",
+                        help="which stroke sets (see the module docstring)")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
 
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-replay-")) / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -65,7 +73,8 @@ def main() -> None:
 
     ids = args.model or [registry.default_model_id()]
     labels = model_names(ids)
-    sets = replay_set(args.count, seed=args.seed)
+    sets = (replay_set(args.count, seed=args.seed) if args.source == "heldout"
+            else never_seen_set(args.count))
 
     from playwright.sync_api import sync_playwright
 
@@ -95,9 +104,10 @@ def main() -> None:
     finally:
         stop_app(proc)
 
-    source = "replay_set"
-    print(f"{args.count} stroke sets ({source}, seed {args.seed}), mouse, 45–80% of the "
-          "canvas height")
+    source = "replay_set" if args.source == "heldout" else "never_seen_set"
+    print(f"{len(sets)} stroke sets ({source}, seed {args.seed}), mouse, 45–80% of the "
+          f"canvas height; 1-minute load {load_before:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after")
     for model_id, r in report.items():
         print(f"{r['label']} [{model_id}]: confident and right {r['confident_and_right']}/"
               f"{r['drawings']}, top guess right {r['top_guess_right']}/{r['drawings']}, "
