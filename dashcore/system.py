@@ -11,9 +11,9 @@ import os
 import platform
 import shutil
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
+from dashcore.backend import device_names, package_version
 from dashcore.settings import Settings, get_settings
 
 
@@ -23,19 +23,12 @@ class SystemInfo:
 
     versions: dict[str, str]  # package → version ("not installed" if absent)
     keras_config: dict[str, str]  # backend, floatx, epsilon, image_data_format
-    devices: list[str]  # e.g. ["CPU:0 (CPU)"]
+    devices: list[str]  # what the Keras backend sees, e.g. ["CPU", "GPU 0 (NVIDIA H200)"]
     cpu_count: int
     data_dir: str
     disk_use: dict[str, int] = field(default_factory=dict)  # subfolder → bytes
     disk_free: int = 0  # bytes free on the data directory's file system
     disk_total: int = 0
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def folder_size(path: Path) -> int:
@@ -73,25 +66,17 @@ def keras_settings() -> dict[str, str]:
             "image_data_format": keras.backend.image_data_format()}
 
 
-def devices() -> list[str]:
-    """Devices TensorFlow sees, e.g. ``["CPU:0 (CPU)"]``."""
-    import tensorflow as tf
-
-    return [f"{d.name.removeprefix('/physical_device:')} ({d.device_type})"
-            for d in tf.config.list_physical_devices()]
-
-
 def system_info(settings: Settings | None = None) -> SystemInfo:
     """Everything the System panel shows, gathered in one call."""
     settings = settings or get_settings()
     versions = {"Python": platform.python_version()}
-    versions.update({name: _version(name) for name in
-                     ("keras", "tensorflow", "numpy", "h5py", "streamlit")})
+    versions.update({name: package_version(name) for name in
+                     ("keras", "tensorflow", "jax", "torch", "numpy", "h5py", "streamlit")})
     probe = settings.home if settings.home.exists() else settings.home.parent
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     usage = shutil.disk_usage(probe)
-    return SystemInfo(versions=versions, keras_config=keras_settings(), devices=devices(),
+    return SystemInfo(versions=versions, keras_config=keras_settings(), devices=device_names(),
                       cpu_count=os.cpu_count() or 1, data_dir=str(settings.home),
                       disk_use=disk_use(settings), disk_free=usage.free,
                       disk_total=usage.total)

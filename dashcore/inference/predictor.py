@@ -3,10 +3,11 @@
 Every Streamlit session in a server process shares the same :class:`SharedPredictor`
 for a given model file (keyed by path and modification time, so a replaced file is
 reloaded). Calls are serialised with a lock because Keras on TensorFlow is not
-thread-safe. Images go through the model's forward pass compiled once as a
-``tf.function`` (about 1–2 ms for one drawing here), falling back to
-``model(x, training=False)`` (~6 ms, eager); never ``model.predict``, which builds a
-data pipeline on every call (~65 ms for one image).
+thread-safe. Images go through the model's forward pass compiled once for the backend
+(:func:`_compile_forward`: a ``tf.function`` on TensorFlow, about 1–2 ms for one drawing
+here; ``jax.jit`` of ``stateless_call`` on JAX; an eager call without autograd on
+PyTorch), falling back to ``model(x, training=False)`` (~6 ms on TensorFlow, eager); never
+``model.predict``, which builds a data pipeline on every call (~65 ms for one image).
 """
 
 from __future__ import annotations
@@ -80,21 +81,51 @@ def fit_input(images: np.ndarray, input_shape: tuple[int | None, ...]) -> np.nda
 
 def _compile_forward(model: Any, input_shape: tuple[int | None, ...]
                      ) -> Callable[[np.ndarray], Any] | None:
-    """The forward pass as one ``tf.function`` for any batch size, or ``None``.
+    """The forward pass made fast once per model for the Keras backend, or ``None``.
 
-    Compiled once per model (one trace: the batch dimension is left open), so a single
-    drawing costs one graph call instead of dozens of eager op dispatches.
+    TensorFlow: one ``tf.function`` with the batch dimension left open (one trace serves
+    one drawing and 1,024-image batches alike). JAX: ``jax.jit`` of the model's
+    ``stateless_call`` on its weights (one compile per batch shape). PyTorch: the eager
+    call under ``torch.inference_mode`` (no autograd bookkeeping; ``torch.compile`` would
+    cost long compiles and a C compiler for a few milliseconds).
     """
     try:
         import keras
-        import tensorflow as tf
 
-        if keras.backend.backend() != "tensorflow":
-            return None
-        signature = [tf.TensorSpec((None, *input_shape), tf.float32)]
-        return tf.function(lambda x: model(x, training=False), input_signature=signature)
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            signature = [tf.TensorSpec((None, *input_shape), tf.float32)]
+            return tf.function(lambda x: model(x, training=False), input_signature=signature)
+        if backend == "jax":
+            import jax
+
+            trainable = [v.value for v in model.trainable_variables]
+            non_trainable = [v.value for v in model.non_trainable_variables]
+            forward = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x,
+                                                                      training=False)[0])
+            return lambda x: forward(trainable, non_trainable, x)
+        if backend == "torch":
+            import torch
+
+            def eager(x: np.ndarray) -> np.ndarray:
+                with torch.inference_mode():
+                    return keras.ops.convert_to_numpy(model(x, training=False))
+
+            return eager
     except Exception:  # noqa: BLE001 - any problem: the eager call still works
         return None
+    return None
+
+
+def _to_numpy(outputs: Any) -> np.ndarray:
+    """Any backend's tensor (on any device) as a NumPy array."""
+    if isinstance(outputs, np.ndarray):
+        return outputs
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(outputs))
 
 
 class SharedPredictor:
@@ -120,10 +151,10 @@ class SharedPredictor:
         with self._lock:
             if self._forward is not None:
                 try:
-                    return self._calibrated(np.asarray(self._forward(x)))
+                    return self._calibrated(_to_numpy(self._forward(x)))
                 except Exception:  # noqa: BLE001 - e.g. a layer that cannot be traced
                     self._forward = None
-            return self._calibrated(np.asarray(self.model(x, training=False)))
+            return self._calibrated(_to_numpy(self.model(x, training=False)))
 
     def _calibrated(self, outputs: np.ndarray) -> np.ndarray:
         """Outputs at the card's temperature (unchanged at 1): the top guess never moves."""

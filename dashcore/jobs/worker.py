@@ -1,6 +1,6 @@
 """The worker process: ``python -m dashcore.jobs.worker <run_id>`` trains one queued run.
 
-Started detached by :mod:`dashcore.jobs`, never by a page. It sizes TensorFlow's
+Started detached by :mod:`dashcore.jobs`, never by a page. It sizes the Keras backend's
 thread pools (and lowers its own priority) so training and the web server do not fight
 over a small machine's cores, moves the run to ``running``, trains through
 :func:`dashcore.training.pipeline.train_in_process` with metrics going into the run store, and
@@ -21,6 +21,7 @@ import time
 import traceback
 from typing import Any
 
+from dashcore.backend import limit_threads
 from dashcore.errors import NotFoundError, UserError
 from dashcore.jobs import spares
 from dashcore.settings import Settings, SettingsError, get_settings
@@ -44,7 +45,7 @@ WORKER_NICENESS = 5  # lower priority than the web server, so pages stay respons
 
 
 def worker_threads(settings: Settings) -> int:
-    """TensorFlow intra-op threads per worker: the configured number, or the cores left
+    """The backend's intra-op threads per worker: the configured number, or the cores left
     after one for the web server, shared between concurrent jobs (at least 1)."""
     if settings.worker_threads > 0:
         return settings.worker_threads
@@ -53,20 +54,17 @@ def worker_threads(settings: Settings) -> int:
 
 
 def configure_process(settings: Settings) -> int:
-    """Lower this process's priority and size TensorFlow's thread pools; returns threads.
+    """Lower this process's priority and size the backend's thread pools; returns threads.
 
-    Must run before TensorFlow executes anything (pools are fixed at first use).
+    Must run before the backend computes anything (pools are fixed at first use).
     """
     try:
         if os.getpriority(os.PRIO_PROCESS, 0) < WORKER_NICENESS:
             os.setpriority(os.PRIO_PROCESS, 0, WORKER_NICENESS)
     except (OSError, AttributeError):
         pass  # not permitted or not supported: run at normal priority
-    import tensorflow as tf
-
     threads = worker_threads(settings)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    limit_threads(threads)
     return threads
 
 

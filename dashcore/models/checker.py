@@ -57,7 +57,7 @@ def check(src: Path, out: Path, limit_mb: int) -> dict[str, Any]:
     output_shape = [None if d is None else int(d) for d in model.outputs[0].shape[1:]]
     height, width = check_io_shapes(input_shape, output_shape)
     x = fit_input(np.zeros((1, height, width), dtype=np.uint8), tuple(input_shape))
-    y = np.asarray(model(x, training=False))
+    y = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
     if y.shape != (1, output_shape[0]) or not np.all(np.isfinite(y)):
         raise UploadRefused("shapes", f"Running the model on a blank {height}×{width} image gave "
                             f"output of shape {y.shape} (finite: {bool(np.all(np.isfinite(y)))})"

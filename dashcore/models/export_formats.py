@@ -6,6 +6,11 @@ model's top-1 on every one, with probabilities within :data:`TOLERANCE`. The qua
 TFLite file trades exactness for size, so it is offered with its measured accuracy on the
 test split (and refused when that falls more than :data:`QUANT_MAX_DROP` below Keras's).
 
+Both formats are TensorFlow's: they need TensorFlow installed, whatever backend the server
+trains on. The converter process always runs Keras on TensorFlow (``KERAS_BACKEND``
+set for it) and reads the ``.keras`` file, which any backend writes alike; without
+TensorFlow, :func:`prepare` says so in a sentence.
+
 Conversion loads TensorFlow's converters and takes seconds, so :func:`prepare` runs it in a
 separate, lower-priority process (``python -m dashcore.models.export_formats <id> <fmt>``)
 and caches the file and its check beside each other under ``<home>/exports/<model id>/``,
@@ -36,6 +41,7 @@ import numpy as np
 from dashcore.access.auth import User, authorize
 from dashcore.access.quota import check_quota, disk_use
 from dashcore.atomic import atomic_write_json, atomic_write_with
+from dashcore.backend import limit_threads, tensorflow_installed
 from dashcore.errors import UserError
 from dashcore.models.registry import ModelEntry, get_entry, list_models
 from dashcore.settings import Settings, get_settings, limit_setting
@@ -181,6 +187,11 @@ def prepare(entry: ModelEntry, fmt: str, settings: Settings, user: User | None =
     found = cached(entry, fmt, settings)
     if found is not None:
         return found
+    if not tensorflow_installed():
+        raise UserError(f"{FORMATS[fmt][0]} export needs TensorFlow, which is not installed on "
+                        "this server (it trains on another Keras backend). Download the .keras "
+                        "file and convert it where TensorFlow is installed, or install it here: "
+                        "pip install tensorflow.")
     authorize(user, "export")
     check_export_room(entry, settings, user)
     folder = export_folder(entry, settings)
@@ -191,7 +202,8 @@ def prepare(entry: ModelEntry, fmt: str, settings: Settings, user: User | None =
             found = cached(entry, fmt, settings)
             if found is not None:
                 return found
-            env = {**os.environ, "DASHCORE_HOME": str(settings.home)}
+            env = {**os.environ, "DASHCORE_HOME": str(settings.home),
+                   "KERAS_BACKEND": "tensorflow"}  # the converters are TensorFlow's
             try:
                 done = subprocess.run(
                     [sys.executable, "-m", "dashcore.models.export_formats", entry.model_id,
@@ -381,10 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             os.setpriority(os.PRIO_PROCESS, 0, 5)
     except (OSError, AttributeError):
         pass
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(CHILD_THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(CHILD_THREADS)
+    limit_threads(CHILD_THREADS)
     try:  # a wrong DASHCORE_* value (SettingsError) is a UserError too: one sentence
         settings = get_settings()
         check = export_entry(get_entry(args[0], settings), _check_fmt(args[1]), settings)

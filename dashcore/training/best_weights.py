@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -22,13 +23,17 @@ class KeepBestWeights(keras.callbacks.Callback):
             epoch has no validation metrics).
         checkpoint: where to save the best weights (``.weights.h5``); ``None`` keeps them
             in memory only.
+        target: the model whose weights are kept, when ``fit`` runs a wrapper around it
+            (augmentation in front). Defaults to the model being fitted.
 
     Example:
         >>> best = KeepBestWeights("val_loss", run_dir / "best.weights.h5")  # doctest: +SKIP
     """
 
-    def __init__(self, monitor: str = "val_loss", checkpoint: Path | None = None) -> None:
+    def __init__(self, monitor: str = "val_loss", checkpoint: Path | None = None,
+                 target: Any = None) -> None:
         super().__init__()
+        self.target = target
         self.monitor = monitor
         self.checkpoint = checkpoint
         self.best_epoch: int | None = None  # 1-based
@@ -45,6 +50,7 @@ class KeepBestWeights(keras.callbacks.Callback):
         if score is None or (self.best_epoch is not None and not score < best):
             return
         self.best_epoch, self.best_metrics = epoch + 1, dict(logs)
-        self.best_weights = [np.array(w) for w in self.model.get_weights()]
+        model = self.target if self.target is not None else self.model
+        self.best_weights = [np.array(w) for w in model.get_weights()]
         if self.checkpoint is not None:
-            atomic_write_with(self.checkpoint, self.model.save_weights, suffix=".weights.h5")
+            atomic_write_with(self.checkpoint, model.save_weights, suffix=".weights.h5")

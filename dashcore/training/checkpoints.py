@@ -13,9 +13,10 @@ After every *whole* epoch
   file does not keep) and the best epoch so far. It is written *after* the model file, so
   a worker killed at any moment leaves a pointer to a complete, whole-epoch checkpoint.
 
-The other half of "as if it had never stopped" is the data order: :func:`seeded_epochs`
-derives epoch *e*'s shuffle from ``(seed, e)`` alone, so epoch 2 sees the same batches
-whether it follows epoch 1 in the same process or in a resumed one.
+The other half of "as if it had never stopped" is the data order:
+:class:`~dashcore.training.epochs.SeededEpochs` derives epoch *e*'s shuffle from
+``(seed, e)`` alone, so epoch 2 sees the same batches whether it follows epoch 1 in the
+same process or in a resumed one.
 
 Example:
     >>> state = read_checkpoint(run_dir)  # doctest: +SKIP
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,38 +52,6 @@ class CheckpointState:
     best_epoch: int | None = None
     best_metrics: dict[str, float] = field(default_factory=dict)
     saved: float = 0.0  # Unix time
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> Any:
-    """The shuffled order of ``n`` training images in (0-based) ``epoch``, from seed and
-    epoch alone (a stateless shuffle: the same in any process, made only when needed)."""
-    import tensorflow as tf
-
-    return tf.random.experimental.stateless_shuffle(
-        tf.range(n, dtype=tf.int64),
-        seed=tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch, tf.int64)]))
-
-
-def seeded_epochs(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                  initial_epoch: int, epochs: int,
-                  augment: Callable[[Any], Any] | None = None) -> Any:
-    """A ``tf.data`` pipeline of epochs ``initial_epoch .. epochs-1``, each shuffled by
-    :func:`epoch_order`; fit it with ``steps_per_epoch=ceil(len(x) / batch_size)``.
-
-    ``augment`` (a Keras layer stack) is applied per batch when given.
-    """
-    import tensorflow as tf
-
-    n = len(x)
-    images, labels = tf.constant(x), tf.constant(y)
-    batches = tf.data.Dataset.range(initial_epoch, epochs).flat_map(
-        lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_order(n, seed, epoch))
-        .batch(batch_size))
-    data = batches.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
-    if augment is not None:
-        data = data.map(lambda a, b: (augment(a, training=True), b),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-    return data.prefetch(tf.data.AUTOTUNE)
 
 
 def seed_states(model: Any) -> list[list[int]]:
@@ -118,6 +86,10 @@ def read_checkpoint(run_dir: Path | None) -> CheckpointState | None:
 def load_checkpoint(run_dir: Path) -> tuple[Any, CheckpointState]:
     """The compiled model (with its optimizer state) and the state of the last whole epoch.
 
+    Load it under the run's dtype policy and distribution (as a fresh model is built), then
+    put the generator states back with :func:`restore_seed_states` on the model that is
+    fitted (augmentation included).
+
     Raises:
         UserError: the run has no whole epoch saved.
     """
@@ -129,7 +101,6 @@ def load_checkpoint(run_dir: Path) -> tuple[Any, CheckpointState]:
 
     model = keras.saving.load_model(str(Path(run_dir) / state.file), compile=True,
                                     safe_mode=True)
-    restore_seed_states(model, state.seed_states)
     return model, state
 
 

@@ -34,10 +34,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         nan: the run's :class:`~dashcore.training.stopping.StopOnNaN`.
         best: the run's :class:`~dashcore.training.best_weights.KeepBestWeights`.
         seed: the run's seed (recorded with the checkpoint).
+        target: the model saved, when ``fit`` runs a wrapper around it (augmentation in
+            front); the generator states are read from the fitted model, wrapper included.
+            Defaults to the model being fitted.
     """
 
-    def __init__(self, run_dir: Path, live: Any, nan: Any, best: Any, seed: int) -> None:
+    def __init__(self, run_dir: Path, live: Any, nan: Any, best: Any, seed: int,
+                 target: Any = None) -> None:
         super().__init__()
+        self.target = target
         self.run_dir = Path(run_dir)
         self.live = live
         self.nan = nan
@@ -54,8 +59,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
             atomic_write_with(self.run_dir / BEST_WEIGHTS,
                               lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
         name = f"checkpoint-e{epoch + 1:04d}.keras"
-        atomic_write_with(self.run_dir / name, lambda tmp: self.model.save(tmp),
-                          suffix=".keras")
+        saved = self.target if self.target is not None else self.model
+        atomic_write_with(self.run_dir / name, lambda tmp: saved.save(tmp), suffix=".keras")
         state = CheckpointState(epoch=epoch + 1, file=name, seed=self.seed,
                                 seed_states=seed_states(self.model),
                                 best_epoch=self.best.best_epoch,

@@ -58,24 +58,36 @@ def test_drawn_shapes_train_a_model_that_draw_can_use_and_that_answers_with_name
 
 
 def test_photo_augmentation_is_off_by_default_and_mirrors_and_relights_when_on() -> None:
-    from dashcore.training.pipeline import augmentation_layers
+    from dashcore.training.augment import augmentation
 
-    assert augmentation_layers(TrainConfig()) == []
-    digit_safe = [type(layer).__name__ for layer in augmentation_layers(TrainConfig(
-        augment=True))]
-    assert "RandomFlip" not in digit_safe  # a mirrored digit is another symbol
-    photo = augmentation_layers(TrainConfig(augment_photo=True, seed=1))
-    assert [type(layer).__name__ for layer in photo] == [
-        "RandomFlip", "RandomRotation", "RandomZoom", "RandomBrightness"]
+    assert augmentation(TrainConfig()) is None
+    digits = augmentation(TrainConfig(augment=True))
+    assert not digits.flip and digits.brightness == 0  # a mirrored digit is another symbol
+    photo = augmentation(TrainConfig(augment_photo=True, seed=1))
+    assert photo.flip and photo.brightness > 0 and photo.fill_mode == "reflect"
     image = np.zeros((1, 16, 16, 3), np.float32)
     image[:, :, :4] = 1.0  # a bright band on the left
     flipped = brightened = False
     for _ in range(20):
-        out = np.asarray(photo[0](image, training=True))
+        out = np.asarray(photo(image, training=True))
         flipped |= bool(out[0, 8, -2, 0] > 0.5)
-        lit = np.asarray(photo[3](image, training=True))
-        brightened |= not np.allclose(lit, image)
+        brightened |= bool(out[0, 8, 8, 0] > 0.05)  # the dark middle made lighter
     assert flipped and brightened
+    assert np.array_equal(np.asarray(photo(image, training=False)), image)  # only in training
+
+
+def test_digit_augmentation_moves_a_digit_but_keeps_it_upright_and_black_around() -> None:
+    from dashcore.training.augment import augmentation
+
+    layer = augmentation(TrainConfig(augment=True, seed=3))
+    image = np.zeros((8, 28, 28, 1), np.float32)
+    image[:, 8:20, 12:16] = 1.0  # a "1"
+    out = np.asarray(layer(image, training=True))
+    assert out.shape == image.shape and not np.allclose(out, image)
+    assert out[:, 0, :].max() < 0.05 and out[:, :, 0].max() < 0.05  # black borders
+    assert 0.7 < out.sum() / image.sum() < 1.3  # zoom ±10%: about the same ink
+    centre_x = (out[..., 0].sum(axis=1) * np.arange(28)).sum(axis=1) / out[..., 0].sum((1, 2))
+    assert np.all(np.abs(centre_x - 13.5) <= 28 * 0.1 + 1.5)  # shifted by at most ~10%
 
 
 def test_augmentation_switches_must_be_on_or_off() -> None:

@@ -113,3 +113,27 @@ def test_asking_for_no_more_epochs_than_done_is_refused(tmp_path) -> None:
     train_in_process(config(1), ListSink(), run_dir=tmp_path, register=False)
     with pytest.raises(UserError, match="already done 1 epochs"):
         train_in_process(config(1, resume=True), ListSink(), run_dir=tmp_path, register=False)
+
+
+def test_an_augmented_run_resumes_with_the_same_random_transformations(tmp_path) -> None:
+    """Augmentation runs inside the compiled step with its own generator; the checkpoint
+    keeps that generator's state, so the resumed epoch sees the same transformed images."""
+    straight_sink = ListSink()
+    train_in_process(config(2, augment=True), straight_sink, run_dir=tmp_path / "a",
+                     register=False)
+    first = ListSink()
+    train_in_process(config(1, augment=True), first, run_dir=tmp_path / "b", register=False)
+    resumed = ListSink()
+    more = train_in_process(config(2, augment=True, resume=True), resumed,
+                            run_dir=tmp_path / "b", register=False)
+    assert more.status == "completed"
+    assert_same_epoch(resumed.epochs[2], straight_sink.epochs[2])
+    saved = [layer.name for layer in more_layers(tmp_path / "b")]
+    assert "augment" not in saved  # the checkpoint is the spec's layers alone
+
+
+def more_layers(run_dir: Path) -> list[Any]:
+    import keras
+
+    state = read_checkpoint(run_dir)
+    return keras.saving.load_model(str(run_dir / state.file)).layers

@@ -10,6 +10,7 @@ import json
 import keras
 import pytest
 
+from dashcore.backend import Gpu
 from dashcore.models import builder, presets, specs, validation
 from dashcore.models.presets import RECIPES
 from dashcore.settings import get_settings
@@ -20,7 +21,7 @@ from dashcore.training.config import (
     recipe_for,
     recommended_config,
 )
-from dashcore.training.devices import device_plan, precision_scope
+from dashcore.training.devices import MIN_CALLS_PER_EPOCH, device_plan, precision_scope
 from dashcore.training.pipeline import compile_model, learning_rate_schedule, train_in_process
 
 TINY = specs.ModelSpec(name="tiny", layers=[
@@ -135,49 +136,73 @@ def test_batch_normalization_averages_its_statistics_over_about_ten_batches():
 # ---------------------------------------------------------------- devices
 
 
-class FakeGPU:
-    """Stands in for a ``tf.config.PhysicalDevice`` (only the count matters)."""
+H200 = Gpu("gpu:0 (NVIDIA H200)", (9, 0))
+V100 = Gpu("gpu:0 (Tesla V100)", (7, 0))
+P100 = Gpu("gpu:0 (Tesla P100)", (6, 0))
 
-    device_type = "GPU"
 
-
-def test_on_a_cpu_nothing_is_compiled_with_xla_or_distributed():
-    plan = device_plan(TrainConfig(), [])
+def test_on_a_cpu_nothing_is_distributed_and_only_jax_compiles_the_step():
+    plan = device_plan(TrainConfig(), [], "tensorflow")
     assert (plan.gpus, plan.jit_compile, plan.mixed_precision, plan.distribute) == (
         0, False, False, False)
-    assert plan.notes == () and plan.describe() == "CPU"
+    assert plan.notes == () and plan.describe() == "TensorFlow · CPU"
+    jax = device_plan(TrainConfig(), [], "jax")
+    assert jax.jit_compile and jax.describe() == "JAX · CPU · jit"
+    assert not device_plan(TrainConfig(), [], "torch").jit_compile
 
 
 def test_mixed_precision_without_a_gpu_is_ignored_with_a_note():
-    plan = device_plan(TrainConfig(mixed_precision=True), [])
-    assert not plan.mixed_precision
+    plan = device_plan(TrainConfig(mixed_precision=True), [], "jax")
+    assert not plan.mixed_precision and plan.policy == "float32"
     assert "no GPU is visible" in plan.notes[0] and "float32" in plan.notes[0]
 
 
+def test_mixed_precision_is_bfloat16_on_gpus_that_have_it_and_float16_on_older_tensor_cores():
+    assert device_plan(TrainConfig(mixed_precision=True), [H200], "jax").policy == (
+        "mixed_bfloat16")
+    assert device_plan(TrainConfig(mixed_precision=True), [V100], "jax").policy == (
+        "mixed_float16")
+    no_cores = device_plan(TrainConfig(mixed_precision=True), [P100], "jax")
+    assert no_cores.policy == "float32" and "no tensor cores" in no_cores.notes[0]
+    assert device_plan(TrainConfig(), [H200], "jax").policy == "float32"  # not asked for
+
+
 def test_one_gpu_gets_xla_and_mixed_precision_when_asked():
-    plan = device_plan(TrainConfig(mixed_precision=True), [FakeGPU()])
+    plan = device_plan(TrainConfig(mixed_precision=True), [H200], "tensorflow")
     assert (plan.jit_compile, plan.mixed_precision, plan.distribute) == (True, True, False)
-    assert plan.describe() == "1 GPU · XLA · mixed precision"
-    assert not device_plan(TrainConfig(), [FakeGPU()]).mixed_precision
+    assert plan.describe() == "TensorFlow · 1 GPU · XLA · mixed precision (bfloat16)"
 
 
-def test_several_gpus_are_mirrored_and_xla_is_left_to_keras_which_turns_it_off():
-    plan = device_plan(TrainConfig(), [FakeGPU(), FakeGPU()])
-    assert (plan.gpus, plan.distribute, plan.jit_compile) == (2, True, False)
-    assert plan.describe() == "2 GPUs · MirroredStrategy"
+def test_several_gpus_are_data_parallel_on_jax_and_mirrored_on_tensorflow():
+    plan = device_plan(TrainConfig(), [H200, H200], "jax")
+    assert (plan.gpus, plan.distribute, plan.jit_compile) == (2, True, True)
+    assert plan.describe() == "JAX · 2 GPUs · jit · data parallel"
+    tf_plan = device_plan(TrainConfig(), [H200, H200], "tensorflow")
+    assert (tf_plan.distribute, tf_plan.jit_compile) == (True, False)
+    assert tf_plan.describe() == "TensorFlow · 2 GPUs · MirroredStrategy"
+    torch_plan = device_plan(TrainConfig(), [H200, H200], "torch")
+    assert not torch_plan.distribute and "trains on one" in torch_plan.notes[0]
 
 
-def test_compiling_on_this_cpu_leaves_xla_off():
+def test_a_gpu_runs_several_steps_per_call_and_keeps_enough_live_points():
+    assert device_plan(TrainConfig(), [], "jax", steps_per_epoch=422).steps_per_execution == 1
+    gpu = device_plan(TrainConfig(), [H200], "jax", steps_per_epoch=422).steps_per_execution
+    assert gpu > 1 and 422 / gpu >= MIN_CALLS_PER_EPOCH
+    assert device_plan(TrainConfig(), [H200], "jax", steps_per_epoch=10).steps_per_execution == 1
+
+
+def test_compiling_on_a_tensorflow_cpu_leaves_xla_off():
     model = builder.build_model(presets.get_preset("Dense 64"))
-    compile_model(model, TrainConfig(), jit_compile=device_plan(TrainConfig(), []).jit_compile)
+    plan = device_plan(TrainConfig(), [], "tensorflow")
+    compile_model(model, TrainConfig(), jit_compile=plan.jit_compile)
     assert model.jit_compile is False
 
 
 def test_a_mixed_precision_model_keeps_its_softmax_output_in_float32_and_the_policy_returns():
     before = keras.mixed_precision.dtype_policy().name
-    with precision_scope(True):
+    with precision_scope("mixed_bfloat16"):
         model = builder.build_model(presets.get_preset("Fast CNN"), output_float32=True)
-    assert model.layers[0].dtype_policy.name == "mixed_float16"
+    assert model.layers[0].dtype_policy.name == "mixed_bfloat16"
     assert model.layers[-1].dtype_policy.name == "float32"
     assert keras.mixed_precision.dtype_policy().name == before
 
@@ -194,5 +219,7 @@ def test_a_tiny_one_cycle_run_records_its_schedule_and_device_on_the_card():
     outcome = train_in_process(config, register=False, extra_callbacks=(probe,))
     assert outcome.status == "completed" and seen == [0]
     assert outcome.card["hyperparameters"]["schedule"] == "one_cycle"
-    assert outcome.card["device"] == "CPU"
+    assert outcome.card["device"] == device_plan(TrainConfig(), [],
+                                                 keras.backend.backend()).describe()
+    assert outcome.card["backend"] == keras.backend.backend()
     assert "no GPU is visible" in outcome.card["device_notes"][0]
