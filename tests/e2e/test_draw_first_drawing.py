@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_draw_every_stroke import PHONE, draw_many
 from tests.helpers import canvas_driver as cd
+from tests.helpers.drawing_runs import PHONE, draw_many
 from tests.helpers.harness import free_port, start_app, stop_app
 
 pytestmark = pytest.mark.e2e

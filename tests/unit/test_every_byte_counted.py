@@ -13,7 +13,7 @@ from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RunRecord
 from dashcore.training.pipeline import train_in_process
-from tests.unit.test_jobs import QUICK
+from tests.helpers.jobs import QUICK
 
 ANN, BOB = User("ann"), User("bob")
 

@@ -262,7 +262,7 @@ def test_models_datasets_drawings_and_runs_count_against_their_owner_only() -> N
         json.dumps({"id": "bobs-model", "name": "Bob's", "owner": "bob"}), "utf-8")
 
     bob = quota.disk_use("bob", settings)
-    assert list(bob.by_kind) == ["models", "datasets", "drawings", "runs"]
+    assert list(bob.by_kind) == ["models", "exports", "datasets", "drawings", "runs"]
     assert bob.by_kind["models"] > 3_000 and bob.by_kind["datasets"] > 20_000
     assert bob.by_kind["drawings"] == 5_000 + 784 and bob.by_kind["runs"] == 7_000
     assert quota.disk_use("carol", settings).total == 0
