@@ -61,3 +61,14 @@ def page(browser, tmp_path: Path):
         tab.screenshot(path=str(tmp_path / "last.png"), full_page=True)
     finally:
         context.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """CI's JAX pass (DASHCORE_NO_TENSORFLOW=1) proves the path needs no TensorFlow: it
+    refuses to start where TensorFlow is installed."""
+    import importlib.util
+
+    if os.environ.get("DASHCORE_NO_TENSORFLOW") == "1" and importlib.util.find_spec(
+            "tensorflow") is not None:
+        raise pytest.UsageError("DASHCORE_NO_TENSORFLOW=1 but TensorFlow is installed here: "
+                                "this pass must run in an environment without it.")

@@ -20,6 +20,8 @@ from dashcore.inference.predictor import (
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
 
+pytestmark = pytest.mark.backends  # CI runs it on JAX without TensorFlow too
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():

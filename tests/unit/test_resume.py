@@ -17,7 +17,7 @@ from dashcore.training.checkpoints import STATE_FILE, read_checkpoint
 from dashcore.training.config import TrainConfig
 from dashcore.training.pipeline import train_in_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backends]
 RESUME_ATOL = 1e-4
 TINY = {"name": "Tiny dropout", "layers": [
     {"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dashcore.backend import package_version
 from dashcore.settings import get_settings
 from dashcore.system import disk_use, human_bytes, system_info
+
+pytestmark = pytest.mark.backends  # CI runs it on JAX without TensorFlow too
 
 
 def test_versions_and_keras_backend_settings_are_reported() -> None:

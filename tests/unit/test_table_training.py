@@ -15,6 +15,8 @@ from dashcore.training.data import describe_job
 from dashcore.training.pipeline import train_in_process
 from tests.helpers.datasets import churn_csv, houses_csv
 
+pytestmark = pytest.mark.backends  # CI runs it on JAX without TensorFlow too
+
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:

@@ -27,6 +27,8 @@ from dashcore.training.stopping import StopOnNaN, StopOnRequest
 from dashcore.training.tensorboard import read_records
 from tests.helpers.models import FakeClock, FakeModel
 
+pytestmark = pytest.mark.backends  # CI runs it on JAX without TensorFlow too
+
 TINY = ModelSpec(name="Tiny dense", layers=[
     {"type": "Flatten"}, {"type": "Dense", "units": 16, "activation": "relu"},
     {"type": "Dense", "units": 10, "activation": "softmax"}]).to_dict()
