@@ -46,13 +46,13 @@ def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
     page.get_by_role("button", name="Train", exact=True).click()
     wait_for_app(page)
     status = page.locator(".st-key-run_status")
-    expect(status).to_contain_text("running", timeout=SLOW)
+    expect(status.filter(has_text="running").first).to_be_visible(timeout=SLOW)
 
     # Stop as soon as the first epoch's point is on the chart: in epoch 2.
     page.wait_for_function(f"() => {{ const c = ({CURVE})(); return c && c.epochs.length >= 1; }}",
                            timeout=SLOW * 2)
     page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
-    expect(status).to_contain_text("stopped", timeout=SLOW)
+    expect(status.filter(has_text="stopped").first).to_be_visible(timeout=SLOW)
     run = store.list_runs()[-1]
     whole = max(p["epoch"] for p in store.epoch_points(run.run_id) if not p.get("partial"))
 
@@ -60,7 +60,7 @@ def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
     box = page.locator(".st-key-continue_box")
     expect(box).to_contain_text(f"from epoch {whole}", timeout=SLOW)
     box.get_by_role("button", name="Continue", exact=True).first.click()
-    expect(status).to_contain_text("completed", timeout=SLOW * 3)
+    expect(status.filter(has_text="completed").first).to_be_visible(timeout=SLOW * 3)
     curve = page.evaluate(CURVE)
     assert curve["epochs"] == list(range(1, whole + 2))  # 1, 2 (… whole + 1): no epoch missing
     xs = sorted(curve["batch"])

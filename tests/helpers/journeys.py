@@ -46,20 +46,20 @@ def train_watch_leave_return_and_stop(page, app_url: str) -> None:
     wait_for_app(page)
 
     status = page.locator(".st-key-run_status")
-    expect(status).to_contain_text("running", timeout=SLOW)
+    expect(status.filter(has_text="running").first).to_be_visible(timeout=SLOW)
     seen = wait_for_more_points(page, 0)
     seen = wait_for_more_points(page, seen)  # the chart gains points while we watch
 
     go_to(page, "Data")
     go_to(page, "Train")
-    expect(status).to_contain_text("running", timeout=SLOW)
+    expect(status.filter(has_text="running").first).to_be_visible(timeout=SLOW)
     back = wait_for_more_points(page, 0)
     assert back >= seen  # the history is complete from the first batch
     wait_for_more_points(page, back)  # and it is still progressing
 
     page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
-    expect(status).to_contain_text("stopped", timeout=SLOW)
-    expect(status).to_contain_text("Stopped on request")
+    expect(status.filter(has_text="stopped").first).to_be_visible(timeout=SLOW)
+    expect(status.filter(has_text="Stopped on request").first).to_be_visible()
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
 
 
