@@ -20,6 +20,6 @@ settings = settings_or_stop()
 # (skipping this router and its sign-in gate) until some session has called st.navigation.
 recover_jobs_once(settings)  # runs left without a worker by a server restart → interrupted
 try:
-    sign_in_gate(navigation_pages()).run()
+    sign_in_gate(navigation_pages(), settings).run()
 finally:  # also after st.stop() (the sign-in page): the first page is sent before TF loads
     preload_default_model_once(settings)
