@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 from benchmarks.bench_time_to_99 import run_child
+from benchmarks.common import LoadMeter, fresh_home, markdown_table
 
 TARGET = 0.996
 
@@ -31,28 +30,27 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=0,
                         help="epochs instead of the recipe's (the one-cycle schedule spans them)")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="bench-best-"))
-    env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "DASHCORE_WORKER_THREADS": str(args.threads)}
-    load_before = os.getloadavg()
-    result = run_child("best", env, max_epochs=args.epochs, stop=False)
+    load = LoadMeter()
+    with fresh_home("bench-best-"):  # the child's data folder
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "DASHCORE_WORKER_THREADS": str(args.threads)}
+        result = run_child("best", env, max_epochs=args.epochs, stop=False)
     epochs = result["epochs"]
-    print("| epoch | training s (cumulative) | CPU s | val loss | val accuracy | "
-          "test accuracy (information only) |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for e in epochs:
-        marker = " ← chosen (lowest val loss)" if e["epoch"] == result["best_epoch"] else ""
-        print(f"| {e['epoch']} | {e['train_s']:.1f} | {e['train_cpu_s']:.1f} | "
-              f"{e['val_loss']:.4f} | {e['val_accuracy']:.4f} | "
-              f"{e['test_accuracy']:.4f}{marker} |")
+    chosen = " ← chosen (lowest val loss)"
+    print(markdown_table(
+        ["epoch", "training s (cumulative)", "CPU s", "val loss", "val accuracy",
+         "test accuracy (information only)"],
+        [[e["epoch"], f"{e['train_s']:.1f}", f"{e['train_cpu_s']:.1f}", f"{e['val_loss']:.4f}",
+          f"{e['val_accuracy']:.4f}",
+          f"{e['test_accuracy']:.4f}{chosen if e['epoch'] == result['best_epoch'] else ''}"]
+         for e in epochs], "rrrrrr"))
     final = result["final_test_accuracy"]
     print(f"\nBest CNN: {result['params']:,} params, {len(epochs)} epochs, "
           f"{epochs[-1]['train_s']:.1f} s of training ({epochs[-1]['train_cpu_s']:.1f} CPU s), "
           f"{result['threads']} threads; registered weights: epoch {result['best_epoch']} "
           f"(lowest validation loss), test accuracy {final:.4f} "
           f"(target ≥ {TARGET:.1%}: {'met' if final >= TARGET else 'NOT met'})")
-    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
-          f"({os.cpu_count()} cores)")
+    print(load.line())
     return 0
 
 

@@ -24,32 +24,64 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import LoadMeter, fresh_home, running_app
 from dashcore.datasets.strokes import replay_set
 from dashcore.datasets.walked_strokes import never_seen_set
+from dashcore.settings import Settings
 from tests.helpers import canvas_driver as cd
-from tests.helpers.harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    free_port,
-    start_app,
-    stop_app,
-)
+from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 
-def model_names(ids: list[str]) -> dict[str, str]:
+def model_names(ids: list[str], settings: Settings) -> dict[str, str]:
     """Model id → its name, which starts its label in /draw's picker (DASHCORE_HOME set)."""
     from dashcore.models import registry
 
-    by_id = {e.model_id: e for e in registry.list_models()}
+    by_id = {e.model_id: e for e in registry.list_models(settings)}
     missing = [i for i in ids if i not in by_id]
     if missing:
         sys.exit(f"no model with id {missing} in {os.environ['DASHCORE_HOME']}: "
                  f"known ids are {sorted(by_id)}")
     return {i: by_id[i].name for i in ids}
+
+
+def replay_all(args: argparse.Namespace, home: Path) -> tuple[dict[str, dict], list]:
+    """Each model's figures (by id) over the same stroke sets, and the sets."""
+    from dashcore.models import registry
+    from dashcore.settings import get_settings
+
+    settings = get_settings()
+    ids = args.model or [registry.default_model_id(settings)]
+    labels = model_names(ids, settings)
+    sets = (replay_set(args.count, seed=args.seed) if args.source == "heldout"
+            else never_seen_set(args.count))
+
+    from playwright.sync_api import sync_playwright
+
+    report: dict[str, dict] = {}
+    with running_app(home) as app, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for model_id in ids:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{app.url}/draw")
+            cd.surface(page)
+            cd.wait_idle(page)
+            cd.choose_model(page, labels[model_id])
+            started = time.monotonic()
+            results = cd.replay(page, sets, seed=args.seed)
+            report[model_id] = {
+                "label": labels[model_id], "drawings": len(results),
+                "confident_and_right": sum(r["sure"] and r["right"] for r in results),
+                "top_guess_right": sum(r["right"] for r in results),
+                "answered": sum(r["top"] is not None for r in results),
+                "seconds": round(time.monotonic() - started, 1), "results": results}
+            context.close()
+        browser.close()
+    return report, sets
 
 
 def main() -> None:
@@ -64,50 +96,12 @@ def main() -> None:
     parser.add_argument("--source", choices=("heldout", "never-seen"), default="heldout",
                         help="which stroke sets (see the module docstring)")
     args = parser.parse_args()
-    load_before = os.getloadavg()[0]
-
-    home = args.home or Path(tempfile.mkdtemp(prefix="bench-replay-")) / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DASHCORE_HOME"] = str(home)
-    from dashcore.models import registry
-
-    ids = args.model or [registry.default_model_id()]
-    labels = model_names(ids)
-    sets = (replay_set(args.count, seed=args.seed) if args.source == "heldout"
-            else never_seen_set(args.count))
-
-    from playwright.sync_api import sync_playwright
-
-    report: dict[str, dict] = {}
-    proc = start_app(home, port := free_port())
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for model_id in ids:
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                page.set_default_timeout(60_000)
-                page.goto(f"http://127.0.0.1:{port}/draw")
-                cd.surface(page)
-                cd.wait_idle(page)
-                cd.choose_model(page, labels[model_id])
-                started = time.monotonic()
-                results = cd.replay(page, sets, seed=args.seed)
-                report[model_id] = {
-                    "label": labels[model_id], "drawings": len(results),
-                    "confident_and_right": sum(r["sure"] and r["right"] for r in results),
-                    "top_guess_right": sum(r["right"] for r in results),
-                    "answered": sum(r["top"] is not None for r in results),
-                    "seconds": round(time.monotonic() - started, 1), "results": results}
-                context.close()
-            browser.close()
-    finally:
-        stop_app(proc)
-
+    load = LoadMeter()
+    with fresh_home("bench-replay-", existing=args.home) as home:
+        report, sets = replay_all(args, home)
     source = "replay_set" if args.source == "heldout" else "never_seen_set"
     print(f"{len(sets)} stroke sets ({source}, seed {args.seed}), mouse, 45–80% of the "
-          f"canvas height; 1-minute load {load_before:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after")
+          f"canvas height; {load.line()}")
     for model_id, r in report.items():
         print(f"{r['label']} [{model_id}]: confident and right {r['confident_and_right']}/"
               f"{r['drawings']}, top guess right {r['top_guess_right']}/{r['drawings']}, "

@@ -3,7 +3,7 @@
     python -m benchmarks.bench_cold_start              # 5 launches, ~1–2 min
     python -m benchmarks.bench_cold_start --launches 3
 
-Each launch starts a fresh server (the browser-test harness, ``tests/helpers/harness.py``: a
+Each launch starts a fresh server (:mod:`benchmarks.common`, over the browser-test harness: a
 free loopback port, a new temporary DASHCORE_HOME), opens ``/`` in a fresh browser context
 of an already running Debian Chromium, and stops the clock when the home page's title and
 its six step links are on screen and Streamlit's status shows no script running. Reported:
@@ -27,17 +27,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers.harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    free_port,
-    start_app,
-    stop_app,
-)
+from benchmarks.common import App, LoadMeter, fresh_home
+from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 HOME_LINKS = 6  # "1. Data" … "6. Models"
 TF_LIBRARY = "libtensorflow_framework"
@@ -67,18 +61,15 @@ def import_seconds(module: str) -> float:
 
 def one_launch(browser, timeout_s: float) -> dict:
     """Start a server, open the home page, time it; stop the server."""
-    with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        port = free_port()
+    with fresh_home("bench-cold-") as home:
         start = time.monotonic()
-        server = start_app(home, port)
+        app = App.start(home)
         healthy = time.monotonic()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         try:
             page = context.new_page()
             page.set_default_timeout(timeout_s * 1000)
-            page.goto(f"http://127.0.0.1:{port}/")
+            page.goto(f"{app.url}/")
             page.get_by_role("heading", name="Keras workbench").wait_for()
             page.wait_for_function(
                 f"() => document.querySelectorAll('[data-testid=\"stPageLink\"]').length"
@@ -89,11 +80,11 @@ def one_launch(browser, timeout_s: float) -> dict:
                 ".includes('Running')", polling=50)
             usable = time.monotonic()
             return {"health_s": healthy - start, "home_usable_s": usable - start,
-                    "tensorflow_loaded": tensorflow_loaded(server.pid),
-                    "server_rss_mb": rss_mb(server.pid)}
+                    "tensorflow_loaded": tensorflow_loaded(app.pid),
+                    "server_rss_mb": rss_mb(app.pid)}
         finally:
             context.close()
-            stop_app(server)
+            app.stop()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -106,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from playwright.sync_api import sync_playwright
 
-    load_before = os.getloadavg()[0]
+    load = LoadMeter()
     baseline = {"import_streamlit_s": import_seconds("streamlit"),
                 "import_tensorflow_s": import_seconds("tensorflow")}
     with sync_playwright() as playwright:
@@ -120,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         "health_median_s": statistics.median(x["health_s"] for x in launches),
         "home_usable_median_s": statistics.median(x["home_usable_s"] for x in launches),
         "tensorflow_loaded_any": any(x["tensorflow_loaded"] for x in launches),
-        **baseline, "load_before": load_before, "load_after": os.getloadavg()[0],
+        **baseline, "load_before": load.before, "load_after": load.stop().after,
     }
     for i, x in enumerate(launches, 1):
         print(f"launch {i}: health {x['health_s']:.2f} s, home usable {x['home_usable_s']:.2f} s,"
@@ -130,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{result['home_usable_median_s']:.2f} s")
     print(f"for scale: import streamlit {baseline['import_streamlit_s']:.2f} s, "
           f"import tensorflow {baseline['import_tensorflow_s']:.2f} s")
-    print(f"load average (1 min): {load_before:.2f} before, {result['load_after']:.2f} after")
+    print(load.line())
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result

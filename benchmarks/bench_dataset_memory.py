@@ -20,7 +20,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -68,14 +67,17 @@ def _store_largest() -> dict:
 def _load_largest() -> dict:
     start = rss_mb()
     from dashcore.datasets import catalog  # imported first: numpy and the package count
+    from dashcore.settings import get_settings
+
+    settings = get_settings()
 
     baseline = rss_mb()
     began = time.perf_counter()
-    dataset = catalog.load_dataset("upload:largest")
+    dataset = catalog.load_dataset("upload:largest", settings)
     first_s = time.perf_counter() - began
     after = rss_mb()
     began = time.perf_counter()
-    again = catalog.load_dataset("upload:largest")
+    again = catalog.load_dataset("upload:largest", settings)
     second_s = time.perf_counter() - began
     return {"python_mb": round(start, 1), "baseline_mb": round(baseline, 1),
             "after_load_mb": round(after, 1), "after_second_load_mb": round(rss_mb(), 1),
@@ -88,12 +90,13 @@ def _load_largest() -> dict:
 def _bomb() -> dict:
     from dashcore.datasets import uploads
     from dashcore.errors import UserError
+    from dashcore.settings import get_settings
     from tests.helpers.datasets import bomb_npz
 
     data = bomb_npz(images=20_000, side=256)
     baseline = rss_mb()
     try:
-        uploads.save_uploaded_dataset("bomb", data)
+        uploads.save_uploaded_dataset("bomb", data, get_settings())
         outcome = "accepted"
     except UserError as exc:
         outcome = str(exc)[:120]
@@ -109,13 +112,16 @@ def main() -> None:
     if len(sys.argv) == 2 and sys.argv[1] in PHASES:
         print(json.dumps(PHASES[sys.argv[1]]()))
         return
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "DASHCORE_HOME": home}
+    from benchmarks.common import LoadMeter, fresh_home  # not in the children: their RSS counts
+
+    load = LoadMeter()
+    with fresh_home("bench-memory-"):  # one data folder for the three phases
         for phase in ("store", "load", "bomb"):
             out = subprocess.run([sys.executable, "-m", "benchmarks.bench_dataset_memory", phase],
-                                 env=env, cwd=REPO, check=True, capture_output=True,
-                                 text=True).stdout.strip().splitlines()[-1]
+                                 env=dict(os.environ), cwd=REPO, check=True,
+                                 capture_output=True, text=True).stdout.strip().splitlines()[-1]
             print(json.dumps({"phase": phase, **json.loads(out)}))
+    print(load.line())
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import LoadMeter, markdown_table
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
@@ -56,8 +58,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="a .keras file")
     parser.add_argument("--images", type=int, default=300, help="test images timed, one by one")
     args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores; "
-          f"{platform.processor() or platform.machine()}")
+    load = LoadMeter()
+    print(f"processor: {platform.processor() or platform.machine()}")
 
     import keras
     import tensorflow as tf
@@ -110,16 +112,18 @@ def main() -> None:
                 np.asarray(run(image))
                 times[name].append((time.perf_counter() - start) * 1000)
 
-    print("\n| file | size |\n|---|---|")
-    for name, size in sizes.items():
-        print(f"| {name} | {size / 1024:,.1f} KiB |")
-    print(f"\n| format | p50 ms | p95 ms | (one image, {args.images} images) |\n|---|---|---|---|")
-    for name, values in times.items():
-        print(f"| {name} | {np.percentile(values, 50):.3f} | {np.percentile(values, 95):.3f} | |")
+    print()
+    print(markdown_table(["file", "size"],
+                         [[name, f"{size / 1024:,.1f} KiB"] for name, size in sizes.items()]))
+    print()
+    print(markdown_table(["format", "p50 ms", "p95 ms", f"(one image, {args.images} images)"],
+                         [[name, f"{np.percentile(values, 50):.3f}",
+                           f"{np.percentile(values, 95):.3f}", ""]
+                          for name, values in times.items()]))
     quant = checks["tflite_quant"]
     print(f"\nquantised test accuracy {quant.accuracy:.2%} vs Keras {quant.keras_accuracy:.2%} "
           f"on {quant.accuracy_images:,} MNIST test images")
-    print(f"load average after: {os.getloadavg()}")
+    print(load.line())
 
 
 if __name__ == "__main__":

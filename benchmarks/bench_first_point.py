@@ -23,12 +23,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import LoadMeter, fresh_home, load_1min, markdown_table
 from dashcore.jobs import queue, spares
-from dashcore.settings import get_settings
+from dashcore.settings import Settings, get_settings
 from dashcore.store.factory import open_store
 from dashcore.training.config import TrainConfig
 from dashcore.training.data import describe_job
@@ -40,27 +40,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait(condition, what: str, timeout: float = 600.0) -> None:
+def wait(condition, what: str, settings: Settings, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit(f"gave up waiting for {what}")
-        queue.dispatch(get_settings())
+        queue.dispatch(settings)
         time.sleep(0.05)
 
 
 def one_round(kind: str, idle_s: float) -> dict:
     """One timed Train press in a fresh data folder; returns its figures."""
-    home = Path(tempfile.mkdtemp(prefix=f"bench-first-{kind}-"))
-    os.environ.update({"DASHCORE_HOME": str(home), "DASHCORE_SPARES":
-                       "1" if kind == "spare" else "0", "DASHCORE_CONCURRENT_JOBS": "1"})
-    settings = get_settings()
+    with fresh_home(f"bench-first-{kind}-"):
+        os.environ.update({"DASHCORE_SPARES": "1" if kind == "spare" else "0",
+                           "DASHCORE_CONCURRENT_JOBS": "1"})
+        return press_train(kind, idle_s, get_settings())
+
+
+def press_train(kind: str, idle_s: float, settings: Settings) -> dict:
+    """Submit → first live point (with a warm spare waiting, for ``spare``), then stop."""
     store = open_store(settings)
     result: dict = {"kind": kind}
     if kind == "spare":
         began = time.monotonic()
         spares.top_up(settings)
-        wait(lambda: any(s.ready for s in spares.list_spares(settings)), "a warm spare")
+        wait(lambda: any(s.ready for s in spares.list_spares(settings)), "a warm spare", settings)
         result["warm_s"] = time.monotonic() - began
         spare = next(s for s in spares.list_spares(settings) if s.ready)
         before = cpu_seconds(spare.pid)
@@ -69,10 +73,10 @@ def one_round(kind: str, idle_s: float) -> dict:
         result["rss_mb"] = spares.resident_mb(spare.pid)
     start = time.monotonic()
     run = queue.submit(TrainConfig(), name=f"first point {kind}", settings=settings)
-    wait(lambda: bool(store.batch_points(run.run_id)), "the first live point", 300)
+    wait(lambda: bool(store.batch_points(run.run_id)), "the first live point", settings, 300)
     result["first_s"] = time.monotonic() - start
     queue.stop(run.run_id, settings)
-    wait(lambda: not store.get_run(run.run_id).active, "the run to stop")
+    wait(lambda: not store.get_run(run.run_id).active, "the run to stop", settings)
     final = store.get_run(run.run_id)
     result["worker"] = final.summary.get("worker")
     result["phases"] = {row["phase"]: row["s"] for row in final.summary.get("phases") or []}
@@ -89,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     describe_job(TrainConfig(), get_settings())  # MNIST loaded here, as in a server
-    load_before = os.getloadavg()
+    load = LoadMeter()
     rows: dict[str, list[dict]] = {"spare": [], "cold": []}
     for round_no in range(args.rounds):
         for kind in (("spare", "cold") if round_no % 2 == 0 else ("cold", "spare")):
@@ -97,11 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[kind].append(row)
             print(f"round {round_no + 1} {kind}: first point {row['first_s']:.2f} s "
                   f"(worker {row['worker']}; {row['phases']}) load "
-                  f"{os.getloadavg()[0]:.2f}", flush=True)
-    print("\n| setup | Submit → first live point, median | rounds | waiting for a worker | "
-          "loading data | compiling |")
-    print("|---|---:|---|---:|---:|---:|")
-    medians = {}
+                  f"{load_1min():.2f}", flush=True)
+    medians, table = {}, []
     for kind, results in rows.items():
         firsts = [r["first_s"] for r in results]
         medians[kind] = statistics.median(firsts)
@@ -110,16 +111,17 @@ def main(argv: list[str] | None = None) -> int:
             values = [r["phases"].get(name) for r in results if r["phases"].get(name) is not None]
             return f"{statistics.median(values):.2f} s" if values else "–"
 
-        print(f"| {kind} | {medians[kind]:.2f} s | {', '.join(f'{v:.2f}' for v in firsts)} | "
-              f"{phase('waiting for a worker')} | {phase('loading data')} | "
-              f"{phase('compiling')} |")
+        table.append([kind, f"{medians[kind]:.2f} s", ", ".join(f"{v:.2f}" for v in firsts),
+                      phase("waiting for a worker"), phase("loading data"), phase("compiling")])
+    print()
+    print(markdown_table(["setup", "Submit → first live point, median", "rounds",
+                          "waiting for a worker", "loading data", "compiling"], table, "lrlrrr"))
     print(f"\ncold / spare: {medians['cold'] / medians['spare']:.1f}×")
     warm = [r for r in rows["spare"] if "warm_s" in r]
     print(f"spare warm-up, median {statistics.median(r['warm_s'] for r in warm):.1f} s; "
           f"resident {statistics.median(r['rss_mb'] for r in warm):.0f} MB; CPU used while "
           f"idle for {args.idle_s:g} s: {max(r['idle_cpu_s'] for r in warm):.2f} s at most")
-    print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
-          f"({os.cpu_count()} cores)")
+    print(load.line())
     return 0
 
 

@@ -28,9 +28,15 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+from benchmarks.common import LoadMeter, Phases, fresh_home
+
+if TYPE_CHECKING:  # the children measure memory: nothing of dashcore loads before they ask
+    from dashcore.settings import Settings
 
 SIDE, CLASSES, TARGET_S = 32, 10, 10.0
 
@@ -67,11 +73,11 @@ def write_inputs(folder: Path, count: int) -> tuple[Path, Path]:
     return zip_path, npz_path
 
 
-def data_page_views(name: str) -> None:
+def data_page_views(name: str, settings: Settings) -> None:
     """What /data computes the first time it shows a dataset."""
     from dashcore.datasets import catalog, statistics
 
-    ds = catalog.load_dataset(name)
+    ds = catalog.load_dataset(name, settings)
     statistics.summary(ds)
     statistics.mean_images(ds.x_train, ds.y_train, ds.num_classes)
     statistics.pca_2d(ds.x_train, ds.y_train)
@@ -86,18 +92,19 @@ def child(variant: str, path: Path) -> dict[str, float]:
 
     settings = get_settings().ensure_dirs()
     data = path.read_bytes()
-    started, cpu_started = time.perf_counter(), time.process_time()
-    if variant == "zip":
-        report = zip_import.import_zip("bench", data, image_folders.ImportOptions(
-            side=SIDE, colour="rgb"), settings)
-        problems = len(report.problems)
-    else:
-        uploads.save_uploaded_dataset("bench", data, settings)
-        problems = 0
-    stored = time.perf_counter() - started
-    data_page_views("upload:bench")
-    total = time.perf_counter() - started
-    return {"store_s": stored, "total_s": total, "problems": problems,
+    phases, cpu_started = Phases(), time.process_time()
+    with phases("store"):
+        if variant == "zip":
+            report = zip_import.import_zip("bench", data, image_folders.ImportOptions(
+                side=SIDE, colour="rgb"), settings)
+            problems = len(report.problems)
+        else:
+            uploads.save_uploaded_dataset("bench", data, settings)
+            problems = 0
+    with phases("/data"):
+        data_page_views("upload:bench", settings)
+    return {"store_s": phases.seconds["store"], "total_s": sum(phases.seconds.values()),
+            "problems": problems,
             "cpu_s": time.process_time() - cpu_started,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "file_mb": len(data) / 1e6}
@@ -113,23 +120,21 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.path)))
         return
-    print("load before:", os.getloadavg())
+    load = LoadMeter()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        zip_path, npz_path = write_inputs(folder, args.images)
+        zip_path, npz_path = write_inputs(Path(tmp), args.images)
         results = {}
         for variant, path in (("zip", zip_path), ("npz", npz_path)):
-            home = folder / f"home-{variant}"
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.bench_image_zip", "--child", variant,
-                 "--path", str(path)],
-                env={**os.environ, "DASHCORE_HOME": str(home)}, check=False,
-                cwd=Path(__file__).resolve().parents[1],
-                capture_output=True, text=True, timeout=600)
+            with fresh_home(f"bench-{variant}-"):
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.bench_image_zip", "--child", variant,
+                     "--path", str(path)], env=dict(os.environ), check=False,
+                    cwd=Path(__file__).resolve().parents[1],
+                    capture_output=True, text=True, timeout=600)
             if out.returncode:
                 sys.exit(f"{variant} failed:\n{out.stderr[-3000:]}")
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
-    print("load after:", os.getloadavg())
+    print(load.line())
     for variant, r in results.items():
         print(f"{variant}: {r['file_mb']:.1f} MB file, stored in {r['store_s']:.2f} s, "
               f"/data ready in {r['total_s']:.2f} s ({r['cpu_s']:.2f} CPU s), "

@@ -30,10 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.bench_many_sessions import load_average, run_in_fresh_home, summarize
 from benchmarks.bench_protocol_load import drawings
+from benchmarks.common import App, latency_table, load_1min, run_in_fresh_home, summarize
 from benchmarks.protocol_client import ProtocolSession, canvas_json, empty_png
-from tests.helpers.harness import free_port, start_app, stop_app
 
 
 async def person(url: str, state: dict, args, stop: asyncio.Event) -> None:
@@ -94,9 +93,8 @@ def uploader(home: Path, args, until: threading.Event, imports: list[dict]) -> N
 
 
 async def run_benchmark(args, home: Path) -> dict:
-    port = free_port()
-    server = start_app(home, port)
-    url = f"http://127.0.0.1:{port}"
+    app = App.start(home)
+    url = app.url
     state: dict = {"phase": "warmup", "ready": False, "latencies": {}, "errors": []}
     stop, until = asyncio.Event(), threading.Event()
     imports: list[dict] = []
@@ -108,13 +106,13 @@ async def run_benchmark(args, home: Path) -> dict:
             await asyncio.sleep(0.5)
         state["phase"] = "alone"
         await asyncio.sleep(args.phase_s)
-        result["load_alone_phase"] = round(load_average(), 2)
+        result["load_alone_phase"] = round(load_1min(), 2)
         state["phase"] = "upload"
         thread = threading.Thread(target=uploader, args=(home, args, until, imports))
         thread.start()
         await asyncio.sleep(args.phase_s)
         until.set()
-        result["load_upload_phase"] = round(load_average(), 2)
+        result["load_upload_phase"] = round(load_1min(), 2)
         state["phase"] = "done"
         await asyncio.to_thread(thread.join, args.wall_s + 60)
     finally:
@@ -122,7 +120,7 @@ async def run_benchmark(args, home: Path) -> dict:
         await asyncio.wait([task], timeout=60)
         if task.done() and task.exception() is not None:
             state["errors"].append(f"person ended: {task.exception()!r}"[:300])
-        stop_app(server)
+        app.stop()
     result["phases"] = {p: summarize(v) for p, v in state["latencies"].items()
                         if p in ("alone", "upload")}
     result["imports"] = imports
@@ -151,9 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     result = run_in_fresh_home("bench-import-", run_benchmark, args)
-    print(f"{'phase':<10}{'n':>5}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
-    for phase, s in result["phases"].items():
-        print(f"{phase:<10}{s['n']:>5}{s['p50']:>10.0f}{s['p95']:>10.0f}{s['max']:>10.0f}")
+    print(latency_table(result["phases"]))
     if "ratio_p95" in result:
         print(f"upload / alone p95: x{result['ratio_p95']:.2f}")
     for one in result["imports"]:

@@ -3,8 +3,8 @@
     python -m benchmarks.bench_many_sessions                      # 20 sessions, ~5 min
     python -m benchmarks.bench_many_sessions --sessions 3 --phase-s 20   # smoke run
 
-The app is started on a free loopback port with its own temporary DASHCORE_HOME (the
-browser-test harness, ``tests/e2e/conftest.py``). One Debian Chromium opens ``--sessions``
+The app is started on a free loopback port with its own temporary DASHCORE_HOME
+(:mod:`benchmarks.common`). One Debian Chromium opens ``--sessions``
 browser contexts (one Streamlit session each), driven concurrently with async Playwright.
 Each session loops: draw one digit-like stroke on the canvas, wait for the prediction
 headline, clear the canvas, think for a moment, again.
@@ -36,21 +36,13 @@ import json
 import math
 import os
 import random
-import statistics
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tests.helpers.harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    free_port,
-    start_app,
-    stop_app,
-)
+from benchmarks.common import App, LoadMeter, percentile, run_in_fresh_home, summarize
+from dashcore.settings import Settings, get_settings
+from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 PREDICTION_TIMEOUT_S = 30.0  # a stroke with no answer by then counts as unanswered
 VIEWPORT = {"width": 1280, "height": 900}
@@ -113,24 +105,6 @@ STROKES = {
 # ---------------------------------------------------------------- figures
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) by linear interpolation; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def summarize(latencies_ms: list[float]) -> dict[str, float]:
-    """Count, p50, p95, mean and max of a list of latencies in milliseconds."""
-    return {"n": len(latencies_ms), "p50": percentile(latencies_ms, 50),
-            "p95": percentile(latencies_ms, 95),
-            "mean": statistics.fmean(latencies_ms) if latencies_ms else float("nan"),
-            "max": max(latencies_ms) if latencies_ms else float("nan")}
-
-
 def split_medians(splits: dict[str, list[tuple[float, float, float]]], q: float = 50
                   ) -> dict[str, dict[str, float]]:
     """Per phase, the ``q``-th percentile of each part of the latency: the page before
@@ -140,11 +114,6 @@ def split_medians(splits: dict[str, list[tuple[float, float, float]]], q: float 
     return {phase: {name: round(percentile(list(part), q), 1) for name, part
                     in zip(names, zip(*rows, strict=True), strict=True)}
             for phase, rows in splits.items() if rows}
-
-
-def load_average() -> float:
-    """The 1-minute load average."""
-    return os.getloadavg()[0]
 
 
 # ---------------------------------------------------------------- processes
@@ -379,28 +348,36 @@ async def session(index: int, browser, url: str, state: LoadState, args,
 # ---------------------------------------------------------------- the training job
 
 
-def submit_job(epochs: int, train_images: int):
+def submit_job(settings: Settings, epochs: int, train_images: int):
     """Queue one CNN 32-64 run (the default recipe) in the benchmark's data folder."""
     from dashcore.jobs import queue
     from dashcore.training.config import TrainConfig
 
     config = TrainConfig(epochs=epochs, max_train_images=train_images, batch_size=128,
                          seed=42)
-    return queue.submit(config, name="load benchmark")
+    return queue.submit(config, name="load benchmark", settings=settings)
 
 
-def get_run(run_id: str):
-    from dashcore.settings import get_settings
+def stop_job(settings: Settings, run_id: str) -> None:
+    """Stop the benchmark's job if it is still queued or running."""
+    from dashcore.jobs import queue
+
+    if get_run(settings, run_id).status in ("queued", "starting", "running"):
+        queue.stop(run_id, settings)
+
+
+def get_run(settings: Settings, run_id: str):
     from dashcore.store.factory import open_store
 
-    return open_store(get_settings()).get_run(run_id)
+    return open_store(settings).get_run(run_id)
 
 
-async def wait_until_training(run_id: str, timeout_s: float = 240) -> bool:
+async def wait_until_training(settings: Settings, run_id: str, timeout_s: float = 240
+                              ) -> bool:
     """Wait until the worker has logged training batches (TensorFlow imported, data ready)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        run = get_run(run_id)
+        run = get_run(settings, run_id)
         if run.status not in ("queued", "starting", "running"):
             return False
         if run.status == "running" and (run.progress or {}).get("batch"):
@@ -409,11 +386,11 @@ async def wait_until_training(run_id: str, timeout_s: float = 240) -> bool:
     return False
 
 
-async def wait_until_final(run_id: str, timeout_s: float) -> str:
+async def wait_until_final(settings: Settings, run_id: str, timeout_s: float) -> str:
     """Wait for the run to reach a final status; returns it (or the last one seen)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        run = get_run(run_id)
+        run = get_run(settings, run_id)
         if run.status in ("completed", "stopped", "failed", "interrupted"):
             return run.status
         if time.monotonic() > deadline:
@@ -510,12 +487,12 @@ async def close_sessions(state: LoadState, playwright, browser, tasks, wait_s: f
 
 
 async def run_benchmark(args, home: Path) -> dict:
-    port = free_port()
+    settings = get_settings()  # the data folder run_in_fresh_home made
     started = time.monotonic()
-    server = start_app(home, port)
-    url = f"http://127.0.0.1:{port}"
+    app = App.start(home)
+    url = app.url
     state = LoadState()
-    sampler, cpu = Sampler(server.pid), CpuMeter(server.pid)
+    sampler, cpu = Sampler(app.pid), CpuMeter(app.pid)
     run_id = None
     result: dict = {"sessions": args.sessions, "phase_s": args.phase_s,
                     "think_s": args.think_s}
@@ -534,10 +511,10 @@ async def run_benchmark(args, home: Path) -> dict:
         result["cpu_idle"] = CpuMeter.used(mark, cpu.read())
 
         state.phase = "startup"
-        run = submit_job(epochs=args.epochs, train_images=0)
+        run = submit_job(settings, epochs=args.epochs, train_images=0)
         run_id = run.run_id
-        sampler.worker_pid = cpu.worker_pid = get_run(run_id).pid
-        result["job_training"] = await wait_until_training(run_id)
+        sampler.worker_pid = cpu.worker_pid = get_run(settings, run_id).pid
+        result["job_training"] = await wait_until_training(settings, run_id)
         state.phase = "training"
         mark = cpu.read()
         await asyncio.sleep(args.phase_s)
@@ -546,25 +523,22 @@ async def run_benchmark(args, home: Path) -> dict:
 
         result["server_rss_end_mb"] = round(sampler.server_now(), 1)
         result["worker_rss_end_mb"] = round(sampler.worker_now(), 1)
-        result["job_progress_at_end"] = get_run(run_id).progress
+        result["job_progress_at_end"] = get_run(settings, run_id).progress
         await close_sessions(state, *opened)
         opened = None
-        from dashcore.jobs import queue
-
-        if get_run(run_id).status in ("queued", "starting", "running"):
-            queue.stop(run_id)
-        result["job_final_status"] = await wait_until_final(run_id, 60)
-        result["job_reason"] = get_run(run_id).reason
+        stop_job(settings, run_id)
+        result["job_final_status"] = await wait_until_final(settings, run_id, 60)
+        result["job_reason"] = get_run(settings, run_id).reason
     finally:
         sampler.stop()
         if opened:  # an error before the sessions were closed: close them now
             await close_sessions(state, *opened, wait_s=5)
         if run_id:
-            kill_pid(get_run(run_id).pid if get_run(run_id).status in ("starting", "running")
-                     else None)
+            run = get_run(settings, run_id)
+            kill_pid(run.pid if run.status in ("starting", "running") else None)
         result["server_rss_peak_mb"] = round(sampler.server_peak, 1)
         result["worker_rss_peak_mb"] = round(sampler.worker_peak, 1)
-        stop_app(server)
+        app.stop()
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     result["phases"] = {phase: summarize(values) for phase, values in state.latencies.items()}
     result["parts_p50"] = split_medians(state.splits)
@@ -623,26 +597,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_in_fresh_home(prefix: str, benchmark: Callable[..., Any], args: argparse.Namespace
-                      ) -> dict:
-    """Run an async ``benchmark(args, home)`` in a temporary data folder (the app under test
-    and its workers use it), with the 1-minute load average before and after."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        os.environ["DASHCORE_HOME"] = str(home)
-        load_before = load_average()
-        result = asyncio.run(benchmark(args, home))
-        result["load_before"], result["load_after"] = load_before, load_average()
-    return result
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     result = run_in_fresh_home("bench-sessions-", run_benchmark, args)
     print_table(result)
-    print(f"load average (1 min): {result['load_before']:.2f} before, "
-          f"{result['load_after']:.2f} after")
+    print(LoadMeter(result["load_before"], result["load_after"]).line())
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
     return result

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.common import LoadMeter, markdown_table
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
@@ -77,14 +79,6 @@ def interleaved_ms(methods: dict[str, Callable[[np.ndarray], object]],
     return ({k: np.array(v) for k, v in wall.items()}, {k: np.array(v) for k, v in cpu.items()})
 
 
-def load_average() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-    except (AttributeError, OSError):
-        return "n/a"
-    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=300, help="timed drawings per method")
@@ -105,8 +99,7 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"machine: {platform.machine()}, {cores} cores; Python {platform.python_version()}, "
           f"TF {tf.__version__}, Keras {keras.__version__}")
-    load_before = load_average()
-    print(f"load average before: {load_before}")
+    load = LoadMeter()
 
     path = builtin_paths()[0]
     clear_cache()
@@ -136,16 +129,15 @@ def main() -> None:
     id_of = {id(c): i for i, c in enumerate(inputs)}
     every = {slow_name: max(1, args.runs // args.predict_runs)}
     results, cpu = interleaved_ms(methods, inputs, args.runs, every)
-    load_after = load_average()
+    load.stop()
 
     ours, slow = results[ours_name], results[slow_name]
     print(f"\nfirst use of the model in a process (load + compile + warm-up): {cold_ms:.0f} ms")
     print("wall-clock ms (what a user waits); CPU ms = this process's CPU time per call")
-    print(f"{'method':45s} {'runs':>5s} {'p50':>8s} {'p95':>8s} {'mean':>8s} {'CPU p50':>8s}")
-    for name, values in results.items():
-        p50, p95 = np.percentile(values, [50, 95])
-        print(f"{name:45s} {len(values):5d} {p50:8.2f} {p95:8.2f} {values.mean():8.2f} "
-              f"{np.percentile(cpu[name], 50):8.2f}")
+    print(markdown_table(["method", "runs", "p50", "p95", "mean", "CPU p50"], [
+        [name, len(values), *(f"{v:.2f}" for v in np.percentile(values, [50, 95])),
+         f"{values.mean():.2f}", f"{np.percentile(cpu[name], 50):.2f}"]
+        for name, values in results.items()], "lrrrrr"))
     ratio50 = np.percentile(slow, 50) / np.percentile(ours, 50)
     ratio95 = np.percentile(slow, 95) / np.percentile(ours, 95)
     print(f"\nmodel.predict is {ratio50:.1f}× slower at p50 and {ratio95:.1f}× at p95 than "
@@ -153,7 +145,7 @@ def main() -> None:
     verdict = "meets" if np.percentile(ours, 95) <= TARGET_P95_MS else "MISSES"
     print(f"/draw p95 {np.percentile(ours, 95):.2f} ms {verdict} the {TARGET_P95_MS:.0f} ms "
           "target.")
-    print(f"load average after: {load_after}")
+    print(load.line())
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ No browsers: each session is a ``benchmarks.protocol_client.ProtocolSession`` (o
 websocket, the BackMsgs Chromium sends), so the two cores go to the server, not to the
 load. Latency is the server's own: from sending an interaction to its ``script_finished``.
 
-The app starts on a free loopback port with a temporary DASHCORE_HOME (the browser-test
-harness). Each person arrives on home, opens /draw, then about every ``--think-s`` seconds
-either draws (one stroke, the prediction, then a reset of the canvas a moment later) or,
-with probability ``--browse-p``, visits another page and comes back. ``--watchers`` of
-every 10 sessions sit on /train instead and follow its live fragment (``run_every`` 1 s
-while a job runs).
+The app starts on a free loopback port with a temporary DASHCORE_HOME
+(:mod:`benchmarks.common`). Each person arrives on home, opens /draw, then about every
+``--think-s`` seconds either draws (one stroke, the prediction, then a reset of the canvas
+a moment later) or, with probability ``--browse-p``, visits another page and comes back.
+``--watchers`` of every 10 sessions sit on /train instead and follow its live fragment
+(``run_every`` 1 s while a job runs).
 
 Phases of ``--phase-s`` seconds: **idle** at each N, ascending (sessions are added), then
 one CNN 32-64 job is submitted (``dashcore.jobs``) and, once it logs batches,
@@ -45,16 +45,15 @@ import tests.helpers.harness as harness
 from benchmarks.bench_many_sessions import (
     get_run,
     kill_pid,
-    load_average,
-    percentile,
     process_cpu_s,
-    run_in_fresh_home,
+    stop_job,
     submit_job,
     tree_cpu_s,
     tree_rss_mb,
     wait_until_final,
     wait_until_training,
 )
+from benchmarks.common import App, LoadMeter, load_1min, percentile, run_in_fresh_home
 from benchmarks.protocol_client import (
     CANVAS_SIDE,
     ProtocolSession,
@@ -62,7 +61,7 @@ from benchmarks.protocol_client import (
     empty_png,
     render_stroke_png,
 )
-from tests.helpers.harness import free_port, start_app, stop_app
+from dashcore.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -285,20 +284,20 @@ async def measure(name: str, load: Load, meter: Meter, seconds: float, result: d
     await asyncio.sleep(seconds)
     result["phases"][name] = {"sessions": crowd_n, "cpu_cores": used(mark, meter.read()),
                               "server_rss_mb": round(max(rss_before, meter.rss()), 1),
-                              "load_1min": round(load_average(), 2)}
+                              "load_1min": round(load_1min(), 2)}
     load.phase = "between"
 
 
 async def run_benchmark(args, home: Path) -> dict:
+    settings = get_settings()  # the data folder run_in_fresh_home made
     started = time.monotonic()
-    port = free_port()
     if args.app_dir:  # another checkout of the app (e.g. the commit before a fix)
         harness.REPO_ROOT = args.app_dir.resolve()
         args.server_env = [*args.server_env, f"PYTHONPATH={harness.REPO_ROOT}"]
-    server = start_app(home, port, extra_env=dict(e.split("=", 1) for e in args.server_env))
-    url = f"http://127.0.0.1:{port}"
+    app = App.start(home, extra_env=dict(e.split("=", 1) for e in args.server_env))
+    url = app.url
     load = Load(values=drawings(), cleared=canvas_json(empty_png()))
-    meter = Meter(server.pid)
+    meter = Meter(app.pid)
     crowd = Crowd(url, load, args)
     result: dict = {"sessions": args.sessions, "phase_s": args.phase_s,
                     "think_s": args.think_s, "browse_p": args.browse_p,
@@ -315,22 +314,22 @@ async def run_benchmark(args, home: Path) -> dict:
             await crowd.resize(n)
             load.phase = "warmup"
             await asyncio.sleep(args.warmup_s)
-            await profiled(f"idle {n}", load, meter, args, result, n, server.pid)
+            await profiled(f"idle {n}", load, meter, args, result, n, app.pid)
             if time.monotonic() > deadline:
                 raise TimeoutError("--max-s reached during the idle phases")
         if not args.no_training:
             load.phase = "startup"
-            run_id = submit_job(epochs=args.epochs, train_images=0).run_id
-            meter.worker_pid = get_run(run_id).pid
-            result["job_training"] = await wait_until_training(run_id)
+            run_id = submit_job(settings, epochs=args.epochs, train_images=0).run_id
+            meter.worker_pid = get_run(settings, run_id).pid
+            result["job_training"] = await wait_until_training(settings, run_id)
             for n in sorted(args.sessions, reverse=True):
                 await crowd.resize(n)
                 load.phase = "warmup"
                 await asyncio.sleep(args.warmup_s)
-                await profiled(f"training {n}", load, meter, args, result, n, server.pid)
+                await profiled(f"training {n}", load, meter, args, result, n, app.pid)
                 if time.monotonic() > deadline:
                     raise TimeoutError("--max-s reached during the training phases")
-            result["job_progress_at_end"] = get_run(run_id).progress
+            result["job_progress_at_end"] = get_run(settings, run_id).progress
     except TimeoutError as exc:
         result["stopped_early"] = str(exc)
     finally:
@@ -338,14 +337,11 @@ async def run_benchmark(args, home: Path) -> dict:
         meter.stop()
         result["server_rss_peak_mb"] = round(meter.peak_rss, 1)
         if run_id:
-            from dashcore.jobs import queue
-
-            if get_run(run_id).status in ("queued", "starting", "running"):
-                queue.stop(run_id)
-            result["job_final_status"] = await wait_until_final(run_id, 30)
-            run = get_run(run_id)
+            stop_job(settings, run_id)
+            result["job_final_status"] = await wait_until_final(settings, run_id, 30)
+            run = get_run(settings, run_id)
             kill_pid(run.pid if run.status in ("starting", "running") else None)
-        stop_app(server)
+        app.stop()
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     for (phase, kind), values in load.latencies.items():
         if phase not in result["phases"]:
@@ -444,8 +440,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     result = run_in_fresh_home("bench-protocol-", run_benchmark, args)
     print_table(result)
-    print(f"load average (1 min): {result['load_before']:.2f} before, "
-          f"{result['load_after']:.2f} after")
+    print(LoadMeter(result["load_before"], result["load_after"]).line())
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
     return result

@@ -24,9 +24,14 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchmarks.common import LoadMeter, fresh_home, markdown_table
+
+if TYPE_CHECKING:
+    from dashcore.settings import Settings
 
 
 def _config():
@@ -39,9 +44,9 @@ def _config():
                        batch_log_interval_s=0.1)
 
 
-def _setup(kind: str, home: Path) -> dict[str, str]:
-    """The environment of one setup (a fresh data folder, schema and prefix per round)."""
-    env = {"DASHCORE_HOME": str(home), "DASHCORE_BACKEND": kind, "DASHCORE_DB": "",
+def _setup(kind: str) -> dict[str, str]:
+    """The environment of one setup (with a fresh data folder: a fresh schema and prefix)."""
+    env = {"DASHCORE_BACKEND": kind, "DASHCORE_DB": "",
            "DASHCORE_ARTIFACTS": "", "DASHCORE_CONCURRENT_JOBS": "1",
            "DASHCORE_STOP_GRACE_S": "60"}
     if kind == "ray":
@@ -53,26 +58,33 @@ def _setup(kind: str, home: Path) -> dict[str, str]:
 
 
 def one_round(kind: str) -> tuple[float, float]:
-    """(submit → first point, stop → stopped) in seconds."""
+    """(submit → first point, stop → stopped) in seconds, in a fresh data folder."""
+    from dashcore.settings import get_settings
+
+    with fresh_home(f"bench-{kind}-"):
+        os.environ.update(_setup(kind))
+        return submit_and_stop(kind, get_settings())
+
+
+def submit_and_stop(kind: str, settings: Settings) -> tuple[float, float]:
+    """Submit a tiny run, wait for its first live point, stop it and wait until it stopped."""
     from dashcore.jobs import queue
     from dashcore.store.factory import open_store
     from dashcore.store.runs import STOPPED
 
-    home = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
-    os.environ.update(_setup(kind, home))
-    store = open_store()
+    store = open_store(settings)
     start = time.monotonic()
-    run = queue.submit(_config(), name=f"latency {kind}")
+    run = queue.submit(_config(), name=f"latency {kind}", settings=settings)
     while not store.batch_points(run.run_id):
-        queue.dispatch()
+        queue.dispatch(settings)
         time.sleep(0.05)
         if time.monotonic() - start > 300:
             raise SystemExit(f"{kind}: no live point after 300 s: {store.get_run(run.run_id)}")
     first = time.monotonic() - start
     start = time.monotonic()
-    queue.stop(run.run_id)
+    queue.stop(run.run_id, settings)
     while store.get_run(run.run_id).active:
-        queue.dispatch()
+        queue.dispatch(settings)
         time.sleep(0.05)
     stopped = time.monotonic() - start
     final = store.get_run(run.run_id)
@@ -109,7 +121,7 @@ def main() -> int:
                          ".ci/services.sh start first")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     results: dict[str, list[tuple[float, float]]] = {"local": [], "ray": []}
-    load_before = os.getloadavg()
+    load = LoadMeter()
     for round_no in range(args.rounds):
         order = ("local", "ray") if round_no % 2 == 0 else ("ray", "local")
         for kind in order:
@@ -117,17 +129,18 @@ def main() -> int:
             first, stopped = results[kind][-1]
             print(f"round {round_no + 1} {kind}: first point {first:.2f} s, "
                   f"stopped {stopped:.2f} s", flush=True)
-    print("\n| setup | Submit → first live point, median (all) | Stop → stopped, median (all) |")
-    print("|---|---|---|")
+    table = []
     for kind, rows in results.items():
         firsts, stops = [r[0] for r in rows], [r[1] for r in rows]
-        print(f"| {kind} | {statistics.median(firsts):.2f} s "
-              f"({', '.join(f'{v:.1f}' for v in firsts)}) | {statistics.median(stops):.2f} s "
-              f"({', '.join(f'{v:.1f}' for v in stops)}) |")
+        table.append([kind, f"{statistics.median(firsts):.2f} s "
+                            f"({', '.join(f'{v:.1f}' for v in firsts)})",
+                      f"{statistics.median(stops):.2f} s ({', '.join(f'{v:.1f}' for v in stops)})"])
+    print()
+    print(markdown_table(["setup", "Submit → first live point, median (all)",
+                          "Stop → stopped, median (all)"], table))
     if args.ray_dir:
         print(f"\nRay head resident memory: {head_memory_mb(args.ray_dir):.0f} MB")
-    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
-          f"({os.cpu_count()} cores)")
+    print(load.line())
     return 0
 
 

@@ -36,14 +36,9 @@ from pathlib import Path
 
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from benchmarks.bench_many_sessions import (
-    load_average,
-    run_in_fresh_home,
-    summarize,
-)
 from benchmarks.bench_protocol_load import Meter, drawings, used
+from benchmarks.common import App, latency_table, load_1min, run_in_fresh_home, summarize
 from benchmarks.protocol_client import ProtocolSession, canvas_json, empty_png
-from tests.helpers.harness import free_port, start_app, stop_app
 
 PASSWORD = "correct horse battery"
 
@@ -163,10 +158,9 @@ async def run_benchmark(args, home: Path) -> dict:
     secrets = home.parent / "secrets.toml"
     secrets.write_text('[workbench]\nmode = "password"\nadmins = ["alice"]\n\n'
                        f'[workbench.passwords]\nalice = "{hash_password(PASSWORD)}"\n', "utf-8")
-    port = free_port()
-    server = start_app(home, port, extra_args=["--secrets.files", str(secrets)])
-    url = f"http://127.0.0.1:{port}"
-    meter = Meter(server.pid)
+    app = App.start(home, extra_args=["--secrets.files", str(secrets)])
+    url = app.url
+    meter = Meter(app.pid)
     state = {"phase": "warmup", "ready": 0, "sent": 0, "attackers": args.attackers,
              "latencies": {}, "errors": []}
     told: Counter = Counter()
@@ -187,12 +181,12 @@ async def run_benchmark(args, home: Path) -> dict:
         mark = meter.read()
         await asyncio.sleep(args.phase_s)
         result["cpu_before"] = used(mark, meter.read())
-        result["load_before_phase"] = round(load_average(), 2)
+        result["load_before_phase"] = round(load_1min(), 2)
         state["phase"] = "attack"
         mark = meter.read()
         await asyncio.sleep(args.phase_s)
         result["cpu_attack"] = used(mark, meter.read())
-        result["load_attack_phase"] = round(load_average(), 2)
+        result["load_attack_phase"] = round(load_1min(), 2)
         result["attempts_sent"] = state["sent"]
         result["attempts_per_s"] = round(state["sent"] / args.phase_s, 2)
         state["phase"] = "done"
@@ -204,7 +198,7 @@ async def run_benchmark(args, home: Path) -> dict:
         for task in done:
             if task.exception() is not None:
                 state["errors"].append(f"task ended: {task.exception()!r}"[:300])
-        stop_app(server)
+        app.stop()
     result["told"] = dict(told)
     result["phases"] = {p: summarize(v) for p, v in state["latencies"].items()
                         if p in ("before", "attack")}
@@ -236,9 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"({result.get('attempts_per_s')}/s from {args.attackers} sessions)")
     for what, count in sorted(result["told"].items(), key=lambda kv: -kv[1]):
         print(f"  {count:>5}  {what}")
-    print(f"{'phase':<10}{'n':>5}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
-    for phase, s in result["phases"].items():
-        print(f"{phase:<10}{s['n']:>5}{s['p50']:>10.0f}{s['p95']:>10.0f}{s['max']:>10.0f}")
+    print(latency_table(result["phases"]))
     if "ratio_p95" in result:
         print(f"attack / before p95: x{result['ratio_p95']:.2f}")
     print(f"cores used: before {result.get('cpu_before')}, attack {result.get('cpu_attack')}")

@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,17 +35,15 @@ from benchmarks.bench_many_sessions import (
     LoadState,
     Sampler,
     close_sessions,
-    free_port,
     get_run,
-    load_average,
     open_sessions,
     split_medians,
-    start_app,
-    stop_app,
+    stop_job,
     submit_job,
-    summarize,
     visit,
 )
+from benchmarks.common import App, LoadMeter, run_in_fresh_home, summarize
+from dashcore.settings import get_settings
 
 BROWSED = ("Data", "Models", "Evaluate", "Train")
 FINAL = ("completed", "stopped", "failed", "interrupted")
@@ -68,11 +64,11 @@ async def tour(browser, url: str, state: LoadState) -> None:
 
 
 async def run_soak(args, home: Path) -> dict:
-    port = free_port()
+    settings = get_settings()  # the data folder run_in_fresh_home made
     started = time.monotonic()
-    server = start_app(home, port)
+    app = App.start(home)
     state = LoadState()
-    sampler, cpu = Sampler(server.pid), CpuMeter(server.pid)
+    sampler, cpu = Sampler(app.pid), CpuMeter(app.pid)
     result: dict = {"sessions": args.sessions, "epochs": args.epochs,
                     "train_images": args.train_images, "browse_p": args.browse_p}
     run_id = None
@@ -80,27 +76,27 @@ async def run_soak(args, home: Path) -> dict:
     try:
         sampler.start()
         result["server_rss_start_mb"] = round(sampler.server_now(), 1)
-        opened = await open_sessions(args, f"http://127.0.0.1:{port}", state, BROWSED)
+        opened = await open_sessions(args, app.url, state, BROWSED)
         result["sessions_ready"] = state.ready
         # One extra visitor opens every page once, so the memory baseline already holds
         # what first visits load into the server's shared caches (TensorFlow, datasets).
-        await tour(opened[1], f"http://127.0.0.1:{port}", state)
+        await tour(opened[1], app.url, state)
         await asyncio.sleep(args.warmup_s)
         result["server_rss_open_mb"] = round(sampler.server_now(), 1)
 
         state.phase = "soak"
         mark = cpu.read()
         soak_start = time.monotonic()
-        run_id = submit_job(epochs=args.epochs, train_images=args.train_images).run_id
-        sampler.worker_pid = cpu.worker_pid = get_run(run_id).pid
+        run_id = submit_job(settings, epochs=args.epochs, train_images=args.train_images).run_id
+        sampler.worker_pid = cpu.worker_pid = get_run(settings, run_id).pid
         while time.monotonic() - soak_start < args.max_s:
-            status = get_run(run_id).status
+            status = get_run(settings, run_id).status
             if status in FINAL and time.monotonic() - soak_start >= args.min_s:
                 break
             await asyncio.sleep(1)
         result["soak_s"] = round(time.monotonic() - soak_start, 1)
         result["cpu_soak"] = CpuMeter.used(mark, cpu.read())
-        run = get_run(run_id)
+        run = get_run(settings, run_id)
         result["job_status"], result["job_reason"] = run.status, run.reason
         if run.started and run.finished:
             result["job_run_s"] = round(run.finished - run.started, 1)
@@ -114,13 +110,11 @@ async def run_soak(args, home: Path) -> dict:
         sampler.stop()
         if opened:  # an error before the sessions were closed: close them now
             await close_sessions(state, *opened, wait_s=5)
-        if run_id and get_run(run_id).status not in FINAL:
-            from dashcore.jobs import queue
-
-            queue.stop(run_id)
+        if run_id:
+            stop_job(settings, run_id)
         result["server_rss_peak_mb"] = round(sampler.server_peak, 1)
         result["worker_rss_peak_mb"] = round(sampler.worker_peak, 1)
-        stop_app(server)
+        app.stop()
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     result["latency"] = summarize(state.latencies.get("soak", []))
     result["parts_p50"] = split_medians(state.splits).get("soak")
@@ -175,13 +169,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        os.environ["DASHCORE_HOME"] = str(home)
-        load_before = load_average()
-        result = asyncio.run(run_soak(args, home))
-        result["load_before"], result["load_after"] = load_before, load_average()
+    result = run_in_fresh_home("bench-soak-", run_soak, args)
     verdict = checks(result, args.memory_slack)
     result["checks"] = verdict
     lat = result["latency"]
@@ -197,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {result.get(key)}")
     for name, ok in verdict.items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    print(f"load average (1 min): {result['load_before']:.2f} before, "
-          f"{result['load_after']:.2f} after")
+    print(LoadMeter(result["load_before"], result["load_after"]).line())
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str))
     return 0 if all(verdict.values()) else 1

@@ -26,19 +26,19 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.common import LoadMeter, fresh_home, markdown_table
 
 SPACE = {"learning_rate": {"low": 3e-4, "high": 3e-3},
          "batch_size": {"choices": [64, 128, 256]},
          "dropout": {"low": 0.25, "high": 0.6}}
 
 
-def _use_home(home: Path, at_once: int) -> Any:
-    """Point the workbench at a fresh data folder; returns its settings."""
-    os.environ["DASHCORE_HOME"] = str(home)
+def _settings(at_once: int) -> Any:
+    """The settings of the current (fresh) data folder with ``at_once`` jobs at a time."""
     os.environ["DASHCORE_CONCURRENT_JOBS"] = str(at_once)
     os.environ["DASHCORE_QUEUED_PER_USER"] = str(max(3, at_once))
     from dashcore.settings import get_settings
@@ -58,8 +58,8 @@ def run_tutorial(epochs: int, images: int, max_s: float) -> dict[str, Any]:
     from dashcore.store.factory import open_store
     from dashcore.training.config import TrainConfig
 
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = _use_home(Path(tmp), 1)
+    with fresh_home("bench-sweep-"):
+        settings = _settings(1)
         started = time.monotonic()
         run = queue.submit(TrainConfig.from_dict(_base(epochs, images)), name="tutorial",
                            settings=settings)
@@ -86,8 +86,8 @@ def run_sweep(trials: int, epochs: int, images: int, at_once: int, max_s: float
     from dashcore.sweeps import dispatch, study
     from dashcore.sweeps.space import SweepPlan
 
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = _use_home(Path(tmp), at_once)
+    with fresh_home("bench-sweep-"):
+        settings = _settings(at_once)
         plan = SweepPlan(name=f"bench {at_once} at once", base=_base(epochs, images),
                          vary=SPACE, n_trials=trials, parallel=at_once, pruner="median")
         started = time.monotonic()
@@ -124,7 +124,7 @@ def main() -> int:
     parser.add_argument("--skip-tutorial", action="store_true")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args()
-    load_before = os.getloadavg()[0]
+    meter = LoadMeter()
     results = []
     if not args.skip_tutorial:
         results.append(run_tutorial(args.trials * args.epochs, args.train_images, args.max_s))
@@ -133,15 +133,20 @@ def main() -> int:
         results.append(run_sweep(args.trials, args.epochs, args.train_images, at_once,
                                  args.max_s))
         print(json.dumps(results[-1]), flush=True)
-    load = {"load_1min_before": load_before, "load_1min_after": os.getloadavg()[0],
+    meter.stop()
+    load = {"load_1min_before": meter.before, "load_1min_after": meter.after,
             "cores": os.cpu_count()}
     print(json.dumps(load))
-    print(f"\n{'config':<22} {'wall s':>8} {'val acc':>8} {'test acc':>9} {'epochs':>7}")
-    for r in results:
-        val = f"{r['val_accuracy']:.4f}" if r.get("val_accuracy") is not None else "–"
-        test = f"{r['test_accuracy']:.4f}" if r.get("test_accuracy") is not None else "–"
-        print(f"{r['config']:<22} {r['wall_s']:>8} {val:>8} {test:>9} "
-              f"{r.get('epochs_trained', '–'):>7}")
+
+    def accuracy(value: float | None) -> str:
+        return f"{value:.4f}" if value is not None else "–"
+
+    print()
+    print(markdown_table(["config", "wall s", "val acc", "test acc", "epochs"], [
+        [r["config"], r["wall_s"], accuracy(r.get("val_accuracy")),
+         accuracy(r.get("test_accuracy")), r.get("epochs_trained", "–")] for r in results],
+        "lrrrr"))
+    print(meter.line())
     if args.json:
         args.json.write_text(json.dumps({"results": results, **load}, indent=2))
     return 0

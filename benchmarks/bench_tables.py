@@ -14,17 +14,15 @@ the same test rows.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from benchmarks.common import LoadMeter, fresh_home, markdown_table
 from dashcore.models.presets import get_preset
-from dashcore.settings import Settings
+from dashcore.settings import Settings, get_settings
 from dashcore.tables.importing import TableOptions, import_table
 from dashcore.tables.metrics import regression_report
 from dashcore.training.config import TrainConfig
@@ -70,25 +68,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=3, help="splits (seeds 0..N-1)")
     args = parser.parse_args()
-    print("load before:", os.getloadavg())
+    load = LoadMeter()
     rows = []
-    with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=Path(home))
+    with fresh_home("bench-tables-"):
+        settings = get_settings()
         for seed in range(args.seeds):
             for preset in ("Dense 64", "MLP 128-64 dropout"):
                 rows.append(run("diabetes", load_diabetes, "mse", preset, seed, settings))
                 rows.append(run("breast cancer", load_breast_cancer, "binary_crossentropy",
                                 preset, seed, settings))
                 print(rows[-2], rows[-1], flush=True)
-    print("load after:", os.getloadavg())
-    print("| data | preset | metric | MLP (mean of seeds) | linear/logistic | difference |")
-    print("|---|---|---|---:|---:|---:|")
+    print(load.line())
+    table = []
     for data in ("diabetes", "breast cancer"):
         for preset in ("Dense 64", "MLP 128-64 dropout"):
             mine = [r for r in rows if r["data"] == data and r["preset"] == preset]
             mlp, lin = np.mean([r["mlp"] for r in mine]), np.mean([r["linear"] for r in mine])
-            print(f"| {data} | {preset} | {mine[0]['metric']} | {mlp:.4f} | {lin:.4f} | "
-                  f"{mlp - lin:+.4f} |")
+            table.append([data, preset, mine[0]["metric"], f"{mlp:.4f}", f"{lin:.4f}",
+                          f"{mlp - lin:+.4f}"])
+    print(markdown_table(["data", "preset", "metric", "MLP (mean of seeds)", "linear/logistic",
+                          "difference"], table, "lllrrr"))
 
 
 if __name__ == "__main__":

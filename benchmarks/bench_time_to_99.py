@@ -28,10 +28,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.common import LoadMeter, fresh_home, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,46 +140,43 @@ def main() -> int:
         print(json.dumps(child(args.child, args.max_epochs, not args.no_stop)))
         return 0
 
-    home = Path(tempfile.mkdtemp(prefix="bench-time-to-99-"))
-    env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "DASHCORE_WORKER_THREADS": str(args.threads)}
-    load_before = os.getloadavg()
-    times: dict[str, list[float]] = {"tutorial": [], "fast": []}
-    cpu: dict[str, list[float]] = {"tutorial": [], "fast": []}
-    epochs: dict[str, list[int]] = {"tutorial": [], "fast": []}
-    for round_no in range(args.rounds):
-        order = ("tutorial", "fast") if round_no % 2 == 0 else ("fast", "tutorial")
-        for recipe in order:
-            result = run_child(recipe, env, args.max_epochs, stop=True)
-            first = result["first_at_target"]
-            curve = ", ".join(f"{e['epoch']}: {e['test_accuracy']:.4f} @ {e['train_s']:.1f} s"
-                              for e in result["epochs"])
-            print(f"round {round_no + 1} {recipe}: {result['params']:,} params, "
-                  f"{result['threads']} threads; test accuracy per epoch {curve}; "
-                  f"registered weights (epoch {result['best_epoch']}, chosen on validation) "
-                  f"{result['final_test_accuracy']:.4f}", flush=True)
-            if first is None:
-                print(f"  {recipe} did not reach {TARGET:.1%} within its epochs", flush=True)
-                continue
-            times[recipe].append(first["train_s"])
-            epochs[recipe].append(first["epoch"])
-            cpu[recipe].append(first["train_cpu_s"])
+    load = LoadMeter()
+    with fresh_home("bench-time-to-99-"):  # the children's data folder
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "DASHCORE_WORKER_THREADS": str(args.threads)}
+        times: dict[str, list[float]] = {"tutorial": [], "fast": []}
+        cpu: dict[str, list[float]] = {"tutorial": [], "fast": []}
+        epochs: dict[str, list[int]] = {"tutorial": [], "fast": []}
+        for round_no in range(args.rounds):
+            order = ("tutorial", "fast") if round_no % 2 == 0 else ("fast", "tutorial")
+            for recipe in order:
+                result = run_child(recipe, env, args.max_epochs, stop=True)
+                first = result["first_at_target"]
+                curve = ", ".join(
+                    f"{e['epoch']}: {e['test_accuracy']:.4f} @ {e['train_s']:.1f} s"
+                    for e in result["epochs"])
+                print(f"round {round_no + 1} {recipe}: {result['params']:,} params, "
+                      f"{result['threads']} threads; test accuracy per epoch {curve}; "
+                      f"registered weights (epoch {result['best_epoch']}, chosen on validation) "
+                      f"{result['final_test_accuracy']:.4f}", flush=True)
+                if first is None:
+                    print(f"  {recipe} did not reach {TARGET:.1%} within its epochs", flush=True)
+                    continue
+                times[recipe].append(first["train_s"])
+                epochs[recipe].append(first["epoch"])
+                cpu[recipe].append(first["train_cpu_s"])
     print()
-    print("| recipe | epochs to 99.0% | training s to 99.0% (median) | CPU s (median) | runs |")
-    print("|---|---:|---:|---:|---|")
-    for recipe, values in times.items():
-        if values:
-            print(f"| {recipe} | {', '.join(str(e) for e in epochs[recipe])} | "
-                  f"{statistics.median(values):.1f} | "
-                  f"{statistics.median(cpu[recipe]):.1f} | "
-                  f"{', '.join(f'{v:.1f}' for v in values)} |")
+    print(markdown_table(
+        ["recipe", "epochs to 99.0%", "training s to 99.0% (median)", "CPU s (median)", "runs"],
+        [[recipe, ", ".join(str(e) for e in epochs[recipe]), f"{statistics.median(values):.1f}",
+          f"{statistics.median(cpu[recipe]):.1f}", ", ".join(f"{v:.1f}" for v in values)]
+         for recipe, values in times.items() if values], "lrrrl"))
     if times["tutorial"] and times["fast"]:
         ratio = statistics.median(times["tutorial"]) / statistics.median(times["fast"])
         cpu_ratio = statistics.median(cpu["tutorial"]) / statistics.median(cpu["fast"])
         print(f"\nratio tutorial / fast: wall {ratio:.2f}×, CPU {cpu_ratio:.2f}× "
               f"(target ≥ 5×: {'met' if ratio >= 5 else 'NOT met'})")
-    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
-          f"({os.cpu_count()} cores)")
+    print(load.line())
     return 0
 
 

@@ -32,9 +32,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.common import LoadMeter, fresh_home, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,8 +65,8 @@ def plain_fit() -> dict:
     config = _config()
     data = prepare_data(config, settings)
     keras.utils.set_random_seed(config.seed)
-    model = compile_model(build_model(fitted_spec(config, data.input_shape,
-                                                  data.num_classes)), config)
+    model = compile_model(build_model(fitted_spec(config, data.input_shape, data.num_classes),
+                                      settings.limits.max_params), config)
     start, cpu_start = time.monotonic(), time.process_time()
     model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=1,
               validation_data=(data.x_val, data.y_val), verbose=0)
@@ -84,15 +85,17 @@ def run_job(env: dict[str, str]) -> dict:
     """Submit through the real job path and wait for the worker to finish."""
     os.environ.update(env)
     from dashcore.jobs import queue
+    from dashcore.settings import get_settings
     from dashcore.store.factory import open_store
     from dashcore.store.runs import COMPLETED
 
     start = time.monotonic()
-    run = queue.submit(_config(), name="overhead benchmark")
-    store = open_store()
+    settings = get_settings()
+    run = queue.submit(_config(), name="overhead benchmark", settings=settings)
+    store = open_store(settings)
     while store.get_run(run.run_id).active:
         time.sleep(0.2)
-        queue.dispatch()
+        queue.dispatch(settings)
     wall = time.monotonic() - start
     run = store.get_run(run.run_id)
     if run.status != COMPLETED:
@@ -112,12 +115,16 @@ def main() -> int:
     if args.plain_child:
         print(json.dumps(plain_fit()))
         return 0
+    with fresh_home("bench-overhead-") as home:
+        return compare(args, home)
 
-    home = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+
+def compare(args: argparse.Namespace, home: Path) -> int:
+    """Job and plain fits, alternating which goes first, in the data folder ``home``."""
     env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
            "DASHCORE_WORKER_THREADS": str(args.threads), "DASHCORE_CONCURRENT_JOBS": "1"}
     jobs_s, plain_s, walls, ratios, jobs_cpu, plain_cpu = [], [], [], [], [], []
-    load_before = os.getloadavg()
+    load = LoadMeter()
     for round_no in range(args.rounds):
         order = ("job", "plain") if round_no % 2 == 0 else ("plain", "job")
         result = {}
@@ -137,25 +144,23 @@ def main() -> int:
               flush=True)
     ratio = statistics.median(jobs_s) / statistics.median(plain_s)
     print()
-    print("| measure | median | all rounds |")
-    print("|---|---|---|")
-    print(f"| job: model.fit inside the worker (s) | {statistics.median(jobs_s):.2f} | "
-          f"{', '.join(f'{v:.2f}' for v in jobs_s)} |")
-    print(f"| plain model.fit (s) | {statistics.median(plain_s):.2f} | "
-          f"{', '.join(f'{v:.2f}' for v in plain_s)} |")
-    print(f"| **ratio job / plain** | **{ratio:.3f}** | "
-          f"{', '.join(f'{v:.3f}' for v in ratios)} |")
     cpu_ratio = statistics.median(jobs_cpu) / statistics.median(plain_cpu)
-    print(f"| job: CPU seconds in model.fit | {statistics.median(jobs_cpu):.2f} | "
-          f"{', '.join(f'{v:.2f}' for v in jobs_cpu)} |")
-    print(f"| plain: CPU seconds in model.fit | {statistics.median(plain_cpu):.2f} | "
-          f"{', '.join(f'{v:.2f}' for v in plain_cpu)} |")
-    print(f"| **CPU ratio job / plain** | **{cpu_ratio:.3f}** | "
-          f"{', '.join(f'{a / b:.3f}' for a, b in zip(jobs_cpu, plain_cpu, strict=True))} |")
-    print(f"| job end to end, submit → completed (s) | {statistics.median(walls):.1f} | "
-          f"{', '.join(f'{v:.1f}' for v in walls)} |")
-    print(f"\nload average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f} "
-          f"({os.cpu_count()} cores); target ratio ≤ 1.05: wall "
+    print(markdown_table(["measure", "median", "all rounds"], [
+        ["job: model.fit inside the worker (s)", f"{statistics.median(jobs_s):.2f}",
+         ", ".join(f"{v:.2f}" for v in jobs_s)],
+        ["plain model.fit (s)", f"{statistics.median(plain_s):.2f}",
+         ", ".join(f"{v:.2f}" for v in plain_s)],
+        ["**ratio job / plain**", f"**{ratio:.3f}**", ", ".join(f"{v:.3f}" for v in ratios)],
+        ["job: CPU seconds in model.fit", f"{statistics.median(jobs_cpu):.2f}",
+         ", ".join(f"{v:.2f}" for v in jobs_cpu)],
+        ["plain: CPU seconds in model.fit", f"{statistics.median(plain_cpu):.2f}",
+         ", ".join(f"{v:.2f}" for v in plain_cpu)],
+        ["**CPU ratio job / plain**", f"**{cpu_ratio:.3f}**",
+         ", ".join(f"{a / b:.3f}" for a, b in zip(jobs_cpu, plain_cpu, strict=True))],
+        ["job end to end, submit → completed (s)", f"{statistics.median(walls):.1f}",
+         ", ".join(f"{v:.1f}" for v in walls)],
+    ]))
+    print(f"\n{load.line()}; target ratio ≤ 1.05: wall "
           f"{'met' if ratio <= 1.05 else 'NOT met'}, "
           f"CPU {'met' if cpu_ratio <= 1.05 else 'NOT met'}")
     return 0

@@ -21,19 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.harness import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    free_port,
-    start_app,
-    stop_app,
-    wait_for_app,
-)
+from benchmarks.common import fresh_home, running_app
+from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS, wait_for_app
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,84 +91,76 @@ def capture(out: Path) -> dict:
     def note(kind: str, **data: Any) -> None:
         record["events"].append({"t": round(time.monotonic() - t0, 3), "kind": kind, **data})
 
-    with tempfile.TemporaryDirectory(prefix="capture-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        port = free_port()
-        server = start_app(home, port)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                page.set_default_timeout(60_000)
-                cdp = context.new_cdp_session(page)
-                cdp.send("Network.enable")
+    with (fresh_home("capture-") as home, running_app(home) as app,
+          sync_playwright() as playwright):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
 
-                def handshake(params: dict) -> None:
-                    headers = dict(params["request"]["headers"])
-                    for name in list(headers):
-                        if name.lower() == "cookie":
-                            headers[name] = "; ".join(
-                                f"{c.split('=', 1)[0]}=<{len(c.split('=', 1)[-1])} chars>"
-                                for c in headers[name].split("; "))
-                    protocols = headers.get("Sec-WebSocket-Protocol", "")
-                    record["handshakes"].append({
-                        "url": params.get("url") or "", "headers": headers,
-                        "subprotocol_entries": [
-                            p if i == 0 else f"<{len(p.strip())} chars>"
-                            for i, p in enumerate(protocols.split(","))]})
+        def handshake(params: dict) -> None:
+            headers = dict(params["request"]["headers"])
+            for name in list(headers):
+                if name.lower() == "cookie":
+                    headers[name] = "; ".join(
+                        f"{c.split('=', 1)[0]}=<{len(c.split('=', 1)[-1])} chars>"
+                        for c in headers[name].split("; "))
+            protocols = headers.get("Sec-WebSocket-Protocol", "")
+            record["handshakes"].append({
+                "url": params.get("url") or "", "headers": headers,
+                "subprotocol_entries": [
+                    p if i == 0 else f"<{len(p.strip())} chars>"
+                    for i, p in enumerate(protocols.split(","))]})
 
-                cdp.on("Network.webSocketWillSendHandshakeRequest", handshake)
+        cdp.on("Network.webSocketWillSendHandshakeRequest", handshake)
 
-                def on_ws(ws) -> None:
-                    note("ws_open", url=ws.url)
-                    ws.on("framesent", lambda payload: note(
-                        "sent", **decode_back(payload if isinstance(payload, bytes)
-                                              else payload.encode())))
-                    ws.on("framereceived", lambda payload: note(
-                        "received", type=forward_kind(payload) if isinstance(payload, bytes)
-                        else "text"))
+        def on_ws(ws) -> None:
+            note("ws_open", url=ws.url)
+            ws.on("framesent", lambda payload: note(
+                "sent", **decode_back(payload if isinstance(payload, bytes)
+                                      else payload.encode())))
+            ws.on("framereceived", lambda payload: note(
+                "received", type=forward_kind(payload) if isinstance(payload, bytes)
+                else "text"))
 
-                page.on("websocket", on_ws)
-                page.goto(f"{url}/")
-                wait_for_app(page)
-                note("step", name="home loaded")
-                page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw").click()
-                page.get_by_role("heading", name="Draw", exact=True).wait_for()
-                wait_for_app(page)
-                canvas = page.locator("canvas").last
-                canvas.wait_for(state="visible")
-                note("step", name="draw loaded")
-                box = canvas.bounding_box()
-                xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-                      for fx, fy in STROKE]
-                page.mouse.move(*xy[0])
-                page.mouse.down()
-                for x, y in xy[1:]:
-                    page.mouse.move(x, y, steps=8)
-                page.mouse.up()
-                note("step", name="stroke drawn")
-                page.get_by_text("Prediction:", exact=False).first.wait_for()
-                note("step", name="prediction shown: "
-                     + page.get_by_text("Prediction:", exact=False).first.inner_text())
-                canvas.hover()
-                page.get_by_role("button", name="Reset canvas & history").click()
-                page.get_by_text("Draw a digit", exact=True).first.wait_for()
-                note("step", name="canvas reset")
-                page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
-                page.get_by_role("heading", name="Train", exact=True).wait_for()
-                wait_for_app(page)
-                page.wait_for_timeout(2500)
-                note("step", name="train loaded")
-                record["cookies"] = [{"name": c["name"], "path": c["path"],
-                                      "httpOnly": c["httpOnly"], "sameSite": c["sameSite"]}
-                                     for c in context.cookies()]
-                context.close()
-                browser.close()
-        finally:
-            stop_app(server)
+        page.on("websocket", on_ws)
+        page.goto(f"{app.url}/")
+        wait_for_app(page)
+        note("step", name="home loaded")
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw").click()
+        page.get_by_role("heading", name="Draw", exact=True).wait_for()
+        wait_for_app(page)
+        canvas = page.locator("canvas").last
+        canvas.wait_for(state="visible")
+        note("step", name="draw loaded")
+        box = canvas.bounding_box()
+        xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+              for fx, fy in STROKE]
+        page.mouse.move(*xy[0])
+        page.mouse.down()
+        for x, y in xy[1:]:
+            page.mouse.move(x, y, steps=8)
+        page.mouse.up()
+        note("step", name="stroke drawn")
+        page.get_by_text("Prediction:", exact=False).first.wait_for()
+        note("step", name="prediction shown: "
+             + page.get_by_text("Prediction:", exact=False).first.inner_text())
+        canvas.hover()
+        page.get_by_role("button", name="Reset canvas & history").click()
+        page.get_by_text("Draw a digit", exact=True).first.wait_for()
+        note("step", name="canvas reset")
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
+        page.get_by_role("heading", name="Train", exact=True).wait_for()
+        wait_for_app(page)
+        page.wait_for_timeout(2500)
+        note("step", name="train loaded")
+        record["cookies"] = [{"name": c["name"], "path": c["path"],
+                              "httpOnly": c["httpOnly"], "sameSite": c["sameSite"]}
+                             for c in context.cookies()]
+        context.close()
+        browser.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1, default=str) + "\n")
     return record

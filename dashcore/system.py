@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashcore.backend import device_names, package_version
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,9 @@ def folder_size(path: Path) -> int:
     return total
 
 
-def disk_use(settings: Settings | None = None) -> dict[str, int]:
+def disk_use(settings: Settings) -> dict[str, int]:
     """Bytes per top-level entry of the data directory (folders summed), largest first."""
-    home = (settings or get_settings()).home
+    home = settings.home
     sizes: dict[str, int] = {}
     if home.is_dir():
         for child in home.iterdir():
@@ -66,9 +66,8 @@ def keras_settings() -> dict[str, str]:
             "image_data_format": keras.backend.image_data_format()}
 
 
-def system_info(settings: Settings | None = None) -> SystemInfo:
+def system_info(settings: Settings) -> SystemInfo:
     """Everything the System panel shows, gathered in one call."""
-    settings = settings or get_settings()
     versions = {"Python": platform.python_version()}
     versions.update({name: package_version(name) for name in
                      ("keras", "tensorflow", "jax", "torch", "numpy", "h5py", "streamlit")})

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dashcore.access.stores import count_every_store
+from dashcore.settings import Settings, get_settings
 from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -33,6 +34,13 @@ def dashcore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # one imports TensorFlow and holds ~0.9 GB until it is used or retires.
     monkeypatch.setenv("DASHCORE_SPARES", "0")
     return home
+
+
+@pytest.fixture
+def settings(dashcore_home: Path) -> Settings:
+    """The workbench's settings for this test's data folder, read once as an entry point
+    would; a test that changes DASHCORE_* part-way reads them again after the change."""
+    return get_settings()
 
 
 # One Chromium for the whole session, shared by tests/e2e and tests/scaleout: two sync

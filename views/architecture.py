@@ -15,6 +15,7 @@ from dashcore.charts.architecture import layer_stack_figure
 from dashcore.datasets import catalog
 from dashcore.errors import UserError
 from dashcore.models import builder, presets, specs, validation
+from dashcore.settings import Settings, get_settings
 from views.common.text import literal, show_error
 
 SPEC_KEY = "arch_spec"  # shared with /train: the model built here, as a dict
@@ -45,10 +46,10 @@ def _start_from(choice: str) -> None:
     st.session_state[SOURCE_KEY] = choice
 
 
-def _on_dataset_change() -> None:
+def _on_dataset_change(settings: Settings) -> None:
     """Fit the current stack to the chosen dataset's image shape and class count."""
     try:
-        dataset = catalog.load_dataset(st.session_state["arch_dataset"])
+        dataset = catalog.load_dataset(st.session_state["arch_dataset"], settings)
     except UserError as exc:
         st.session_state[FLASH_KEY] = ("error", str(exc))
         return
@@ -144,9 +145,9 @@ def _field_widgets(kind: str, values: dict[str, Any], prefix: str) -> None:
 
 
 @st.cache_data(show_spinner="Building the model with Keras…", max_entries=64)
-def _summary(spec_json: str) -> builder.ModelSummary:
+def _summary(spec_json: str, max_params: int) -> builder.ModelSummary:
     """Keras's own numbers for a spec; cached because building imports TensorFlow (~3 s)."""
-    return builder.summarize(specs.ModelSpec.from_json(spec_json))
+    return builder.summarize(specs.ModelSpec.from_json(spec_json), max_params)
 
 
 def _dims(shape: tuple[int, ...] | None) -> str:
@@ -166,14 +167,15 @@ st.write("Choose the network to train: start from a tutorial's model or from scr
          "add, remove, reorder and edit layers. Problems are explained before anything is "
          "built; a valid model shows Keras's own summary and a diagram.")
 
+settings = get_settings()  # once per run of the page, handed to everything below
 starts = [*presets.PRESETS, EMPTY]
 source = st.session_state.get(SOURCE_KEY, DEFAULT_START)
 st.radio("Start from", starts, index=starts.index(source) if source in starts else 0,
          horizontal=True, key="arch_start", on_change=_on_start_change,
          help="Choosing a start replaces the layers below.")
 
-st.selectbox("Build for the images of", catalog.list_datasets(), key="arch_dataset",
-             on_change=_on_dataset_change,
+st.selectbox("Build for the images of", catalog.list_datasets(settings), key="arch_dataset",
+             on_change=_on_dataset_change, args=(settings,),
              help="The input takes this dataset's image size and colour, and the output one "
                   "unit per class. Train fits the model to its own dataset the same way.")
 
@@ -183,7 +185,7 @@ if flash:
 
 spec = _spec()
 rev = st.session_state.get(REV_KEY, 0)
-shapes, problem = validation.trace_stack(spec)
+shapes, problem = validation.trace_stack(spec, settings.limits.max_params)
 shape_text = "×".join(str(d) for d in spec.input_shape)
 st.caption(f"Model **{literal(spec.name)}** · input {shape_text} · {spec.num_classes} classes · "
            f"{len(spec.layers)} layers")
@@ -253,7 +255,7 @@ with right:
         show_error(problem)
     else:
         try:
-            summary = _summary(spec.to_json())
+            summary = _summary(spec.to_json(), settings.limits.max_params)
         except UserError as exc:
             show_error(exc)
         else:

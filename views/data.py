@@ -14,7 +14,7 @@ import streamlit as st
 from dashcore.charts import data as charts
 from dashcore.datasets import base, catalog, prepare, statistics, uploads
 from dashcore.errors import UserError
-from dashcore.settings import get_settings
+from dashcore.settings import Settings, get_settings
 from views.common.access import allowed, current_user
 from views.common.contributions import clear_drawings_panel
 from views.common.own_images import show_import_report, webcam_form, zip_import_form
@@ -71,9 +71,9 @@ def _reshuffle() -> None:
     st.session_state[SEED_KEY] = int(st.session_state.get(SEED_KEY, 0)) + 1
 
 
-def _upload_form() -> None:
+def _upload_form(settings: Settings) -> None:
     """Validate an uploaded .npz with dashcore and, if it is valid, select it."""
-    limits = get_settings().limits
+    limits = settings.limits
     with st.expander("Add your own dataset (.npz)", expanded=False):
         user = current_user()
         if not allowed("upload", user=user):
@@ -100,7 +100,8 @@ def _upload_form() -> None:
             return
         chosen = name.strip() or PurePath(upload.name).stem
         try:
-            dataset = uploads.save_uploaded_dataset(chosen, upload.getvalue(), user=user)
+            dataset = uploads.save_uploaded_dataset(chosen, upload.getvalue(), settings,
+                                                    user=user)
         except UserError as error:
             show_error(error)
             return
@@ -121,36 +122,37 @@ if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(literal(flash))
 show_import_report()
 
-names = catalog.list_datasets()
+settings = get_settings()  # once per run of the page, handed to everything below
+names = catalog.list_datasets(settings)
 if st.session_state.get(SELECT_KEY) not in names:  # first visit, or the dataset was removed
     st.session_state[SELECT_KEY] = base.MNIST
 name = st.selectbox("Dataset", names, key=SELECT_KEY, format_func=_label)
-_upload_form()
-if added := (zip_import_form(current_user(), get_settings())
-             or table_import_form(current_user(), get_settings())
-             or webcam_form(current_user(), get_settings())):
+_upload_form(settings)
+if added := (zip_import_form(current_user(), settings)
+             or table_import_form(current_user(), settings)
+             or webcam_form(current_user(), settings)):
     st.session_state[PENDING_KEY], st.session_state[FLASH_KEY] = added
     st.rerun()
 
 try:
-    dataset = catalog.load_dataset(name)
+    dataset = catalog.load_dataset(name, settings)
 except UserError as error:
     show_error(error)
     st.stop()
 
 if dataset.is_table:
-    uploader = uploads.dataset_owner(name)
+    uploader = uploads.dataset_owner(name, settings)
     st.caption(f"Uploaded by **{literal(uploader)}**." if uploader else literal(dataset.source))
     show_table(dataset)
     st.stop()
 
 if name == base.DRAWINGS:
-    clear_drawings_panel(current_user(), get_settings())
+    clear_drawings_panel(current_user(), settings)
 
 token = statistics.fingerprint(dataset)
 overview = _overview(name, token, dataset)
 figures = overview["figures"]
-uploader = uploads.dataset_owner(name)
+uploader = uploads.dataset_owner(name, settings)
 if uploader or dataset.source:
     st.caption(f"Uploaded by **{literal(uploader)}**." if uploader else literal(dataset.source))
 

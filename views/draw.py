@@ -53,14 +53,14 @@ UPLOADED_NOT_DRAWN = ("Uploaded models are not offered for drawing: a model of u
 def usable_models() -> list[registry.ModelEntry]:
     """Saved models that take one 28×28 grey image (what a drawing becomes) and may run in
     the server (not uploaded ones)."""
-    return [e for e in registry.list_models() if e.error is None and e.info.reads_drawings
+    return [e for e in registry.list_models(settings) if e.error is None and e.info.reads_drawings
             and e.info.runs_in_the_server]
 
 
 def uploaded_drawable() -> bool:
     """True when an uploaded model could read drawings but is kept off this page."""
     return any(e.error is None and e.info.reads_drawings and not e.info.runs_in_the_server
-               for e in registry.list_models())
+               for e in registry.list_models(settings))
 
 
 def class_names(entry: registry.ModelEntry) -> tuple[str, ...]:
@@ -128,7 +128,7 @@ def read_canvas(brush: int) -> tuple[np.ndarray | None, bytes | None]:
     if png is None:
         return None, None
     try:
-        return decode_canvas_png(png, get_settings().limits), png
+        return decode_canvas_png(png, settings.limits), png
     except UserError as exc:
         show_error(exc)
         return None, None
@@ -139,6 +139,7 @@ st.caption("Draw a digit with your mouse or finger; the prediction updates each 
            "lift the pen. Undo and clear are in the canvas toolbar (hover its top-right "
            "corner).")
 
+settings = get_settings()  # once per run of the page, handed to everything below
 models = usable_models()
 if not models:
     st.error("No model can read drawings: the built-in default model is missing. Run "
@@ -147,7 +148,7 @@ if not models:
     st.stop()
 by_id = {e.model_id: e for e in models}
 ids = list(by_id)
-default_id = registry.default_model_id()
+default_id = registry.default_model_id(settings)
 
 picker, compare_box = st.columns([1, 1])
 model_id = picker.selectbox("Model", ids, index=ids.index(default_id) if default_id in ids
@@ -228,7 +229,7 @@ user = current_user()
 if image is not None:
     st.divider()
 if image is not None and allowed("save_drawing", user=user):
-    classes = list(dict.fromkeys([*drawings.CLASS_NAMES, *drawings.class_names_in_use()]))
+    classes = list(dict.fromkeys([*drawings.CLASS_NAMES, *drawings.class_names_in_use(settings)]))
     with st.form("save_example", border=False):
         st.markdown(f"**Save as example**: add this drawing, with what you drew, to "
                     f"'{DRAWINGS}'. Digits score models on real handwriting on Evaluate; "
@@ -250,14 +251,14 @@ if image is not None and allowed("save_drawing", user=user):
             st.info("This drawing is already saved with that class.")
         else:
             try:
-                drawings.save_drawing(image, chosen, canvas_png, user=user)
+                drawings.save_drawing(image, chosen, canvas_png, settings=settings, user=user)
             except UserError as exc:
                 show_error(exc)
             else:
                 st.session_state["draw_last_saved"] = digest
                 st.success(f"Saved as {chosen!r}. '{DRAWINGS}' now holds "
-                           f"{drawings.count_drawings()} drawing(s).")
-    counts = drawings.class_counts()
+                           f"{drawings.count_drawings(settings)} drawing(s).")
+    counts = drawings.class_counts(settings)
     if counts and set(counts) - set(drawings.CLASS_NAMES):
         # Class names are user text: shown literally, never as Markdown.
         st.text("Your drawings per class: " + " · ".join(f"{name} {count}"

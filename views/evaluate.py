@@ -37,7 +37,8 @@ st.title("Evaluate")
 st.caption("See not just the accuracy but where the model errs: click a cell of the confusion "
            "matrix to see its images, the mistakes the model is surest of first.")
 
-entries = [e for e in registry.list_models() if e.error is None]
+settings = get_settings()  # once per run of the page, handed to everything below
+entries = [e for e in registry.list_models(settings) if e.error is None]
 if not entries:
     st.info("There is no saved model to evaluate yet: train one on **Train** (or upload one on "
             "**Models**), then come back here.")
@@ -47,7 +48,7 @@ by_id = {e.model_id: e for e in entries}
 ids = list(by_id)
 # /evaluate?model=<id> (the sweep page's "Open on /evaluate") picks that model.
 wanted = st.query_params.get("model")
-default_id = wanted if wanted in by_id else registry.default_model_id()
+default_id = wanted if wanted in by_id else registry.default_model_id(settings)
 left, middle, right = st.columns([2, 1, 1])
 model_id = left.selectbox(
     "Model", ids, index=ids.index(default_id) if default_id in ids else 0,
@@ -55,13 +56,14 @@ model_id = left.selectbox(
 entry = by_id[model_id]
 
 split_options = list(splits.SPLITS) + (
-    [splits.DRAWINGS_SPLIT] if splits.drawings_available() else [])
+    [splits.DRAWINGS_SPLIT] if splits.drawings_available(settings) else [])
 drawn = entry.card.get("dataset") == base.DRAWINGS and splits.DRAWINGS_SPLIT in split_options
 split = right.radio("Split", split_options, horizontal=True, key="eval_split",
                     index=split_options.index(splits.DRAWINGS_SPLIT) if drawn else 0,
                     help="The test split is what the model never trained on. A model "
                          "trained on your drawings is scored on the held-out ones.")
-datasets = [d for d in catalog.list_datasets() if d != base.DRAWINGS]  # drawings: a split here
+# drawings are a split here, not a dataset
+datasets = [d for d in catalog.list_datasets(settings) if d != base.DRAWINGS]
 card_dataset = entry.card.get("dataset")
 dataset_name = middle.selectbox(
     "Dataset", datasets,
@@ -69,7 +71,6 @@ dataset_name = middle.selectbox(
     disabled=split == splits.DRAWINGS_SPLIT, key=f"eval_dataset|{model_id}")
 
 user = current_user()
-settings = get_settings()
 if entry.card.get("table") is not None or (
         split != runner.DRAWINGS_SPLIT and catalog.load_dataset(dataset_name, settings).is_table):
     show_table_evaluation(entry, dataset_name, split, settings)
@@ -78,7 +79,8 @@ where = (" in a separate, time-limited process" if entry.card.get("source") == "
          else "")
 try:
     with st.spinner(f"Running the model over the {split} images{where} (once; then cached)…"):
-        result = runner.evaluate_entry(entry, dataset_name, split, user=user)
+        result = runner.evaluate_entry(entry, dataset_name, split, user=user,
+                                       settings=settings)
 except UserError as exc:
     show_error(exc)
     st.stop()
@@ -190,7 +192,7 @@ with tab_compare:
             try:
                 with st.spinner("Running the second model…"):
                     other = runner.evaluate_entry(by_id[other_id], dataset_name, split,
-                                                  user=user)
+                                                  user=user, settings=settings)
                 diff = metrics.compare(result, other)
             except UserError as exc:
                 show_error(exc)

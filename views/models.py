@@ -17,7 +17,7 @@ from dashcore.access import quota
 from dashcore.access.auth import User, can, why_not
 from dashcore.errors import UserError
 from dashcore.models import export, registry, upload
-from dashcore.settings import get_settings
+from dashcore.settings import Settings, get_settings
 from dashcore.system import human_bytes, system_info
 from views.common.access import allowed, current_user
 from views.common.export_panel import export_panel
@@ -42,15 +42,17 @@ def _act(action: Any, done: str) -> None:
         _flash("success", done)
 
 
-def _rename(entry: registry.ModelEntry, user: User) -> None:
+def _rename(entry: registry.ModelEntry, user: User, settings: Settings) -> None:
     new_name = st.session_state.get(f"rename-{entry.model_id}", "")
-    _act(partial(registry.rename_model, entry.model_id, new_name, user=user),
+    _act(partial(registry.rename_model, entry.model_id, new_name, user=user,
+                 settings=settings),
          f"Renamed {entry.name!r} to {new_name.strip()!r}.")
 
 
-def _delete(entry: registry.ModelEntry, user: User) -> None:
+def _delete(entry: registry.ModelEntry, user: User, settings: Settings) -> None:
     st.session_state.pop(CONFIRM, None)
-    _act(partial(registry.delete_model, entry.model_id, user=user), f"Deleted {entry.name!r}.")
+    _act(partial(registry.delete_model, entry.model_id, user=user, settings=settings),
+         f"Deleted {entry.name!r}.")
 
 
 def _fmt_accuracy(value: Any) -> str:
@@ -106,14 +108,14 @@ def _actions(entry: registry.ModelEntry, is_default: bool, user: User) -> None:
     if can(user, "admin"):
         row.button("Make default for /draw", key=f"default-{key}", disabled=is_default,
                    icon=":material/star:", on_click=_act,
-                   args=(partial(registry.set_default_model, key, user=user),
+                   args=(partial(registry.set_default_model, key, settings, user=user),
                          f"{entry.name!r} is now the default model for /draw."))
     may_manage = can(user, "manage", owner=_owner(entry))
     if not entry.builtin and may_manage:
         with row.popover("Rename", icon=":material/edit:"):
             st.text_input("New name", value=entry.name, key=f"rename-{key}", max_chars=80)
             st.button("Save name", key=f"rename-save-{key}", on_click=_rename,
-                      args=(entry, user))
+                      args=(entry, user, settings))
         row.button("Delete", key=f"delete-{key}", icon=":material/delete:",
                    on_click=st.session_state.__setitem__, args=(CONFIRM, key))
     downloads = ((".keras", export.keras_bytes, ".keras", "application/octet-stream"),
@@ -134,7 +136,7 @@ def _confirm_delete(entry: registry.ModelEntry, user: User) -> None:
                        "runs that produced it stay in the training history."))
     yes, no, _ = st.columns([1, 1, 4])
     yes.button("Yes, delete", key=f"delete-yes-{entry.model_id}", type="primary",
-               on_click=_delete, args=(entry, user))
+               on_click=_delete, args=(entry, user, settings))
     no.button("Cancel", key=f"delete-no-{entry.model_id}",
               on_click=lambda: st.session_state.pop(CONFIRM, None))
 
@@ -167,13 +169,12 @@ def _render_entry_body(entry: registry.ModelEntry, is_default: bool, user: User)
     else:
         _card_table(entry)
         _actions(entry, is_default, user)
-        export_panel(entry, get_settings(), user)
+        export_panel(entry, settings, user)
     if st.session_state.get(CONFIRM) == entry.model_id:
         _confirm_delete(entry, user)
 
 
 def _upload_section(user: User) -> None:
-    settings = get_settings()
     st.subheader("Upload a model")
     if not allowed("upload", user=user):
         return
@@ -204,14 +205,15 @@ def _upload_section(user: User) -> None:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _system_info(home: str) -> Any:
-    """System facts, refreshed at most every 30 s (walking the data folder costs I/O)."""
-    return system_info()
+def _system_info(home: str, _settings: Settings) -> Any:
+    """System facts, refreshed at most every 30 s (walking the data folder costs I/O); keyed
+    by the data folder (a leading underscore keeps ``_settings`` out of the cache key)."""
+    return system_info(_settings)
 
 
 def _system_panel() -> None:
     with st.expander("System"):
-        info = _system_info(str(get_settings().home))
+        info = _system_info(str(settings.home), settings)
         left, right = st.columns(2)
         left.markdown("**Versions**\n\n" + "\n".join(f"- {k}: `{v}`"
                                                      for k, v in info.versions.items()))
@@ -231,10 +233,11 @@ def _system_panel() -> None:
 st.title("Models")
 st.caption("Every saved model with its card. Mark one as the default for /draw, download it "
            "as `.keras` or `.h5`, export it as a SavedModel or TFLite file, or upload your own.")
+settings = get_settings()  # once per run of the page, handed to everything below
 user = current_user()
 if user.name:  # signed in: their share of the disk (things made with access off: nobody's)
     try:
-        st.caption(f"**Your disk quota.** {quota.disk_use(user.name, get_settings()).line()}")
+        st.caption(f"**Your disk quota.** {quota.disk_use(user.name, settings).line()}")
     except (UserError, OSError) as exc:
         st.caption(f"Your disk use cannot be counted right now: {exc}")
 if FLASH in st.session_state:
@@ -242,8 +245,8 @@ if FLASH in st.session_state:
     (st.success if kind == "success" else st.error)(literal(message))
 
 try:
-    models = registry.list_models()
-    default_model = registry.default_model_id()
+    models = registry.list_models(settings)
+    default_model = registry.default_model_id(settings)
 except (UserError, OSError) as exc:
     show_error(f"The model registry cannot be read: {exc}")
     models, default_model = [], None

@@ -73,7 +73,7 @@ def _form() -> None:
         top = st.columns(3)
         preset = top[0].selectbox("Architecture", list(PRESETS), key="sweep_arch",
                                   index=list(PRESETS).index("CNN 32-64"))
-        dataset = top[1].selectbox("Dataset", catalog.list_datasets(), key="sweep_dataset")
+        dataset = top[1].selectbox("Dataset", catalog.list_datasets(settings), key="sweep_dataset")
         name = top[2].text_input("Sweep name", placeholder=f"{preset} sweep", max_chars=60,
                                  key="sweep_name").strip() or f"{preset} sweep"
         recipe = recipe_for(preset)

@@ -108,7 +108,7 @@ def _form() -> None:
         st.caption(f"Recommended recipe for {arch} filled in: {RECIPE_NOTES[arch]}")
     with st.form("train_form"):
         left, middle, right = st.columns(3)
-        dataset = left.selectbox("Dataset", catalog.list_datasets(), key="train_dataset",
+        dataset = left.selectbox("Dataset", catalog.list_datasets(settings), key="train_dataset",
                                  help="The images to learn from; see /data for a look.")
         classes = left.multiselect(
             "Classes (empty = all)", list(range(10)), key="train_classes",

@@ -32,7 +32,7 @@ from dashcore.datasets.drawings import drawings_file, load_drawings
 from dashcore.datasets.saved import stored_class_names
 from dashcore.datasets.uploads import parse_dataset_npz
 from dashcore.errors import NotFoundError, UserError
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings
 from dashcore.tables.stored import is_table_file, load_table_file
 
 # ---------------------------------------------------------------- loading
@@ -97,9 +97,8 @@ def _download_fashion() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray
 BUILTINS: dict[str, Callable[[], Dataset]] = {MNIST: load_mnist, FASHION: load_fashion_mnist}
 
 
-def list_datasets(settings: Settings | None = None) -> list[str]:
+def list_datasets(settings: Settings) -> list[str]:
     """Names of every dataset a page can offer: built-ins, then uploads, then drawings."""
-    settings = settings or get_settings()
     names = list(BUILTINS)
     # Skip dot-files: atomic writes leave ".<name>.<random>.npz" temps while saving.
     names += [UPLOAD_PREFIX + n[:-len(".npz")] for n in datasets_folder(settings).names(".npz")
@@ -109,14 +108,13 @@ def list_datasets(settings: Settings | None = None) -> list[str]:
     return names
 
 
-def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
+def load_dataset(name: str, settings: Settings) -> Dataset:
     """Load a dataset by the name :func:`list_datasets` gave.
 
     Raises:
         NotFoundError: for a name that does not exist.
         UserError: when Fashion-MNIST cannot be downloaded.
     """
-    settings = settings or get_settings()
     if name in BUILTINS:
         return BUILTINS[name]()
     if name.startswith(UPLOAD_PREFIX):
@@ -128,7 +126,8 @@ def load_dataset(name: str, settings: Settings | None = None) -> Dataset:
         return _uploads_cache.load(path, settings)
     if name == DRAWINGS:
         return load_drawings(settings)
-    raise NotFoundError(f"Unknown dataset {name!r}: choose one of {', '.join(list_datasets())}.")
+    raise NotFoundError(f"Unknown dataset {name!r}: choose one of "
+                        f"{', '.join(list_datasets(settings))}.")
 
 
 class _UploadCache:

@@ -38,7 +38,7 @@ from dashcore.atomic import atomic_write_bytes
 from dashcore.datasets.base import DRAWINGS, MAX_CLASS_NAME, MAX_CLASSES, Dataset, check_class_name
 from dashcore.errors import NotFoundError, UserError
 from dashcore.inference.canvas import check_canvas_png
-from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.settings import Settings, limit_setting
 
 MAX_DRAWINGS = 10_000  # a labelled test set this big is plenty; keeps the file under ~8 MB
 SIDE = 28  # saved image side: what the model sees
@@ -62,9 +62,9 @@ class SavedDrawing:
     name: str = ""  # the class name as shown ("7", "circle")
 
 
-def drawings_file(settings: Settings | None = None) -> Path:
+def drawings_file(settings: Settings) -> Path:
     """Where the labelled drawings are stored."""
-    return (settings or get_settings()).drawings_dir / _FILE
+    return settings.drawings_dir / _FILE
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -157,7 +157,7 @@ def _check_share(arrays: dict[str, np.ndarray], owner: str, new_class: bool,
 
 
 def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None = None,
-                 settings: Settings | None = None, user: User | None = None) -> SavedDrawing:
+                 *, settings: Settings, user: User | None = None) -> SavedDrawing:
     """Add one labelled drawing to "Your drawings"; returns it.
 
     Args:
@@ -165,7 +165,7 @@ def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None =
         label: what the person says they drew: a digit 0–9, or a class name of their own
             (1–40 characters of plain one-line text, e.g. ``"circle"``).
         canvas_png: the original canvas as PNG bytes, kept for re-processing (optional).
-        settings: data folder. Defaults to :func:`get_settings`.
+        settings: data folder and limits (the entry point read them once).
         user: the signed-in person (pages pass it): must be allowed to save drawings, and
             is recorded as the drawing's owner. ``None`` is a trusted caller.
 
@@ -175,7 +175,6 @@ def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None =
             wrongly shaped image, a full set, or one class too many.
     """
     authorize(user, "save_drawing")
-    settings = settings or get_settings()
     digit, class_name = _class_of(label)
     pixels = _to_uint8(image)
     if canvas_png is not None:
@@ -210,7 +209,7 @@ def save_drawing(image: np.ndarray, label: int | str, canvas_png: bytes | None =
     return drawing
 
 
-def delete_drawing(drawing_id: str, settings: Settings | None = None,
+def delete_drawing(drawing_id: str, settings: Settings,
                    user: User | None = None) -> None:
     """Remove one saved drawing (e.g. one saved with the wrong label).
 
@@ -218,7 +217,6 @@ def delete_drawing(drawing_id: str, settings: Settings | None = None,
         NotFoundError: no drawing has that id.
         PermissionDenied: ``user`` is neither the drawing's owner nor an admin.
     """
-    settings = settings or get_settings()
     path = drawings_file(settings)
     with _locked(settings):
         arrays = _read(path)
@@ -259,7 +257,7 @@ def owners_of_drawings(settings: Settings) -> dict[str, int]:
     return {owner: owners.count(owner) for owner in sorted(set(owners))}
 
 
-def list_drawings(settings: Settings | None = None) -> list[SavedDrawing]:
+def list_drawings(settings: Settings) -> list[SavedDrawing]:
     """Every saved drawing, oldest first."""
     arrays = _read(drawings_file(settings))
     return [SavedDrawing(str(i), int(y), x, float(t), str(o) or None, str(n))
@@ -285,12 +283,12 @@ def drawing_bytes(owner: str, settings: Settings) -> int:
     return total
 
 
-def class_names_in_use(settings: Settings | None = None) -> tuple[str, ...]:
+def class_names_in_use(settings: Settings) -> tuple[str, ...]:
     """The classes of "Your drawings" in the order a model trained on it sees them."""
     return _classes(_read(drawings_file(settings))["names"])
 
 
-def class_counts(settings: Settings | None = None) -> dict[str, int]:
+def class_counts(settings: Settings) -> dict[str, int]:
     """How many drawings each class has (classes in :func:`class_names_in_use` order)."""
     names = _read(drawings_file(settings))["names"].tolist()
     return {name: names.count(name) for name in _classes(np.asarray(names, dtype=_NAME_DTYPE))
@@ -305,12 +303,12 @@ def _classes(names: np.ndarray) -> tuple[str, ...]:
     return tuple(sorted(used))
 
 
-def count_drawings(settings: Settings | None = None) -> int:
+def count_drawings(settings: Settings) -> int:
     """How many labelled drawings are saved (0 when none)."""
     return int(len(_read(drawings_file(settings))["labels"]))
 
 
-def load_drawings(settings: Settings | None = None) -> Dataset:
+def load_drawings(settings: Settings) -> Dataset:
     """"Your drawings" as a :class:`~dashcore.datasets.base.Dataset` for /evaluate and /data.
 
     The drawings are the *test* split (they exist to score models on real handwriting);

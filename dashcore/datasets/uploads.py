@@ -21,7 +21,7 @@ from dashcore.datasets.base import (
 )
 from dashcore.datasets.npzinfo import ArrayHeader, read_npz_headers
 from dashcore.errors import UserError
-from dashcore.settings import Settings, get_settings, limit_setting
+from dashcore.settings import Settings, limit_setting
 from dashcore.text import check_name
 
 # ---------------------------------------------------------------- uploads
@@ -179,7 +179,7 @@ def _check_labels(key: str, y: np.ndarray, expected_len: int, images_key: str) -
     return y
 
 
-def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = None,
+def save_uploaded_dataset(name: str, data: bytes, settings: Settings,
                           user: User | None = None) -> Dataset:
     """Validate an upload and store it under ``name``; returns the stored dataset.
 
@@ -192,7 +192,6 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
         UserError: an invalid file, a name in use, or a file over a limit.
     """
     authorize(user, "upload")
-    settings = settings or get_settings()
     clean = check_name("dataset", name, 60)
     if not _NAME_RE.match(clean):
         raise UserError(f"Dataset name {name!r} is not allowed: use 1–60 letters, digits, "
@@ -213,7 +212,7 @@ def save_uploaded_dataset(name: str, data: bytes, settings: Settings | None = No
     return dataset
 
 
-def dataset_owner(name: str, settings: Settings | None = None) -> str | None:
+def dataset_owner(name: str, settings: Settings) -> str | None:
     """Who uploaded a dataset (``None`` for built-ins, or uploads made without accounts)."""
     if not name.startswith(UPLOAD_PREFIX):
         return None
@@ -221,7 +220,7 @@ def dataset_owner(name: str, settings: Settings | None = None) -> str | None:
     if not _NAME_RE.match(stem):  # never a path outside the datasets folder
         return None
     try:
-        path = datasets_folder(settings or get_settings()).local_path(f"{stem}.npz")
+        path = datasets_folder(settings).local_path(f"{stem}.npz")
         with np.load(path, allow_pickle=False) as npz:  # lazy: reads only this member
             owner = str(npz["owner"]) if "owner" in npz.files else ""
     except Exception:  # noqa: BLE001 - an unreadable file has no known owner

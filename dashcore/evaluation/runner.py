@@ -39,7 +39,7 @@ from dashcore.inference.predictor import (
     get_predictor,
 )
 from dashcore.models.registry import ModelEntry
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings
 
 _CACHE_SIZE = 8  # evaluations kept per process (10 000 × 10 float32 ≈ 0.4 MB each)
 
@@ -64,7 +64,7 @@ def evaluate_predictions(preds: Predictions) -> Evaluation:
 
 def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str = "test",
                    title: str = "", batch_size: int = BATCH_SIZE, *, isolated: bool = False,
-                   cached_only: bool = False, settings: Settings | None = None) -> Evaluation:
+                   cached_only: bool = False, settings: Settings) -> Evaluation:
     """Run a saved model over a split once (in batches) and evaluate it; cached in-process.
 
     The cache key is (model file, its modification time, dataset, split), so a
@@ -79,7 +79,6 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
             run passed its time limit, or nothing is cached for ``cached_only``.
     """
     path = Path(model_path)
-    settings = settings or get_settings()
     x, y, dataset = split_arrays(dataset_name, split, settings)
     try:
         mtime = path.stat().st_mtime_ns
@@ -116,7 +115,7 @@ def evaluate_model(model_path: Path, dataset_name: str = base.MNIST, split: str 
 
 
 def evaluate_entry(entry: ModelEntry, dataset_name: str = base.MNIST, split: str = "test",
-                   user: User | None = None, settings: Settings | None = None) -> Evaluation:
+                   user: User | None = None, *, settings: Settings) -> Evaluation:
     """Evaluate a registry entry the way its source and the person asking allow.
 
     Uploaded models run in an isolated, time-limited process; models trained here run

@@ -42,14 +42,14 @@ def _load_drawings(settings: Settings) -> base.Dataset | None:
         return None
 
 
-def drawings_available() -> bool:
+def drawings_available(settings: Settings) -> bool:
     """True when "your drawings" holds at least one labelled drawing to evaluate on."""
     try:
         from dashcore.datasets.drawings import count_drawings
     except ImportError:
         return False
     try:
-        return count_drawings() > 0
+        return count_drawings(settings) > 0
     except UserError:
         return False
 

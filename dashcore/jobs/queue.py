@@ -31,7 +31,7 @@ from dashcore.jobs.backends import JobBackend, JobState, LocalBackend
 from dashcore.jobs.local import Launcher
 from dashcore.jobs.ray_jobs import RayBackend
 from dashcore.jobs.spares import cold_start_estimate
-from dashcore.settings import BACKENDS, Settings, get_settings, limit_setting
+from dashcore.settings import BACKENDS, Settings, limit_setting
 from dashcore.store.factory import open_store
 from dashcore.store.runs import (
     FAILED,
@@ -192,25 +192,23 @@ def _reconcile_locked(store: RunStore, settings: Settings, on_start: bool) -> li
     return changed
 
 
-def reconcile(settings: Settings | None = None, on_start: bool = False) -> list[str]:
+def reconcile(settings: Settings, on_start: bool = False) -> list[str]:
     """Mark runs whose worker process is gone; returns their ids.
 
     ``on_start=True`` (the app has just started) marks them ``interrupted``; otherwise
     ``failed``. Either way the reason says where training was and what is kept.
     """
-    settings = settings or get_settings()
     with dispatch_lock(settings):
         return _reconcile_locked(open_store(settings), settings, on_start)
 
 
-def dispatch(settings: Settings | None = None, launcher: Launcher | None = None) -> list[str]:
+def dispatch(settings: Settings, launcher: Launcher | None = None) -> list[str]:
     """Reconcile, then start queued runs while fewer than ``concurrent_jobs`` are working.
 
     Runs start on the settings' job backend (a local worker process, or a Ray job);
     ``launcher`` replaces it (tests). Returns the ids of the runs it started. Cheap when
     there is nothing to do, so pages call it on every poll and workers as they finish.
     """
-    settings = settings or get_settings()
     backend = get_backend(settings.backend, settings)
     store = open_store(settings)
     started: list[str] = []
@@ -247,10 +245,9 @@ def dispatch(settings: Settings | None = None, launcher: Launcher | None = None)
     return started
 
 
-def startup(settings: Settings | None = None, launcher: Launcher | None = None) -> list[str]:
+def startup(settings: Settings, launcher: Launcher | None = None) -> list[str]:
     """Once per server process: runs left without a worker become ``interrupted``, then
     the queue is dispatched. Later calls in the same process do nothing."""
-    settings = settings or get_settings()
     with _started_lock:
         if settings.home in _started_homes:
             return []
@@ -275,7 +272,7 @@ def check_queue_room(store: RunStore, owner: str | None, settings: Settings) -> 
 
 
 def submit(config, name: str | None = None, owner: str | None = None,
-           settings: Settings | None = None, launcher: Launcher | None = None,
+           *, settings: Settings, launcher: Launcher | None = None,
            user: User | None = None) -> RunRecord:
     """Check a :class:`~dashcore.training.config.TrainConfig`, queue it, and dispatch.
 
@@ -293,7 +290,6 @@ def submit(config, name: str | None = None, owner: str | None = None,
     authorize(user, "train")
     if user is not None:
         owner = user.name
-    settings = settings or get_settings()
     config.check(settings.limits)
     described = describe_job(config, settings)
     check_quota(user, settings, 0, "a new run")
@@ -312,14 +308,13 @@ def submit(config, name: str | None = None, owner: str | None = None,
     return store.get_run(run.run_id)
 
 
-def stop(run_id: str, settings: Settings | None = None, user: User | None = None) -> RunRecord:
+def stop(run_id: str, settings: Settings, user: User | None = None) -> RunRecord:
     """Stop a run: a queued one at once; a working one at its next batch (the worker
     saves the model so far and marks it ``stopped``).
 
     Raises:
         PermissionDenied: ``user`` is neither the run's owner nor an admin.
     """
-    settings = settings or get_settings()
     store = open_store(settings)
     run = store.get_run(run_id)
     authorize(user, "manage", owner=run.owner, what=f"run {run.name!r}")
@@ -334,14 +329,14 @@ def stop(run_id: str, settings: Settings | None = None, user: User | None = None
     return store.get_run(run_id)
 
 
-def rename(run_id: str, name: str, settings: Settings | None = None,
+def rename(run_id: str, name: str, settings: Settings,
            user: User | None = None) -> RunRecord:
     """Give a run a new display name (the worker names its model after it).
 
     Raises:
         PermissionDenied: ``user`` is neither the run's owner nor an admin.
     """
-    store = open_store(settings or get_settings())
+    store = open_store(settings)
     run = store.get_run(run_id)
     authorize(user, "manage", owner=run.owner, what=f"run {run.name!r}")
     return store.rename_run(run_id, name)
@@ -353,14 +348,13 @@ def queue_positions(runs: list[RunRecord]) -> dict[str, int]:
     return {run.run_id: place for place, run in enumerate(queued, start=1)}
 
 
-def job_log(run_id: str, settings: Settings | None = None, lines: int = 30) -> str:
+def job_log(run_id: str, settings: Settings, lines: int = 30) -> str:
     """The last lines a run's worker printed, from wherever it runs (its log file, or
     Ray's job logs); ``""`` when there are none yet.
 
     Raises:
         UserError: the Ray cluster did not answer.
     """
-    settings = settings or get_settings()
     run = open_store(settings).get_run(run_id)
     if run.status == QUEUED:
         return ""

@@ -60,7 +60,7 @@ def _part(run: RunRecord, state: CheckpointState) -> dict[str, Any]:
 
 
 def continue_run(run_id: str, more_epochs: int, as_new: bool = False, name: str | None = None,
-                 settings: Settings | None = None, launcher: Launcher | None = None,
+                 *, settings: Settings, launcher: Launcher | None = None,
                  user: User | None = None) -> RunRecord:
     """Queue ``more_epochs`` more epochs of a finished run, from its last whole epoch.
 
@@ -71,10 +71,8 @@ def continue_run(run_id: str, more_epochs: int, as_new: bool = False, name: str 
         UserError: the run is still active or saved no whole epoch, the epoch count is
             out of range, or the user's queue is full.
     """
-    from dashcore.settings import get_settings
     from dashcore.training.data import describe_job
 
-    settings = settings or get_settings()
     store = open_store(settings)
     run = store.get_run(run_id)
     authorize(user, "train")

@@ -57,16 +57,17 @@ def _make_layer(layer: dict[str, Any], index: int, dtype: str | None = None):
     return kl.Reshape(tuple(int(d) for d in options["target_shape"]), name=name)
 
 
-def build_model(spec: ModelSpec, output_float32: bool = False):
+def build_model(spec: ModelSpec, max_params: int, output_float32: bool = False):
     """Build an (uncompiled) ``keras.Sequential`` from a spec, after :func:`validate_spec`.
 
+    ``max_params`` is the training limit (``settings.limits.max_params``), checked first.
     ``output_float32`` keeps the softmax output layer in float32 under a mixed-precision
     policy, as Keras's mixed-precision guide advises (float16 softmax loses precision).
 
     Raises:
         UserError: naming the layer and the fix, when the stack cannot be built.
     """
-    validate_spec(spec)
+    validate_spec(spec, max_params)
     import keras
 
     model = keras.Sequential(name=_keras_name(spec.name))
@@ -116,15 +117,18 @@ class ModelSummary:
                 for r in self.rows]
 
 
-def summarize(spec: ModelSpec) -> ModelSummary:
+def summarize(spec: ModelSpec, max_params: int) -> ModelSummary:
     """Build the model and read Keras's own numbers: per-layer shapes and counts, and totals.
+
+    ``max_params`` is the training limit (``settings.limits.max_params``): a stack over it is
+    refused before Keras builds it.
 
     Raises:
         UserError: from :func:`validate_spec` when the stack is invalid.
     """
     import numpy as np
 
-    model = build_model(spec)
+    model = build_model(spec, max_params)
 
     def size(weights) -> int:
         return int(sum(np.prod(w.shape) for w in weights))

@@ -36,7 +36,7 @@ from dashcore.datasets.base import MNIST
 from dashcore.datasets.catalog import load_mnist
 from dashcore.models.registry import BUILTIN_ID, builtin_paths, load_keras_model, model_file
 from dashcore.models.specs import ModelSpec
-from dashcore.settings import get_settings
+from dashcore.settings import Settings, get_settings
 
 REGENERATE_COMMAND = "python -m dashcore.models.default_model"
 MIN_TEST_ACCURACY = 0.992  # the shipped model must score at least this on MNIST's test set
@@ -92,13 +92,15 @@ class _PrintEpochs:
 
 
 def train_default(config: Any = None, quiet: bool = False,
-                  cache_dir: Path | None = CACHE_DIR) -> tuple[Any, dict[str, Any]]:
+                  cache_dir: Path | None = CACHE_DIR, *,
+                  settings: Settings) -> tuple[Any, dict[str, Any]]:
     """Train the default model through the project's pipeline; returns (model, card).
 
-    Training registers the model in a throw-away data folder (so the user's registry is
-    untouched); the result is reloaded without its optimizer state, which keeps the
-    shipped file small, scored on all 10,000 MNIST test images, calibrated on the
-    canvas-like validation drawings and scored on the held-out canvas-like set.
+    Training registers the model in a throw-away data folder (``settings`` with its own
+    home, so the user's registry is untouched); the result is reloaded without its
+    optimizer state, which keeps the shipped file small, scored on all 10,000 MNIST test
+    images, calibrated on the canvas-like validation drawings and scored on the held-out
+    canvas-like set.
     ``cache_dir`` keeps the rendered drawings between runs (``None``: not kept).
     """
     from dashcore.store.runs import COMPLETED
@@ -108,7 +110,7 @@ def train_default(config: Any = None, quiet: bool = False,
     config = config or default_config()
     load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="dashcore-default-") as home:
-        settings = dataclasses.replace(get_settings(), home=Path(home))
+        settings = dataclasses.replace(settings, home=Path(home))
         if cache_dir is not None:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             (Path(home) / "cache").symlink_to(Path(cache_dir).resolve(), True)
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     print(f"Training the default model: {args.epochs} epochs, seed {args.seed}…", flush=True)
     model, card = train_default(default_config(epochs=args.epochs, seed=args.seed),
-                                cache_dir=args.cache)
+                                cache_dir=args.cache, settings=get_settings())
     accuracy = card["test_accuracy"]
     if accuracy < MIN_TEST_ACCURACY:
         print(f"Test accuracy {accuracy:.4f} is below {MIN_TEST_ACCURACY}: the shipped files "

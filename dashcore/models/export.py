@@ -5,7 +5,7 @@ loads the model and takes a second or two. Every file produced here loads with p
 ``keras.saving.load_model`` and predicts exactly what the registry copy predicts.
 
 Example:
-    >>> data = h5_bytes(get_entry("cnn-20250101-abc123"))  # doctest: +SKIP
+    >>> data = h5_bytes(get_entry("cnn-20250101-abc123", settings))  # doctest: +SKIP
 """
 
 from __future__ import annotations

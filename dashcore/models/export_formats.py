@@ -17,7 +17,8 @@ and caches the file and its check beside each other under ``<home>/exports/<mode
 keyed by the model file's modification time: a replaced model is converted again.
 
 Example:
-    >>> check = prepare(get_entry("cnn-20250101-abc123"), "tflite", settings)  # doctest: +SKIP
+    >>> entry = get_entry("cnn-20250101-abc123", settings)  # doctest: +SKIP
+    >>> check = prepare(entry, "tflite", settings)  # doctest: +SKIP
     >>> check.sentence()  # doctest: +SKIP
     'Checked: the same top-1 as the Keras model on 100 of 100 test images, ...'
 """

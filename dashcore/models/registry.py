@@ -15,7 +15,7 @@ import re
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from dashcore.access.auth import User, authorize
 from dashcore.artifacts import ArtifactFolder, LocalFolder, artifact_folder
 from dashcore.errors import NotFoundError, PermissionDenied, UserError
 from dashcore.models.cards import ModelCard
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings
 from dashcore.text import check_name
 
 BUILTIN_ID = "builtin-default"
@@ -41,15 +41,18 @@ class ModelEntry:
     location: Path | str  # the model file: a local path, or a URL in the artefact store
     card: dict[str, Any]
     error: str | None = None
+    # the artefact folder a remote ``location`` is read through (it knows its cache)
+    folder: ArtifactFolder | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
         """A local file Keras can load: the file itself, or a cached copy of a remote one."""
         if isinstance(self.location, Path):
             return self.location
-        from dashcore.settings import get_settings as _settings
-
-        return models_folder(_settings()).local_path(f"{self.model_id}.keras")
+        if self.folder is None:
+            raise UserError(f"Model {self.model_id!r} is remote but its entry names no folder "
+                            "to fetch it through.")
+        return self.folder.local_path(f"{self.model_id}.keras")
 
     @property
     def name(self) -> str:
@@ -108,28 +111,28 @@ def _names(model_id: str) -> tuple[str, str]:
     return f"{model_id}.keras", f"{model_id}.json"
 
 
-def model_file(model_id: str, settings: Settings | None = None) -> Path:
+def model_file(model_id: str, settings: Settings) -> Path:
     """Path of a model's ``.keras`` file in a local registry (does not check it exists)."""
     if check_model_id(model_id) == BUILTIN_ID:
         return builtin_paths()[0]
-    return (settings or get_settings()).models_dir / f"{model_id}.keras"
+    return settings.models_dir / f"{model_id}.keras"
 
 
-def card_file(model_id: str, settings: Settings | None = None) -> Path:
+def card_file(model_id: str, settings: Settings) -> Path:
     """Path of a model's card."""
     if check_model_id(model_id) == BUILTIN_ID:
         return builtin_paths()[1]
-    return (settings or get_settings()).models_dir / f"{model_id}.json"
+    return settings.models_dir / f"{model_id}.json"
 
 
-def save_model(model: Any, card: dict[str, Any], settings: Settings | None = None,
+def save_model(model: Any, card: dict[str, Any], settings: Settings,
                model_id: str | None = None) -> ModelEntry:
     """Save a Keras model and its card atomically; returns the new entry.
 
     The model file is written before the card, so a card never points at a missing
     or half-written model. If the disk fills, the previous files stay intact.
     """
-    settings = (settings or get_settings()).ensure_dirs()
+    settings = settings.ensure_dirs()
     model_id = check_model_id(model_id or new_model_id(card.get("name", "model")))
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be overwritten.")
@@ -155,16 +158,15 @@ def store_model_file(model_id: str, write: Any, card: dict[str, Any],
         if is_new:  # e.g. the disk filled between the two files: leave no model without card
             folder.delete(model_name)
         raise
-    return ModelEntry(model_id, folder.location(model_name), card)
+    return ModelEntry(model_id, folder.location(model_name), card, folder=folder)
 
 
 def _card_bytes(card: dict[str, Any]) -> bytes:
     return json.dumps(card, indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
-def read_card(model_id: str, settings: Settings | None = None) -> dict[str, Any]:
+def read_card(model_id: str, settings: Settings) -> dict[str, Any]:
     """A model's card. Raises NotFoundError or UserError (unreadable card)."""
-    settings = settings or get_settings()
     try:
         raw = _folder_of(model_id, settings).read_bytes(_names(model_id)[1])
     except FileNotFoundError:
@@ -177,20 +179,18 @@ def read_card(model_id: str, settings: Settings | None = None) -> dict[str, Any]
                         "delete the model or restore its .json file.") from None
 
 
-def get_entry(model_id: str, settings: Settings | None = None) -> ModelEntry:
+def get_entry(model_id: str, settings: Settings) -> ModelEntry:
     """One registry entry by id."""
-    settings = settings or get_settings()
     card = read_card(model_id, settings)
     folder, name = _folder_of(model_id, settings), _names(model_id)[0]
     if not folder.exists(name):
         raise NotFoundError(f"The file of model {model_id!r} is missing.")
-    return ModelEntry(model_id, folder.location(name), card)
+    return ModelEntry(model_id, folder.location(name), card, folder=folder)
 
 
-def list_models(settings: Settings | None = None, include_builtin: bool = True
+def list_models(settings: Settings, include_builtin: bool = True
                 ) -> list[ModelEntry]:
     """Every model, newest first, the built-in one last; broken ones carry ``error``."""
-    settings = settings or get_settings()
     entries: list[ModelEntry] = []
     folder = models_folder(settings)
     model_files = set(folder.names(".keras"))
@@ -204,7 +204,8 @@ def list_models(settings: Settings | None = None, include_builtin: bool = True
             error = None if model_name in model_files else "model file is missing"
         except (OSError, ValueError) as exc:
             card, error = {"name": model_id}, f"card is damaged ({type(exc).__name__})"
-        entries.append(ModelEntry(model_id, folder.location(model_name), card, error))
+        entries.append(ModelEntry(model_id, folder.location(model_name), card, error,
+                                  folder=folder))
     entries.sort(key=lambda e: str(e.card.get("created", "")), reverse=True)
     if include_builtin:
         model_path, card_path = builtin_paths()
@@ -231,7 +232,7 @@ def _check_owner(card: dict[str, Any], user: User | None) -> None:
 
 
 def rename_model(model_id: str, new_name: str, user: User | None = None,
-                 settings: Settings | None = None) -> dict[str, Any]:
+                 *, settings: Settings) -> dict[str, Any]:
     """Change a model's display name (its id and file stay).
 
     ``user`` is the signed-in person (pages pass it); ``None`` is a trusted caller such as
@@ -246,12 +247,12 @@ def rename_model(model_id: str, new_name: str, user: User | None = None,
     card = read_card(model_id, settings)
     _check_owner(card, user)
     card["name"] = name
-    models_folder(settings or get_settings()).write_bytes(_names(model_id)[1], _card_bytes(card))
+    models_folder(settings).write_bytes(_names(model_id)[1], _card_bytes(card))
     return card
 
 
 def delete_model(model_id: str, user: User | None = None,
-                 settings: Settings | None = None) -> None:
+                 *, settings: Settings) -> None:
     """Remove a model and its card (the card first, so no orphan card lists a gone file).
 
     Raises:
@@ -260,7 +261,6 @@ def delete_model(model_id: str, user: User | None = None,
     """
     if model_id == BUILTIN_ID:
         raise PermissionDenied("The built-in default model cannot be deleted.")
-    settings = settings or get_settings()
     folder = models_folder(settings)
     model_name, card_name = _names(model_id)
     if folder.exists(card_name):
@@ -276,18 +276,17 @@ def delete_model(model_id: str, user: User | None = None,
         folder.delete(DEFAULT_POINTER)
 
 
-def set_default_model(model_id: str, settings: Settings | None = None,
+def set_default_model(model_id: str, settings: Settings,
                       user: User | None = None) -> None:
     """Mark the model /draw uses by default (for everyone, so admins only when signed in)."""
     authorize(user, "admin", what="the default model for /draw")
-    settings = (settings or get_settings()).ensure_dirs()
+    settings = settings.ensure_dirs()
     get_entry(model_id, settings)
     models_folder(settings).write_bytes(DEFAULT_POINTER, _card_bytes({"model_id": model_id}))
 
 
-def default_model_id(settings: Settings | None = None) -> str | None:
+def default_model_id(settings: Settings) -> str | None:
     """The default model for /draw: the marked one, else best test accuracy, else built-in."""
-    settings = settings or get_settings()
     folder = models_folder(settings)
     try:
         model_id = json.loads(folder.read_bytes(DEFAULT_POINTER).decode("utf-8"))["model_id"]

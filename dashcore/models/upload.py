@@ -20,7 +20,8 @@ On any failure nothing is written to the registry and the quarantine folder is r
 Each refusal is an :class:`UploadRefused` with a ``code`` tests and pages can rely on.
 
 Example:
-    >>> entry = import_model(uploaded.getvalue(), uploaded.name)  # doctest: +SKIP
+    >>> entry = import_model(uploaded.getvalue(), uploaded.name,  # doctest: +SKIP
+    ...                      settings=settings)
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from dashcore.models.registry import (
     new_model_id,
     store_model_file,
 )
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings
 from dashcore.text import check_name
 
 # ---------------------------------------------------------------- the child process
@@ -129,7 +130,7 @@ def _display_name(filename: str, name: str | None) -> str:
 
 
 def import_model(data: bytes, filename: str, name: str | None = None,
-                 owner: str | None = None, settings: Settings | None = None,
+                 owner: str | None = None, *, settings: Settings,
                  timeout_s: float = CHECK_TIMEOUT_S, memory_mb: int = CHECK_MEMORY_MB,
                  user: User | None = None) -> ModelEntry:
     """Check an uploaded model file and, only if every check passes, add it to the registry.
@@ -139,7 +140,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
         filename: the name the browser sent (only its extension is used; never a path).
         name: display name for the card. Defaults to the file name without extension.
         owner: the signed-in user, recorded on the card (``None`` without accounts).
-        settings: where the registry and quarantine live. Defaults to ``get_settings()``.
+        settings: where the registry and quarantine live (the entry point read them once).
         timeout_s, memory_mb: limits of the checker process.
         user: the signed-in person (pages pass it): must be allowed to upload, and
             becomes the owner. ``None`` is a trusted caller (a script, a test).
@@ -151,7 +152,7 @@ def import_model(data: bytes, filename: str, name: str | None = None,
     authorize(user, "upload")
     if user is not None:
         owner = user.name
-    settings = (settings or get_settings()).ensure_dirs()
+    settings = settings.ensure_dirs()
     limit_mb = settings.limits.upload_mb
     check_filename(filename)
     display_name = _display_name(filename, name)  # before any byte is written

@@ -305,21 +305,23 @@ def _trace(spec: ModelSpec, steps: list[_Step] | None = None) -> list[_Step]:
     return steps
 
 
-def trace_stack(spec: ModelSpec) -> tuple[list[Shape | None], StackError | None]:
-    """Shape after each layer (None past the first problem) and that problem, if any.
+def trace_stack(spec: ModelSpec, max_params: int
+                ) -> tuple[list[Shape | None], StackError | None]:
+    """Shape after each layer (None past the first problem) and that problem, if any
+    (``max_params``: the training limit, as for :func:`validate_spec`).
 
     Lets a page show every shape it can while it explains what to fix.
     """
     steps: list[_Step] = []
     try:
-        _check_size(spec, _trace(spec, steps), None)
+        _check_size(spec, _trace(spec, steps), max_params)
     except StackError as exc:
         shapes: list[Shape | None] = [s.shape for s in steps]
         return shapes + [None] * (len(spec.layers) - len(shapes)), exc
     return [s.shape for s in steps], None
 
 
-def validate_spec(spec: ModelSpec, max_params: int | None = None) -> None:
+def validate_spec(spec: ModelSpec, max_params: int) -> None:
     """Explain the first problem in a layer stack, in plain words, before anything is built.
 
     Checks, in order: the input shape and class count, that there are layers, each layer's
@@ -328,25 +330,23 @@ def validate_spec(spec: ModelSpec, max_params: int | None = None) -> None:
 
     Args:
         spec: the stack to check.
-        max_params: most parameters allowed. Defaults to the workbench's training limit
-            (``DASHCORE_MAX_PARAMS``, 20,000,000 unless configured).
+        max_params: most parameters allowed: the workbench's training limit
+            (``settings.limits.max_params``, from ``DASHCORE_MAX_PARAMS``).
 
     Raises:
         StackError: a :class:`UserError` naming the layer (number and type), what it found,
             and the fix; its ``layer`` attribute is the 0-based index of that layer.
 
     Example:
-        >>> validate_spec(get_preset("CNN 32-64"))  # fine: returns None
+        >>> validate_spec(get_preset("CNN 32-64"), 20_000_000)  # fine: returns None
     """
     _check_size(spec, _trace(spec), max_params)
 
 
-def _check_size(spec: ModelSpec, steps: list[_Step], max_params: int | None) -> None:
+def _check_size(spec: ModelSpec, steps: list[_Step], max_params: int) -> None:
     """Refuse a model too big to train here, naming its largest layer."""
-    from dashcore.settings import get_settings, limit_setting
+    from dashcore.settings import limit_setting
 
-    if max_params is None:
-        max_params = get_settings().limits.max_params
     total = sum(s.params for s in steps)
     if total > max_params:
         biggest = max(range(len(steps)), key=lambda i: steps[i].params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings
 from dashcore.store.runs import RunStore
 from dashcore.store.sql import SQLAlchemyRunStore
 from dashcore.system import folder_size
@@ -13,11 +13,10 @@ _stores: dict[str, SQLAlchemyRunStore] = {}
 _stores_lock = threading.Lock()
 
 
-def open_store(settings: Settings | None = None) -> RunStore:
+def open_store(settings: Settings) -> RunStore:
     """The configured run store: ``settings.db`` (e.g. ``postgresql://…``) when set,
     otherwise the SQLite file in the data folder. One object (and connection pool) per
     database per process."""
-    settings = settings or get_settings()
     url = settings.db_url
     with _stores_lock:
         store = _stores.get(url)

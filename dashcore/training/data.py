@@ -17,7 +17,7 @@ from dashcore.errors import UserError
 from dashcore.models.cost import model_cost
 from dashcore.models.specs import ModelSpec
 from dashcore.models.validation import estimate_params, validate_spec
-from dashcore.settings import Limits, Settings, get_settings, limit_setting
+from dashcore.settings import Limits, Settings, limit_setting
 from dashcore.tables.schema import TASK_LOSSES, TableInfo, check_loss, output_layer
 from dashcore.training.budget import check_activation_memory, check_training_work
 from dashcore.training.config import IMAGE_LOSSES, MIN_TRAIN_IMAGES, TrainConfig, count_steps
@@ -67,7 +67,7 @@ def select_classes(dataset: Dataset, classes: list[int] | None
     return x_train, y_train, x_test, y_test, tuple(dataset.class_names[c] for c in wanted)
 
 
-def prepare_data(config: TrainConfig, settings: Settings | None = None) -> PreparedData:
+def prepare_data(config: TrainConfig, settings: Settings) -> PreparedData:
     """Step 1: load, pick classes, split off validation with the seed, scale once.
 
     Images stay uint8 through selection and splitting (the only copies are the split
@@ -97,7 +97,6 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     x_train, y_train = x_all[train_idx], y_all[train_idx]
     x_val, y_val = x_all[val_idx], y_all[val_idx]
     if config.canvas_ready:
-        settings = settings or get_settings()
         x_train, y_train = with_canvas_like(x_train, y_train, config.seed, settings)
         if n_val:
             x_val, y_val = with_canvas_like(x_val, y_val, config.seed + 1, settings)
@@ -196,7 +195,7 @@ def check_model_size(model: Any, limits: Limits) -> int:
     return params
 
 
-def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[str, Any]:
+def describe_job(config: TrainConfig, settings: Settings) -> dict[str, Any]:
     """Check what cannot be checked from the numbers alone, before a run is queued.
 
     Loads the dataset (cached), checks the chosen classes exist, and checks the layer
@@ -210,7 +209,6 @@ def describe_job(config: TrainConfig, settings: Settings | None = None) -> dict[
         UserError: unknown dataset or class, a model that cannot be built or is too big,
             a run over the work or activation-memory budget (naming its setting).
     """
-    settings = settings or get_settings()
     config.check(settings.limits)
     dataset = load_dataset(config.dataset, settings)
     activation = "softmax"

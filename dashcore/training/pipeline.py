@@ -31,7 +31,7 @@ from dashcore.atomic import atomic_write_json
 from dashcore.backend import backend_name, visible_gpus
 from dashcore.errors import UserError
 from dashcore.models.builder import build_model
-from dashcore.settings import Settings, get_settings
+from dashcore.settings import Settings
 from dashcore.store.runs import FAILED, STOPPED
 from dashcore.tables.columns import BINARY, REGRESSION
 from dashcore.training.augment import with_augmentation
@@ -195,7 +195,8 @@ def start_model(config: TrainConfig, data: PreparedData, spec: Any, plan: Device
                                              data.num_classes, config.dataset,
                                              config.trainable_last, settings)
         else:
-            model = build_model(spec, output_float32=plan.mixed_precision)
+            model = build_model(spec, settings.limits.max_params,
+                                output_float32=plan.mixed_precision)
             if data.table is not None and data.table.task == REGRESSION:
                 scale_regression_output(model, data.table)
         params = check_model_size(model, settings.limits)
@@ -299,7 +300,7 @@ def fit(start: StartingPoint, config: TrainConfig, data: PreparedData,
 
 def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
                      should_stop: Callable[[], bool] | None = None, *,
-                     settings: Settings | None = None, run_id: str | None = None,
+                     settings: Settings, run_id: str | None = None,
                      run_dir: Path | None = None, name: str | None = None,
                      owner: str | None = None, register: bool = True,
                      extra_callbacks: tuple[Any, ...] = (),
@@ -315,7 +316,7 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
         config: what to train (validated here against the settings' limits).
         sink: receives live metrics. Defaults to :class:`NullSink`.
         should_stop: polled after every batch. Defaults to never.
-        settings: data folder and limits. Defaults to :func:`get_settings`.
+        settings: data folder and limits (the entry point read them once).
         run_id: id of the run in the store (written on the model card).
         run_dir: folder for ``config.json``, TensorBoard logs and the best-weights
             checkpoint. Defaults to ``<runs_dir>/<run_id>`` (or none without a run id).
@@ -337,7 +338,6 @@ def train_in_process(config: TrainConfig, sink: TrainingSink | None = None,
             cannot be built or is too large.
     """
     started = time.monotonic()
-    settings = settings or get_settings()
     phases = phases or PhaseClock()
     phases.enter(LOADING)
     sink = PhaseSink(sink or NullSink(), phases)  # the first live point begins "training"

@@ -57,7 +57,7 @@ def _said(app: AppTest) -> str:
 
 def _bobs_running_run() -> RunRecord:
     """A run of bob's, 'worked' by this live test process so it stays running."""
-    return open_store().create_run(RunRecord(
+    return open_store(get_settings()).create_run(RunRecord(
         run_id="bobs-run", name="bob's run", status=RUNNING, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
         pid_created=local.process_identity(os.getpid()), owner="bob"))
@@ -152,20 +152,20 @@ def test_a_plain_text_password_in_secrets_is_refused_with_the_fix() -> None:
     assert "python -m dashcore.access.auth hash" in app.error[0].value
 
 
-def test_a_signed_in_user_cannot_stop_someone_elses_run() -> None:
+def test_a_signed_in_user_cannot_stop_someone_elses_run(settings) -> None:
     run = _bobs_running_run()
     app = _page("train", SECRETS, user="carol")
     assert not _has_button(app, "stop_button")
     assert "Only bob or an admin can change this run." in _said(app)
     assert "Started by **bob**. Only bob or an admin can change its name." in _said(app)
-    assert not open_store().get_run(run.run_id).stop_requested
+    assert not open_store(settings).get_run(run.run_id).stop_requested
 
 
-def test_an_admin_can_stop_anyones_run() -> None:
+def test_an_admin_can_stop_anyones_run(settings) -> None:
     run = _bobs_running_run()
     app = _page("train", SECRETS, user="alice")
     app.button(key="stop_button").click().run()
-    assert open_store().get_run(run.run_id).stop_requested
+    assert open_store(settings).get_run(run.run_id).stop_requested
 
 
 def test_a_signed_in_user_cannot_rename_or_delete_someone_elses_model(bobs_model) -> None:
@@ -176,12 +176,12 @@ def test_a_signed_in_user_cannot_rename_or_delete_someone_elses_model(bobs_model
     assert "**Owner**: bob" in _said(app)
 
 
-def test_an_admin_can_delete_anyones_model(bobs_model) -> None:
+def test_an_admin_can_delete_anyones_model(bobs_model, settings) -> None:
     app = _page("models", SECRETS, user="alice")
     app.button(key=f"delete-{bobs_model}").click().run()
     app.button(key=f"delete-yes-{bobs_model}").click().run()
     assert not app.exception, app.exception
-    assert not registry.card_file(bobs_model).exists()
+    assert not registry.card_file(bobs_model, settings=settings).exists()
     assert 'Deleted "Bob\'s model".' in _said(app)
 
 

@@ -111,11 +111,11 @@ def test_fashion_offline_shows_the_message_not_a_traceback(app: AppTest, monkeyp
     assert not app.error and list(charts(app)) == CHART_KEYS
 
 
-def test_a_bad_upload_shows_what_is_wrong_and_adds_nothing(app: AppTest) -> None:
+def test_a_bad_upload_shows_what_is_wrong_and_adds_nothing(app: AppTest, settings) -> None:
     upload(app, b"x,y\n1,2\n", name="broken")
     assert len(app.error) == 1 and "not a .npz file" in app.error[0].value
     assert app.selectbox(key="data_dataset").options == [base.MNIST, base.FASHION]
-    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
+    assert catalog.list_datasets(settings) == [base.MNIST, base.FASHION]
     assert list(charts(app)) == CHART_KEYS  # MNIST is still shown
 
 
@@ -124,7 +124,7 @@ def test_pressing_add_without_a_file_asks_for_one(app: AppTest) -> None:
     assert len(app.error) == 1 and "No file chosen" in app.error[0].value
 
 
-def test_a_valid_upload_is_added_selected_and_explored(app: AppTest) -> None:
+def test_a_valid_upload_is_added_selected_and_explored(app: AppTest, settings) -> None:
     upload(app, small_npz(), filename="my digits.npz")  # the name defaults to the file's
     assert not app.error
     assert "Added 'my digits': 30 train and 9 test images, 3 classes" in app.success[0].value
@@ -135,7 +135,7 @@ def test_a_valid_upload_is_added_selected_and_explored(app: AppTest) -> None:
     assert list(figures) == CHART_KEYS
     assert figures["data_counts"]["data"][0]["y"] == [10, 10, 10]
     assert table(app, "statistic")["train"][:2] == ["30", "12×12 grey"]
-    assert catalog.list_datasets()[-1] == "upload:my digits"
+    assert catalog.list_datasets(settings)[-1] == "upload:my digits"
 
 
 def test_uploading_the_same_name_twice_is_refused(app: AppTest) -> None:
@@ -180,7 +180,7 @@ def test_a_zip_of_colour_class_folders_is_imported_and_shown_in_colour(app: AppT
     assert [t["name"] for t in figures["data_histogram"]["data"]] == ["red", "green", "blue"]
 
 
-def test_a_refused_zip_shows_its_sentence_and_adds_nothing(app: AppTest) -> None:
+def test_a_refused_zip_shows_its_sentence_and_adds_nothing(app: AppTest, settings) -> None:
     import_zip(app, b"not a zip at all")
     assert "This is not a .zip file" in app.error[0].value
-    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
+    assert catalog.list_datasets(settings) == [base.MNIST, base.FASHION]

@@ -34,11 +34,11 @@ def test_a_csv_is_described_imported_selected_and_explored() -> None:
     assert "price" in figures["data_table_target_chart"]["layout"]["title"]["text"]
 
 
-def test_a_csv_without_numbers_gets_a_sentence_and_nothing_is_added() -> None:
+def test_a_csv_without_numbers_gets_a_sentence_and_nothing_is_added(settings) -> None:
     app = open_page("data")
     rows = b"".join(b"n%d,c%d\n" % (i, i % 3) for i in range(20))
     choose_csv(app, b"<b>name</b>,city\n" + rows, "words.csv")
     assert any("No column holds numbers" in e.value for e in app.error)
     assert all("<b>" not in e.value for e in app.error)  # the column name is escaped
     assert not any(b.label == "Import table" for b in app.button)
-    assert catalog.list_datasets() == ["MNIST", "Fashion-MNIST"]
+    assert catalog.list_datasets(settings) == ["MNIST", "Fashion-MNIST"]

@@ -56,46 +56,48 @@ def test_specks_alone_still_say_draw_a_digit() -> None:
     assert app.subheader[0].value == "Draw a digit"
 
 
-def test_save_as_example_adds_the_drawing_with_the_label_the_user_gives() -> None:
+def test_save_as_example_adds_the_drawing_with_the_label_the_user_gives(settings) -> None:
     app = open_draw(ZERO)
     app.selectbox(key="draw_label").select("6")  # the person says it was a 6
     app.button[0].click().run()  # the form's "Save as example"
     assert "now holds 1 drawing" in texts(app)
-    saved = drawings.load_drawings()
+    saved = drawings.load_drawings(settings)
     assert saved.y_test.tolist() == [6]
     assert saved.x_test[0].shape == (28, 28)
     # Pressing it again for the same drawing does not add a duplicate.
     app.button[0].click().run()
     assert "already saved" in texts(app)
-    assert drawings.count_drawings() == 1
+    assert drawings.count_drawings(settings) == 1
 
 
-def test_a_drawing_can_be_saved_under_a_class_name_of_ones_own() -> None:
+def test_a_drawing_can_be_saved_under_a_class_name_of_ones_own(settings) -> None:
     app = open_draw(ZERO)
     app.text_input(key="draw_new_class").set_value("circle")
     app.button[0].click().run()
     assert "Saved as 'circle'" in texts(app)
-    assert [d.name for d in drawings.list_drawings()] == ["circle"]
+    assert [d.name for d in drawings.list_drawings(settings)] == ["circle"]
     app.run()
     assert "circle" in app.selectbox(key="draw_label").options
     assert any(t.value == "Your drawings per class: circle 1" for t in app.text)
 
 
-def test_a_class_name_with_a_control_character_is_refused_with_its_sentence() -> None:
+def test_a_class_name_with_a_control_character_is_refused_with_its_sentence(settings) -> None:
     app = open_draw(ZERO)
     app.text_input(key="draw_new_class").set_value("a\u202eb")
     app.button[0].click().run()
     assert "invisible or control character" in app.error[0].value
-    assert drawings.count_drawings() == 0
+    assert drawings.count_drawings(settings) == 0
 
 
-def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_compared() -> None:
+def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_compared(
+        settings) -> None:
     import keras
 
     keras.utils.set_random_seed(0)
     card = {"name": "Tiny dense", "dataset": "MNIST", "input_shape": [28, 28, 1],
             "num_classes": 10, "test_accuracy": 0.995}
-    entry = registry.save_model(build_model(get_preset("Dense 64")), card)
+    model = build_model(get_preset("Dense 64"), settings.limits.max_params)
+    entry = registry.save_model(model, card, settings)
     app = open_draw(ONE)
     assert app.selectbox(key="draw_model").value == entry.model_id
     app.multiselect(key="draw_compare").select(registry.BUILTIN_ID).run()
@@ -104,10 +106,11 @@ def test_the_most_accurate_saved_model_becomes_the_default_and_others_can_be_com
     assert "Default model (Fast CNN, canvas-ready, shipped)" in texts(app)
 
 
-def test_an_uploaded_model_is_not_offered_for_drawing_and_the_page_says_why() -> None:
+def test_an_uploaded_model_is_not_offered_for_drawing_and_the_page_says_why(settings) -> None:
     card = {"name": "Someone's upload", "dataset": "MNIST", "input_shape": [28, 28, 1],
             "num_classes": 10, "test_accuracy": 0.999, "source": "uploaded", "owner": "ann"}
-    registry.save_model(build_model(get_preset("Dense 64")), card)
+    registry.save_model(build_model(get_preset("Dense 64"), settings.limits.max_params), card,
+                        settings=settings)
     app = open_draw(ONE)
     assert not app.exception
     assert app.selectbox(key="draw_model").options == [
@@ -116,13 +119,14 @@ def test_an_uploaded_model_is_not_offered_for_drawing_and_the_page_says_why() ->
 
 
 
-def test_a_model_is_sure_only_at_the_threshold_its_own_card_gives() -> None:
+def test_a_model_is_sure_only_at_the_threshold_its_own_card_gives(settings) -> None:
     import keras
 
     keras.utils.set_random_seed(0)
     card = {"name": "Strict dense", "dataset": "MNIST", "input_shape": [28, 28, 1],
             "num_classes": 10, "test_accuracy": 0.995, "calibration": {"threshold": 1.0}}
-    registry.save_model(build_model(get_preset("Dense 64")), card)  # untrained: never 100%
+    registry.save_model(build_model(get_preset("Dense 64"), settings.limits.max_params), card,
+                        settings=settings)  # untrained: never 100%
     app = open_draw(ONE)
     assert "For this model an answer counts as sure at 100% confidence or more" in texts(app)
     assert app.subheader[0].value.startswith("Not sure: maybe ")

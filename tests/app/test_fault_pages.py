@@ -14,8 +14,8 @@ from dashcore.training.config import TrainConfig
 from tests.helpers.pages import open_page
 
 
-def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_page_works():
-    store = open_store()
+def test_a_run_whose_stored_row_is_damaged_is_listed_with_a_sentence_and_the_page_works(settings):
+    store = open_store(settings)
     store.create_run(RunRecord(run_id="r-good", name="good run", status=COMPLETED,
                                config=TrainConfig().to_dict(), created=1.0))
     store.create_run(RunRecord(run_id="r-bad", name="damaged run", status=FAILED,

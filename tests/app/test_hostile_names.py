@@ -43,24 +43,26 @@ def _reads(markdown: str) -> str:
 
 
 @pytest.fixture
-def hostile_model() -> registry.ModelEntry:
+def hostile_model(settings) -> registry.ModelEntry:
     import keras
 
     keras.utils.set_random_seed(0)
-    entry = registry.save_model(build_model(get_preset("Dense 64")),
+    entry = registry.save_model(build_model(get_preset("Dense 64"),
+                                            max_params=settings.limits.max_params),
                                 {"name": "tmp", "dataset": "MNIST", "input_shape": [28, 28, 1],
-                                 "num_classes": 10, "test_accuracy": 0.999})
-    registry.rename_model(entry.model_id, HOSTILE)
+                                 "num_classes": 10, "test_accuracy": 0.999}, settings=settings)
+    registry.rename_model(entry.model_id, HOSTILE, settings=settings)
     predictor.clear_cache()
-    yield registry.get_entry(entry.model_id)
+    yield registry.get_entry(entry.model_id, settings=settings)
     predictor.clear_cache()
 
 
-def test_a_model_name_with_a_newline_or_direction_override_is_refused(hostile_model) -> None:
+def test_a_model_name_with_a_newline_or_direction_override_is_refused(hostile_model,
+                                                                      settings) -> None:
     for bad in ("fine\n# IMPORTANT: session expired", "fine\u202etxt.exe"):
         with pytest.raises(UserError):
-            registry.rename_model(hostile_model.model_id, bad)
-    assert registry.read_card(hostile_model.model_id)["name"] == HOSTILE
+            registry.rename_model(hostile_model.model_id, bad, settings=settings)
+    assert registry.read_card(hostile_model.model_id, settings=settings)["name"] == HOSTILE
 
 
 def test_models_shows_the_name_literally(hostile_model) -> None:

@@ -14,14 +14,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def seeded() -> registry.ModelEntry:
+def seeded(settings) -> registry.ModelEntry:
     import keras
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
     return registry.save_model(model, {"name": "Seed dense", "dataset": "MNIST",
-                                       "input_shape": [28, 28, 1], "num_classes": 10})
+                                       "input_shape": [28, 28, 1], "num_classes": 10},
+                               settings)
 
 
 def test_nothing_is_converted_until_prepare_is_pressed(seeded) -> None:

@@ -14,7 +14,7 @@ from tests.helpers.pages import open_page
 
 
 @pytest.fixture
-def seeded() -> registry.ModelEntry:
+def seeded(settings) -> registry.ModelEntry:
     """One small model in the registry, as training would leave it."""
     import keras
 
@@ -26,7 +26,7 @@ def seeded() -> registry.ModelEntry:
                                        "test_accuracy": 0.9234, "owner": None,
                                        "source": "trained", "epochs_done": 2,
                                        "hyperparameters": {"optimizer": "adam",
-                                                           "batch_size": 128}})
+                                                           "batch_size": 128}}, settings=settings)
 
 
 def _open() -> AppTest:
@@ -52,37 +52,39 @@ def test_a_saved_model_is_listed_with_its_card(seeded: registry.ModelEntry) -> N
     assert "optimizer adam, batch size 128, 2 epochs run" in text
 
 
-def test_renaming_a_model_changes_its_card_and_the_list(seeded: registry.ModelEntry) -> None:
+def test_renaming_a_model_changes_its_card_and_the_list(seeded: registry.ModelEntry,
+                                                        settings) -> None:
     app = _open()
     app.text_input(key=f"rename-{seeded.model_id}").set_value("Better name")
     app.button(key=f"rename-save-{seeded.model_id}").click().run()
-    assert registry.read_card(seeded.model_id)["name"] == "Better name"
+    assert registry.read_card(seeded.model_id, settings=settings)["name"] == "Better name"
     assert "Renamed 'Seed dense' to 'Better name'" in app.success[0].value
     assert "#### Better name" in _text(app)
 
 
-def test_delete_asks_first_and_cancel_keeps_the_model(seeded: registry.ModelEntry) -> None:
+def test_delete_asks_first_and_cancel_keeps_the_model(seeded: registry.ModelEntry,
+                                                      settings) -> None:
     app = _open()
     app.button(key=f"delete-{seeded.model_id}").click().run()
     assert "Delete 'Seed dense' permanently?" in app.warning[0].value
-    assert registry.get_entry(seeded.model_id)  # not deleted by the first click
+    assert registry.get_entry(seeded.model_id, settings=settings)  # not deleted by the first click
     app.button(key=f"delete-no-{seeded.model_id}").click().run()
-    assert not app.warning and registry.get_entry(seeded.model_id)
+    assert not app.warning and registry.get_entry(seeded.model_id, settings=settings)
 
 
-def test_confirming_delete_removes_the_model(seeded: registry.ModelEntry) -> None:
+def test_confirming_delete_removes_the_model(seeded: registry.ModelEntry, settings) -> None:
     app = _open()
     app.button(key=f"delete-{seeded.model_id}").click().run()
     app.button(key=f"delete-yes-{seeded.model_id}").click().run()
     assert "Deleted 'Seed dense'" in app.success[0].value
-    assert registry.list_models(include_builtin=False) == []
+    assert registry.list_models(include_builtin=False, settings=settings) == []
     assert "#### Seed dense" not in _text(app)
 
 
-def test_marking_a_default_is_what_draw_uses(seeded: registry.ModelEntry) -> None:
+def test_marking_a_default_is_what_draw_uses(seeded: registry.ModelEntry, settings) -> None:
     app = _open()
     app.button(key=f"default-{seeded.model_id}").click().run()
-    assert registry.default_model_id() == seeded.model_id
+    assert registry.default_model_id(settings) == seeded.model_id
     assert "default for /draw" in _text(app)
     assert app.button(key=f"default-{seeded.model_id}").disabled
 

@@ -30,14 +30,14 @@ def test_the_form_says_what_a_sweep_will_use_and_what_is_missing():
     assert not at.button(key="sweep_start").disabled
 
 
-def test_starting_a_sweep_queues_its_first_trials_as_runs():
+def test_starting_a_sweep_queues_its_first_trials_as_runs(settings):
     busy_slot()
     at = open_page("sweep")
     at.checkbox(key="sweep_vary_lr").check().run()
     at.number_input(key="sweep_parallel").set_value(2).run()
     at.button(key="sweep_start").click().run()
     assert not at.exception, at.exception
-    trials = [r for r in open_store().list_runs() if r.config.get("sweep")]
+    trials = [r for r in open_store(settings).list_runs() if r.config.get("sweep")]
     assert [r.status for r in trials] == [QUEUED, QUEUED]
     assert trials[0].name == "CNN 32-64 sweep · trial 1"
     table = at.dataframe[0].value
@@ -49,7 +49,7 @@ def test_a_finished_sweep_shows_its_best_trial_and_charts_and_names_literally():
     settings = get_settings()
     name = "**bold** [link](http://x) <b>"
     sweep = dispatch.start_sweep(plan(name=name, n_trials=2), settings, launcher=FakeLauncher())
-    first, second = open_store().list_runs()
+    first, second = open_store(settings).list_runs()
     finish(first.run_id, 0.5, model_id="m-first")
     finish(second.run_id, 0.8, model_id="m-second")
     dispatch.advance(settings)
@@ -73,7 +73,7 @@ def test_stop_sweep_stops_its_trials():
     at.button(key="sweep_stop").click().run()
     assert not at.exception, at.exception
     assert study.load_sweep(sweep.sweep_id, settings).status == study.STOPPED_SWEEP
-    trials = [r for r in open_store().list_runs() if r.config.get("sweep")]
+    trials = [r for r in open_store(settings).list_runs() if r.config.get("sweep")]
     assert {r.status for r in trials} == {STOPPED}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from dashcore.models.specs import ModelSpec
+from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, FAILED, QUEUED, STOPPED
 from tests.helpers.pages import busy_slot, figure_of, finished_run, open_page, open_train, submit
@@ -25,7 +26,7 @@ def test_the_form_starts_from_the_tutorial_recipe_and_says_there_are_no_runs():
     assert any("No runs yet" in info.value for info in at.info)
 
 
-def test_impossible_values_are_refused_with_one_sentence_each_and_nothing_is_queued():
+def test_impossible_values_are_refused_with_one_sentence_each_and_nothing_is_queued(settings):
     at = open_train()
     at.number_input(key="train_batch").set_value(0)
     at.number_input(key="train_val").set_value(1.0)
@@ -37,23 +38,23 @@ def test_impossible_values_are_refused_with_one_sentence_each_and_nothing_is_que
     assert any(e.startswith("Validation split 1 is not allowed") for e in errors)
     assert any(e.startswith("10,000 epochs is not allowed") for e in errors)
     assert any(e.startswith("Learning rate 50 is not allowed") for e in errors)
-    assert open_store().list_runs() == []
+    assert open_store(settings).list_runs() == []
 
 
 def test_a_model_over_the_size_limit_is_refused(monkeypatch):
     monkeypatch.setenv("DASHCORE_MAX_PARAMS", "1000")
     at = submit(open_train())
     assert any("parameters" in e.value for e in at.error)
-    assert open_store().list_runs() == []
+    assert open_store(get_settings()).list_runs() == []
 
 
-def test_pressing_train_shows_the_run_at_once_with_its_queue_place_and_stop_works():
+def test_pressing_train_shows_the_run_at_once_with_its_queue_place_and_stop_works(settings):
     busy_slot()
     at = open_train()
     at.selectbox(key="train_arch").set_value("Dense 64")
     at.multiselect(key="train_classes").set_value([3, 8])
     submit(at)
-    runs = {r.name: r for r in open_store().list_runs()}
+    runs = {r.name: r for r in open_store(settings).list_runs()}
     new = next(r for name, r in runs.items() if name != "busy run")
     assert new.status == QUEUED and new.config["classes"] == [3, 8]
     assert new.name == "Dense 64 · MNIST [3 vs 8] · Adam 0.001 · 5 ep"
@@ -61,14 +62,14 @@ def test_pressing_train_shows_the_run_at_once_with_its_queue_place_and_stop_work
     assert any("position 1 in the queue" in m.value for m in at.markdown)
 
     at.button(key="stop_button").click().run()
-    assert open_store().get_run(new.run_id).status == STOPPED
+    assert open_store(settings).get_run(new.run_id).status == STOPPED
 
 
-def test_a_run_can_be_renamed_from_the_live_panel():
+def test_a_run_can_be_renamed_from_the_live_panel(settings):
     finished_run("done", "old name")
     at = open_train()
     at.text_input(key="name_done").set_value("new name").run()
-    assert open_store().get_run("done").name == "new name"
+    assert open_store(settings).get_run("done").name == "new name"
 
 
 def test_a_finished_run_shows_its_curves_results_and_history_row():

@@ -47,8 +47,8 @@ def test_picking_the_best_cnn_turns_augmentation_on_and_a_tutorial_preset_turns_
     assert recipe_on_screen(at) == ("adam", 0.001, 128, 5, "constant", False)
 
 
-def test_an_edited_recipe_field_is_what_the_run_gets():
-    open_store().create_run(RunRecord(
+def test_an_edited_recipe_field_is_what_the_run_gets(settings):
+    open_store(settings).create_run(RunRecord(
         run_id="busy", name="busy run", status=RUNNING, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
         pid_created=local.process_identity(os.getpid())))
@@ -56,7 +56,7 @@ def test_an_edited_recipe_field_is_what_the_run_gets():
     at.number_input(key="train_epochs").set_value(2)
     at.button(key="FormSubmitter:train_form-Train").click().run()
     assert not at.exception, at.exception
-    new = next(r for r in open_store().list_runs() if r.run_id != "busy")
+    new = next(r for r in open_store(settings).list_runs() if r.run_id != "busy")
     assert new.status == QUEUED
     assert (new.config["schedule"], new.config["epochs"], new.config["learning_rate"]) == (
         "one_cycle", 2, 0.01)

@@ -11,7 +11,7 @@ from dashcore.evaluation import metrics, runner
 from dashcore.models import registry
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
-from dashcore.settings import Settings
+from dashcore.settings import Settings, get_settings
 from tests.helpers.harness import wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ def trained_entry(app_home: Path) -> registry.ModelEntry:
 
     keras.utils.set_random_seed(2)
     mnist = catalog.load_mnist()
-    model = build_model(get_preset("Dense 64"))
+    model = build_model(get_preset("Dense 64"), get_settings().limits.max_params)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     model.fit(prepare.scale_images(mnist.x_train[:500]), prepare.one_hot(mnist.y_train[:500], 10),
               epochs=1, verbose=0)
@@ -44,8 +44,8 @@ def choose_model(page, entry: registry.ModelEntry) -> None:
 
 
 def test_clicking_a_confusion_matrix_cell_shows_that_pairs_images(
-        page, app_url: str, trained_entry: registry.ModelEntry) -> None:
-    result = runner.evaluate_model(trained_entry.path, base.MNIST, "test")
+        page, app_url: str, trained_entry: registry.ModelEntry, settings) -> None:
+    result = runner.evaluate_model(trained_entry.path, base.MNIST, "test", settings=settings)
     pair = metrics.most_confused(result.matrix, result.predictions.class_names, top=1)[0]
 
     page.goto(f"{app_url}/evaluate")

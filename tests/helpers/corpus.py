@@ -77,12 +77,13 @@ class Case:
 def train(**settings: Any) -> Attempt:
     """/train: the form's values become a TrainConfig that ``queue.submit`` queues."""
     return lambda request: queue.submit(TrainConfig(**{"architecture": TINY, **settings}),
-                                       launcher=FakeLauncher())
+                                       launcher=FakeLauncher(), settings=get_settings())
 
 
 def stack_problem(*layers: dict[str, Any]) -> Attempt:
     """/architecture: the builder shows the first problem of the edited stack."""
-    return lambda request: validation.validate_spec(specs.ModelSpec(layers=list(layers)))
+    return lambda request: validation.validate_spec(specs.ModelSpec(layers=list(layers)),
+                                                    max_params=get_settings().limits.max_params)
 
 
 def spec_upload(content: str | bytes) -> Attempt:
@@ -93,7 +94,7 @@ def spec_upload(content: str | bytes) -> Attempt:
 def dataset_upload(content: bytes | Callable[[], bytes], name: str = "mine") -> Attempt:
     """/data: 'Validate and add' checks and stores an .npz."""
     return lambda request: uploads.save_uploaded_dataset(
-        name, content() if callable(content) else content)
+        name, content() if callable(content) else content, settings=get_settings())
 
 
 def zip_upload(content: bytes | Callable[[], bytes], name: str = "mine",
@@ -157,12 +158,12 @@ def model_upload_of(content: bytes | Callable[[pytest.FixtureRequest], bytes],
                     filename: str) -> Attempt:
     """/models: 'Check and add' inspects the upload (refusals here need no checker)."""
     return lambda request: upload.import_model(
-        content(request) if callable(content) else content, filename)
+        content(request) if callable(content) else content, filename, settings=get_settings())
 
 
 def save_drawing(image: np.ndarray, label: Any = 3, canvas_png: bytes | None = None) -> Attempt:
     """/draw: 'Save as example' with the digit the person says they drew."""
-    return lambda request: drawings.save_drawing(image, label, canvas_png)
+    return lambda request: drawings.save_drawing(image, label, canvas_png, settings=get_settings())
 
 
 def canvas(image: np.ndarray) -> Attempt:
@@ -175,19 +176,20 @@ def canvas(image: np.ndarray) -> Attempt:
 
 def rename_run(name: str, run_id: str = "r-existing") -> Attempt:
     """/train: the run's name box."""
-    return lambda request: queue.rename(run_id, name)
+    return lambda request: queue.rename(run_id, name, settings=get_settings())
 
 
 def an_existing_run() -> None:
-    open_store().create_run(RunRecord(run_id="r-existing", name="first try"))
+    open_store(get_settings()).create_run(RunRecord(run_id="r-existing", name="first try"))
 
 
 def a_finished_run() -> None:
-    open_store().create_run(RunRecord(run_id="r-done", name="done", status="completed"))
+    open_store(get_settings()).create_run(RunRecord(run_id="r-done", name="done",
+                                                    status="completed"))
 
 
 def an_existing_dataset() -> None:
-    uploads.save_uploaded_dataset("digits", npz())
+    uploads.save_uploaded_dataset("digits", npz(), settings=get_settings())
 
 
 @functools.lru_cache(maxsize=1)
@@ -240,8 +242,8 @@ ANN = User("ann")
 
 def anns_big_run() -> None:
     """A finished run of ann's whose folder already fills a 1 MB quota."""
-    open_store().create_run(RunRecord(run_id="r-ann", name="ann's", status="completed",
-                                      owner="ann"))
+    open_store(get_settings()).create_run(RunRecord(run_id="r-ann", name="ann's",
+                                                    status="completed", owner="ann"))
     folder = get_settings().runs_dir / "r-ann"
     folder.mkdir(parents=True)
     (folder / "best.weights.h5").write_bytes(bytes(1_100_000))
@@ -273,7 +275,7 @@ def check_case(case: Case, request: pytest.FixtureRequest, monkeypatch: pytest.M
     if case.setup is not None:
         case.setup()
     before = files_under(home)
-    runs_before = [(r.run_id, r.name) for r in open_store().list_runs()] \
+    runs_before = [(r.run_id, r.name) for r in open_store(get_settings()).list_runs()] \
         if get_settings().store_path.exists() else []
 
     try:
@@ -287,7 +289,7 @@ def check_case(case: Case, request: pytest.FixtureRequest, monkeypatch: pytest.M
     assert "Traceback" not in shown and len(shown) < 1_000
     assert files_under(home) == before  # nothing new, nothing half-written
     if get_settings().store_path.exists():
-        assert [(r.run_id, r.name) for r in open_store().list_runs()] == runs_before
+        assert [(r.run_id, r.name) for r in open_store(get_settings()).list_runs()] == runs_before
 
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from dashcore.jobs import local, queue
 from dashcore.models.specs import ModelSpec
-from dashcore.settings import Settings
+from dashcore.settings import Settings, get_settings
 from dashcore.store.factory import open_store
 from dashcore.training.config import TrainConfig
 
@@ -52,8 +52,8 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 240.0) -
 
 def finished(run_id: str) -> Callable[[], bool]:
     def check() -> bool:
-        queue.dispatch()
-        return not open_store().get_run(run_id).active
+        queue.dispatch(get_settings())
+        return not open_store(get_settings()).get_run(run_id).active
     return check
 
 

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from dashcore.jobs import local
+from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED, RUNNING, RunRecord
 from dashcore.training.config import TrainConfig
@@ -47,7 +48,7 @@ def submit(at: AppTest) -> AppTest:
 
 def busy_slot() -> RunRecord:
     """A running run whose 'worker' is this test process: the one job slot is taken."""
-    return open_store().create_run(RunRecord(
+    return open_store(get_settings()).create_run(RunRecord(
         run_id="busy", name="busy run", status=RUNNING, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time(), pid=os.getpid(),
         pid_created=local.process_identity(os.getpid())))
@@ -55,7 +56,7 @@ def busy_slot() -> RunRecord:
 
 def finished_run(run_id: str, name: str, status: str = COMPLETED, reason: str | None = None,
                  val_accuracy: float = 0.97) -> RunRecord:
-    store = open_store()
+    store = open_store(get_settings())
     run = store.create_run(RunRecord(
         run_id=run_id, name=name, status=status, config=TrainConfig().to_dict(),
         dataset="MNIST", architecture="CNN 32-64", started=time.time() - 60,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashcore.models.presets import get_preset
+from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import COMPLETED
 from dashcore.sweeps.space import SweepPlan
@@ -21,7 +22,7 @@ def plan(**changes) -> SweepPlan:
 
 def finish(run_id: str, val_accuracy: float, status: str = COMPLETED, **summary) -> None:
     """What a worker would record at the end of a run."""
-    open_store().update_run(run_id, status=status, summary={
+    open_store(get_settings()).update_run(run_id, status=status, summary={
         "best_metrics": {"val_accuracy": val_accuracy, "val_loss": 1 - val_accuracy},
         **summary})
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dashcore.settings import get_settings
 from tests.helpers.pg import pg_schema_url
 
 NEEDED = ("DASHCORE_TEST_PG", "DASHCORE_TEST_RAY", "DASHCORE_TEST_S3")
@@ -42,7 +43,8 @@ def team(monkeypatch, dashcore_home) -> Iterator[dict[str, str]]:
             monkeypatch.setenv(key, value)
         yield env
         client = queue.get_backend("ray", _settings()).client
-        for run in factory.open_store().list_runs():  # nothing left running on the cluster
+        # nothing left running on the cluster
+        for run in factory.open_store(get_settings()).list_runs():
             try:
                 if str(client.get_job_status(run.run_id)).upper().endswith(
                         ("PENDING", "RUNNING")):

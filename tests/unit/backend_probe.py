@@ -17,6 +17,8 @@ import sys
 
 import numpy as np
 
+from dashcore.settings import get_settings
+
 
 def _images() -> np.ndarray:
     from dashcore.datasets.catalog import load_mnist
@@ -36,7 +38,7 @@ def save(model_path: str, outputs_path: str) -> dict:
 
     keras.utils.set_random_seed(0)
     mnist = load_mnist()
-    model = build_model(get_preset("Fast CNN"))
+    model = build_model(get_preset("Fast CNN"), get_settings().limits.max_params)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     model.fit(to_model_input(mnist.x_train[:512]), one_hot(mnist.y_train[:512], 10),
               batch_size=64, epochs=1, verbose=0)

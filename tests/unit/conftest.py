@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dashcore.jobs import local
+from dashcore.settings import get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import RUNNING
 from tests.helpers.models import user_model_files
@@ -19,9 +20,10 @@ def no_stray_workers():
     """Whatever a test leaves running (e.g. after a failed assertion) is killed.
 
     Modules that start real workers use it for every test:
-    ``pytestmark = pytest.mark.usefixtures("no_stray_workers")``."""
+    ``pytestmark = pytest.mark.usefixtures("no_stray_workers")``. The settings are read
+    after the test, as the test's own fixtures left them."""
     yield
-    for run in open_store().list_runs(("starting", RUNNING)):
+    for run in open_store(get_settings()).list_runs(("starting", RUNNING)):
         if run.pid and run.pid != os.getpid() and local.worker_alive(run)[0]:
             os.kill(run.pid, signal.SIGKILL)
 

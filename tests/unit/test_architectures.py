@@ -10,6 +10,7 @@ import pytest
 from dashcore.errors import UserError
 from dashcore.models import builder, presets, specs, validation
 from dashcore.models.specs import ModelSpec, StackError
+from dashcore.settings import get_settings
 
 OUT = {"type": "Dense", "units": 10, "activation": "softmax"}
 FLAT = {"type": "Flatten"}
@@ -21,7 +22,7 @@ def stack(*layers: dict) -> ModelSpec:
 
 def problem(spec: ModelSpec) -> StackError:
     with pytest.raises(StackError) as info:
-        validation.validate_spec(spec)
+        validation.validate_spec(spec, get_settings().limits.max_params)
     return info.value
 
 
@@ -30,18 +31,19 @@ def problem(spec: ModelSpec) -> StackError:
 
 @pytest.mark.parametrize(("preset", "params"), [
     ("Dense 64", 50_890), ("MLP 2×512", 669_706), ("CNN 32-64", 34_826)])
-def test_tutorial_presets_have_the_tutorials_parameter_counts(preset: str, params: int) -> None:
-    summary = builder.summarize(presets.get_preset(preset))
+def test_tutorial_presets_have_the_tutorials_parameter_counts(preset: str, params: int,
+                                                              settings) -> None:
+    summary = builder.summarize(presets.get_preset(preset), settings.limits.max_params)
     assert summary.total_params == params
     assert summary.trainable_params == params
     assert summary.non_trainable_params == 0
 
 
 @pytest.mark.parametrize("preset", list(presets.PRESETS))
-def test_summary_totals_and_rows_are_keras_own_for_every_preset(preset: str) -> None:
+def test_summary_totals_and_rows_are_keras_own_for_every_preset(preset: str, settings) -> None:
     spec = presets.get_preset(preset)
-    model = builder.build_model(spec)
-    summary = builder.summarize(spec)
+    model = builder.build_model(spec, settings.limits.max_params)
+    summary = builder.summarize(spec, settings.limits.max_params)
     assert summary.total_params == model.count_params()
     assert summary.trainable_params + summary.non_trainable_params == model.count_params()
     assert [row.params for row in summary.rows] == [layer.count_params() for layer in model.layers]
@@ -50,8 +52,9 @@ def test_summary_totals_and_rows_are_keras_own_for_every_preset(preset: str) -> 
         tuple(layer.output.shape[1:]) for layer in model.layers]
 
 
-def test_batch_normalization_running_statistics_count_as_non_trainable() -> None:
-    summary = builder.summarize(presets.get_preset("Best CNN"))
+def test_batch_normalization_running_statistics_count_as_non_trainable(settings) -> None:
+    summary = builder.summarize(presets.get_preset("Best CNN"),
+                                max_params=settings.limits.max_params)
     # moving mean + variance of BatchNorm layers over 32, 32, 64, 64 and 128 channels
     assert summary.non_trainable_params == 2 * (32 + 32 + 64 + 64 + 128) == 640
     assert summary.total_params == 198_762
@@ -72,15 +75,16 @@ CUSTOM_STACKS = {
 
 
 @pytest.mark.parametrize("name", list(CUSTOM_STACKS))
-def test_pure_python_shapes_and_counts_agree_with_keras(name: str) -> None:
+def test_pure_python_shapes_and_counts_agree_with_keras(name: str, settings) -> None:
     spec = CUSTOM_STACKS[name]
-    rows = builder.summarize(spec).rows
+    rows = builder.summarize(spec, settings.limits.max_params).rows
     assert validation.infer_shapes(spec) == [row.output_shape for row in rows]
     assert validation.estimate_params(spec) == [row.params for row in rows]
 
 
-def test_summary_table_uses_keras_column_names_and_shapes() -> None:
-    table = builder.summarize(presets.get_preset("CNN 32-64")).table()
+def test_summary_table_uses_keras_column_names_and_shapes(settings) -> None:
+    table = builder.summarize(presets.get_preset("CNN 32-64"),
+                              max_params=settings.limits.max_params).table()
     assert table[0]["Output shape"] == "(None, 26, 26, 32)"
     assert table[0]["Param #"] == 320
     assert table[-1]["Output shape"] == "(None, 10)"
@@ -118,11 +122,11 @@ def test_broken_json_is_refused_with_what_was_expected(text: str, found: str) ->
     assert found in str(info.value)
 
 
-def test_with_data_fits_the_output_and_the_row_reader_to_a_new_dataset() -> None:
+def test_with_data_fits_the_output_and_the_row_reader_to_a_new_dataset(settings) -> None:
     spec = presets.get_preset("LSTM rows").with_data((32, 32, 1), 5)
     assert spec.layers[0]["target_shape"] == [32, 32]
     assert spec.layers[-1]["units"] == 5
-    validation.validate_spec(spec)
+    validation.validate_spec(spec, settings.limits.max_params)
 
 
 # --- invalid stacks: one test per kind --------------------------------------------------------
@@ -258,17 +262,20 @@ def test_a_misspelt_setting_is_named_with_the_settings_the_layer_takes() -> None
     assert "takes units, activation" in str(error)
 
 
-def test_build_model_refuses_an_invalid_stack_with_the_same_sentence() -> None:
+def test_build_model_refuses_an_invalid_stack_with_the_same_sentence(settings) -> None:
     spec = stack(FLAT, {"type": "Conv2D", "filters": 8}, OUT)
     with pytest.raises(StackError, match=r"Layer 2 \(Conv2D\) needs an image"):
-        builder.build_model(spec)
+        builder.build_model(spec, settings.limits.max_params)
 
 
-def test_trace_stack_keeps_the_shapes_before_the_problem() -> None:
-    shapes, error = validation.trace_stack(stack(FLAT, {"type": "Conv2D", "filters": 8}, OUT))
+def test_trace_stack_keeps_the_shapes_before_the_problem(settings) -> None:
+    limit = settings.limits.max_params
+    shapes, error = validation.trace_stack(stack(FLAT, {"type": "Conv2D", "filters": 8}, OUT),
+                                           limit)
     assert shapes == [(784,), None, None]
     assert error is not None and error.layer == 1
-    assert validation.trace_stack(presets.get_preset("Dense 64")) == ([(784,), (64,), (10,)], None)
+    assert validation.trace_stack(presets.get_preset("Dense 64"), limit) == (
+        [(784,), (64,), (10,)], None)
 
 
 # --- editing ---------------------------------------------------------------------------------
@@ -304,7 +311,8 @@ def test_reshape_targets_that_are_not_shapes_are_refused_with_an_example(text: s
         specs.parse_shape(text)
 
 
-def test_the_empty_start_is_one_flatten_away_from_valid() -> None:
+def test_the_empty_start_is_one_flatten_away_from_valid(settings) -> None:
     empty = presets.empty_spec()
     assert "Add a Flatten above the Dense" in str(problem(empty))
-    validation.validate_spec(specs.add_layer(empty, specs.new_layer("Flatten"), 0))
+    validation.validate_spec(specs.add_layer(empty, specs.new_layer("Flatten"), 0),
+                             max_params=settings.limits.max_params)

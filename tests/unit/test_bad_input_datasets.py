@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dashcore.datasets import catalog
+from dashcore.settings import get_settings
 from tests.helpers.corpus import (
     Case,
     an_existing_dataset,
@@ -56,7 +57,7 @@ CASES: dict[str, Case] = {
                            ("A dataset named 'digits' already exists",),
                            setup=an_existing_dataset),
     "data-load-outside-the-datasets-folder": Case(
-        "data", lambda r: catalog.load_dataset("upload:../../x"),
+        "data", lambda r: catalog.load_dataset("upload:../../x", settings=get_settings()),
         ("There is no uploaded dataset called '../../x'",)),
 }
 

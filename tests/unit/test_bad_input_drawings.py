@@ -57,7 +57,8 @@ CASES: dict[str, Case] = {
         ("not a PNG image",)),
     "draw-canvas-not-png": Case(
         "draw", lambda r: drawings.save_drawing(np.zeros((28, 28), np.uint8), 3,
-                                                b"GIF89a" + bytes(60_000_000)),
+                                                b"GIF89a" + bytes(60_000_000),
+                                                settings=get_settings()),
         ("58,594 KB; the limit is 1,024 KB", "DASHCORE_DRAWING_KB")),
 }
 

@@ -13,6 +13,7 @@ import pytest
 from dashcore.datasets import uploads
 from dashcore.jobs import queue
 from dashcore.models import specs
+from dashcore.settings import get_settings
 from dashcore.training.config import TrainConfig
 from tests.helpers.corpus import (
     ANN,
@@ -88,7 +89,7 @@ CASES: dict[str, Case] = {
                         ("uploads are limited to 1 MB",), env={"DASHCORE_UPLOAD_MB": "1"}),
     "model-huge": Case("models", model_upload_of(b"PK\x03\x04" + bytes(2 << 20), "huge.keras"),
                        ("over the 1 MB upload limit",), env={"DASHCORE_UPLOAD_MB": "1"}),
-    "stop-a-finished-run": Case("train", lambda r: queue.stop("r-done"),
+    "stop-a-finished-run": Case("train", lambda r: queue.stop("r-done", settings=get_settings()),
                                 ("is already completed: there is nothing to stop",),
                                 setup=a_finished_run),
     "npz-decompression-bomb": Case("data", dataset_upload(bomb_npz),
@@ -108,11 +109,12 @@ CASES: dict[str, Case] = {
         ("At batch size 4,096", "Use a batch size of at most", "DASHCORE_MAX_ACTIVATION_MB")),
     "train-over-disk-quota": Case(
         "train", lambda r: queue.submit(TrainConfig(architecture=TINY, epochs=1),
-                                        launcher=FakeLauncher(), user=ANN),
+                                        launcher=FakeLauncher(), user=ANN, settings=get_settings()),
         ("disk quota", "a new run cannot be started", "DASHCORE_USER_DISK_MB"),
         env={"DASHCORE_USER_DISK_MB": "1"}, setup=anns_big_run),
     "data-over-disk-quota": Case(
-        "data", lambda r: uploads.save_uploaded_dataset("more", npz(), user=ANN),
+        "data", lambda r: uploads.save_uploaded_dataset("more", npz(), user=ANN,
+                                                        settings=get_settings()),
         ("disk quota", "this dataset", "DASHCORE_USER_DISK_MB"),
         env={"DASHCORE_USER_DISK_MB": "1"}, setup=anns_big_run),
     # one person cannot spend what belongs to everyone

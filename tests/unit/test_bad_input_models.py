@@ -13,6 +13,7 @@ import pytest
 from dashcore.datasets import catalog
 from dashcore.evaluation.splits import check_fit
 from dashcore.models import registry, specs
+from dashcore.settings import get_settings
 from tests.helpers.corpus import (
     DEEP_JSON,
     FLAT,
@@ -69,10 +70,12 @@ CASES: dict[str, Case] = {
                                   ("'.keras' or legacy '.h5'",)),
     "model-zip-slip": Case("models", model_upload_of(make_zip({"../config.json": b"{}"}),
                                                      "outside.keras"), ("outside",)),
-    "model-default-that-is-gone": Case("models", lambda r: registry.set_default_model("gone-1"),
-                                       ("Model 'gone-1' does not exist",)),
+    "model-default-that-is-gone": Case(
+        "models", lambda r: registry.set_default_model("gone-1", get_settings()),
+        ("Model 'gone-1' does not exist",)),
     "model-rename-built-in": Case("models", lambda r: registry.rename_model(
-        registry.BUILTIN_ID, "mine now"), ("built-in default model cannot be renamed",)),
+        registry.BUILTIN_ID, "mine now", settings=get_settings()),
+        ("built-in default model cannot be renamed",)),
     "model-1001-members": Case(
         "models", model_upload_of(lambda r: make_zip({"config.json": b"{}", **{
             f"assets/{n}": b"" for n in range(1_000)}}), "many.keras"), ("holds 1,001 files",)),

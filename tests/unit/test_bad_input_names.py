@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dashcore.models import registry, upload
+from dashcore.settings import get_settings
 from tests.helpers.corpus import (
     Case,
     an_existing_run,
@@ -29,7 +30,8 @@ CASES: dict[str, Case] = {
                              ("Dataset name '../x' is not allowed",)),
     "model-path-traversal-name": Case("models", model_upload_of(b"PK\x03\x04", "../../x.keras"),
                                       ("folder path",)),
-    "model-rename-empty": Case("models", lambda r: registry.rename_model("some-model", "  "),
+    "model-rename-empty": Case("models", lambda r: registry.rename_model("some-model", "  ",
+                                                                         settings=get_settings()),
                                ("A model name needs 1 to 80 characters",)),
     "rename-empty": Case("train", rename_run("   "),
                          ("A run name needs 1 to 80 characters; got 0",), setup=an_existing_run),
@@ -39,15 +41,19 @@ CASES: dict[str, Case] = {
     "rename-missing-run": Case("train", rename_run("new name", run_id="r-gone"),
                                ("Run 'r-gone' does not exist",), setup=an_existing_run),
     "model-rename-newline-heading": Case(
-        "models", lambda r: registry.rename_model("some-model", "ok\n# IMPORTANT: sign in"),
+        "models", lambda r: registry.rename_model("some-model", "ok\n# IMPORTANT: sign in",
+                                                  settings=get_settings()),
         ("A model name may not contain a line break at position 3",)),
     "model-rename-rtl-override": Case(
-        "models", lambda r: registry.rename_model("some-model", "report\u202eexe.pdf"),
+        "models", lambda r: registry.rename_model("some-model", "report\u202eexe.pdf",
+                                                  settings=get_settings()),
         ("text-direction control (U+202E RIGHT-TO-LEFT OVERRIDE)",)),
-    "model-rename-nul": Case("models", lambda r: registry.rename_model("some-model", "a\x00b"),
+    "model-rename-nul": Case("models", lambda r: registry.rename_model("some-model", "a\x00b",
+                                                                       settings=get_settings()),
                              ("A model name may not contain a NUL character",)),
     "model-upload-name-newline": Case(
-        "models", lambda r: upload.import_model(b"PK\x03\x04", "m.keras", name="a\nb"),
+        "models", lambda r: upload.import_model(b"PK\x03\x04", "m.keras", name="a\nb",
+                                                settings=get_settings()),
         ("A model name may not contain a line break",)),
     "model-upload-filename-10000-chars": Case(
         "models", model_upload_of(b"PK\x03\x04", "x" * 10_000 + ".keras"),

@@ -53,10 +53,11 @@ def test_canvas_ready_is_a_checked_training_setting() -> None:
     assert TrainConfig(holdout_last=-1).validate()
 
 
-def test_the_default_model_never_trains_or_validates_on_the_held_out_replay_digits() -> None:
+def test_the_default_model_never_trains_or_validates_on_the_held_out_replay_digits(
+        settings) -> None:
     config = default_model.default_config()
     assert config.holdout_last == len(REPLAY_RANGE) and config.canvas_ready
-    data = prepare_data(dataclasses.replace(config, canvas_ready=False))
+    data = prepare_data(dataclasses.replace(config, canvas_ready=False), settings=settings)
     mnist = load_mnist()
     assert len(data.x_train) + len(data.x_val) == REPLAY_RANGE.start
     seen = {row.tobytes() for row in np.round(np.concatenate([data.x_train, data.x_val])

@@ -56,14 +56,15 @@ def _count(folder: Path) -> int:
 
 
 def test_refused_and_accepted_uploads_leave_no_file_in_the_system_temp_folder(
-        files: dict[str, Path], system_tmp: Path) -> None:  # noqa: F811
+        files: dict[str, Path], system_tmp: Path, settings) -> None:  # noqa: F811
     before = _count(system_tmp)
     damaged = with_damaged_assets(files["tutorial_cnn.keras"].read_bytes())
     with pytest.raises(UploadRefused) as refused:
-        upload.import_model(damaged, "assets.keras")
+        upload.import_model(damaged, "assets.keras", settings=settings)
     assert refused.value.code == "load_failed"
     assert "Traceback" not in str(refused.value)
-    entry = upload.import_model(files["tutorial_cnn.keras"].read_bytes(), "cnn.keras")
+    entry = upload.import_model(files["tutorial_cnn.keras"].read_bytes(), "cnn.keras",
+                                settings=settings)
     assert entry.path.is_file()
     assert _count(system_tmp) == before  # Keras's extraction went with the quarantine
     quarantine = get_settings().uploads_dir / "quarantine"

@@ -33,11 +33,11 @@ def test_photos_into_two_classes_save_as_a_split_colour_dataset() -> None:
     assert dataset.name == "upload:hands"
 
 
-def test_a_class_with_one_photo_is_refused_and_nothing_is_written() -> None:
+def test_a_class_with_one_photo_is_refused_and_nothing_is_written(settings) -> None:
     c = collection_with({"a": 3, "b": 3, "c": 1})
     with pytest.raises(UserError, match="Class 'c' has 1 photo"):
         collect.save_collection(c, "x", get_settings().ensure_dirs())
-    assert catalog.list_datasets()[-1] == "Fashion-MNIST"
+    assert catalog.list_datasets(settings)[-1] == "Fashion-MNIST"
 
 
 def test_class_names_are_checked_and_unique() -> None:

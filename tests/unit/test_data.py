@@ -31,12 +31,12 @@ def stored_files() -> list[Path]:
 def assert_rejected(content: bytes, *fragments: str, name: str = "mine") -> str:
     """The upload is refused with a message containing ``fragments``, and nothing is saved."""
     with pytest.raises(UserError) as caught:
-        uploads.save_uploaded_dataset(name, content)
+        uploads.save_uploaded_dataset(name, content, settings=get_settings())
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert stored_files() == []
-    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
+    assert catalog.list_datasets(get_settings()) == [base.MNIST, base.FASHION]
     return message
 
 
@@ -57,19 +57,19 @@ def test_mnist_first_twenty_test_labels_are_the_tutorials() -> None:
     assert catalog.load_mnist().y_test[:20].tolist() == MNIST_FIRST_20_TEST_LABELS
 
 
-def test_mnist_is_loaded_once_and_nobody_can_modify_it() -> None:
-    assert catalog.load_dataset(base.MNIST) is catalog.load_mnist()
+def test_mnist_is_loaded_once_and_nobody_can_modify_it(settings) -> None:
+    assert catalog.load_dataset(base.MNIST, settings=settings) is catalog.load_mnist()
     with pytest.raises(ValueError):
         catalog.load_mnist().x_train[0, 0, 0] = 1
 
 
-def test_only_the_built_in_datasets_are_listed_before_any_upload() -> None:
-    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
+def test_only_the_built_in_datasets_are_listed_before_any_upload(settings) -> None:
+    assert catalog.list_datasets(settings) == [base.MNIST, base.FASHION]
 
 
-def test_an_unknown_dataset_name_lists_the_ones_that_exist() -> None:
+def test_an_unknown_dataset_name_lists_the_ones_that_exist(settings) -> None:
     with pytest.raises(NotFoundError, match="Unknown dataset 'CIFAR'.*MNIST, Fashion-MNIST"):
-        catalog.load_dataset("CIFAR")
+        catalog.load_dataset("CIFAR", settings=settings)
 
 
 # ---------------------------------------------------------------- Fashion-MNIST
@@ -83,13 +83,14 @@ def fresh_fashion_cache():
     catalog._load_fashion_cached.cache_clear()
 
 
-def test_fashion_offline_says_so_and_points_to_mnist(monkeypatch, fresh_fashion_cache) -> None:
+def test_fashion_offline_says_so_and_points_to_mnist(monkeypatch, fresh_fashion_cache,
+                                                     settings) -> None:
     def no_network():
         raise OSError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(catalog, "_download_fashion", no_network)
     with pytest.raises(UserError) as caught:
-        catalog.load_dataset(base.FASHION)
+        catalog.load_dataset(base.FASHION, settings=settings)
     message = str(caught.value)
     assert message.startswith("Could not download Fashion-MNIST: no network")
     assert "MNIST is available offline" in message
@@ -111,14 +112,14 @@ def test_fashion_online_has_clothing_class_names(monkeypatch, fresh_fashion_cach
 # ---------------------------------------------------------------- valid uploads
 
 
-def test_a_valid_upload_is_listed_and_loads_back_unchanged() -> None:
+def test_a_valid_upload_is_listed_and_loads_back_unchanged(settings) -> None:
     content = arrays()
     buffer = io.BytesIO()
     np.savez(buffer, **content)
-    saved = uploads.save_uploaded_dataset("my digits", buffer.getvalue())
+    saved = uploads.save_uploaded_dataset("my digits", buffer.getvalue(), settings=settings)
     assert saved.name == "upload:my digits"
-    assert catalog.list_datasets() == [base.MNIST, base.FASHION, "upload:my digits"]
-    loaded = catalog.load_dataset("upload:my digits")
+    assert catalog.list_datasets(settings) == [base.MNIST, base.FASHION, "upload:my digits"]
+    loaded = catalog.load_dataset("upload:my digits", settings=settings)
     for key in base.REQUIRED_KEYS:
         np.testing.assert_array_equal(getattr(loaded, key), content[key])
     assert loaded.class_names == ("0", "1", "2")
@@ -126,27 +127,28 @@ def test_a_valid_upload_is_listed_and_loads_back_unchanged() -> None:
     assert [p.name for p in stored_files()] == ["my digits.npz"]
 
 
-def test_channel_axis_and_float_pixels_are_accepted_and_stored_as_uint8() -> None:
+def test_channel_axis_and_float_pixels_are_accepted_and_stored_as_uint8(settings) -> None:
     content = arrays()
     floats = (content["x_train"] / 255.0)[..., np.newaxis].astype(np.float32)
     saved = uploads.save_uploaded_dataset("floats", npz(x_train=floats,
-                                                     y_train=content["y_train"].astype(float)))
+                                                     y_train=content["y_train"].astype(float)),
+                                          settings)
     assert saved.x_train.shape == (30, 28, 28) and saved.x_train.dtype == np.uint8
     np.testing.assert_array_equal(saved.x_train, content["x_train"])
     assert saved.y_train.dtype == np.int64
 
 
-def test_a_removed_upload_is_reported_as_gone() -> None:
-    uploads.save_uploaded_dataset("short lived", npz())
+def test_a_removed_upload_is_reported_as_gone(settings) -> None:
+    uploads.save_uploaded_dataset("short lived", npz(), settings=settings)
     (get_settings().datasets_dir / "short lived.npz").unlink()
     with pytest.raises(NotFoundError, match="no longer exists"):
-        catalog.load_dataset("upload:short lived")
+        catalog.load_dataset("upload:short lived", settings=settings)
 
 
-def test_half_written_temp_files_are_not_listed() -> None:
+def test_half_written_temp_files_are_not_listed(settings) -> None:
     folder = get_settings().ensure_dirs().datasets_dir
     (folder / ".mine.a1b2c3.npz").write_bytes(b"partial")
-    assert catalog.list_datasets() == [base.MNIST, base.FASHION]
+    assert catalog.list_datasets(settings) == [base.MNIST, base.FASHION]
 
 
 # ---------------------------------------------------------------- bad uploads, one per kind
@@ -192,12 +194,12 @@ def test_images_with_an_alpha_channel_are_rejected_with_the_fix() -> None:
                     "x_train has 4 channels", "RGB colour (N×H×W×3)")
 
 
-def test_colour_images_are_accepted_and_keep_their_channels() -> None:
+def test_colour_images_are_accepted_and_keep_their_channels(settings) -> None:
     rng = np.random.default_rng(0)
     dataset = uploads.save_uploaded_dataset("colour", npz(
         x_train=rng.integers(0, 256, (30, 28, 28, 3), dtype=np.uint8),
-        x_test=rng.integers(0, 256, (12, 28, 28, 3), dtype=np.uint8)))
-    loaded = catalog.load_dataset(dataset.name)
+        x_test=rng.integers(0, 256, (12, 28, 28, 3), dtype=np.uint8)), settings=settings)
+    loaded = catalog.load_dataset(dataset.name, settings=settings)
     assert loaded.input_shape == (28, 28, 3) and loaded.colour
     np.testing.assert_array_equal(loaded.x_train, dataset.x_train)
 
@@ -308,12 +310,14 @@ def test_empty_or_long_dataset_names_are_rejected(name: str) -> None:
     assert_rejected(npz(), "A dataset name needs 1 to 60 characters", name=name)
 
 
-def test_a_duplicate_name_is_rejected_and_the_first_upload_kept() -> None:
-    first = uploads.save_uploaded_dataset("digits", npz())
+def test_a_duplicate_name_is_rejected_and_the_first_upload_kept(settings) -> None:
+    first = uploads.save_uploaded_dataset("digits", npz(), settings=settings)
     with pytest.raises(UserError, match="'digits' already exists: choose another name"):
-        uploads.save_uploaded_dataset("digits", npz(x_train=arrays(seed=9)["x_train"]))
+        uploads.save_uploaded_dataset("digits", npz(x_train=arrays(seed=9)["x_train"]),
+                                      settings=settings)
     assert [p.name for p in stored_files()] == ["digits.npz"]
-    np.testing.assert_array_equal(catalog.load_dataset("upload:digits").x_train, first.x_train)
+    np.testing.assert_array_equal(catalog.load_dataset("upload:digits",
+                                                       settings=settings).x_train, first.x_train)
 
 
 # ---------------------------------------------------------------- preparation

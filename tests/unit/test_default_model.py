@@ -56,10 +56,10 @@ def test_its_card_says_exactly_how_it_was_trained_and_how_to_regenerate_it(shipp
     assert card["fit_s"] > 0 and card["test_images"] == 10_000
 
 
-def test_a_fresh_install_draws_with_the_builtin_model() -> None:
-    ids = [e.model_id for e in registry.list_models()]
+def test_a_fresh_install_draws_with_the_builtin_model(settings) -> None:
+    ids = [e.model_id for e in registry.list_models(settings)]
     assert ids == [BUILTIN_ID]
-    assert registry.default_model_id() == BUILTIN_ID
+    assert registry.default_model_id(settings) == BUILTIN_ID
 
 
 def test_the_recipe_is_one_a_user_could_enter_on_the_train_page() -> None:
@@ -71,10 +71,11 @@ def test_the_recipe_is_one_a_user_could_enter_on_the_train_page() -> None:
 
 
 @pytest.mark.slow
-def test_regenerating_trains_through_the_pipeline_and_writes_model_and_card(tmp_path: Path
+def test_regenerating_trains_through_the_pipeline_and_writes_model_and_card(tmp_path: Path, settings
                                                                            ) -> None:
     config = default_model.default_config(epochs=1, max_train_images=400)
-    model, card = default_model.train_default(config, quiet=True, cache_dir=tmp_path / "cache")
+    model, card = default_model.train_default(config, quiet=True, cache_dir=tmp_path / "cache",
+                                              settings=settings)
     model_path, card_path = default_model.write_default(
         model, card, tmp_path / "default_model.keras", tmp_path / "default_model.json")
     reloaded = load_keras_model(model_path)
@@ -84,4 +85,5 @@ def test_regenerating_trains_through_the_pipeline_and_writes_model_and_card(tmp_
     assert 0.0 <= written["test_accuracy"] <= 1.0
     x = np.zeros((1, 28, 28, 1), np.float32)
     assert np.allclose(reloaded(x, training=False), model(x, training=False), atol=1e-6)
-    assert not list(registry.list_models(include_builtin=False))  # user's registry untouched
+    assert not list(registry.list_models(include_builtin=False,
+                                         settings=settings))  # user's registry untouched

@@ -152,7 +152,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     keras.utils.set_random_seed(0)
     settings = Settings(home=tmp_path_factory.mktemp("eval_home"))
     mnist = catalog.load_mnist()
-    model = build_model(get_preset("Dense 64"))
+    model = build_model(get_preset("Dense 64"), get_settings().limits.max_params)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     x = prepare.scale_images(mnist.x_train[:500])
     model.fit(x, prepare.one_hot(mnist.y_train[:500], 10), epochs=1, batch_size=32, verbose=0)
@@ -160,11 +160,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     return model, entry, settings
 
 
-def test_metrics_on_a_real_model_agree_with_scikit_learn(trained) -> None:
+def test_metrics_on_a_real_model_agree_with_scikit_learn(trained, settings) -> None:
     from sklearn import metrics as skm
 
     _, entry, _ = trained
-    result = runner.evaluate_model(entry.path, base.MNIST, "test")
+    result = runner.evaluate_model(entry.path, base.MNIST, "test", settings=settings)
     y_true, y_pred = result.predictions.y_true, result.predictions.y_pred
     assert result.size == 10_000
     np.testing.assert_array_equal(result.matrix, skm.confusion_matrix(y_true, y_pred))
@@ -182,18 +182,19 @@ def test_metrics_on_a_real_model_agree_with_scikit_learn(trained) -> None:
     assert 0.5 < result.accuracy < 1.0  # really trained, and really imperfect
 
 
-def test_accuracy_and_loss_equal_what_model_evaluate_reports(trained) -> None:
+def test_accuracy_and_loss_equal_what_model_evaluate_reports(trained, settings) -> None:
     model, entry, _ = trained
     mnist = catalog.load_mnist()
     keras_loss, keras_accuracy = model.evaluate(
         prepare.scale_images(mnist.x_test), prepare.one_hot(mnist.y_test, 10), batch_size=256,
         verbose=0)
-    result = runner.evaluate_model(entry.path, base.MNIST, "test")
+    result = runner.evaluate_model(entry.path, base.MNIST, "test", settings=settings)
     assert result.accuracy == pytest.approx(keras_accuracy, abs=1e-5)
     assert result.loss == pytest.approx(keras_loss, abs=1e-5)
 
 
-def test_loss_still_equals_model_evaluate_when_the_model_is_overconfident(trained) -> None:
+def test_loss_still_equals_model_evaluate_when_the_model_is_overconfident(trained,
+                                                                          settings) -> None:
     """Keras takes a softmax's loss from its logits: clipping at 1e-7 would be ~3e-3 off here."""
     import keras
 
@@ -205,45 +206,49 @@ def test_loss_still_equals_model_evaluate_when_the_model_is_overconfident(traine
     mnist = catalog.load_mnist()
     keras_loss, _ = sharp.evaluate(prepare.scale_images(mnist.x_test),
                                    prepare.one_hot(mnist.y_test, 10), batch_size=256, verbose=0)
-    result = runner.evaluate_model(_save(sharp, "sharp", settings), base.MNIST, "test")
+    result = runner.evaluate_model(_save(sharp, "sharp", settings), base.MNIST, "test",
+                                   settings=settings)
     assert result.predictions.probs[np.arange(10_000), result.predictions.y_true].min() < 1e-7
     assert result.loss == pytest.approx(keras_loss, abs=1e-5)
 
 
-def test_predictions_are_cached_per_model_file_and_recomputed_when_it_changes(trained) -> None:
+def test_predictions_are_cached_per_model_file_and_recomputed_when_it_changes(trained,
+                                                                              settings) -> None:
     model, entry, settings = trained
-    first = runner.evaluate_model(entry.path, base.MNIST, "test")
-    assert runner.evaluate_model(entry.path, base.MNIST, "test") is first
-    assert runner.evaluate_model(entry.path, base.MNIST, "train") is not first
+    first = runner.evaluate_model(entry.path, base.MNIST, "test", settings=settings)
+    assert runner.evaluate_model(entry.path, base.MNIST, "test", settings=settings) is first
+    assert runner.evaluate_model(entry.path, base.MNIST, "train", settings=settings) is not first
     time.sleep(0.01)  # a distinct modification time, not a timing assertion
     registry.save_model(model, entry.card, settings, model_id=entry.model_id)
-    assert runner.evaluate_model(entry.path, base.MNIST, "test") is not first
+    assert runner.evaluate_model(entry.path, base.MNIST, "test", settings=settings) is not first
 
 
 def _save(model, name: str, settings: Settings) -> Path:
     return registry.save_model(model, {"name": name}, settings).path
 
 
-def test_a_colour_32x32_model_is_refused_naming_both_shapes(tmp_path: Path) -> None:
+def test_a_colour_32x32_model_is_refused_naming_both_shapes(tmp_path: Path, settings) -> None:
     spec = get_preset("Dense 64").with_data((32, 32, 3), 10)
-    path = _save(build_model(spec), "cifar-like", Settings(home=tmp_path))
+    path = _save(build_model(spec, settings.limits.max_params), "cifar-like",
+                 Settings(home=tmp_path))
     with pytest.raises(UserError) as info:
-        runner.evaluate_model(path, base.MNIST, "test")
+        runner.evaluate_model(path, base.MNIST, "test", settings=settings)
     assert "32×32×3" in str(info.value) and "28×28" in str(info.value)
 
 
-def test_a_two_class_model_is_refused_naming_both_class_counts(tmp_path: Path) -> None:
-    path = _save(build_model(get_preset("Dense 64").with_data((28, 28, 1), 2)), "binary",
+def test_a_two_class_model_is_refused_naming_both_class_counts(tmp_path: Path, settings) -> None:
+    path = _save(build_model(get_preset("Dense 64").with_data((28, 28, 1), 2),
+                             max_params=settings.limits.max_params), "binary",
                  Settings(home=tmp_path))
     with pytest.raises(UserError, match=r"outputs 2 classes but MNIST has 10"):
-        runner.evaluate_model(path, base.MNIST, "test")
+        runner.evaluate_model(path, base.MNIST, "test", settings=settings)
 
 
-def test_a_flat_784_input_model_is_fed_flattened_images(tmp_path: Path) -> None:
+def test_a_flat_784_input_model_is_fed_flattened_images(tmp_path: Path, settings) -> None:
     spec = ModelSpec(input_shape=(784,), layers=[
         {"type": "Dense", "units": 10, "activation": "softmax"}])
-    path = _save(build_model(spec), "flat", Settings(home=tmp_path))
-    result = runner.evaluate_model(path, base.MNIST, "test")
+    path = _save(build_model(spec, settings.limits.max_params), "flat", Settings(home=tmp_path))
+    result = runner.evaluate_model(path, base.MNIST, "test", settings=settings)
     assert result.size == 10_000 and result.matrix.sum() == 10_000
 
 
@@ -252,26 +257,28 @@ def test_your_drawings_without_any_drawings_says_where_to_make_them() -> None:
         splits.split_arrays(base.MNIST, splits.DRAWINGS_SPLIT, get_settings())
 
 
-def test_your_drawings_are_scored_once_some_are_saved(tmp_path: Path) -> None:
+def test_your_drawings_are_scored_once_some_are_saved(tmp_path: Path, settings) -> None:
     from dashcore.datasets import drawings
 
-    assert not splits.drawings_available()
+    assert not splits.drawings_available(settings)
     mnist = catalog.load_mnist()
     for image, label in zip(mnist.x_test[:3], mnist.y_test[:3], strict=True):
-        drawings.save_drawing(image, int(label))
-    assert splits.drawings_available()
+        drawings.save_drawing(image, int(label), settings=settings)
+    assert splits.drawings_available(settings)
     spec = ModelSpec(input_shape=(784,), layers=[
         {"type": "Dense", "units": 10, "activation": "softmax"}])
-    path = _save(build_model(spec), "flat", Settings(home=tmp_path / "models-home"))
-    result = runner.evaluate_model(path, base.MNIST, splits.DRAWINGS_SPLIT)
+    path = _save(build_model(spec, settings.limits.max_params), "flat",
+                 Settings(home=tmp_path / "models-home"))
+    result = runner.evaluate_model(path, base.MNIST, splits.DRAWINGS_SPLIT, settings=settings)
     assert result.size == 3
     assert result.predictions.y_true.tolist() == mnist.y_test[:3].tolist()
 
 
-def test_an_empty_split_is_refused_with_the_split_to_use_instead() -> None:
+def test_an_empty_split_is_refused_with_the_split_to_use_instead(settings) -> None:
     from dashcore.datasets import drawings
 
-    drawings.save_drawing(catalog.load_mnist().x_test[0], 7)  # drawings have a test split only
+    drawings.save_drawing(catalog.load_mnist().x_test[0], 7,
+                          settings=settings)  # drawings have a test split only
     with pytest.raises(UserError, match="no images: evaluate on the test split"):
         splits.split_arrays(base.DRAWINGS, "train", get_settings())
 
@@ -291,6 +298,6 @@ def test_a_model_is_scored_on_the_dataset_of_the_settings_it_is_given_not_the_en
                                                 y_test=given_test["y_test"]), settings=given)
     spec = ModelSpec(input_shape=(28, 28, 1), num_classes=3, layers=[
         {"type": "Flatten"}, {"type": "Dense", "units": 3, "activation": "softmax"}])
-    path = _save(build_model(spec), "tiny", given)
+    path = _save(build_model(spec, get_settings().limits.max_params), "tiny", given)
     result = runner.evaluate_model(path, f"{base.UPLOAD_PREFIX}shared", "test", settings=given)
     assert result.size == 21  # the given folder's 21 test images, not the environment's 12

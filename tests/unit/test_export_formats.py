@@ -37,9 +37,10 @@ def trained() -> object:
 
 
 @pytest.fixture
-def entry(trained) -> registry.ModelEntry:
+def entry(trained, settings) -> registry.ModelEntry:
     return registry.save_model(trained, {"name": "tiny cnn", "dataset": "MNIST",
-                                         "input_shape": [28, 28, 1], "num_classes": 10})
+                                         "input_shape": [28, 28, 1], "num_classes": 10},
+                               settings)
 
 
 def _test_images(n: int = 300) -> tuple[np.ndarray, np.ndarray]:

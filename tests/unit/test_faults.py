@@ -81,9 +81,9 @@ def temp_leftovers(folder: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_epoch_fails_the_run_and_keeps_metrics_and_best_checkpoint():
-    run = queue.submit(LONG, name="killed mid-epoch")
-    the_store = open_store()
+def test_a_worker_killed_mid_epoch_fails_the_run_and_keeps_metrics_and_best_checkpoint(settings):
+    run = queue.submit(LONG, name="killed mid-epoch", settings=settings)
+    the_store = open_store(settings)
     best = get_settings().runs_dir / run.run_id / "best.weights.h5"
 
     def in_second_epoch() -> bool:
@@ -102,7 +102,8 @@ def test_a_worker_killed_mid_epoch_fails_the_run_and_keeps_metrics_and_best_chec
     first_epoch = the_store.epoch_points(run.run_id)[0]
     assert first_epoch["epoch"] == 1 and "val_loss" in first_epoch
     assert len(the_store.batch_points(run.run_id)) >= 2
-    model = build_model(ModelSpec.from_dict(TINY))  # the checkpoint loads: nothing half-written
+    # the checkpoint loads: nothing half-written
+    model = build_model(ModelSpec.from_dict(TINY), settings.limits.max_params)
     model.load_weights(best)
     assert len(model.get_weights()) == 4
 
@@ -110,8 +111,9 @@ def test_a_worker_killed_mid_epoch_fails_the_run_and_keeps_metrics_and_best_chec
 # ---------------------------------------------------------------- (b) server restarted
 
 
-def test_a_server_restart_interrupts_orphaned_runs_and_keeps_every_runs_history(monkeypatch):
-    the_store = open_store()
+def test_a_server_restart_interrupts_orphaned_runs_and_keeps_every_runs_history(monkeypatch,
+                                                                                settings):
+    the_store = open_store(settings)
     done = the_store.create_run(RunRecord(run_id="r-done", name="done", status=COMPLETED,
                                           summary={"test_accuracy": 0.97}))
     orphan = the_store.create_run(RunRecord(run_id="r-orphan", name="orphan", status=RUNNING,
@@ -133,7 +135,7 @@ def test_a_server_restart_interrupts_orphaned_runs_and_keeps_every_runs_history(
 
     monkeypatch.setattr(queue, "_started_homes", set())  # a new server process
     launcher = FakeLauncher()
-    assert queue.startup(launcher=launcher) == [orphan.run_id]
+    assert queue.startup(launcher=launcher, settings=settings) == [orphan.run_id]
 
     runs = {r.run_id: r for r in the_store.list_runs()}
     assert runs["r-orphan"].status == INTERRUPTED
@@ -179,40 +181,42 @@ class _FullDiskModel:
         return int(self.model.count_params())
 
 
-def test_a_full_disk_while_a_model_is_saved_keeps_the_previous_model_and_card(tiny_model):
-    entry = registry.save_model(tiny_model, {"name": "Digits v1"}, model_id="digits-1")
+def test_a_full_disk_while_a_model_is_saved_keeps_the_previous_model_and_card(tiny_model, settings):
+    entry = registry.save_model(tiny_model, {"name": "Digits v1"}, model_id="digits-1",
+                                settings=settings)
     models = get_settings().models_dir
     before = snapshot(models)
 
     with pytest.raises(DiskFull, match="The disk is full: digits-1.keras could not be saved, "
                                        "so the previous version is kept unchanged"):
         registry.save_model(_FullDiskModel(tiny_model), {"name": "Digits v2"},
-                            model_id="digits-1")
+                            model_id="digits-1", settings=settings)
     assert snapshot(models) == before and temp_leftovers(models) == []
-    assert registry.read_card("digits-1")["name"] == "Digits v1"
+    assert registry.read_card("digits-1", settings=settings)["name"] == "Digits v1"
     assert get_predictor(entry.path).predict_one(np.zeros((28, 28), np.uint8)).shape == (10,)
 
     with pytest.raises(DiskFull, match="so nothing was written"):
-        registry.save_model(_FullDiskModel(tiny_model), {"name": "Brand new"})
+        registry.save_model(_FullDiskModel(tiny_model), {"name": "Brand new"}, settings=settings)
     assert snapshot(models) == before and temp_leftovers(models) == []
 
 
 def test_a_full_disk_between_model_and_card_leaves_no_model_without_a_card(tiny_model,
-                                                                           monkeypatch):
+                                                                           monkeypatch, settings):
     from dashcore import artifacts, atomic
 
     full = _HalfThenFull()  # the model file is written; the card then fills the disk
     monkeypatch.setattr(artifacts, "atomic_write_bytes", lambda path, payload: (
         atomic.atomic_write_with(path, lambda tmp: full(tmp, payload))))
     with pytest.raises(DiskFull, match="The disk is full"):
-        registry.save_model(tiny_model, {"name": "No room for the card"})
+        registry.save_model(tiny_model, {"name": "No room for the card"}, settings=settings)
     models = get_settings().models_dir
     assert full.calls == 1 and snapshot(models) == {} and temp_leftovers(models) == []
-    assert registry.list_models(include_builtin=False) == []
+    assert registry.list_models(include_builtin=False, settings=settings) == []
 
 
 @pytest.mark.slow
-def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence(monkeypatch):
+def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence(monkeypatch,
+                                                                                 settings):
     from dashcore import artifacts, atomic
 
     real_write = atomic.atomic_write_with
@@ -226,28 +230,29 @@ def test_a_full_disk_when_a_worker_saves_its_model_fails_the_run_with_a_sentence
     monkeypatch.setattr(artifacts, "atomic_write_with", full_for_models)
     monkeypatch.setattr(worker, "configure_process", lambda settings: 1)
     monkeypatch.setattr(local, "spawn_worker", FakeLauncher())
-    run = queue.submit(QUICK, name="no room to save", launcher=FakeLauncher())
+    run = queue.submit(QUICK, name="no room to save", launcher=FakeLauncher(), settings=settings)
     assert worker.run_job(run.run_id, get_settings()) == 0  # the worker itself, in this process
 
-    after = open_store().get_run(run.run_id)
+    after = open_store(settings).get_run(run.run_id)
     assert after.status == FAILED
     assert after.reason.startswith("The disk is full: ") and "so nothing was written" \
         in after.reason and "Free some space" in after.reason
-    assert open_store().epoch_points(run.run_id)  # the metrics of the epoch are kept
+    assert open_store(settings).epoch_points(run.run_id)  # the metrics of the epoch are kept
     models = get_settings().models_dir
-    assert registry.list_models(include_builtin=False) == [] and temp_leftovers(models) == []
+    assert registry.list_models(include_builtin=False,
+                                settings=settings) == [] and temp_leftovers(models) == []
 
 
 @pytest.mark.parametrize("what", ["dataset upload", "saved drawing"])
 def test_a_full_disk_while_other_files_are_saved_keeps_what_was_there(what, monkeypatch):
     settings = get_settings().ensure_dirs()
     if what == "dataset upload":
-        uploads.save_uploaded_dataset("first", npz())
-        save = lambda: uploads.save_uploaded_dataset("second", npz(seed=1))  # noqa: E731
+        uploads.save_uploaded_dataset("first", npz(), settings=settings)
+        save = lambda: uploads.save_uploaded_dataset("second", npz(seed=1), settings=settings)  # noqa: E731
         folder = settings.datasets_dir
     else:
-        drawings.save_drawing(np.zeros((28, 28), np.uint8), 3)
-        save = lambda: drawings.save_drawing(np.ones((28, 28), np.uint8), 4)  # noqa: E731
+        drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, settings=settings)
+        save = lambda: drawings.save_drawing(np.ones((28, 28), np.uint8), 4, settings=settings)  # noqa: E731
         folder = settings.drawings_dir
     before = snapshot(folder)
     full = _HalfThenFull()
@@ -263,16 +268,16 @@ def test_a_full_disk_while_other_files_are_saved_keeps_what_was_there(what, monk
 
 
 def test_a_corrupt_model_file_is_flagged_on_its_own_row_and_predicting_gives_a_sentence(
-        tiny_model):
-    good = registry.save_model(tiny_model, {"name": "Good"}, model_id="good-1")
-    bad = registry.save_model(tiny_model, {"name": "Bad"}, model_id="bad-1")
+        tiny_model, settings):
+    good = registry.save_model(tiny_model, {"name": "Good"}, model_id="good-1", settings=settings)
+    bad = registry.save_model(tiny_model, {"name": "Bad"}, model_id="bad-1", settings=settings)
     blob = bad.path.read_bytes()
     bad.path.write_bytes(blob[: len(blob) // 3])  # truncated, as by a crash mid-copy
-    registry.card_file("garbled-1").write_text("{not json", "utf-8")
-    registry.model_file("garbled-1").write_bytes(blob)
+    registry.card_file("garbled-1", settings=settings).write_text("{not json", "utf-8")
+    registry.model_file("garbled-1", settings=settings).write_bytes(blob)
 
     rows = {e.model_id: e.error or file_problem(e.path)
-            for e in registry.list_models(include_builtin=False)}
+            for e in registry.list_models(include_builtin=False, settings=settings)}
     assert rows["good-1"] is None
     assert "damaged or truncated" in rows["bad-1"]
     assert "card is damaged" in rows["garbled-1"]
@@ -280,14 +285,15 @@ def test_a_corrupt_model_file_is_flagged_on_its_own_row_and_predicting_gives_a_s
     assert get_predictor(good.path).predict_one(np.zeros((28, 28), np.uint8)).shape == (10,)
     with pytest.raises(UserError, match="bad-1.keras cannot be loaded: it is damaged"):
         get_predictor(bad.path)
-    assert registry.default_model_id() in ("good-1", registry.BUILTIN_ID, None)
+    assert registry.default_model_id(settings) in ("good-1", registry.BUILTIN_ID, None)
 
 
 # ---------------------------------------------------------------- (e) corrupt store
 
 
-def test_a_corrupt_store_row_is_shown_with_a_sentence_and_the_other_runs_are_fine(monkeypatch):
-    the_store = open_store()
+def test_a_corrupt_store_row_is_shown_with_a_sentence_and_the_other_runs_are_fine(monkeypatch,
+                                                                                  settings):
+    the_store = open_store(settings)
     for run_id in ("r-1", "r-2"):
         the_store.create_run(RunRecord(run_id=run_id, name=run_id, status=COMPLETED,
                                        config=QUICK.to_dict(), summary={"test_accuracy": 0.9}))
@@ -322,7 +328,8 @@ def test_a_corrupt_store_row_is_shown_with_a_sentence_and_the_other_runs_are_fin
     assert refused.status == FAILED and "stored training settings are damaged" in refused.reason
 
 
-def test_a_store_file_that_is_not_a_database_gives_a_sentence_and_is_left_alone(monkeypatch):
+def test_a_store_file_that_is_not_a_database_gives_a_sentence_and_is_left_alone(monkeypatch,
+                                                                                settings):
     path = get_settings().store_path
     path.parent.mkdir(parents=True, exist_ok=True)
     garbage = b"this was a run store before the disk went bad " * 200
@@ -330,18 +337,18 @@ def test_a_store_file_that_is_not_a_database_gives_a_sentence_and_is_left_alone(
     monkeypatch.setattr(factory, "_stores", {})  # a fresh server process
     with pytest.raises(StoreDamaged, match=r"runs.sqlite3 is damaged \(file is not a database\)"
                                            r".*Move the file aside"):
-        open_store()
+        open_store(settings)
     with pytest.raises(UserError, match="is damaged"):
-        queue.dispatch(launcher=FakeLauncher())  # what every /train poll calls
+        queue.dispatch(launcher=FakeLauncher(), settings=settings)  # what every /train poll calls
     assert path.read_bytes() == garbage  # nothing overwritten: it may still be rescued
     path.unlink()  # moved aside: a fresh store opens (and the teardown can check for workers)
-    assert open_store().list_runs() == []
+    assert open_store(settings).list_runs() == []
 
 
 # ---------------------------------------------------------------- (f) two people press Train
 
 
-def test_people_pressing_train_at_the_same_moment_each_get_one_run_and_one_starts():
+def test_people_pressing_train_at_the_same_moment_each_get_one_run_and_one_starts(settings):
     launcher = FakeLauncher()
     people = ["ann", "bob", "cy", "dee"]
     barrier = threading.Barrier(len(people))
@@ -352,7 +359,7 @@ def test_people_pressing_train_at_the_same_moment_each_get_one_run_and_one_start
         try:
             barrier.wait()
             made[person] = queue.submit(QUICK, name=f"{person}'s run", owner=person,
-                                       launcher=launcher)
+                                       launcher=launcher, settings=get_settings())
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -362,7 +369,7 @@ def test_people_pressing_train_at_the_same_moment_each_get_one_run_and_one_start
     for thread in threads:
         thread.join()
     assert errors == []
-    runs = open_store().list_runs()
+    runs = open_store(settings).list_runs()
     assert sorted(r.owner for r in runs) == people  # each press queued exactly once
     assert len({r.run_id for r in runs}) == len(people)
     assert len(launcher.started) == 1  # concurrent_jobs = 1: only one starts
@@ -377,6 +384,7 @@ _DISPATCHER = """
 import os, sys, time
 from pathlib import Path
 from dashcore.jobs import local, queue
+from dashcore.settings import get_settings
 
 log, go = Path(sys.argv[1]), Path(sys.argv[2])
 parent = int(os.environ["PARENT_PID"])
@@ -389,7 +397,7 @@ def launcher(run_id, settings):
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.005)
-queue.dispatch(launcher=launcher)
+queue.dispatch(get_settings(), launcher=launcher)
 """
 
 
@@ -408,7 +416,7 @@ def shared_db(request, monkeypatch):
 
 def test_server_processes_dispatching_at_once_start_each_run_once_within_the_limit(
         tmp_path, shared_db):
-    the_store = open_store()
+    the_store = open_store(get_settings())
     for i in range(3):
         the_store.create_run(RunRecord(run_id=f"r-{i}", name=f"run {i}",
                                        config=QUICK.to_dict(), created=1000.0 + i))
@@ -437,8 +445,9 @@ def test_server_processes_dispatching_at_once_start_each_run_once_within_the_lim
 
 
 def test_a_model_deleted_while_someone_predicts_finishes_that_prediction_then_says_deleted(
-        tiny_model):
-    entry = registry.save_model(tiny_model, {"name": "Soon gone"}, model_id="soon-gone-1")
+        tiny_model, settings):
+    entry = registry.save_model(tiny_model, {"name": "Soon gone"}, model_id="soon-gone-1",
+                                settings=settings)
     predictor = get_predictor(entry.path)
     image = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
     expected = predictor.predict_one(image)
@@ -459,7 +468,8 @@ def test_a_model_deleted_while_someone_predicts_finishes_that_prediction_then_sa
     thread = threading.Thread(target=someone_drawing)
     thread.start()
     first_done.wait(timeout=60)
-    registry.delete_model(entry.model_id)  # someone else presses Delete on /models
+    registry.delete_model(entry.model_id,
+                          settings=settings)  # someone else presses Delete on /models
     thread.join()
     assert errors == [] and len(answers) == 50  # the in-flight predictions complete
     assert all(np.allclose(a, expected, atol=1e-6) for a in answers)
@@ -468,15 +478,17 @@ def test_a_model_deleted_while_someone_predicts_finishes_that_prediction_then_sa
                                         "no longer exists. Pick another model."):
         get_predictor(entry.path)
     with pytest.raises(NotFoundError, match="may have been deleted"):
-        registry.get_entry(entry.model_id)
-    assert registry.list_models(include_builtin=False) == []
+        registry.get_entry(entry.model_id, settings=settings)
+    assert registry.list_models(include_builtin=False, settings=settings) == []
 
 
-def test_a_model_deleted_while_it_is_being_loaded_says_deleted(tiny_model, monkeypatch):
-    entry = registry.save_model(tiny_model, {"name": "Vanishing"}, model_id="vanishing-1")
+def test_a_model_deleted_while_it_is_being_loaded_says_deleted(tiny_model, monkeypatch, settings):
+    entry = registry.save_model(tiny_model, {"name": "Vanishing"}, model_id="vanishing-1",
+                                settings=settings)
 
     def load_while_deleted(path: Path):
-        registry.delete_model(entry.model_id)  # Keras then fails to open the file
+        registry.delete_model(entry.model_id,
+                              settings=get_settings())  # Keras then fails to open the file
         raise ValueError(f"File not found: filepath={path}")
 
     monkeypatch.setattr(registry, "load_keras_model", load_while_deleted)
@@ -487,7 +499,7 @@ def test_a_model_deleted_while_it_is_being_loaded_says_deleted(tiny_model, monke
 def test_one_person_pressing_train_repeatedly_at_once_stays_within_their_queue_limit(
         monkeypatch):
     monkeypatch.setenv("DASHCORE_QUEUED_PER_USER", "2")
-    the_store = open_store()
+    the_store = open_store(get_settings())
     insert = the_store.create_run
 
     def slow_insert(run: RunRecord) -> RunRecord:  # widen the check-then-insert window
@@ -501,7 +513,7 @@ def test_one_person_pressing_train_repeatedly_at_once_stays_within_their_queue_l
     def press() -> None:
         barrier.wait()
         try:
-            queue.submit(QUICK, owner="ann", launcher=FakeLauncher())
+            queue.submit(QUICK, owner="ann", launcher=FakeLauncher(), settings=get_settings())
         except UserError as exc:
             refused.append(str(exc))
 

@@ -24,11 +24,12 @@ SHIFTED = "upload:Shifted digits"
 
 
 @pytest.fixture
-def parent_and_shifted() -> str:
+def parent_and_shifted(settings) -> str:
     """A digit model trained on MNIST, and a dataset of digits moved 7 pixels right and
     down (the MNIST model, which saw only centred digits, reads few of them)."""
     parent = train_in_process(TrainConfig(architecture=TINY, epochs=2, max_train_images=600,
-                                          batch_size=32, seed=1), name="MNIST parent")
+                                          batch_size=32, seed=1), name="MNIST parent",
+                              settings=settings)
     mnist = load_mnist()
     buffer = io.BytesIO()
     def shift(x: np.ndarray) -> np.ndarray:
@@ -36,13 +37,15 @@ def parent_and_shifted() -> str:
 
     np.savez(buffer, x_train=shift(mnist.x_train[1000:1600]), y_train=mnist.y_train[1000:1600],
              x_test=shift(mnist.x_test[:400]), y_test=mnist.y_test[:400])
-    save_uploaded_dataset("Shifted digits", buffer.getvalue())
+    save_uploaded_dataset("Shifted digits", buffer.getvalue(), settings=settings)
     return parent.model_id
 
 
-def test_fine_tuning_raises_accuracy_on_the_new_data_and_reports_mnist(parent_and_shifted):
+def test_fine_tuning_raises_accuracy_on_the_new_data_and_reports_mnist(parent_and_shifted,
+                                                                       settings):
     tuned = train_in_process(TrainConfig(dataset=SHIFTED, start_model=parent_and_shifted,
-                                         epochs=3, max_train_images=600, batch_size=32, seed=2))
+                                         epochs=3, max_train_images=600, batch_size=32, seed=2),
+                             settings=settings)
     card = tuned.card
     assert card["parent_model"] == parent_and_shifted and card["parent_name"] == "MNIST parent"
     assert card["parent_dataset"] == "MNIST" and card["spec"]["name"] == "Tiny dense"
@@ -52,12 +55,13 @@ def test_fine_tuning_raises_accuracy_on_the_new_data_and_reports_mnist(parent_an
     assert 0.0 <= card["mnist_test_accuracy"] <= 1.0  # and what that did to MNIST is reported
 
 
-def test_frozen_layers_keep_the_parents_weights(parent_and_shifted):
+def test_frozen_layers_keep_the_parents_weights(parent_and_shifted, settings):
     tuned = train_in_process(TrainConfig(dataset=SHIFTED, start_model=parent_and_shifted,
                                          trainable_last=1, epochs=1, max_train_images=200,
-                                         batch_size=32, seed=2))
-    before = load_keras_model(get_entry(parent_and_shifted).path).get_weights()
-    after = load_keras_model(get_entry(tuned.model_id).path).get_weights()
+                                         batch_size=32, seed=2),
+                             settings=settings)
+    before = load_keras_model(get_entry(parent_and_shifted, settings=settings).path).get_weights()
+    after = load_keras_model(get_entry(tuned.model_id, settings=settings).path).get_weights()
     np.testing.assert_array_equal(after[0], before[0])  # first Dense: frozen
     assert not np.array_equal(after[2], before[2])  # last Dense: trained
     assert tuned.card["trainable_last"] == 1
@@ -72,8 +76,8 @@ def test_a_model_that_cannot_read_the_dataset_is_refused_before_training(parent_
         check_start_model(parent_and_shifted, (32, 32, 1), 10, "Big", get_settings())
 
 
-def test_asking_to_train_more_layers_than_there_are_says_how_many(parent_and_shifted):
-    model = load_keras_model(get_entry(parent_and_shifted).path)
+def test_asking_to_train_more_layers_than_there_are_says_how_many(parent_and_shifted, settings):
+    model = load_keras_model(get_entry(parent_and_shifted, settings=settings).path)
     with pytest.raises(UserError, match="has 2 layers with weights"):
         freeze_all_but_last(model, 3)
     assert freeze_all_but_last(model, 1) == 1 and not model.layers[1].trainable

@@ -19,6 +19,7 @@ from dashcore.inference.predictor import (
 )
 from dashcore.models.builder import build_model
 from dashcore.models.presets import get_preset
+from dashcore.settings import get_settings
 
 pytestmark = pytest.mark.backends  # CI runs it on JAX without TensorFlow too
 
@@ -35,7 +36,7 @@ def dense_model():
     import keras
 
     keras.utils.set_random_seed(0)
-    return build_model(get_preset("Dense 64"))
+    return build_model(get_preset("Dense 64"), get_settings().limits.max_params)
 
 
 @pytest.fixture

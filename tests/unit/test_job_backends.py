@@ -73,71 +73,72 @@ def ray(monkeypatch) -> FakeJobsClient:
     return client
 
 
-def test_a_run_is_submitted_as_one_ray_job_named_by_its_run_id_with_the_settings(ray):
-    run = queue.submit(replace(QUICK, gpus=1), name="on the cluster")
+def test_a_run_is_submitted_as_one_ray_job_named_by_its_run_id_with_the_settings(ray, settings):
+    run = queue.submit(replace(QUICK, gpus=1), name="on the cluster", settings=settings)
     job = ray.submitted[run.run_id]
     assert job["entrypoint"] == f"python -m dashcore.jobs.worker {run.run_id}"
     assert job["entrypoint_num_gpus"] == 1 and job["entrypoint_num_cpus"] == 1
     env = job["runtime_env"]["env_vars"]
     assert env["DASHCORE_HOME"] == str(get_settings().home) and env["DASHCORE_BACKEND"] == "ray"
-    stored = open_store().get_run(run.run_id)
+    stored = open_store(settings).get_run(run.run_id)
     assert (stored.status, stored.backend) == (STARTING, "ray")
 
 
-def test_a_job_held_back_for_a_gpu_says_so_and_stop_cancels_it(ray):
-    run = queue.submit(replace(QUICK, gpus=2), name="needs GPUs")
-    queue.dispatch()  # the page's poll: Ray says PENDING
-    line = display.status_line(open_store().get_run(run.run_id))
+def test_a_job_held_back_for_a_gpu_says_so_and_stop_cancels_it(ray, settings):
+    run = queue.submit(replace(QUICK, gpus=2), name="needs GPUs", settings=settings)
+    queue.dispatch(settings)  # the page's poll: Ray says PENDING
+    line = display.status_line(open_store(settings).get_run(run.run_id))
     assert line.startswith("Waiting for a GPU: the job asks the Ray cluster for 2 GPU(s)")
-    queue.stop(run.run_id)
-    queue.dispatch()
-    stopped = open_store().get_run(run.run_id)
+    queue.stop(run.run_id, settings=settings)
+    queue.dispatch(settings)
+    stopped = open_store(settings).get_run(run.run_id)
     assert stopped.status == STOPPED and "nothing was trained" in stopped.reason
     assert ray.stopped == [run.run_id]
 
 
-def test_stop_asks_ray_to_end_the_job_only_after_the_grace_period(ray):
-    run = queue.submit(QUICK, name="stuck")
+def test_stop_asks_ray_to_end_the_job_only_after_the_grace_period(ray, settings):
+    run = queue.submit(QUICK, name="stuck", settings=settings)
     ray.status[run.run_id] = JobInfo("RUNNING")
-    open_store().update_run(run.run_id, status=RUNNING)
-    queue.stop(run.run_id)
-    queue.dispatch()
+    open_store(settings).update_run(run.run_id, status=RUNNING)
+    queue.stop(run.run_id, settings=settings)
+    queue.dispatch(settings)
     assert ray.stopped == []  # the worker gets its chance to stop and save the model
-    open_store().update_run(run.run_id, stop_requested_at=time.time() - 31)
-    queue.dispatch()
+    open_store(settings).update_run(run.run_id, stop_requested_at=time.time() - 31)
+    queue.dispatch(settings)
     assert ray.stopped == [run.run_id]
     ray.status[run.run_id] = JobInfo("STOPPED", "Job was intentionally stopped.")
-    queue.dispatch()
-    ended = open_store().get_run(run.run_id)
+    queue.dispatch(settings)
+    ended = open_store(settings).get_run(run.run_id)
     assert ended.status == STOPPED and "so Ray ended it" in ended.reason
 
 
-def test_a_job_that_failed_on_the_cluster_is_failed_with_rays_message_and_the_log_shows(ray):
-    run = queue.submit(QUICK, name="crashes")
+def test_a_job_that_failed_on_the_cluster_is_failed_with_rays_message_and_the_log_shows(ray,
+                                                                                        settings):
+    run = queue.submit(QUICK, name="crashes", settings=settings)
     ray.status[run.run_id] = JobInfo("FAILED", "Job entrypoint command failed with exit code 1")
-    queue.dispatch()
-    failed = open_store().get_run(run.run_id)
+    queue.dispatch(settings)
+    failed = open_store(settings).get_run(run.run_id)
     assert failed.status == FAILED and "exit code 1" in failed.reason
-    assert "epoch 1/1" in queue.job_log(run.run_id)
+    assert "epoch 1/1" in queue.job_log(run.run_id, settings=settings)
 
 
-def test_a_running_job_is_not_interrupted_when_the_app_restarts(ray, monkeypatch):
-    run = queue.submit(QUICK, name="outlives the app")
+def test_a_running_job_is_not_interrupted_when_the_app_restarts(ray, monkeypatch, settings):
+    run = queue.submit(QUICK, name="outlives the app", settings=settings)
     ray.status[run.run_id] = JobInfo("RUNNING")
     monkeypatch.setattr(queue, "_started_homes", set())
-    assert queue.startup() == []
-    assert open_store().get_run(run.run_id).status == STARTING
+    assert queue.startup(settings) == []
+    assert open_store(settings).get_run(run.run_id).status == STARTING
 
 
-def test_a_cluster_that_does_not_answer_keeps_the_run_queued_with_a_sentence(ray):
+def test_a_cluster_that_does_not_answer_keeps_the_run_queued_with_a_sentence(ray, settings):
     ray.down = True
-    run = queue.submit(QUICK, name="cluster down")
-    stored = open_store().get_run(run.run_id)
+    run = queue.submit(QUICK, name="cluster down", settings=settings)
+    stored = open_store(settings).get_run(run.run_id)
     assert stored.status == QUEUED
     assert display.status_line(stored, 1).startswith(
         f"Queued: position 1 in the queue. The Ray cluster at {ADDRESS} did not answer")
     ray.down = False
-    assert queue.dispatch() == [run.run_id]  # sent once it answers
+    assert queue.dispatch(settings) == [run.run_id]  # sent once it answers
 
 
 def test_gpus_per_run_are_checked_like_any_other_setting():
@@ -154,11 +155,12 @@ def test_an_unknown_backend_is_refused_with_the_choices():
         queue.get_backend(settings.backend, settings)
 
 
-def test_a_local_worker_on_another_server_is_left_for_that_server_to_judge():
-    store = open_store()
+def test_a_local_worker_on_another_server_is_left_for_that_server_to_judge(settings):
+    store = open_store(settings)
     store.create_run(RunRecord(run_id="r-elsewhere", name="elsewhere", status=RUNNING,
                                pid=dead_pid(), host="other-app-server"))
     store.create_run(RunRecord(run_id="r-here", name="here", status=RUNNING, pid=dead_pid(),
                                host=socket.gethostname()))
-    assert queue.reconcile(on_start=True) == ["r-here"]  # its process is gone: interrupted
+    assert queue.reconcile(on_start=True,
+                           settings=settings) == ["r-here"]  # its process is gone: interrupted
     assert store.get_run("r-elsewhere").status == RUNNING

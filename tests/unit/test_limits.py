@@ -63,7 +63,8 @@ def test_too_many_epochs_names_the_limit_and_its_setting(monkeypatch) -> None:
     assert any("4 epochs is not allowed: use a whole number from 1 to 3" in p
                and "DASHCORE_MAX_EPOCHS" in p for p in problems)
     with pytest.raises(UserError, match="DASHCORE_MAX_EPOCHS"):
-        queue.submit(TrainConfig(architecture=TINY, epochs=4), launcher=fake_launcher)
+        queue.submit(TrainConfig(architecture=TINY, epochs=4), launcher=fake_launcher,
+                     settings=get_settings())
 
 
 def test_zero_epochs_is_a_typo_not_a_limit() -> None:
@@ -74,10 +75,10 @@ def test_zero_epochs_is_a_typo_not_a_limit() -> None:
 def test_too_many_parameters_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_MAX_PARAMS", "10000")
     with pytest.raises(UserError, match=r"more than the 10,000 .*DASHCORE_MAX_PARAMS"):
-        validate_spec(get_preset("MLP 2×512"))
+        validate_spec(get_preset("MLP 2×512"), get_settings().limits.max_params)
     with pytest.raises(UserError, match="DASHCORE_MAX_PARAMS"):
         queue.submit(TrainConfig(architecture=get_preset("MLP 2×512").to_dict(), epochs=1),
-                    launcher=fake_launcher)
+                    launcher=fake_launcher, settings=get_settings())
 
 
 def test_the_keras_side_parameter_check_names_the_setting_too() -> None:
@@ -92,28 +93,28 @@ def test_the_keras_side_parameter_check_names_the_setting_too() -> None:
 def test_too_many_queued_jobs_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_QUEUED_PER_USER", "1")
     config = TrainConfig(architecture=TINY, epochs=1, max_train_images=300)
-    queue.submit(config, launcher=fake_launcher, user=User("ann"))
+    queue.submit(config, launcher=fake_launcher, user=User("ann"), settings=get_settings())
     with pytest.raises(UserError, match=r"the limit is 1 per user.*DASHCORE_QUEUED_PER_USER"):
-        queue.submit(config, launcher=fake_launcher, user=User("ann"))
+        queue.submit(config, launcher=fake_launcher, user=User("ann"), settings=get_settings())
 
 
 def test_a_dataset_over_the_upload_size_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_UPLOAD_MB", "1")
     big = npz_bytes(1_400, 10, noise=True)  # about 1.1 MB of incompressible pixels
     with pytest.raises(UserError, match=r"limited to 1 MB.*DASHCORE_UPLOAD_MB"):
-        uploads.save_uploaded_dataset("big", big)
+        uploads.save_uploaded_dataset("big", big, settings=get_settings())
 
 
 def test_a_model_over_the_upload_size_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_UPLOAD_MB", "1")
     with pytest.raises(UploadRefused, match=r"1 MB upload limit.*DASHCORE_UPLOAD_MB"):
-        import_model(b"PK\x03\x04" + bytes(2 << 20), "big.keras")
+        import_model(b"PK\x03\x04" + bytes(2 << 20), "big.keras", settings=get_settings())
 
 
 def test_a_dataset_with_too_many_images_names_the_limit_and_its_setting(monkeypatch) -> None:
     monkeypatch.setenv("DASHCORE_MAX_DATASET_IMAGES", "20")
     with pytest.raises(UserError, match=r"21 images; the limit is 20.*DASHCORE_MAX_DATASET"):
-        uploads.save_uploaded_dataset("many", npz_bytes(15, 6))
+        uploads.save_uploaded_dataset("many", npz_bytes(15, 6), settings=get_settings())
 
 
 # ---------------------------------------------------------------- budgets per job
@@ -156,7 +157,7 @@ def test_a_run_over_the_time_limit_stops_cleanly_saying_so_and_keeps_its_model(
                                      "server's job time limit")
     assert "The model so far was saved" in outcome.reason
     assert "DASHCORE_JOB_MAX_MINUTES" in outcome.reason
-    assert read_card(outcome.model_id)["status"] == STOPPED
+    assert read_card(outcome.model_id, settings=get_settings())["status"] == STOPPED
 
 
 HEAVY = ModelSpec(name="Two wide convs", layers=[
@@ -166,27 +167,27 @@ HEAVY = ModelSpec(name="Two wide convs", layers=[
 
 
 def test_a_run_with_too_much_training_work_is_refused_before_queueing_with_its_estimate(
-        ) -> None:
+        settings) -> None:
     config = TrainConfig(architecture=get_preset("CNN 32-64").to_dict(), epochs=200,
                          batch_size=1)
     with pytest.raises(UserError) as refused:
-        queue.submit(config, launcher=fake_launcher)
+        queue.submit(config, launcher=fake_launcher, settings=settings)
     message = str(refused.value)
     assert message.startswith("This run would cost about 620 TMAC of training work (200 "
                               "epochs × 54,000 steps of 1 image, at 2.47 M multiply-"
                               "accumulates per image ×3 to train")
     assert "this server allows 200 TMAC per run" in message
     assert message.endswith("DASHCORE_MAX_TRAINING_TMAC.")
-    assert not get_settings().store_path.exists() or not open_store().list_runs()
+    assert not get_settings().store_path.exists() or not open_store(settings).list_runs()
 
 
-def test_the_recommended_recipes_fit_the_default_budgets() -> None:
+def test_the_recommended_recipes_fit_the_default_budgets(settings) -> None:
     from dashcore.models.presets import PRESETS
     from dashcore.training.config import recommended_config
     from dashcore.training.data import describe_job
 
     for preset in PRESETS:
-        described = describe_job(recommended_config(preset))
+        described = describe_job(recommended_config(preset), settings=settings)
         assert described["training_tmac"] < 200, preset
 
 
@@ -254,8 +255,9 @@ def test_models_datasets_drawings_and_runs_count_against_their_owner_only() -> N
     from dashcore.models import registry
 
     settings = get_settings().ensure_dirs()
-    uploads.save_uploaded_dataset("bobs digits", npz_bytes(50, 10, noise=True), user=BOB)
-    drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(5_000), user=BOB)
+    uploads.save_uploaded_dataset("bobs digits", npz_bytes(50, 10, noise=True), user=BOB,
+                                  settings=settings)
+    drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(5_000), user=BOB, settings=settings)
     _bobs_run_folder(7_000)
     registry.model_file("bobs-model", settings).write_bytes(bytes(3_000))
     registry.card_file("bobs-model", settings).write_text(
@@ -278,33 +280,36 @@ def test_over_the_disk_quota_uploads_drawings_and_new_runs_are_refused_saying_ho
     over = r"You use 1\.0 MB of your 1\.0 MB disk quota"
     with pytest.raises(UserError, match=over + r", and this dataset .* would take you over "
                                               r"it\. Delete .*DASHCORE_USER_DISK_MB"):
-        uploads.save_uploaded_dataset("more", npz_bytes(10, 10), user=BOB)
+        uploads.save_uploaded_dataset("more", npz_bytes(10, 10), user=BOB, settings=get_settings())
     with pytest.raises(UserError, match=over + r", and this drawing"):
-        drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(), user=BOB)
+        drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(), user=BOB,
+                              settings=get_settings())
     with pytest.raises(UserError, match=over + r", and this model"):
-        import_model(b"PK\x03\x04" + bytes(100), "mine.keras", user=BOB)
+        import_model(b"PK\x03\x04" + bytes(100), "mine.keras", user=BOB, settings=get_settings())
     with pytest.raises(UserError, match=over + r", so a new run cannot be started"):
         queue.submit(TrainConfig(architecture=TINY, epochs=1, max_train_images=300),
-                     launcher=fake_launcher, user=BOB)
+                     launcher=fake_launcher, user=BOB, settings=get_settings())
     assert not (get_settings().datasets_dir / "more.npz").exists()
-    assert drawings.count_drawings() == 0
-    drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(), user=CAROL)  # not bob's
+    assert drawings.count_drawings(get_settings()) == 0
+    drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, _png(), user=CAROL,
+                          settings=get_settings())  # not bob's
 
 
-def test_a_drawing_whose_canvas_is_not_a_small_png_is_refused() -> None:
+def test_a_drawing_whose_canvas_is_not_a_small_png_is_refused(settings) -> None:
     from dashcore.datasets import drawings
 
     for blob in (b"GIF89a" + bytes(100), _png(2 << 20)):
         with pytest.raises(UserError, match="not a PNG image|2,048 KB; the limit is 1,024 KB"):
-            drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, blob, user=BOB)
-    assert drawings.count_drawings() == 0
+            drawings.save_drawing(np.zeros((28, 28), np.uint8), 3, blob, user=BOB,
+                                  settings=settings)
+    assert drawings.count_drawings(settings) == 0
 
 
 # ---------------------------------------------------------------- uploaded models, evaluated apart
 
 
 def test_an_uploaded_model_is_evaluated_in_a_separate_process_not_the_servers(
-        monkeypatch) -> None:
+        monkeypatch, settings) -> None:
     from dashcore.evaluation import runner
     from tests.helpers.models import saved_model
 
@@ -312,7 +317,7 @@ def test_an_uploaded_model_is_evaluated_in_a_separate_process_not_the_servers(
     entry = saved_model("bobs-upload", "uploaded")
     monkeypatch.setattr(runner, "get_predictor",
                         lambda path: pytest.fail("the uploaded model was loaded in-process"))
-    result = runner.evaluate_entry(entry, "MNIST", "test", user=BOB)
+    result = runner.evaluate_entry(entry, "MNIST", "test", user=BOB, settings=settings)
     assert result.size == 10_000 and 0.0 <= result.accuracy <= 1.0
     assert not any((get_settings().uploads_dir / "evaluations").iterdir())  # cleaned up
 
@@ -326,7 +331,7 @@ def test_an_uploaded_model_over_the_evaluation_time_limit_is_stopped_with_a_sent
     entry = saved_model("bobs-slow", "uploaded")
     monkeypatch.setenv("DASHCORE_EVAL_MAX_SECONDS", "0.2")  # less than importing TensorFlow
     with pytest.raises(UserError) as refused:
-        runner.evaluate_entry(entry, "MNIST", "test", user=BOB)
+        runner.evaluate_entry(entry, "MNIST", "test", user=BOB, settings=get_settings())
     assert str(refused.value) == (
         "Evaluating this uploaded model took longer than 0.2 s, so it was stopped. Try the "
         "smaller test split, or a smaller model. This server's limit is set by "

@@ -15,7 +15,7 @@ from dashcore.models.export import card_json, download_name, file_problem, h5_by
 
 
 @pytest.fixture
-def saved() -> tuple[registry.ModelEntry, object]:
+def saved(settings) -> tuple[registry.ModelEntry, object]:
     """A tiny trained-looking model in the registry, and the in-memory original."""
     import keras
 
@@ -23,7 +23,7 @@ def saved() -> tuple[registry.ModelEntry, object]:
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
     entry = registry.save_model(model, {"name": "Dense / 10 ../x", "dataset": "MNIST",
-                                        "test_accuracy": 0.91})
+                                        "test_accuracy": 0.91}, settings=settings)
     return entry, model
 
 

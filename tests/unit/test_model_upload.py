@@ -40,7 +40,7 @@ def _assert_nothing_written() -> None:
 
 def _refused(data: bytes, filename: str) -> UploadRefused:
     with pytest.raises(UploadRefused) as caught:
-        import_model(data, filename)
+        import_model(data, filename, settings=get_settings())
     _assert_nothing_written()
     return caught.value
 
@@ -49,20 +49,22 @@ def _refused(data: bytes, filename: str) -> UploadRefused:
 
 
 def test_a_tutorial_cnn_saved_by_plain_keras_is_added_and_predicts_like_the_original(
-        files: dict[str, Path]) -> None:
+        files: dict[str, Path], settings) -> None:
     import keras
 
     entry = import_model(files["tutorial_cnn.keras"].read_bytes(), "tutorial_cnn.keras",
-                         owner="ada")
-    card = registry.read_card(entry.model_id)
+                         owner="ada", settings=settings)
+    card = registry.read_card(entry.model_id, settings=settings)
     assert card["source"] == "uploaded" and card["original_filename"] == "tutorial_cnn.keras"
     assert card["input_shape"] == [28, 28, 1] and card["num_classes"] == 10
     assert card["params"] == 34_826 and card["owner"] == "ada" and card["created"]
-    assert [e.model_id for e in registry.list_models(include_builtin=False)] == [entry.model_id]
+    assert [e.model_id for e in registry.list_models(include_builtin=False,
+                                                     settings=settings)] == [entry.model_id]
 
     images = load_mnist().x_test[:8]
     clear_cache()
-    probs = get_predictor(registry.get_entry(entry.model_id).path).predict_many(images)
+    probs = get_predictor(registry.get_entry(entry.model_id,
+                                             settings=settings).path).predict_many(images)
     original = keras.saving.load_model(files["tutorial_cnn.keras"], compile=False)
     expected = np.asarray(original(images[..., None].astype("float32") / 255.0))
     np.testing.assert_allclose(probs, expected, atol=1e-6)
@@ -71,12 +73,13 @@ def test_a_tutorial_cnn_saved_by_plain_keras_is_added_and_predicts_like_the_orig
 
 
 def test_a_legacy_h5_file_is_converted_and_predicts_like_the_original(
-        files: dict[str, Path]) -> None:
+        files: dict[str, Path], settings) -> None:
     import keras
 
-    entry = import_model(files["tiny.h5"].read_bytes(), "tiny.h5", name="My h5 model")
+    entry = import_model(files["tiny.h5"].read_bytes(), "tiny.h5", name="My h5 model",
+                         settings=settings)
     assert entry.path.suffix == ".keras" and entry.card["format"] == "h5"
-    assert registry.read_card(entry.model_id)["name"] == "My h5 model"
+    assert registry.read_card(entry.model_id, settings=settings)["name"] == "My h5 model"
     images = load_mnist().x_test[:4]
     original = keras.saving.load_model(files["tiny.h5"], compile=False)
     expected = np.asarray(original(images[..., None].astype("float32") / 255.0))
@@ -85,7 +88,7 @@ def test_a_legacy_h5_file_is_converted_and_predicts_like_the_original(
                                atol=1e-6)
     from dashcore.evaluation.runner import evaluate_model
 
-    scored = evaluate_model(entry.path, "MNIST", "test")  # what /evaluate runs
+    scored = evaluate_model(entry.path, "MNIST", "test", settings=settings)  # what /evaluate runs
     assert 0.0 <= scored.accuracy <= 1.0 and scored.matrix.shape == (10, 10)
 
 
@@ -173,16 +176,17 @@ def test_a_regression_model_with_one_output_is_refused(files: dict[str, Path]) -
     assert refused.code == "shapes" and "Regression (1 unit)" in str(refused)
 
 
-def test_a_checker_that_runs_past_its_time_limit_is_stopped(files: dict[str, Path]) -> None:
+def test_a_checker_that_runs_past_its_time_limit_is_stopped(files: dict[str, Path],
+                                                            settings) -> None:
     with pytest.raises(UploadRefused) as caught:
-        import_model(files["tiny.h5"].read_bytes(), "tiny.h5", timeout_s=0.5)
+        import_model(files["tiny.h5"].read_bytes(), "tiny.h5", timeout_s=0.5, settings=settings)
     assert caught.value.code == "timeout" and "longer than" in str(caught.value)
     _assert_nothing_written()
 
 
-def test_a_checker_that_runs_out_of_memory_is_reported(files: dict[str, Path]) -> None:
+def test_a_checker_that_runs_out_of_memory_is_reported(files: dict[str, Path], settings) -> None:
     with pytest.raises(UploadRefused) as caught:
-        import_model(files["tiny.h5"].read_bytes(), "tiny.h5", memory_mb=600)
+        import_model(files["tiny.h5"].read_bytes(), "tiny.h5", memory_mb=600, settings=settings)
     assert caught.value.code == "crashed" and "memory" in str(caught.value)
     _assert_nothing_written()
 

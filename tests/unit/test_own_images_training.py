@@ -33,26 +33,28 @@ def test_a_colour_zip_trains_and_evaluates_with_its_class_names() -> None:
     card = ModelCard.from_dict(outcome.card)
     assert card.input_shape == (16, 16, 3) and card.labels == ("circle", "square", "triangle")
     assert not card.reads_drawings  # a colour model is not offered on /draw
-    entry = registry.get_entry(outcome.model_id)
-    evaluation = evaluate_model(entry.path, "upload:shapes", "test")
+    entry = registry.get_entry(outcome.model_id, settings=settings)
+    evaluation = evaluate_model(entry.path, "upload:shapes", "test", settings=settings)
     assert evaluation.predictions.class_names == ("circle", "square", "triangle")
     assert evaluation.predictions.images.shape[1:] == (16, 16, 3)
     assert evaluation.matrix.sum() == 6
 
 
-def test_drawn_shapes_train_a_model_that_draw_can_use_and_that_answers_with_names() -> None:
+def test_drawn_shapes_train_a_model_that_draw_can_use_and_that_answers_with_names(settings) -> None:
     rng = np.random.default_rng(0)
     for _ in range(8):
         for name, side in (("circle", 8), ("square", 14), ("triangle", 20)):
             image = np.zeros((28, 28), np.uint8)
             image[4:4 + side, 4:4 + side] = rng.integers(150, 256, (side, side))
-            drawings.save_drawing(image, name)
+            drawings.save_drawing(image, name, settings=settings)
     outcome = train_in_process(TrainConfig(dataset="Your drawings", architecture=SMALL_CNN,
-                                           epochs=1, batch_size=4, validation_split=0.0))
+                                           epochs=1, batch_size=4, validation_split=0.0),
+                               settings=settings)
     assert outcome.status == "completed", outcome.reason
     card = ModelCard.from_dict(outcome.card)
     assert card.reads_drawings and card.labels == ("circle", "square", "triangle")
-    probabilities = get_predictor(registry.get_entry(outcome.model_id).path).predict_one(
+    probabilities = get_predictor(registry.get_entry(outcome.model_id,
+                                                     settings=settings).path).predict_one(
         np.zeros((28, 28), np.uint8))
     assert probabilities.shape == (3,)
 

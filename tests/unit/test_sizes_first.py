@@ -37,8 +37,9 @@ def test_a_decompression_bomb_is_refused_from_its_headers_without_inflating_it(
     assert len(data) < 1_000_000
     monkeypatch.setenv("DASHCORE_DATASET_MB", "100")
     with pytest.raises(UserError, match="132 MB once decompressed; the limit is 100 MB"):
-        uploads.save_uploaded_dataset("bomb", data)
-    assert _peak_mb(lambda: uploads.save_uploaded_dataset("bomb", data)) < 20
+        uploads.save_uploaded_dataset("bomb", data, settings=get_settings())
+    assert _peak_mb(lambda: uploads.save_uploaded_dataset("bomb", data,
+                                                          settings=get_settings())) < 20
 
 
 def test_the_image_count_is_checked_before_any_array_is_inflated(
@@ -46,8 +47,9 @@ def test_the_image_count_is_checked_before_any_array_is_inflated(
     data = bomb_npz()
     monkeypatch.setenv("DASHCORE_MAX_DATASET_IMAGES", "1000")
     with pytest.raises(UserError, match="2,012 images; the limit is 1,000"):
-        uploads.save_uploaded_dataset("bomb", data)
-    assert _peak_mb(lambda: uploads.save_uploaded_dataset("bomb", data)) < 20
+        uploads.save_uploaded_dataset("bomb", data, settings=get_settings())
+    assert _peak_mb(lambda: uploads.save_uploaded_dataset("bomb", data,
+                                                          settings=get_settings())) < 20
 
 
 def test_loaded_uploads_stay_within_the_cache_budget_least_recent_out(
@@ -56,24 +58,26 @@ def test_loaded_uploads_stay_within_the_cache_budget_least_recent_out(
     catalog._uploads_cache.clear()
     for name, seed in (("a", 1), ("b", 2), ("c", 3)):  # ~0.4 MB of pixels each
         uploads.save_uploaded_dataset(name, npz(**{k: v for k, v in arrays(
-            n_train=500, seed=seed).items()}))
-    first = catalog.load_dataset(UPLOAD_PREFIX + "a")
-    assert catalog.load_dataset(UPLOAD_PREFIX + "a") is first  # cached
-    catalog.load_dataset(UPLOAD_PREFIX + "b")
-    catalog.load_dataset(UPLOAD_PREFIX + "c")
+            n_train=500, seed=seed).items()}), settings=get_settings())
+    first = catalog.load_dataset(UPLOAD_PREFIX + "a", settings=get_settings())
+    assert catalog.load_dataset(UPLOAD_PREFIX + "a", settings=get_settings()) is first  # cached
+    catalog.load_dataset(UPLOAD_PREFIX + "b", settings=get_settings())
+    catalog.load_dataset(UPLOAD_PREFIX + "c", settings=get_settings())
     assert catalog._uploads_cache.held_bytes() <= 1_000_000
-    assert catalog.load_dataset(UPLOAD_PREFIX + "a") is not first  # evicted, read again
+    assert catalog.load_dataset(UPLOAD_PREFIX + "a",
+                                settings=get_settings()) is not first  # evicted, read again
     assert not first.x_train.flags.writeable  # shared arrays cannot be changed by a page
 
 
-def test_an_upload_name_cannot_reach_outside_the_datasets_folder(dashcore_home: Path) -> None:
+def test_an_upload_name_cannot_reach_outside_the_datasets_folder(dashcore_home: Path,
+                                                                 settings) -> None:
     outside = dashcore_home.parent / "x.npz"
     outside.write_bytes(npz())  # a readable dataset two levels above the datasets folder
     get_settings().ensure_dirs()
     for name in ("upload:../../x", "upload:../datasets/x", "upload:/etc/passwd"):
         with pytest.raises(NotFoundError, match="There is no uploaded dataset called"):
-            catalog.load_dataset(name)
-    assert uploads.dataset_owner("upload:../../x") is None
+            catalog.load_dataset(name, settings=settings)
+    assert uploads.dataset_owner("upload:../../x", settings=settings) is None
 
 
 def test_a_forged_canvas_of_12000_pixels_a_side_is_refused_before_decoding() -> None:

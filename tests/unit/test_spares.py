@@ -221,24 +221,24 @@ def _ready_spare(settings: Settings) -> spares.Spare:
 
 def _training(run_id: str) -> None:
     def check() -> bool:
-        run = open_store().get_run(run_id)
+        run = open_store(get_settings()).get_run(run_id)
         assert run.active, f"ended as {run.status}: {run.reason}"
-        return len(open_store().batch_points(run_id)) >= 2
+        return len(open_store(get_settings()).batch_points(run_id)) >= 2
     wait_for(check, "the first batch points")
 
 
 @pytest.mark.slow
 def test_a_run_on_a_spare_trains_keeps_its_phases_and_the_next_run_gets_a_new_process(
-        with_spares):
+        with_spares, settings):
     spare = _ready_spare(with_spares)
-    first = queue.submit(QUICK, name="on a spare")
+    first = queue.submit(QUICK, name="on a spare", settings=settings)
     assert first.progress["worker"] == "spare"
     wait_for(finished(first.run_id), "the first run")
-    first = open_store().get_run(first.run_id)
+    first = open_store(settings).get_run(first.run_id)
     assert first.status == COMPLETED, first.reason
     assert first.pid == spare.pid and first.summary["worker"] == "spare"
     assert [row["phase"] for row in first.summary["phases"]] == PHASES
-    card = read_card(first.summary["model_id"])
+    card = read_card(first.summary["model_id"], settings=settings)
     assert [row["phase"] for row in card["phases"]] == PHASES and card["worker"] == "spare"
     log = (with_spares.runs_dir / first.run_id / "worker.log").read_text()
     assert f"warm spare {spare.pid} took run {first.run_id}" in log
@@ -247,9 +247,9 @@ def test_a_run_on_a_spare_trains_keeps_its_phases_and_the_next_run_gets_a_new_pr
     wait_for(lambda: process_identity(spare.pid) is None, "the used spare to exit")
     replacement = _ready_spare(with_spares)
     assert replacement.pid != spare.pid
-    second = queue.submit(QUICK, name="next")
+    second = queue.submit(QUICK, name="next", settings=settings)
     wait_for(finished(second.run_id), "the second run")
-    second = open_store().get_run(second.run_id)
+    second = open_store(settings).get_run(second.run_id)
     assert second.status == COMPLETED and second.pid == replacement.pid
 
 
@@ -271,41 +271,42 @@ def test_a_warm_up_leaves_keras_settings_and_threads_as_a_fresh_process_has_them
 
 
 @pytest.mark.slow
-def test_stop_halts_a_run_on_a_spare_and_keeps_the_model_so_far(with_spares):
+def test_stop_halts_a_run_on_a_spare_and_keeps_the_model_so_far(with_spares, settings):
     _ready_spare(with_spares)
-    run = queue.submit(LONG, name="to stop")
+    run = queue.submit(LONG, name="to stop", settings=settings)
     _training(run.run_id)
-    queue.stop(run.run_id)
+    queue.stop(run.run_id, settings=settings)
     wait_for(finished(run.run_id), "the stopped run")
-    run = open_store().get_run(run.run_id)
+    run = open_store(settings).get_run(run.run_id)
     assert run.status == STOPPED and run.reason.startswith("Stopped on request")
     assert run.summary["worker"] == "spare"
-    assert read_card(run.summary["model_id"])["status"] == STOPPED
+    assert read_card(run.summary["model_id"], settings=settings)["status"] == STOPPED
 
 
 @pytest.mark.slow
-def test_a_killed_spare_worker_fails_its_run_saying_so(with_spares):
+def test_a_killed_spare_worker_fails_its_run_saying_so(with_spares, settings):
     _ready_spare(with_spares)
-    run = queue.submit(LONG, name="killed")
+    run = queue.submit(LONG, name="killed", settings=settings)
     _training(run.run_id)
-    os.kill(open_store().get_run(run.run_id).pid, signal.SIGKILL)
+    os.kill(open_store(settings).get_run(run.run_id).pid, signal.SIGKILL)
     wait_for(finished(run.run_id), "the killed worker to be noticed")
-    run = open_store().get_run(run.run_id)
+    run = open_store(settings).get_run(run.run_id)
     assert run.status == FAILED and "killed (SIGKILL) during epoch" in run.reason
 
 
 @pytest.mark.slow
 def test_a_run_on_a_spare_survives_a_server_restart_and_is_interrupted_once_it_is_gone(
-        with_spares):
+        with_spares, settings):
     _ready_spare(with_spares)
-    run = queue.submit(LONG, name="outlives the server")
+    run = queue.submit(LONG, name="outlives the server", settings=settings)
     _training(run.run_id)
-    assert queue.reconcile(on_start=True) == []  # the restarted server keeps it running
-    assert open_store().get_run(run.run_id).status == RUNNING
-    os.kill(open_store().get_run(run.run_id).pid, signal.SIGKILL)
+    assert queue.reconcile(on_start=True,
+                           settings=settings) == []  # the restarted server keeps it running
+    assert open_store(settings).get_run(run.run_id).status == RUNNING
+    os.kill(open_store(settings).get_run(run.run_id).pid, signal.SIGKILL)
     wait_for(lambda: process_identity(run.pid or 0) is None, "the worker to die")
-    assert queue.reconcile(on_start=True) == [run.run_id]
-    assert open_store().get_run(run.run_id).status == INTERRUPTED
+    assert queue.reconcile(on_start=True, settings=settings) == [run.run_id]
+    assert open_store(settings).get_run(run.run_id).status == INTERRUPTED
 
 
 @pytest.mark.slow
@@ -315,7 +316,7 @@ def test_the_job_time_limit_stops_a_run_on_a_spare(with_spares, monkeypatch):
     _ready_spare(settings)
     run = queue.submit(LONG, name="over time", settings=settings)
     wait_for(finished(run.run_id), "the run to reach its time limit")
-    run = open_store().get_run(run.run_id)
+    run = open_store(get_settings()).get_run(run.run_id)
     assert run.status == STOPPED and "job time limit of 3 seconds" in run.reason
     assert run.summary["worker"] == "spare"
 
@@ -331,7 +332,7 @@ def test_a_burst_of_more_runs_than_spares_queues_and_starts_them_all(with_spares
     assert runs[2].status == "queued"
     for run in runs:
         wait_for(finished(run.run_id), f"{run.name} to finish")
-    done = [open_store().get_run(run.run_id) for run in runs]
+    done = [open_store(get_settings()).get_run(run.run_id) for run in runs]
     assert [run.status for run in done] == [COMPLETED] * 3, [run.reason for run in done]
     assert done[0].summary["worker"] == "spare" and done[1].summary["worker"] == "cold"
 

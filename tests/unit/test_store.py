@@ -140,9 +140,9 @@ def test_the_store_sink_forwards_points_and_progress(store):
     assert store.get_run("r1").progress == {"epoch": 1, "batch": 10}
 
 
-def test_open_store_uses_the_configured_data_folder(dashcore_home):
-    store = open_store()
-    assert store is open_store()
+def test_open_store_uses_the_configured_data_folder(dashcore_home, settings):
+    store = open_store(settings)
+    assert store is open_store(settings)
     assert get_settings().store_path.is_file()
     assert get_settings().store_path.parent == dashcore_home
 

@@ -47,7 +47,7 @@ def test_a_sweep_whose_costliest_trial_is_over_the_work_budget_is_refused_before
     with pytest.raises(UserError, match=r"costliest trial of this sweep \(1 epochs at batch "
                                         r"size 16\) would be refused: This run would cost"):
         dispatch.start_sweep(costly, get_settings(), launcher=FakeLauncher())
-    assert open_store().list_runs() == []
+    assert open_store(get_settings()).list_runs() == []
 
 
 @pytest.mark.parametrize(("changes", "words"), [
@@ -76,10 +76,10 @@ def test_a_trial_gets_its_values_and_dropout_goes_into_every_dropout_layer():
 # ---------------------------------------------------------------- ask / tell
 
 
-def test_a_sweep_runs_its_trials_as_runs_and_its_best_trial_is_the_best_run():
+def test_a_sweep_runs_its_trials_as_runs_and_its_best_trial_is_the_best_run(settings):
     settings, launcher = get_settings(), FakeLauncher()
     sweep = dispatch.start_sweep(plan(), settings, owner="ann", launcher=launcher)
-    runs = open_store().list_runs()
+    runs = open_store(settings).list_runs()
     assert [r.name for r in runs] == ["lr search · trial 1", "lr search · trial 2"]
     assert all(r.config["sweep"]["id"] == sweep.sweep_id and r.owner == "ann" for r in runs)
     assert dispatch.advance(settings, launcher) == []  # two at once: no room yet
@@ -87,55 +87,55 @@ def test_a_sweep_runs_its_trials_as_runs_and_its_best_trial_is_the_best_run():
     finish(runs[0].run_id, 0.71)
     finish(runs[1].run_id, 0.93)
     assert len(dispatch.advance(settings, launcher)) == 2
-    later = open_store().list_runs()[2:]
+    later = open_store(settings).list_runs()[2:]
     finish(later[0].run_id, 0.80)
     finish(later[1].run_id, 0.60)
     assert dispatch.advance(settings, launcher) == []  # the budget of 4 is used up
 
     sweep = study.load_sweep(sweep.sweep_id, settings)
-    assert sweep.status == study.FINISHED_SWEEP and len(open_store().list_runs()) == 4
+    assert sweep.status == study.FINISHED_SWEEP and len(open_store(settings).list_runs()) == 4
     best = sweep.best()
     assert best.user_attrs["run_id"] == runs[1].run_id and best.value == pytest.approx(0.93)
     assert {t.state for t in sweep.trials()} == {optuna.trial.TrialState.COMPLETE}
 
 
-def test_a_pruned_run_is_told_as_pruned_and_a_failed_one_as_failed():
+def test_a_pruned_run_is_told_as_pruned_and_a_failed_one_as_failed(settings):
     settings, launcher = get_settings(), FakeLauncher()
     sweep = dispatch.start_sweep(plan(n_trials=2), settings, launcher=launcher)
-    first, second = open_store().list_runs()
+    first, second = open_store(settings).list_runs()
     finish(first.run_id, 0.2, status=STOPPED, pruned=True)
-    open_store().update_run(second.run_id, status="failed", reason="diverged")
+    open_store(settings).update_run(second.run_id, status="failed", reason="diverged")
     dispatch.advance(settings, launcher)
     states = [t.state for t in study.load_sweep(sweep.sweep_id, settings).trials()]
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL]
-    assert study.outcome_of(open_store().get_run(first.run_id)) == "pruned"
+    assert study.outcome_of(open_store(settings).get_run(first.run_id)) == "pruned"
 
 
-def test_a_sweep_waits_for_a_free_slot_under_the_owners_queued_runs_limit():
+def test_a_sweep_waits_for_a_free_slot_under_the_owners_queued_runs_limit(settings):
     settings, launcher = get_settings(), FakeLauncher()
     from dashcore.jobs import queue
 
-    queue.submit(TrainConfig.from_dict(BASE), owner="ann", launcher=launcher)
-    queue.submit(TrainConfig.from_dict(BASE), owner="ann", launcher=launcher)
+    queue.submit(TrainConfig.from_dict(BASE), owner="ann", launcher=launcher, settings=settings)
+    queue.submit(TrainConfig.from_dict(BASE), owner="ann", launcher=launcher, settings=settings)
     dispatch.start_sweep(plan(), settings, owner="ann", launcher=launcher)
-    assert len(open_store().list_runs()) == 3  # one slot left of 3: one trial, not two
+    assert len(open_store(settings).list_runs()) == 3  # one slot left of 3: one trial, not two
 
 
-def test_stopping_a_sweep_stops_its_running_trials_and_queues_no_more():
+def test_stopping_a_sweep_stops_its_running_trials_and_queues_no_more(settings):
     settings, launcher = get_settings(), FakeLauncher()
     sweep = dispatch.start_sweep(plan(), settings, owner="ann", launcher=launcher)
-    running, queued = open_store().list_runs()
+    running, queued = open_store(settings).list_runs()
     assert queued.status == QUEUED  # the server trains one run at a time
     with pytest.raises(PermissionDenied):
         dispatch.stop_sweep(sweep.sweep_id, settings, user=User("bob"))
 
     stopped = dispatch.stop_sweep(sweep.sweep_id, settings, user=User("ann"))
     assert stopped.status == study.STOPPED_SWEEP
-    assert open_store().get_run(running.run_id).stop_requested
-    assert open_store().get_run(queued.run_id).status == STOPPED
-    open_store().update_run(running.run_id, status=STOPPED, reason="Stopped on request.")
+    assert open_store(settings).get_run(running.run_id).stop_requested
+    assert open_store(settings).get_run(queued.run_id).status == STOPPED
+    open_store(settings).update_run(running.run_id, status=STOPPED, reason="Stopped on request.")
     assert dispatch.advance(settings, launcher) == []
-    assert len(open_store().list_runs()) == 2
+    assert len(open_store(settings).list_runs()) == 2
     with pytest.raises(UserError, match="already stopped"):
         dispatch.stop_sweep(sweep.sweep_id, settings)
 
@@ -145,7 +145,7 @@ def test_a_sweep_carries_on_from_another_process(dashcore_home):
     tells it the finished trials and queues the next ones."""
     settings, launcher = get_settings(), FakeLauncher()
     sweep = dispatch.start_sweep(plan(), settings, launcher=launcher)
-    for run in open_store().list_runs():
+    for run in open_store(get_settings()).list_runs():
         finish(run.run_id, 0.5)
     script = ("import json; from dashcore.settings import get_settings; "
               "from dashcore.sweeps.dispatch import advance; "
@@ -188,8 +188,8 @@ def test_a_sweep_waits_while_its_owners_disk_quota_is_used_up(monkeypatch: pytes
     monkeypatch.setenv("DASHCORE_USER_DISK_MB", "0")
     settings = get_settings()
     sweep = dispatch.start_sweep(plan(), settings, owner="ann", launcher=FakeLauncher())
-    assert open_store().list_runs() == []
+    assert open_store(get_settings()).list_runs() == []
     from dashcore.sweeps import display
 
-    sentence = display.status_sentence(sweep, display.trial_runs(sweep, open_store()))
+    sentence = display.status_sentence(sweep, display.trial_runs(sweep, open_store(get_settings())))
     assert "Waiting to queue the next trial" in sentence and "disk quota" in sentence

@@ -29,14 +29,14 @@ def test_a_four_trial_sweep_completes_and_its_best_trial_is_the_best_run():
     sweep = dispatch.start_sweep(plan(n_trials=4, parallel=2, pruner="none"), settings)
     wait_for(sweep_done(sweep.sweep_id), "the sweep to finish", timeout=600)
 
-    runs = open_store().list_runs()
+    runs = open_store(settings).list_runs()
     assert len(runs) == 4 and {r.status for r in runs} == {COMPLETED}
     sweep = study.load_sweep(sweep.sweep_id, settings)
     assert sweep.status == study.FINISHED_SWEEP
     best_run = max(runs, key=lambda r: r.summary["best_metrics"]["val_accuracy"])
     assert sweep.best().user_attrs["run_id"] == best_run.run_id
     assert sweep.best().value == pytest.approx(best_run.summary["best_metrics"]["val_accuracy"])
-    card = read_card(best_run.summary["model_id"])
+    card = read_card(best_run.summary["model_id"], settings=settings)
     assert card["sweep"]["id"] == sweep.sweep_id and card["sweep"]["name"] == "lr search"
     # every trial reported its epoch to the study as it trained
     assert all(t.intermediate_values for t in sweep.trials())
@@ -57,7 +57,7 @@ def test_a_trial_with_an_absurd_learning_rate_is_pruned_after_its_first_epoch():
     dispatch.advance(settings)
     wait_for(sweep_done(sweep.sweep_id), "the sweep to finish", timeout=400)
 
-    (run,) = open_store().list_runs()
+    (run,) = open_store(settings).list_runs()
     assert run.status == STOPPED and run.summary["pruned"] is True
     assert run.reason.startswith("Pruned by the median pruner after epoch 1: its validation "
                                  "accuracy")

@@ -13,11 +13,11 @@ from dashcore.system import disk_use, human_bytes, system_info
 pytestmark = pytest.mark.backends  # CI runs it on JAX without TensorFlow too
 
 
-def test_versions_and_keras_backend_settings_are_reported() -> None:
+def test_versions_and_keras_backend_settings_are_reported(settings) -> None:
     import keras
 
     backend = keras.backend.backend()
-    info = system_info()
+    info = system_info(settings)
     assert info.versions["keras"] == keras.__version__
     assert info.versions[backend] == package_version(backend) != "not installed"
     assert info.keras_config == {"backend": backend, "floatx": keras.backend.floatx(),
@@ -40,9 +40,9 @@ def test_disk_use_is_counted_per_data_folder(dashcore_home: Path) -> None:
     assert info.data_dir == str(dashcore_home) and info.disk_use["models/"] == 3002
 
 
-def test_a_missing_data_folder_reports_nothing_used() -> None:
-    assert disk_use() == {}
-    assert system_info().disk_free > 0
+def test_a_missing_data_folder_reports_nothing_used(settings) -> None:
+    assert disk_use(settings) == {}
+    assert system_info(settings).disk_free > 0
 
 
 def test_sizes_read_the_way_people_read_them() -> None:

@@ -234,10 +234,10 @@ def test_a_config_round_trips_through_json_and_refuses_unknown_keys():
 
 def test_a_model_over_the_parameter_limit_is_refused_before_queueing(monkeypatch):
     config = TrainConfig(architecture=TINY, classes=[3, 8])
-    assert describe_job(config)["params"] == 784 * 16 + 16 + 16 * 2 + 2
+    assert describe_job(config, settings=get_settings())["params"] == 784 * 16 + 16 + 16 * 2 + 2
     monkeypatch.setenv("DASHCORE_MAX_PARAMS", "1000")
     with pytest.raises(UserError, match="parameters"):
-        describe_job(config)
+        describe_job(config, settings=get_settings())
 
 
 # ---------------------------------------------------------------- data
@@ -250,9 +250,9 @@ def test_images_become_float32_in_0_1_with_a_channel_axis_in_one_step():
     assert out[0, :, :, 0].ravel().tolist() == pytest.approx([0.0, 1.0, 0.2, 0.4])
 
 
-def test_a_class_subset_is_relabelled_and_split_without_overlap():
+def test_a_class_subset_is_relabelled_and_split_without_overlap(settings):
     data = prepare_data(TrainConfig(classes=[3, 8], max_train_images=200,
-                                    validation_split=0.25, seed=1))
+                                    validation_split=0.25, seed=1), settings=settings)
     assert data.class_names == ("3", "8") and data.num_classes == 2
     assert (len(data.x_train), len(data.x_val)) == (150, 50)
     assert data.y_train.shape == (150, 2) and set(data.y_test.argmax(1).tolist()) == {0, 1}
@@ -263,12 +263,13 @@ def test_a_class_subset_is_relabelled_and_split_without_overlap():
 # ---------------------------------------------------------------- a real tiny job
 
 
-def test_a_tiny_job_trains_reports_metrics_and_registers_a_model_with_a_card():
+def test_a_tiny_job_trains_reports_metrics_and_registers_a_model_with_a_card(settings):
     store = FakeRunStore()
     store.create_run(RunRecord(run_id="tiny", name="tiny"))
     config = TrainConfig(architecture=TINY, epochs=1, batch_size=32, max_train_images=300,
                          seed=7, batch_log_interval_s=0.05)
-    outcome = train_in_process(config, StoreSink(store, "tiny"), run_id="tiny", name="Tiny run")
+    outcome = train_in_process(config, StoreSink(store, "tiny"), run_id="tiny", name="Tiny run",
+                               settings=settings)
 
     assert outcome.status == COMPLETED and outcome.epochs_done == 1
     assert store.batch_points("tiny") and store.batch_points("tiny")[-1]["batch"] == 9
@@ -276,7 +277,7 @@ def test_a_tiny_job_trains_reports_metrics_and_registers_a_model_with_a_card():
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epoch)
     assert 0.0 <= outcome.test_accuracy <= 1.0 and math.isfinite(outcome.test_loss)
 
-    card = read_card(outcome.model_id)
+    card = read_card(outcome.model_id, settings=settings)
     for key in ("name", "owner", "source", "run_id", "dataset", "spec", "hyperparameters",
                 "seed", "epochs_done", "final_metrics", "best_metrics", "best_epoch",
                 "test_accuracy", "test_loss", "duration_s", "versions", "input_shape",
@@ -300,7 +301,7 @@ def test_a_tiny_job_trains_reports_metrics_and_registers_a_model_with_a_card():
                                                                          "epoch_accuracy"}
 
 
-def test_a_stopped_job_keeps_the_model_trained_so_far():
+def test_a_stopped_job_keeps_the_model_trained_so_far(settings):
     calls = {"n": 0}
 
     def stop_after_three_batches() -> bool:
@@ -308,10 +309,10 @@ def test_a_stopped_job_keeps_the_model_trained_so_far():
         return calls["n"] > 3  # first call is the pre-fit check
 
     config = TrainConfig(architecture=TINY, epochs=3, batch_size=32, max_train_images=300)
-    outcome = train_in_process(config, should_stop=stop_after_three_batches)
+    outcome = train_in_process(config, should_stop=stop_after_three_batches, settings=settings)
     assert outcome.status == STOPPED
     assert outcome.reason == "Stopped on request in epoch 1 at batch 3."
-    assert outcome.model_id and read_card(outcome.model_id)["status"] == STOPPED
+    assert outcome.model_id and read_card(outcome.model_id, settings=settings)["status"] == STOPPED
 
 
 def _tensorboard_tags(folder) -> set[str]:

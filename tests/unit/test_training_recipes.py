@@ -99,9 +99,10 @@ def test_the_tutorial_presets_are_unchanged():
 
 
 @pytest.mark.parametrize(("preset", "params"), [("Fast CNN", 225_930), ("Best CNN", 198_762)])
-def test_the_speed_and_accuracy_presets_have_these_sizes(preset, params):
+def test_the_speed_and_accuracy_presets_have_these_sizes(preset, params, settings):
     assert sum(validation.estimate_params(presets.get_preset(preset))) == params
-    assert builder.build_model(presets.get_preset(preset)).count_params() == params
+    assert builder.build_model(presets.get_preset(preset),
+                               max_params=settings.limits.max_params).count_params() == params
 
 
 @pytest.mark.parametrize("preset", list(RECIPES))
@@ -127,8 +128,9 @@ def test_a_preset_without_a_recipe_gets_the_tutorial_defaults():
     assert recommended_config("Fast CNN", epochs=3).epochs == 3
 
 
-def test_batch_normalization_averages_its_statistics_over_about_ten_batches():
-    model = builder.build_model(presets.get_preset("Fast CNN"))
+def test_batch_normalization_averages_its_statistics_over_about_ten_batches(settings):
+    model = builder.build_model(presets.get_preset("Fast CNN"),
+                                max_params=settings.limits.max_params)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(layer.momentum == specs.BN_MOMENTUM == 0.9 for layer in norms)
 
@@ -191,17 +193,20 @@ def test_a_gpu_runs_several_steps_per_call_and_keeps_enough_live_points():
     assert device_plan(TrainConfig(), [H200], "jax", steps_per_epoch=10).steps_per_execution == 1
 
 
-def test_compiling_on_a_tensorflow_cpu_leaves_xla_off():
-    model = builder.build_model(presets.get_preset("Dense 64"))
+def test_compiling_on_a_tensorflow_cpu_leaves_xla_off(settings):
+    model = builder.build_model(presets.get_preset("Dense 64"),
+                                max_params=settings.limits.max_params)
     plan = device_plan(TrainConfig(), [], "tensorflow")
     compile_model(model, TrainConfig(), jit_compile=plan.jit_compile)
     assert model.jit_compile is False
 
 
-def test_a_mixed_precision_model_keeps_its_softmax_output_in_float32_and_the_policy_returns():
+def test_a_mixed_precision_model_keeps_its_softmax_output_in_float32_and_the_policy_returns(
+        settings):
     before = keras.mixed_precision.dtype_policy().name
     with precision_scope("mixed_bfloat16"):
-        model = builder.build_model(presets.get_preset("Fast CNN"), output_float32=True)
+        model = builder.build_model(presets.get_preset("Fast CNN"), output_float32=True,
+                                    max_params=settings.limits.max_params)
     assert model.layers[0].dtype_policy.name == "mixed_bfloat16"
     assert model.layers[-1].dtype_policy.name == "float32"
     assert keras.mixed_precision.dtype_policy().name == before
@@ -210,13 +215,13 @@ def test_a_mixed_precision_model_keeps_its_softmax_output_in_float32_and_the_pol
 # ---------------------------------------------------------------- a real tiny run
 
 
-def test_a_tiny_one_cycle_run_records_its_schedule_and_device_on_the_card():
+def test_a_tiny_one_cycle_run_records_its_schedule_and_device_on_the_card(settings):
     config = TrainConfig(architecture=TINY, epochs=1, batch_size=32, max_train_images=200,
                          schedule="one_cycle", learning_rate=0.005, mixed_precision=True,
                          seed=3)
     seen: list[int] = []
     probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
-    outcome = train_in_process(config, register=False, extra_callbacks=(probe,))
+    outcome = train_in_process(config, register=False, extra_callbacks=(probe,), settings=settings)
     assert outcome.status == "completed" and seen == [0]
     assert outcome.card["hyperparameters"]["schedule"] == "one_cycle"
     assert outcome.card["device"] == device_plan(TrainConfig(), [],

@@ -15,7 +15,7 @@ from streamlit.errors import StreamlitAuthError
 
 from dashcore.access.auth import AccessConfig, User, why_not
 from dashcore.errors import UserError
-from dashcore.settings import get_settings
+from dashcore.settings import Settings
 from dashcore.store.sign_ins import shared_throttle
 from views.common.text import literal, show_error
 
@@ -50,7 +50,7 @@ def current_user() -> User:
     return config.user(st.session_state.get("signed_in_as"))
 
 
-def sign_in_gate(pages: list[Any]) -> Any:
+def sign_in_gate(pages: list[Any], settings: Settings) -> Any:
     """Resolve the page, then ask for sign-in when access is on; returns the page to run.
 
     The page is resolved first so that a deep link such as /models is where the person
@@ -90,15 +90,15 @@ def sign_in_gate(pages: list[Any]) -> Any:
             return page
     if not locked:
         with st.sidebar.expander("Sign in", expanded=False):
-            _sign_in_form(config)
+            _sign_in_form(config, settings)
         return page
     st.title("Sign in")
     st.write("This workbench is shared: sign in to use it.")
-    _sign_in_form(config)
+    _sign_in_form(config, settings)
     st.stop()
 
 
-def _sign_in_form(config: AccessConfig) -> None:
+def _sign_in_form(config: AccessConfig, settings: Settings) -> None:
     if config.mode == "oidc":
         if st.button("Sign in with your identity provider", key="oidc_login"):
             try:
@@ -114,7 +114,7 @@ def _sign_in_form(config: AccessConfig) -> None:
             try:
                 user = config.sign_in(name, password, session=_session_token(),
                                       client=st.context.ip_address,
-                                      throttle=shared_throttle(get_settings()))
+                                      throttle=shared_throttle(settings))
             except UserError as exc:
                 show_error(exc)
             else:

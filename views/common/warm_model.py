@@ -13,18 +13,17 @@ import threading
 
 from dashcore.inference.predictor import preload
 from dashcore.models import registry
-from dashcore.settings import get_settings
+from dashcore.settings import Settings
 
 _started = threading.Event()
 
 
-def preload_default_model_once() -> None:
+def preload_default_model_once(settings: Settings) -> None:
     """Start loading the default model's shared predictor; later calls do nothing."""
     if _started.is_set():
         return
     _started.set()
     try:
-        settings = get_settings()
         model_id = registry.default_model_id(settings)
         if model_id is not None:
             preload(registry.model_file(model_id, settings))
