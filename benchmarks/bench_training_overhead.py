@@ -49,8 +49,12 @@ def _config():
     return TrainConfig(**RECIPE)  # the default architecture is CNN 32-64
 
 
-def plain_fit() -> dict:
-    """Child process: the tutorial's plain ``model.fit`` on the same data; prints JSON."""
+def plain_fit(config_json: str | None = None) -> dict:
+    """Child process: the tutorial's plain ``model.fit`` on the same data; prints JSON.
+
+    ``config_json`` is a :class:`TrainConfig` dict (default: this benchmark's CNN 32-64);
+    each epoch's wall seconds are returned too (``bench_backends`` compares them).
+    """
     from dashcore.jobs.worker import configure_process
     from dashcore.settings import get_settings
 
@@ -59,30 +63,39 @@ def plain_fit() -> dict:
     import keras
 
     from dashcore.models.builder import build_model
+    from dashcore.training.config import TrainConfig
     from dashcore.training.data import fitted_spec, prepare_data
     from dashcore.training.pipeline import compile_model
 
-    config = _config()
+    config = TrainConfig.from_dict(json.loads(config_json)) if config_json else _config()
     data = prepare_data(config, settings)
     keras.utils.set_random_seed(config.seed)
     model = compile_model(build_model(fitted_spec(config, data.input_shape, data.num_classes),
                                       settings.limits.max_params), config)
+    epoch_s: list[float] = []
+    began = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: epoch_s.append(-time.monotonic()),
+        on_epoch_end=lambda epoch, logs: epoch_s.__setitem__(-1, epoch_s[-1]
+                                                             + time.monotonic()))
     start, cpu_start = time.monotonic(), time.process_time()
-    model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=1,
-              validation_data=(data.x_val, data.y_val), verbose=0)
+    model.fit(data.x_train, data.y_train, batch_size=config.batch_size, epochs=config.epochs,
+              validation_data=(data.x_val, data.y_val), verbose=0, callbacks=[began])
     return {"fit_s": time.monotonic() - start, "fit_cpu_s": time.process_time() - cpu_start,
-            "threads": threads, "train_images": len(data.x_train)}
+            "epoch_s": epoch_s, "threads": threads, "train_images": len(data.x_train)}
 
 
-def run_plain(env: dict[str, str]) -> dict:
+def run_plain(env: dict[str, str], config=None) -> dict:
+    """``plain_fit`` in a fresh process with ``env`` (e.g. its ``KERAS_BACKEND``)."""
+    extra = ["--config", json.dumps(config.to_dict())] if config is not None else []
     out = subprocess.run([sys.executable, "-m", "benchmarks.bench_training_overhead",
-                          "--plain-child"], env=env, cwd=REPO, check=True,
+                          "--plain-child", *extra], env=env, cwd=REPO, check=True,
                          capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_job(env: dict[str, str]) -> dict:
-    """Submit through the real job path and wait for the worker to finish."""
+def run_job(env: dict[str, str], config=None) -> dict:
+    """Submit through the real job path and wait for the worker to finish (the worker
+    inherits ``env``, e.g. its ``KERAS_BACKEND``)."""
     os.environ.update(env)
     from dashcore.jobs import queue
     from dashcore.settings import get_settings
@@ -91,7 +104,7 @@ def run_job(env: dict[str, str]) -> dict:
 
     start = time.monotonic()
     settings = get_settings()
-    run = queue.submit(_config(), name="overhead benchmark", settings=settings)
+    run = queue.submit(config or _config(), name="overhead benchmark", settings=settings)
     store = open_store(settings)
     while store.get_run(run.run_id).active:
         time.sleep(0.2)
@@ -100,8 +113,12 @@ def run_job(env: dict[str, str]) -> dict:
     run = store.get_run(run.run_id)
     if run.status != COMPLETED:
         raise SystemExit(f"benchmark job ended {run.status}: {run.reason}")
+    epochs = [p for p in store.epoch_points(run.run_id) if not p.get("partial")]
     return {"fit_s": run.summary["fit_s"], "fit_cpu_s": run.summary["fit_cpu_s"],
-            "wall_s": wall,
+            "wall_s": wall, "compile_s": run.summary.get("compile_s"),
+            # the first epoch's duration_s leaves out the compile estimate: add it back, so
+            # epoch 1 reads as a plain fit's first epoch does
+            "epoch_s": [p["duration_s"] + (p.get("compile_s") or 0.0) for p in epochs],
             "threads": run.progress.get("threads"), "points": len(store.batch_points(run.run_id))}
 
 
@@ -111,9 +128,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads for both sides (default: the worker's rule)")
     parser.add_argument("--plain-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)  # the plain child's TrainConfig
     args = parser.parse_args()
     if args.plain_child:
-        print(json.dumps(plain_fit()))
+        print(json.dumps(plain_fit(args.config)))
         return 0
     with fresh_home("bench-overhead-") as home:
         return compare(args, home)

@@ -45,6 +45,13 @@ def backend_name() -> str:
     return keras.backend.backend()
 
 
+def backend_title() -> str:
+    """The backend's name as people write it (``"JAX"``, ``"PyTorch"``, ``"TensorFlow"``),
+    for sentences such as "the worker loads Keras and JAX first"."""
+    name = backend_name()
+    return BACKEND_NAMES.get(name, name)
+
+
 def package_version(package: str) -> str:
     """An installed package's version, or ``"not installed"``."""
     try:

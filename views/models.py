@@ -77,6 +77,7 @@ def _card_table(entry: registry.ModelEntry) -> None:
         "Test accuracy": _fmt_accuracy(card.get("test_accuracy")),
         "Created": str(card.get("created") or "—").replace("T", " ")[:19],
         "Trained": entry.info.training_line(),
+        "Backend and device": entry.info.device_line(),
         "Lineage": entry.info.lineage_line(),
         "Where the time went": entry.info.phases_line(),
     }

@@ -247,8 +247,9 @@ def _live_panel(run_id: str, was_active: bool) -> None:
     phases = display.phases_line(run)
     if phases:
         st.caption(f"Where the time went: {phases}", help="Waiting for a worker (a warm one "
-                   "takes a run at once; a cold one imports TensorFlow first), loading data, "
-                   "compiling (building the model and tracing its first step), training.")
+                   "takes a run at once; a cold one imports Keras and its backend first), "
+                   "loading data, compiling (building the model and tracing its first step), "
+                   "training.")
     _stop_button(run)
     batch_points = store.batch_points(run.run_id)
     epoch_points = store.epoch_points(run.run_id)

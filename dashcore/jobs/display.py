@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from dashcore.backend import backend_title
 from dashcore.jobs.queue import queue_positions
 from dashcore.store.runs import (
     FAILED,
@@ -44,14 +45,15 @@ def status_line(run: RunRecord, position: int | None = None) -> str:
         if waiting:
             return waiting  # e.g. "Waiting for a GPU: …" (a Ray job held back for resources)
         if run.backend == "ray":
-            return "Starting: the Ray job is starting its worker, which loads TensorFlow."
+            return ("Starting: the Ray job is starting its worker, which loads Keras and "
+                    f"{backend_title()}.")
         progress = run.progress or {}
         if progress.get("worker") == "spare":
             return "Starting: a warm worker is taking the run."
         expected = progress.get("expected_s")
         about = f": ~{format_seconds(expected)}" if expected else ""
         return (f"Starting a worker{about}. No warm worker was free, so this one loads "
-                "TensorFlow and Keras first.")
+                f"Keras and {backend_title()} first.")
     if run.status == "running":
         if run.stop_requested:
             return "Stopping: the worker halts after the current batch and saves the model."

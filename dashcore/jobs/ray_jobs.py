@@ -103,6 +103,8 @@ class RayBackend:
             # workbench is installed on every host and this folder is simply absent.
             "PYTHONPATH": str(_PACKAGE_ROOT),
         })
+        if os.environ.get("KERAS_BACKEND"):  # a cluster host trains on the server's backend,
+            env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]  # not on whatever it started with
         if settings.worker_threads <= 0:
             env["DASHCORE_WORKER_THREADS"] = str(max(1, math.ceil(cpus)))
         if gpus <= 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dashcore.backend import BACKEND_NAMES
 from dashcore.training.phases import describe_phases
 
 DRAWING_INPUTS = ((28, 28, 1), (28, 28), (784,))  # input shapes a 28×28 drawing can become
@@ -117,6 +118,15 @@ class ModelCard:
                                if isinstance(layer, dict))
             return f"{spec.get('name')}: {types}" if spec.get("name") else types
         return str(self.extra.get("architecture") or self.extra.get("preset") or "—")
+
+    def device_line(self) -> str:
+        """The Keras backend and device it was trained on (``JAX · CPU · jit``), so a result
+        that differs between machines can be traced; ``—`` when the card does not say."""
+        device = self.extra.get("device")
+        if isinstance(device, str) and device:
+            return device
+        backend = self.extra.get("backend")
+        return BACKEND_NAMES.get(backend, str(backend)) if isinstance(backend, str) else "—"
 
     def phases_line(self) -> str:
         """Where the training run's time went (``waiting for a worker 0.1 s · loading data

@@ -172,6 +172,17 @@ def check_export_room(entry: ModelEntry, settings: Settings, user: User | None) 
                         f"{limit_setting('user_disk_mb')}")
 
 
+def needs_tensorflow(fmt: str) -> str | None:
+    """Why ``fmt`` cannot be made on this server (TensorFlow missing: both formats are its
+    own), in a sentence the Export panel shows instead of a Prepare button; else None."""
+    if tensorflow_installed():
+        return None
+    return (f"{FORMATS[fmt][0]} export needs TensorFlow, which is not installed on this "
+            "server (it trains on another Keras backend). Download the .keras file and "
+            "convert it where TensorFlow is installed, or install it here: pip install "
+            "tensorflow.")
+
+
 def prepare(entry: ModelEntry, fmt: str, settings: Settings, user: User | None = None,
             timeout_s: float = CONVERT_TIMEOUT_S) -> ExportCheck:
     """The checked export: from the cache, else converted now in a separate process.
@@ -188,11 +199,9 @@ def prepare(entry: ModelEntry, fmt: str, settings: Settings, user: User | None =
     found = cached(entry, fmt, settings)
     if found is not None:
         return found
-    if not tensorflow_installed():
-        raise UserError(f"{FORMATS[fmt][0]} export needs TensorFlow, which is not installed on "
-                        "this server (it trains on another Keras backend). Download the .keras "
-                        "file and convert it where TensorFlow is installed, or install it here: "
-                        "pip install tensorflow.")
+    missing = needs_tensorflow(fmt)
+    if missing:
+        raise UserError(missing)
     authorize(user, "export")
     check_export_room(entry, settings, user)
     folder = export_folder(entry, settings)

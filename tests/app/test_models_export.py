@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashcore.errors import UserError
 from dashcore.models import export_formats, registry
 from dashcore.settings import get_settings
 from tests.helpers import REPO_ROOT
@@ -43,3 +44,16 @@ def test_prepare_tflite_shows_the_check_and_how_to_use_it(seeded) -> None:
     assert 'tf.lite.Interpreter(model_path="Seed_dense.tflite")' in code
     assert "Interpreter(FileUtil.loadMappedFile" in code  # the phone snippet
     assert export_formats.cached(seeded, "tflite", get_settings()).ok
+
+
+def test_without_tensorflow_the_panel_says_so_instead_of_offering_prepare(
+        seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export_formats, "tensorflow_installed", lambda: False)
+    app = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not app.exception, app.exception
+    assert not [b for b in app.button if b.key == f"prepare-tflite-{seeded.model_id}"]
+    captions = "\n".join(c.value for c in app.caption)
+    assert "TFLite (float32) export needs TensorFlow, which is not installed on this " \
+        "server" in captions
+    with pytest.raises(UserError, match="SavedModel export needs TensorFlow"):
+        export_formats.prepare(seeded, "savedmodel", get_settings())

@@ -8,17 +8,13 @@ process group at the end. Tests are skipped (not failed) only where Chromium is 
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dashcore.jobs.local import worker_alive
-from dashcore.store.runs import WORKING
-from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import free_port, start_app, stop_app
+from tests.helpers.jobs import kill_stray_workers
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +40,4 @@ def app_url(app_home: Path) -> Iterator[str]:
 def no_stray_workers(app_home: Path):
     """Workers are detached from the server, so stopping the server does not end them."""
     yield
-    store = SQLiteRunStore(app_home / "runs.sqlite3")
-    for run in store.list_runs(WORKING):
-        if run.pid and worker_alive(run)[0]:
-            os.kill(run.pid, signal.SIGKILL)
+    kill_stray_workers(app_home)

@@ -14,20 +14,9 @@ from dashcore.datasets.catalog import load_mnist
 from dashcore.store.runs import COMPLETED
 from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import wait_for_app
-from tests.helpers.journeys import SLOW
+from tests.helpers.journeys import CURVE, SLOW, fill, wait_for_epochs_on_chart
 
 pytestmark = pytest.mark.e2e
-CURVE = """() => {
-    const plot = document.querySelector('.st-key-live_chart .js-plotly-plot');
-    if (!plot || !plot.data) return null;
-    return {batch: plot.data[0].x, epochs: plot.data[1].x};
-}"""
-
-
-def _fill(page, key: str, value: str) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(value)
-    field.press("Tab")
 
 
 def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
@@ -41,16 +30,15 @@ def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=SLOW)
     page.locator(".st-key-train_arch input").click()
     page.get_by_role("option", name="Dense 64", exact=True).click()
-    _fill(page, "train_epochs", "20")  # all 54,000 images: an epoch takes seconds here
-    _fill(page, "train_batch", "32")
+    fill(page, "train_epochs", "20")  # all 54,000 images: an epoch takes seconds here
+    fill(page, "train_batch", "32")
     page.get_by_role("button", name="Train", exact=True).click()
     wait_for_app(page)
     status = page.locator(".st-key-run_status")
     expect(status.filter(has_text="running").first).to_be_visible(timeout=SLOW)
 
     # Stop as soon as the first epoch's point is on the chart: in epoch 2.
-    page.wait_for_function(f"() => {{ const c = ({CURVE})(); return c && c.epochs.length >= 1; }}",
-                           timeout=SLOW * 2)
+    wait_for_epochs_on_chart(page, 1)
     page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
     expect(status.filter(has_text="stopped").first).to_be_visible(timeout=SLOW)
     run = store.list_runs()[-1]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from dashcore.jobs import local, queue
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import Settings, get_settings
 from dashcore.store.factory import open_store
+from dashcore.store.runs import WORKING
+from dashcore.store.sqlite import SQLiteRunStore
 from dashcore.training.config import TrainConfig
 
 TINY = ModelSpec(name="Tiny dense", layers=[
@@ -58,3 +62,12 @@ def finished(run_id: str) -> Callable[[], bool]:
 
 
 # ---------------------------------------------------------------- queue logic (no processes)
+
+
+def kill_stray_workers(home: Path) -> None:
+    """Kill the workers of an app's unfinished runs: they are detached from the server, so
+    stopping the server does not end them."""
+    store = SQLiteRunStore(home / "runs.sqlite3")
+    for run in store.list_runs(WORKING):
+        if run.pid and local.worker_alive(run)[0]:
+            os.kill(run.pid, signal.SIGKILL)

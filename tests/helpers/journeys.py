@@ -14,6 +14,26 @@ CHART_POINTS = """() => {
 }"""
 
 
+CURVE = """() => {
+    const plot = document.querySelector('.st-key-live_chart .js-plotly-plot');
+    if (!plot || !plot.data) return null;
+    return {batch: plot.data[0].x, epochs: plot.data[1].x};
+}"""
+
+
+def fill(page, key: str, value: str) -> None:
+    """Type ``value`` into the input of the widget keyed ``key`` and leave the field."""
+    field = page.locator(f".st-key-{key} input")
+    field.fill(value)
+    field.press("Tab")
+
+
+def wait_for_epochs_on_chart(page, at_least: int, timeout: int = SLOW * 2) -> None:
+    """Wait until the live chart shows ``at_least`` whole-epoch points."""
+    page.wait_for_function(f"() => {{ const c = ({CURVE})(); "
+                           f"return c && c.epochs.length >= {at_least}; }}", timeout=timeout)
+
+
 def batch_points_on_screen(page) -> int:
     """How many per-batch points the live loss chart is drawing."""
     return page.evaluate(CHART_POINTS)
@@ -39,9 +59,7 @@ def train_watch_leave_return_and_stop(page, app_url: str) -> None:
     page.locator(".st-key-train_arch input").click()
     page.get_by_role("option", name="Dense 64", exact=True).click()
     for key, value in (("train_epochs", "100"), ("train_batch", "32")):
-        field = page.locator(f".st-key-{key} input")
-        field.fill(value)
-        field.press("Tab")
+        fill(page, key, value)
     page.get_by_role("button", name="Train", exact=True).click()
     wait_for_app(page)
 

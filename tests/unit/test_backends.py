@@ -62,6 +62,7 @@ def test_a_model_saved_on_one_backend_predicts_the_same_on_another(saved_on, loa
     assert result["backend"] == loaded_on and result["same_top1"]
     assert result["max_diff"] <= PREDICT_ATOL
     assert result["max_diff_predictor"] <= PREDICT_ATOL  # the fast path as well
+    assert result["fast_path"]  # jax.jit / tf.function / torch eager, not the fallback
 
 
 @pytest.mark.slow

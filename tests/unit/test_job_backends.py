@@ -73,13 +73,16 @@ def ray(monkeypatch) -> FakeJobsClient:
     return client
 
 
-def test_a_run_is_submitted_as_one_ray_job_named_by_its_run_id_with_the_settings(ray, settings):
+def test_a_run_is_submitted_as_one_ray_job_named_by_its_run_id_with_the_settings(
+        ray, settings, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # the server's backend goes with the job
     run = queue.submit(replace(QUICK, gpus=1), name="on the cluster", settings=settings)
     job = ray.submitted[run.run_id]
     assert job["entrypoint"] == f"python -m dashcore.jobs.worker {run.run_id}"
     assert job["entrypoint_num_gpus"] == 1 and job["entrypoint_num_cpus"] == 1
     env = job["runtime_env"]["env_vars"]
     assert env["DASHCORE_HOME"] == str(get_settings().home) and env["DASHCORE_BACKEND"] == "ray"
+    assert env["KERAS_BACKEND"] == "jax"
     stored = open_store(settings).get_run(run.run_id)
     assert (stored.status, stored.backend) == (STARTING, "ray")
 

@@ -82,10 +82,16 @@ def test_the_first_live_point_ends_compiling_and_every_progress_carries_the_phas
 
 
 def test_a_starting_run_says_whether_a_warm_worker_took_it_or_how_long_a_cold_one_takes():
+    import keras  # first: importing it takes seconds, and the wait below is timed from now
+
+    loaded = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[
+        keras.backend.backend()]
     run = RunRecord(run_id="r-1", name="n", status="starting",
                     progress={"dispatched": time.time() - 2, "worker": "cold",
                               "expected_s": 7.2})
     assert display.status_line(run).startswith("Starting a worker: ~7 s. No warm worker")
+    # It names what the cold worker loads: this process's backend, not always TensorFlow.
+    assert display.status_line(run).endswith(f"loads Keras and {loaded} first.")
     assert display.phases_line(run).startswith("waiting for a worker 2.")
     warm = RunRecord(run_id="r-2", name="n", status="starting", progress={"worker": "spare"})
     assert display.status_line(warm) == "Starting: a warm worker is taking the run."

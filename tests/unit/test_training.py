@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from dashcore.backend import BACKEND_PACKAGES
+from dashcore.backend import BACKEND_NAMES, BACKEND_PACKAGES
 from dashcore.datasets.prepare import to_model_input
 from dashcore.errors import NotFoundError, UserError
+from dashcore.models.cards import ModelCard
 from dashcore.models.registry import load_keras_model, read_card
 from dashcore.models.specs import ModelSpec
 from dashcore.settings import Limits, get_settings
@@ -288,6 +289,8 @@ def test_a_tiny_job_trains_reports_metrics_and_registers_a_model_with_a_card(set
     backend = keras.backend.backend()
     assert card["backend"] == card["versions"]["backend"] == backend
     assert {"keras", "numpy", "python", BACKEND_PACKAGES[backend][0]} <= set(card["versions"])
+    # /models says it in words: "JAX · CPU · jit", "TensorFlow · CPU".
+    assert ModelCard.from_dict(card).device_line().startswith(f"{BACKEND_NAMES[backend]} · CPU")
 
     model = load_keras_model(get_settings().models_dir / f"{outcome.model_id}.keras")
     probabilities = np.asarray(model(to_model_input(np.zeros((1, 28, 28), np.uint8)),
@@ -299,6 +302,12 @@ def test_a_tiny_job_trains_reports_metrics_and_registers_a_model_with_a_card(set
     assert json.loads((run_dir / "config.json").read_text()) == config.to_dict()
     assert _tensorboard_tags(run_dir / "tensorboard" / "validation") >= {"epoch_loss",
                                                                          "epoch_accuracy"}
+
+
+def test_a_card_names_the_backend_it_was_trained_on_even_without_a_device_line():
+    assert ModelCard.from_dict({"device": "PyTorch · 1 GPU"}).device_line() == "PyTorch · 1 GPU"
+    assert ModelCard.from_dict({"backend": "jax"}).device_line() == "JAX"  # an older card
+    assert ModelCard.from_dict({"source": "uploaded"}).device_line() == "—"
 
 
 def test_a_stopped_job_keeps_the_model_trained_so_far(settings):

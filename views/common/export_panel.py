@@ -37,6 +37,10 @@ def _one_format(entry: ModelEntry, fmt: str, settings: Settings, user: User) -> 
     check = export_formats.cached(entry, fmt, settings)
     st.markdown(f"**{label}**")
     if check is None:
+        missing = export_formats.needs_tensorflow(fmt)
+        if missing:  # files made before, where TensorFlow was, stay downloadable
+            st.caption(missing)
+            return
         if not can(user, "export"):
             st.caption(f"Not prepared yet. Sign in to prepare the {label} file; exports "
                        "someone has prepared can be downloaded by everyone.")
