@@ -26,11 +26,11 @@ import importlib.util
 import os
 import statistics
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.bench_training_overhead import run_job, run_plain
+from benchmarks.common import LoadMeter, fresh_home, markdown_table
 
 BACKENDS = ("tensorflow", "jax", "torch")
 RECIPES = ("CNN 32-64", "Fast CNN")
@@ -48,12 +48,9 @@ def _median(rows: list[dict], key) -> float:
 
 
 def table(results: dict[tuple[str, str, str], list[dict]], recipes: list[str],
-          backends: list[str], epochs: int) -> list[str]:
+          backends: list[str], epochs: int) -> str:
     """The markdown table of medians: one row per recipe and backend."""
-    lines = ["| recipe | backend | plain steady epoch (s) | job steady epoch (s) | "
-             "**job / plain** | plain fit per epoch: wall / CPU (s) | job fit per epoch: "
-             "wall / CPU (s) | job compile (s) | job epoch vs TensorFlow |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for recipe in recipes:
         tensorflow = results.get((recipe, "tensorflow", "job"))
         for backend in backends:
@@ -62,15 +59,19 @@ def table(results: dict[tuple[str, str, str], list[dict]], recipes: list[str],
             versus = (f"{job_epoch / _median(tensorflow, steady_epoch):.2f}×"
                       if tensorflow else "—")
             compile_s = [r["compile_s"] for r in job if r.get("compile_s") is not None]
-            lines.append(
-                f"| {recipe} | {backend} | {plain_epoch:.2f} | {job_epoch:.2f} | "
-                f"**{job_epoch / plain_epoch:.3f}** | "
+            rows.append((
+                recipe, backend, f"{plain_epoch:.2f}", f"{job_epoch:.2f}",
+                f"**{job_epoch / plain_epoch:.3f}**",
                 f"{_median(plain, lambda r: r['fit_s']) / epochs:.2f} / "
-                f"{_median(plain, lambda r: r['fit_cpu_s']) / epochs:.2f} | "
+                f"{_median(plain, lambda r: r['fit_cpu_s']) / epochs:.2f}",
                 f"{_median(job, lambda r: r['fit_s']) / epochs:.2f} / "
-                f"{_median(job, lambda r: r['fit_cpu_s']) / epochs:.2f} | "
-                f"{statistics.median(compile_s) if compile_s else float('nan'):.1f} | {versus} |")
-    return lines
+                f"{_median(job, lambda r: r['fit_cpu_s']) / epochs:.2f}",
+                f"{statistics.median(compile_s) if compile_s else float('nan'):.1f}", versus))
+    return markdown_table(
+        ("recipe", "backend", "plain steady epoch (s)", "job steady epoch (s)",
+         "**job / plain**", "plain fit per epoch: wall / CPU (s)",
+         "job fit per epoch: wall / CPU (s)", "job compile (s)", "job epoch vs TensorFlow"),
+        rows, align="llrrrrrrr")
 
 
 def main() -> int:
@@ -87,20 +88,25 @@ def main() -> int:
     parser.add_argument("--recipes", default=",".join(RECIPES),
                         help="comma-separated presets (default: 'CNN 32-64,Fast CNN')")
     args = parser.parse_args()
-
-    from dashcore.training.config import recommended_config
-
     wanted = [b.strip() for b in args.backends.split(",") if b.strip()]
     backends = [b for b in wanted if importlib.util.find_spec(b) is not None]
     for missing in sorted(set(wanted) - set(backends)):
         print(f"{missing}: not installed here, left out (pip install -e '.[{missing}]')")
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
-    home = Path(tempfile.mkdtemp(prefix="bench-backends-"))
+    with fresh_home("bench-backends-") as home:
+        return compare(args, backends, recipes, home)
+
+
+def compare(args: argparse.Namespace, backends: list[str], recipes: list[str],
+            home: Path) -> int:
+    """Every recipe on every backend, job and plain, for ``args.rounds`` rounds."""
+    from dashcore.training.config import recommended_config
+
     base_env = {**os.environ, "DASHCORE_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3",
                 "DASHCORE_WORKER_THREADS": str(args.threads), "DASHCORE_CONCURRENT_JOBS": "1",
                 "DASHCORE_SPARES": "0"}  # every job a cold worker on its own backend
     results: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-    load_before = os.getloadavg()
+    load = LoadMeter()
     for round_no in range(args.rounds):
         for recipe_no, recipe in enumerate(recipes):
             config = recommended_config(recipe, epochs=args.epochs, seed=42,
@@ -121,10 +127,8 @@ def main() -> int:
     images = f"{args.train_images:,}" if args.train_images else "all 54,000"
     print(f"\n{args.rounds} round(s), {args.epochs} epochs, {images} training images, "
           "medians:\n")
-    print("\n".join(table(results, recipes, backends, args.epochs)))
-    print(f"\nload average (1 min) before {load_before[0]:.2f}, after "
-          f"{os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); target: job / plain ≤ "
-          f"{TARGET}")
+    print(table(results, recipes, backends, args.epochs))
+    print(f"\n{load.line()}; target: job / plain ≤ {TARGET}")
     return 0
 
 
