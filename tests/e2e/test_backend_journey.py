@@ -26,11 +26,11 @@ from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import free_port, start_app, stop_app, wait_for_app
 from tests.helpers.jobs import kill_stray_workers
 from tests.helpers.journeys import (
-    CURVE,
     SLOW,
     draw_stroke,
     drawing_surface,
     fill,
+    stop_then_continue_one_epoch,
     wait_for_epochs_on_chart,
 )
 
@@ -79,17 +79,8 @@ def _train_stop_and_continue(page, url: str, home: Path) -> str:
     wait_for_epochs_on_chart(page, 1)
     # The compile phase is its own line: the backend's first-step tracing is not "training".
     expect(page.get_by_text("Where the time went").first).to_contain_text("compiling")
-    page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
-    expect(status.filter(has_text="stopped").first).to_be_visible(timeout=SLOW)
-    run = store.list_runs()[-1]
-    whole = max(p["epoch"] for p in store.epoch_points(run.run_id) if not p.get("partial"))
-
-    box = page.locator(".st-key-continue_box")
-    expect(box).to_contain_text(f"from epoch {whole}", timeout=SLOW)
-    box.get_by_role("button", name="Continue", exact=True).first.click()
-    expect(status.filter(has_text="completed").first).to_be_visible(timeout=SLOW * 3)
-    assert page.evaluate(CURVE)["epochs"] == list(range(1, whole + 2))  # no epoch missing
-    final = store.get_run(run.run_id)
+    run_id, _ = stop_then_continue_one_epoch(page, store)
+    final = store.get_run(run_id)
     assert final.status == COMPLETED and final.summary["parts"][0]["status"] == "stopped"
     return final.summary["model_id"]
 

@@ -14,7 +14,7 @@ from dashcore.datasets.catalog import load_mnist
 from dashcore.store.runs import COMPLETED
 from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import wait_for_app
-from tests.helpers.journeys import CURVE, SLOW, fill, wait_for_epochs_on_chart
+from tests.helpers.journeys import CURVE, SLOW, fill, stop_then_continue_one_epoch
 
 pytestmark = pytest.mark.e2e
 
@@ -37,24 +37,13 @@ def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
     status = page.locator(".st-key-run_status")
     expect(status.filter(has_text="running").first).to_be_visible(timeout=SLOW)
 
-    # Stop as soon as the first epoch's point is on the chart: in epoch 2.
-    wait_for_epochs_on_chart(page, 1)
-    page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
-    expect(status.filter(has_text="stopped").first).to_be_visible(timeout=SLOW)
-    run = store.list_runs()[-1]
-    whole = max(p["epoch"] for p in store.epoch_points(run.run_id) if not p.get("partial"))
-
-    # Continue it, as the same run, for one more epoch.
-    box = page.locator(".st-key-continue_box")
-    expect(box).to_contain_text(f"from epoch {whole}", timeout=SLOW)
-    box.get_by_role("button", name="Continue", exact=True).first.click()
-    expect(status.filter(has_text="completed").first).to_be_visible(timeout=SLOW * 3)
-    curve = page.evaluate(CURVE)
-    assert curve["epochs"] == list(range(1, whole + 2))  # 1, 2 (… whole + 1): no epoch missing
-    xs = sorted(curve["batch"])
+    # Stop in epoch 2 (once the first epoch's point is on the chart), then continue it, as
+    # the same run, for one more epoch.
+    run_id, whole = stop_then_continue_one_epoch(page, store)
+    xs = sorted(page.evaluate(CURVE)["batch"])
     assert xs[-1] == pytest.approx(whole + 1)
     assert max(b - a for a, b in zip(xs, xs[1:], strict=False)) < 0.5  # and no gap in batches
-    final = store.get_run(run.run_id)
+    final = store.get_run(run_id)
     assert final.status == COMPLETED and final.summary["parts"][0]["status"] == "stopped"
     model_id = final.summary["model_id"]
 

@@ -34,6 +34,24 @@ def wait_for_epochs_on_chart(page, at_least: int, timeout: int = SLOW * 2) -> No
                            f"return c && c.epochs.length >= {at_least}; }}", timeout=timeout)
 
 
+def stop_then_continue_one_epoch(page, store) -> tuple[str, int]:
+    """Stop the run training on /train once its first epoch is on the chart, continue it as
+    the same run for one more epoch and wait until it completes, checking that the curve
+    holds every epoch; returns (run id, whole epochs done when it stopped)."""
+    status = page.locator(".st-key-run_status")
+    wait_for_epochs_on_chart(page, 1)
+    page.locator(".st-key-stop_button").get_by_role("button", name="Stop", exact=True).click()
+    expect(status.filter(has_text="stopped").first).to_be_visible(timeout=SLOW)
+    run = store.list_runs()[-1]
+    whole = max(p["epoch"] for p in store.epoch_points(run.run_id) if not p.get("partial"))
+    box = page.locator(".st-key-continue_box")
+    expect(box).to_contain_text(f"from epoch {whole}", timeout=SLOW)
+    box.get_by_role("button", name="Continue", exact=True).first.click()
+    expect(status.filter(has_text="completed").first).to_be_visible(timeout=SLOW * 3)
+    assert page.evaluate(CURVE)["epochs"] == list(range(1, whole + 2))  # no epoch missing
+    return run.run_id, whole
+
+
 def batch_points_on_screen(page) -> int:
     """How many per-batch points the live loss chart is drawing."""
     return page.evaluate(CHART_POINTS)
