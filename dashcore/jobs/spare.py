@@ -84,7 +84,7 @@ def wait_for_run(fd: int, ready: Path, claimed: Path, record: Path,
             return None
 
 
-def _move_output(log: Path) -> None:
+def move_output(log: Path) -> None:
     """Send this process's stdout and stderr (Python's and the C++ libraries') to ``log``."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -127,7 +127,7 @@ def serve(settings: Settings, own_log: Path | None) -> int:
         return 0
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    _move_output(run_dir / "worker.log")
+    move_output(run_dir / "worker.log")
     if own_log is not None:
         with contextlib.suppress(OSError):
             own_log.unlink()

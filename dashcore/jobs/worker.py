@@ -103,9 +103,16 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
         code, next_run = _run_one(run_id, settings, worker, terminated, stamp)
         if next_run is None:
             return code
-        fresh_keras(defaults)
         print(f"worker {os.getpid()} takes the sweep's next trial, run {next_run}",
               file=sys.stderr, flush=True)
+        from dashcore.jobs.spare import move_output
+
+        run_dir = settings.runs_dir / next_run
+        run_dir.mkdir(parents=True, exist_ok=True)
+        move_output(run_dir / "worker.log")  # each run's log holds its own training
+        print(f"worker {os.getpid()} trained the sweep's previous trial, run {run_id}",
+              file=sys.stderr, flush=True)
+        fresh_keras(defaults)
         run_id, worker = next_run, REUSED
 
 

@@ -152,20 +152,21 @@ def _advance_locked(settings: Settings, launcher: Launcher | None,
     return submitted
 
 
-def end_trial(settings: Settings, record_end: Callable[[], None],
-              offer: queue.Offer) -> str | None:
+def end_trial(settings: Settings, record_end: Callable[[], None], offer: queue.Offer,
+              launcher: Launcher | None = None) -> str | None:
     """A trial's worker records its run's end and moves the sweeps along in one hold of
     the sweep lock, offering itself for its sweep's next trial; returns the run id it was
     handed, or ``None`` (it then exits).
 
     Holding the lock from the run's end to the hand-over means no page poll can tell the
     trial, queue the next one and start another worker for it in between. A trial of the
-    sweep that already waits in the queue is offered first, then a newly asked one.
+    sweep that already waits in the queue is offered first, then a newly asked one; runs
+    it does not take start as usual (on ``launcher``, tests, when given).
     """
     with _sweep_lock(settings):
         record_end()
-        queue.dispatch(settings, offer=offer)  # also moves everyone else's queued runs
-        _advance_locked(settings, None, offer)
+        queue.dispatch(settings, launcher, offer)  # also moves everyone else's queued runs
+        _advance_locked(settings, launcher, offer)
     return offer.taken
 
 
