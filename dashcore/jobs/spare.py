@@ -6,7 +6,8 @@ built-in datasets and trains a tiny model for two steps (the first fit in a proc
 for lazy initialisation that a run should not wait for), then clears the Keras session.
 Then it makes its FIFO and blocks on it: an idle spare uses no CPU. A line ``run <id>``
 turns it into that run's worker (its output moves to the run's log and it trains through
-:func:`dashcore.jobs.worker.run_job`, then exits); ``exit`` ends it; so does being idle
+:func:`dashcore.jobs.worker.run_job`, then exits, unless the run is a trial of a sweep
+whose trials share a worker); ``exit`` ends it; so does being idle
 for ``spare_idle_minutes`` or its folder disappearing.
 """
 
