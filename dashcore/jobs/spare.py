@@ -85,20 +85,10 @@ def wait_for_run(fd: int, ready: Path, claimed: Path, record: Path,
             return None
 
 
-def move_output(log: Path) -> None:
-    """Send this process's stdout and stderr (Python's and the C++ libraries') to ``log``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 def serve(settings: Settings, own_log: Path | None) -> int:
     """Warm up, wait for one run, train it; returns the exit code."""
     from dashcore.jobs import spares
-    from dashcore.jobs.worker import configure_process, run_job
+    from dashcore.jobs.worker import configure_process, move_output, run_job
 
     pid = os.getpid()
     record = spares.record_path(settings, pid)

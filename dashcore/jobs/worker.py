@@ -21,6 +21,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from dashcore.backend import limit_threads
@@ -105,8 +106,6 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
             return code
         print(f"worker {os.getpid()} takes the sweep's next trial, run {next_run}",
               file=sys.stderr, flush=True)
-        from dashcore.jobs.spare import move_output
-
         run_dir = settings.runs_dir / next_run
         run_dir.mkdir(parents=True, exist_ok=True)
         move_output(run_dir / "worker.log")  # each run's log holds its own training
@@ -114,6 +113,16 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
               file=sys.stderr, flush=True)
         fresh_keras(defaults)
         run_id, worker = next_run, REUSED
+
+
+def move_output(log: Path) -> None:
+    """Send this process's stdout and stderr (Python's and the C++ libraries') to ``log``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def keras_globals() -> dict[str, Any]:
