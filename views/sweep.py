@@ -115,13 +115,17 @@ def _form() -> None:
         pruner = cols[5].selectbox("Pruner", list(PRUNERS), key="sweep_pruner",
                                    format_func=lambda p: PRUNERS[p].split(":")[0],
                                    help=" ".join(PRUNERS.values()))
+        same_worker = st.checkbox(
+            "Run trials one after another in the same warm worker (faster; each trial still "
+            "gets a fresh Keras session and seed)", value=True, key="sweep_same_worker",
+            help="Off: every trial starts in a worker process of its own.")
         base = TrainConfig(dataset=dataset, architecture=PRESETS[preset].to_dict(),
                            **{**recipe, "epochs": int(epochs),
                               "max_train_images": int(images)})
         plan = SweepPlan(name=name, base=base.to_dict(),
                          vary={k: v for k, v in vary.items() if v is not None},
                          n_trials=int(n_trials), parallel=int(parallel), metric=metric,
-                         pruner=pruner)
+                         pruner=pruner, same_worker=bool(same_worker))
         problems = plan.validate(settings.limits)
         if not problems:
             try:

@@ -50,6 +50,8 @@ def status_line(run: RunRecord, position: int | None = None) -> str:
         progress = run.progress or {}
         if progress.get("worker") == "spare":
             return "Starting: a warm worker is taking the run."
+        if progress.get("worker") == "reused":
+            return "Starting: the worker of the sweep's previous trial is taking it."
         expected = progress.get("expected_s")
         about = f": ~{format_seconds(expected)}" if expected else ""
         return (f"Starting a worker{about}. No warm worker was free, so this one loads "

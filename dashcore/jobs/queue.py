@@ -20,8 +20,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from dashcore.access.auth import User, authorize
@@ -47,6 +48,8 @@ from dashcore.store.runs import (
     new_run_id,
 )
 from dashcore.training.phases import WAITING
+
+REUSED = "reused"  # a run's worker: the process that trained the sweep's previous trial
 
 _started_homes: set[Path] = set()  # data folders whose startup reconciliation ran here
 _started_lock = threading.Lock()
@@ -202,46 +205,71 @@ def reconcile(settings: Settings, on_start: bool = False) -> list[str]:
         return _reconcile_locked(open_store(settings), settings, on_start)
 
 
-def dispatch(settings: Settings, launcher: Launcher | None = None) -> list[str]:
+@dataclass
+class Offer:
+    """A worker whose run has just ended, offering to train one more queued run in the same
+    process (a sweep's next trial). :func:`dispatch` hands it the first run it ``wants``
+    among those it starts, through the same claim as any run: marked ``starting`` with
+    this worker's pid, process identity and host under the dispatch lock, so no other
+    dispatcher starts a worker for it."""
+
+    pid: int
+    identity: float | None
+    wants: Callable[[RunRecord], bool]
+    taken: str | None = None  # the run it was handed, once it was
+
+
+def dispatch(settings: Settings, launcher: Launcher | None = None,
+             offer: Offer | None = None) -> list[str]:
     """Reconcile, then start queued runs while fewer than ``concurrent_jobs`` are working.
 
     Runs start on the settings' job backend (a local worker process, or a Ray job);
-    ``launcher`` replaces it (tests). Returns the ids of the runs it started. Cheap when
-    there is nothing to do, so pages call it on every poll and workers as they finish.
+    ``launcher`` replaces it (tests). ``offer`` is a finishing worker that takes the first
+    run it wants instead. Returns the ids of the runs it started. Cheap when there is
+    nothing to do, so pages call it on every poll and workers as they finish.
     """
-    backend = get_backend(settings.backend, settings)
-    store = open_store(settings)
-    started: list[str] = []
     with dispatch_lock(settings):
-        _reconcile_locked(store, settings, on_start=False)
-        free = settings.concurrent_jobs - len(store.list_runs(WORKING))
-        for run in store.list_runs([QUEUED])[:max(0, free)]:
-            # Mark it first, so a worker that starts quickly finds it "starting"; the time
-            # it was handed over begins its "waiting for a worker" phase.
-            store.update_run(run.run_id, only_if_status=[QUEUED], status=STARTING,
-                             backend=backend.name,
-                             progress={"phase": WAITING, "dispatched": time.time()})
-            try:
-                warm = None if launcher is not None else backend.take_spare(run, settings)
-                if warm is not None:
-                    pid, identity = warm
-                elif launcher is not None:
-                    pid, identity = launcher(run.run_id, settings)
-                else:
-                    pid, identity = backend.start(run, settings)
-            except UserError as exc:  # e.g. the Ray cluster did not answer: keep it queued
-                store.update_run(run.run_id, only_if_status=[STARTING], status=QUEUED,
-                                 progress={"phase": "waiting", "waiting": str(exc)})
-                break
-            if pid is not None:
-                store.update_run(run.run_id, pid=pid, pid_created=identity,
-                                 host=socket.gethostname())
-            if backend.name == "local":  # say which worker it waits for, and how long
-                how = ({"worker": "spare"} if warm is not None else
-                       {"worker": "cold", "expected_s": cold_start_estimate(store.list_runs())})
-                store.update_run(run.run_id, only_if_status=[STARTING],
-                                 progress={**store.get_run(run.run_id).progress, **how})
-            started.append(run.run_id)
+        return _dispatch_locked(open_store(settings), settings, launcher, offer)
+
+
+def _dispatch_locked(store: RunStore, settings: Settings, launcher: Launcher | None,
+                     offer: Offer | None) -> list[str]:
+    """:func:`dispatch` with the dispatch lock already held."""
+    backend = get_backend(settings.backend, settings)
+    started: list[str] = []
+    _reconcile_locked(store, settings, on_start=False)
+    free = settings.concurrent_jobs - len(store.list_runs(WORKING))
+    for run in store.list_runs([QUEUED])[:max(0, free)]:
+        # Mark it first, so a worker that starts quickly finds it "starting"; the time
+        # it was handed over begins its "waiting for a worker" phase.
+        store.update_run(run.run_id, only_if_status=[QUEUED], status=STARTING,
+                         backend=backend.name,
+                         progress={"phase": WAITING, "dispatched": time.time()})
+        reused = (offer is not None and offer.taken is None and backend.name == "local"
+                  and offer.wants(run))
+        try:
+            warm = None
+            if reused:
+                pid, identity = offer.pid, offer.identity
+                offer.taken = run.run_id
+            elif launcher is not None:
+                pid, identity = launcher(run.run_id, settings)
+            else:
+                warm = backend.take_spare(run, settings)
+                pid, identity = warm if warm is not None else backend.start(run, settings)
+        except UserError as exc:  # e.g. the Ray cluster did not answer: keep it queued
+            store.update_run(run.run_id, only_if_status=[STARTING], status=QUEUED,
+                             progress={"phase": "waiting", "waiting": str(exc)})
+            break
+        if pid is not None:
+            store.update_run(run.run_id, pid=pid, pid_created=identity,
+                             host=socket.gethostname())
+        if backend.name == "local":  # say which worker it waits for, and how long
+            how = ({"worker": REUSED} if reused else {"worker": "spare"} if warm is not None
+                   else {"worker": "cold", "expected_s": cold_start_estimate(store.list_runs())})
+            store.update_run(run.run_id, only_if_status=[STARTING],
+                             progress={**store.get_run(run.run_id).progress, **how})
+        started.append(run.run_id)
     return started
 
 
@@ -273,8 +301,9 @@ def check_queue_room(store: RunStore, owner: str | None, settings: Settings) -> 
 
 def submit(config, name: str | None = None, owner: str | None = None,
            *, settings: Settings, launcher: Launcher | None = None,
-           user: User | None = None) -> RunRecord:
-    """Check a :class:`~dashcore.training.config.TrainConfig`, queue it, and dispatch.
+           user: User | None = None, offer: Offer | None = None) -> RunRecord:
+    """Check a :class:`~dashcore.training.config.TrainConfig`, queue it, and dispatch
+    (``offer``: a finishing worker that may take it, see :class:`Offer`).
 
     The run is in the store (queued or starting) when this returns. ``user`` is the
     signed-in person (pages pass it): they must be allowed to train, and they become the
@@ -304,7 +333,9 @@ def submit(config, name: str | None = None, owner: str | None = None,
                         architecture=described["architecture"], owner=owner,
                         summary={"params": described["params"]})
         store.create_run(run)
-    dispatch(settings, launcher)
+        # In the same hold of the lock: between queueing and dispatching, no other
+        # dispatcher may start a worker for a run that ``offer`` is waiting to take.
+        _dispatch_locked(store, settings, launcher, offer)
     return store.get_run(run.run_id)
 
 

@@ -6,7 +6,8 @@ built-in datasets and trains a tiny model for two steps (the first fit in a proc
 for lazy initialisation that a run should not wait for), then clears the Keras session.
 Then it makes its FIFO and blocks on it: an idle spare uses no CPU. A line ``run <id>``
 turns it into that run's worker (its output moves to the run's log and it trains through
-:func:`dashcore.jobs.worker.run_job`, then exits); ``exit`` ends it; so does being idle
+:func:`dashcore.jobs.worker.run_job`, then exits, unless the run is a trial of a sweep
+whose trials share a worker); ``exit`` ends it; so does being idle
 for ``spare_idle_minutes`` or its folder disappearing.
 """
 
@@ -84,20 +85,10 @@ def wait_for_run(fd: int, ready: Path, claimed: Path, record: Path,
             return None
 
 
-def _move_output(log: Path) -> None:
-    """Send this process's stdout and stderr (Python's and the C++ libraries') to ``log``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 def serve(settings: Settings, own_log: Path | None) -> int:
     """Warm up, wait for one run, train it; returns the exit code."""
     from dashcore.jobs import spares
-    from dashcore.jobs.worker import configure_process, run_job
+    from dashcore.jobs.worker import configure_process, move_output, run_job
 
     pid = os.getpid()
     record = spares.record_path(settings, pid)
@@ -127,7 +118,7 @@ def serve(settings: Settings, own_log: Path | None) -> int:
         return 0
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    _move_output(run_dir / "worker.log")
+    move_output(run_dir / "worker.log")
     if own_log is not None:
         with contextlib.suppress(OSError):
             own_log.unlink()

@@ -6,7 +6,8 @@ box) before it reads a byte of data. A *spare* (``python -m dashcore.jobs.spare`
 tiny warm-up fit, and then waits, blocked on a FIFO (no CPU), for a run. The dispatcher
 hands a run to a spare by writing its id into the FIFO; the spare then trains that one run
 exactly as a cold worker would (:func:`dashcore.jobs.worker.run_job`) and exits, so runs
-stay isolated and Stop, kill, restart recovery and the job time limit work unchanged.
+stay isolated and Stop, kill, restart recovery and the job time limit work unchanged (a
+sweep whose trials share a worker is the one exception: see ``SweepPlan.same_worker``).
 
 Files in ``settings.spares_dir`` (one folder per host):
 

@@ -12,6 +12,7 @@ Finally it dispatches the next queued run, so the queue moves with no page open.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -19,6 +20,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from dashcore.backend import limit_threads
@@ -85,14 +88,76 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
     """Train one run to its end and record the outcome; returns the process exit code.
 
     ``worker`` says how this process came to the run: ``cold`` (started for it) or
-    ``spare`` (warm, waiting, see :mod:`dashcore.jobs.spare`); it is kept on the run.
+    ``spare`` (warm, waiting, see :mod:`dashcore.jobs.spare`); it is kept on the run. A
+    trial of a sweep that asks for it (``same_worker``) may be followed, in this process,
+    by the same sweep's next trial (``reused``, see :func:`_next_trial`): the store shows
+    this process working on it, and Stop, kill and the time limit act on it as on any run.
     """
+    from dashcore.jobs.queue import REUSED
+
+    configure_process(settings)
+    defaults = keras_globals()  # as a fresh process has them, before any run changes them
+    stamp = spares.code_stamp()
+    terminated = threading.Event()  # one per process: a SIGTERM between trials is kept
+    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
+    while True:
+        code, next_run = _run_one(run_id, settings, worker, terminated, stamp)
+        if next_run is None:
+            return code
+        print(f"worker {os.getpid()} takes the sweep's next trial, run {next_run}",
+              file=sys.stderr, flush=True)
+        run_dir = settings.runs_dir / next_run
+        run_dir.mkdir(parents=True, exist_ok=True)
+        move_output(run_dir / "worker.log")  # each run's log holds its own training
+        print(f"worker {os.getpid()} trained the sweep's previous trial, run {run_id}",
+              file=sys.stderr, flush=True)
+        fresh_keras(defaults)
+        run_id, worker = next_run, REUSED
+
+
+def move_output(log: Path) -> None:
+    """Send this process's stdout and stderr (Python's and the C++ libraries') to ``log``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def keras_globals() -> dict[str, Any]:
+    """Keras's process-wide settings that a run may change (floatx, epsilon, image data
+    format, dtype policy), to put back before the next run in the same process."""
+    import keras
+
+    return {"floatx": keras.config.floatx(), "epsilon": keras.config.epsilon(),
+            "image_data_format": keras.config.image_data_format(),
+            "dtype_policy": keras.config.dtype_policy().name}
+
+
+def fresh_keras(defaults: dict[str, Any]) -> None:
+    """Leave Keras as a fresh process has it: no models or traced functions (a cleared
+    session), ``defaults`` (from :func:`keras_globals`) back, garbage collected. The run's
+    seed is set by the training pipeline itself, exactly as in a fresh process."""
+    import keras
+
+    keras.backend.clear_session()
+    keras.config.set_floatx(defaults["floatx"])
+    keras.config.set_epsilon(defaults["epsilon"])
+    keras.config.set_image_data_format(defaults["image_data_format"])
+    keras.config.set_dtype_policy(defaults["dtype_policy"])
+    gc.collect()
+
+
+def _run_one(run_id: str, settings: Settings, worker: str, terminated: threading.Event,
+             stamp: str) -> tuple[int, str | None]:
+    """Train ``run_id``; returns (exit code, the run this process trains next or None)."""
     store = open_store(settings)
     try:
         run = store.get_run(run_id)
     except NotFoundError as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return 2, None
     threads = configure_process(settings)
     from dashcore.jobs.local import process_identity
     from dashcore.jobs.queue import dispatch
@@ -107,9 +172,7 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
                             progress={"phase": "preparing data", "threads": threads,
                                       "worker": worker, "phases": phases.summary()}):
         print(f"run {run_id} is {store.get_run(run_id).status}; nothing to do", file=sys.stderr)
-        return 0
-    terminated = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
+        return 0, None
 
     def should_stop() -> bool:
         return terminated.is_set() or store.stop_requested(run_id)
@@ -143,13 +206,19 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
         traceback.print_exc()
         status, reason = FAILED, _crash_reason(exc, settings, run_id)
-    current = store.get_run(run_id)
     summary.setdefault("phases", phases.summary())
-    store.update_run(run_id, only_if_status=WORKING, status=status, reason=reason,
-                     finished=time.time(),
-                     summary={**current.summary, **summary, "worker": worker},
-                     progress={**current.progress, "phase": "finished"})
-    print(f"run {run_id}: {status}. {reason or ''}", file=sys.stderr)
+
+    def record_end() -> None:
+        current = store.get_run(run_id)
+        store.update_run(run_id, only_if_status=WORKING, status=status, reason=reason,
+                         finished=time.time(),
+                         summary={**current.summary, **summary, "worker": worker},
+                         progress={**current.progress, "phase": "finished"})
+        print(f"run {run_id}: {status}. {reason or ''}", file=sys.stderr, flush=True)
+
+    if _may_take_next(run, status, summary, terminated, stamp, settings):
+        return 0, _next_trial(run, record_end, settings)
+    record_end()
     try:
         dispatch(settings)
     except Exception:  # noqa: BLE001 - the next page poll dispatches instead
@@ -158,7 +227,59 @@ def run_job(run_id: str, settings: Settings, worker: str = "cold") -> int:
         from dashcore.sweeps.pruning import advance_sweeps
 
         advance_sweeps(settings)
-    return 0
+    return 0, None
+
+
+def _may_take_next(run: RunRecord, status: str, summary: dict[str, Any],
+                   terminated: threading.Event, stamp: str, settings: Settings) -> bool:
+    """Whether this process may train its sweep's next trial after ``run``: a trial of a
+    sweep that asks for it, on a local worker, that completed or was pruned (a run that
+    failed, was stopped by hand or by the time limit, or whose process was told to shut
+    down, may leave state behind: its worker exits), with the code unchanged since this
+    process started."""
+    ref = (run.config or {}).get("sweep")
+    if not isinstance(ref, dict) or not ref.get("same_worker"):
+        return False
+    from dashcore.sweeps import optuna_missing
+
+    cleanly = status == COMPLETED or (status == STOPPED and summary.get("pruned") is True)
+    return (cleanly and not terminated.is_set() and settings.backend == "local"
+            and run.backend == "local" and not optuna_missing()
+            and spares.code_stamp() == stamp)
+
+
+def _next_trial(run: RunRecord, record_end: Callable[[], None],
+                settings: Settings) -> str | None:
+    """Record ``run``'s end and offer this process for its sweep's next trial of the same
+    owner (see :func:`dashcore.sweeps.dispatch.end_trial`); the run id it was handed, or
+    ``None``. Any failure on the way ends the run as usual and hands nothing over."""
+    from dashcore.jobs.local import process_identity
+    from dashcore.jobs.queue import Offer
+    from dashcore.sweeps.dispatch import end_trial
+
+    sweep_id = run.config["sweep"].get("id")
+
+    def wants(queued: RunRecord) -> bool:
+        ref = (queued.config or {}).get("sweep")
+        return (isinstance(ref, dict) and ref.get("id") == sweep_id
+                and bool(ref.get("same_worker")) and queued.owner == run.owner)
+
+    pid = os.getpid()
+    offer = Offer(pid=pid, identity=process_identity(pid), wants=wants)
+    ended = False
+
+    def end_once() -> None:
+        nonlocal ended
+        if not ended:
+            ended = True
+            record_end()
+
+    try:
+        return end_trial(settings, end_once, offer)
+    except Exception:  # noqa: BLE001 - a busy database: end as usual, the page moves on
+        traceback.print_exc()
+        end_once()
+        return offer.taken  # handed over already: this process must train it
 
 
 def _top_up_spares(settings: Settings) -> None:

@@ -134,7 +134,8 @@ class ModelCard:
         phases = self.extra.get("phases")
         if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
             return "—"
-        worker = {"spare": " (a warm worker)", "cold": " (a worker started for it)"}.get(
+        worker = {"spare": " (a warm worker)", "cold": " (a worker started for it)",
+                  "reused": " (the worker of the sweep's previous trial)"}.get(
             str(self.extra.get("worker")), "")
         return (describe_phases(phases) + worker) or "—"
 

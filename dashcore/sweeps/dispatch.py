@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -94,7 +94,7 @@ def _free_slots(store: RunStore, owner: str | None, settings: Settings) -> int:
 
 
 def _advance_one(sweep: studies.Sweep, store: RunStore, settings: Settings,
-                 launcher: Launcher | None) -> list[str]:
+                 launcher: Launcher | None, offer: queue.Offer | None = None) -> list[str]:
     from optuna.trial import TrialState
 
     trials = sweep.trials()
@@ -112,11 +112,13 @@ def _advance_one(sweep: studies.Sweep, store: RunStore, settings: Settings,
         trial = sweep.study.ask(plan.distributions())
         trial.set_user_attr("sweep_trial", True)
         asked += 1
-        config = plan.trial_config(trial.params, {"id": sweep.sweep_id, "name": plan.name,
-                                                  "trial": asked, "number": trial.number})
+        ref = {"id": sweep.sweep_id, "name": plan.name, "trial": asked, "number": trial.number}
+        if plan.same_worker:
+            ref["same_worker"] = True  # the worker reads it when the trial ends
+        config = plan.trial_config(trial.params, ref)
         try:
             run = queue.submit(config, name=f"{plan.name} · trial {asked}", owner=sweep.owner,
-                               settings=settings, launcher=launcher)
+                               settings=settings, launcher=launcher, offer=offer)
         except UserError as exc:  # e.g. the queued-runs limit, reached by a race
             trial.set_user_attr("error", str(exc))
             sweep.study.tell(trial, state=TrialState.FAIL)
@@ -136,13 +138,36 @@ def advance(settings: Settings, launcher: Launcher | None = None) -> list[str]:
     """
     if not studies.has_sweeps(settings):
         return []
+    with _sweep_lock(settings):
+        return _advance_locked(settings, launcher, None)
+
+
+def _advance_locked(settings: Settings, launcher: Launcher | None,
+                    offer: queue.Offer | None) -> list[str]:
     store = open_store(settings)
     submitted: list[str] = []
-    with _sweep_lock(settings):
-        for sweep in studies.list_sweeps(settings):
-            if not sweep.finished:  # running, or stopped with trials still to tell
-                submitted += _advance_one(sweep, store, settings, launcher)
+    for sweep in studies.list_sweeps(settings):
+        if not sweep.finished:  # running, or stopped with trials still to tell
+            submitted += _advance_one(sweep, store, settings, launcher, offer)
     return submitted
+
+
+def end_trial(settings: Settings, record_end: Callable[[], None], offer: queue.Offer,
+              launcher: Launcher | None = None) -> str | None:
+    """A trial's worker records its run's end and moves the sweeps along in one hold of
+    the sweep lock, offering itself for its sweep's next trial; returns the run id it was
+    handed, or ``None`` (it then exits).
+
+    Holding the lock from the run's end to the hand-over means no page poll can tell the
+    trial, queue the next one and start another worker for it in between. A trial of the
+    sweep that already waits in the queue is offered first, then a newly asked one; runs
+    it does not take start as usual (on ``launcher``, tests, when given).
+    """
+    with _sweep_lock(settings):
+        record_end()
+        queue.dispatch(settings, launcher, offer)  # also moves everyone else's queued runs
+        _advance_locked(settings, launcher, offer)
+    return offer.taken
 
 
 def start_sweep(plan: SweepPlan, settings: Settings, owner: str | None = None,

@@ -75,6 +75,9 @@ class SweepPlan:
     parallel: int = 1  # trials queued or running at once
     metric: str = "val_accuracy"  # a key of METRICS
     pruner: str = "median"  # a key of PRUNERS
+    # Trials one after another in the worker process of the trial before (one process per
+    # "at once" slot, no start-up per trial); each still gets a fresh Keras session and seed.
+    same_worker: bool = True
 
     @property
     def direction(self) -> str:
@@ -94,7 +97,7 @@ class SweepPlan:
     def from_dict(cls, data: dict[str, Any]) -> SweepPlan:
         """Inverse of :meth:`to_dict`."""
         return cls(**{k: data[k] for k in ("name", "base", "vary", "n_trials", "parallel",
-                                           "metric", "pruner") if k in data})
+                                           "metric", "pruner", "same_worker") if k in data})
 
     # ------------------------------------------------------------ checking
 
@@ -129,6 +132,9 @@ class SweepPlan:
         if self.pruner not in PRUNERS:
             problems.append(f"Pruner {self.pruner!r} is not offered: choose "
                             f"{' or '.join(PRUNERS)}.")
+        if not isinstance(self.same_worker, bool):
+            problems.append(f"Whether trials share a worker must be on or off; got "
+                            f"{self.same_worker!r}.")
         if not self.vary:
             problems.append("Tick at least one setting to vary: a sweep of identical trials "
                             "finds nothing.")

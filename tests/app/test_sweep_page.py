@@ -40,9 +40,23 @@ def test_starting_a_sweep_queues_its_first_trials_as_runs(settings):
     trials = [r for r in open_store(settings).list_runs() if r.config.get("sweep")]
     assert [r.status for r in trials] == [QUEUED, QUEUED]
     assert trials[0].name == "CNN 32-64 sweep · trial 1"
+    assert trials[0].config["sweep"]["same_worker"] is True  # the form's default
     table = at.dataframe[0].value
     assert list(table["Status"]) == [QUEUED, QUEUED]
     assert "Running: 2 of 8 trials started (2 queued)" in at.text[0].value
+
+
+def test_unticking_the_same_worker_box_gives_every_trial_its_own_worker(settings):
+    busy_slot()
+    at = open_page("sweep")
+    at.checkbox(key="sweep_vary_lr").check().run()
+    at.checkbox(key="sweep_same_worker").uncheck().run()
+    at.button(key="sweep_start").click().run()
+    assert not at.exception, at.exception
+    (sweep,) = study.list_sweeps(settings)
+    assert sweep.plan.same_worker is False
+    trials = [r for r in open_store(settings).list_runs() if r.config.get("sweep")]
+    assert trials and "same_worker" not in trials[0].config["sweep"]
 
 
 def test_a_finished_sweep_shows_its_best_trial_and_charts_and_names_literally():

@@ -276,6 +276,26 @@ def test_a_warm_up_leaves_keras_settings_and_threads_as_a_fresh_process_has_them
     assert not list(settings.models_dir.glob("*.keras"))  # nothing registered
 
 
+def test_between_two_trials_in_one_worker_keras_is_put_back_as_a_fresh_process_has_it():
+    import keras
+
+    from dashcore.jobs.worker import fresh_keras, keras_globals
+
+    defaults = keras_globals()
+    assert defaults == {"floatx": "float32", "epsilon": 1e-07,
+                        "image_data_format": "channels_last", "dtype_policy": "float32"}
+    keras.layers.Dense(2)  # a name taken, as a previous run's model takes them
+    try:  # what a previous run might leave changed
+        keras.config.set_floatx("float16")
+        keras.config.set_epsilon(1e-3)
+        keras.config.set_image_data_format("channels_first")
+        keras.config.set_dtype_policy("mixed_float16")
+    finally:
+        fresh_keras(defaults)
+    assert keras_globals() == defaults
+    assert keras.layers.Dense(2).name == "dense"  # a cleared session: names start again
+
+
 @pytest.mark.slow
 def test_stop_halts_a_run_on_a_spare_and_keeps_the_model_so_far(with_spares, settings):
     _ready_spare(with_spares)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -16,12 +17,15 @@ import pytest
 
 from dashcore.access.auth import User
 from dashcore.errors import PermissionDenied, UserError
+from dashcore.jobs import queue
+from dashcore.jobs.local import process_identity
 from dashcore.models.presets import get_preset
 from dashcore.settings import Limits, get_settings
 from dashcore.store.factory import open_store
 from dashcore.store.runs import QUEUED, STOPPED
 from dashcore.sweeps import dispatch, study
 from dashcore.sweeps.pruning import ReportToTrial
+from dashcore.sweeps.space import SweepPlan
 from dashcore.training.config import TrainConfig
 from tests.helpers import REPO_ROOT
 from tests.helpers.jobs import FakeLauncher
@@ -159,6 +163,63 @@ def test_a_sweep_carries_on_from_another_process(dashcore_home):
     sweep = study.load_sweep(sweep.sweep_id, settings)
     assert [t.user_attrs.get("run_id") for t in sweep.trials()][2:] == started
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in sweep.trials()) == 2
+
+
+# ---------------------------------------------------------------- trials in the same worker
+
+
+def _offer() -> queue.Offer:
+    """What a trial's worker offers as its run ends (this test process stands in for it)."""
+    pid = os.getpid()
+    return queue.Offer(pid=pid, identity=process_identity(pid),
+                       wants=lambda run: bool((run.config.get("sweep") or {}).get(
+                           "same_worker")) and run.owner == "ann")
+
+
+def test_a_finishing_trials_worker_is_handed_its_sweeps_next_trial_through_the_queue(settings):
+    settings, launcher = get_settings(), FakeLauncher()
+    dispatch.start_sweep(plan(n_trials=3, parallel=1), settings, owner="ann",
+                         launcher=launcher)
+    (first,) = open_store(settings).list_runs()
+    assert first.config["sweep"]["same_worker"] is True
+
+    offer = _offer()
+    taken = dispatch.end_trial(settings, lambda: finish(first.run_id, 0.8), offer, launcher)
+    second = open_store(settings).get_run(taken)
+    assert second.name == "lr search · trial 2" and taken not in launcher.started
+    assert second.status == "starting" and second.progress["worker"] == "reused"
+    assert (second.pid, second.pid_created) == (offer.pid, offer.identity)
+    assert second.host == socket.gethostname()
+    (told, _) = study.load_sweep(first.config["sweep"]["id"], settings).trials()
+    assert told.state == optuna.trial.TrialState.COMPLETE and told.value == pytest.approx(0.8)
+
+    # Another person's run was queued first: it gets the free slot, not the sweep's trial.
+    other = queue.submit(TrainConfig.from_dict(BASE), owner="bob", launcher=launcher,
+                         settings=settings)
+    assert dispatch.end_trial(settings, lambda: finish(taken, 0.7), _offer(), launcher) is None
+    assert open_store(settings).get_run(other.run_id).run_id in launcher.started
+    third = open_store(settings).list_runs()[-1]
+    assert third.name == "lr search · trial 3" and third.status == QUEUED
+
+
+def test_a_sweep_that_does_not_share_workers_hands_no_trial_to_the_finishing_worker(settings):
+    settings, launcher = get_settings(), FakeLauncher()
+    dispatch.start_sweep(plan(n_trials=2, parallel=1, same_worker=False), settings,
+                         owner="ann", launcher=launcher)
+    (first,) = open_store(settings).list_runs()
+    assert "same_worker" not in first.config["sweep"]
+    assert dispatch.end_trial(settings, lambda: finish(first.run_id, 0.8), _offer(),
+                              launcher) is None
+    second = open_store(settings).list_runs()[-1]
+    assert second.run_id in launcher.started and second.progress["worker"] == "cold"
+
+
+def test_whether_trials_share_a_worker_is_kept_with_the_plan_and_on_by_default():
+    assert SweepPlan.from_dict({k: v for k, v in plan().to_dict().items()
+                                if k != "same_worker"}).same_worker is True
+    assert SweepPlan.from_dict(plan(same_worker=False).to_dict()).same_worker is False
+    with pytest.raises(UserError, match="share a worker must be on or off"):
+        plan(same_worker="yes").check(Limits())
 
 
 # ---------------------------------------------------------------- the pruning callback
