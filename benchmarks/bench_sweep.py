@@ -13,11 +13,16 @@ the sweep page does. Each configuration gets its own temporary data folder.
   split 0.1) for ``trials × epochs`` epochs in one run: the same epoch budget.
 * **sweep, N at once** — ``--trials`` trials of ``--epochs`` epochs, varying the learning
   rate (log-uniform 0.0003–0.003), batch size (64, 128, 256) and dropout (0.25–0.6), with
-  ``DASHCORE_CONCURRENT_JOBS=N`` and N trials queued at once.
+  ``DASHCORE_CONCURRENT_JOBS=N`` and N trials queued at once; ``--schedule`` also varies the
+  learning-rate schedule (constant or one-cycle). ``--sharing`` picks whether trials follow
+  one another in the same warm worker (``on``, the form's default), each in a worker of its
+  own (``off``), or both, one after the other.
 
 Reported per configuration: wall time from start to the last trial told, the best
 validation accuracy (the metric a sweep optimises, at the epoch whose weights were kept)
-and that run's test accuracy, trials pruned, and epochs actually trained.
+and that run's test accuracy, trials pruned, epochs actually trained, and the overhead per
+trial: the wall time not explained by its epochs at the tutorial run's seconds per epoch
+(start-up, hand-over, test pass and saving), for one trial at a time.
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ def run_tutorial(epochs: int, images: int, max_s: float) -> dict[str, Any]:
                 "epochs_trained": run.summary.get("epochs_done")}
 
 
-def run_sweep(trials: int, epochs: int, images: int, at_once: int, max_s: float
-              ) -> dict[str, Any]:
+def run_sweep(trials: int, epochs: int, images: int, at_once: int, max_s: float,
+              same_worker: bool = True, schedule: bool = False) -> dict[str, Any]:
     """One sweep to its end with ``at_once`` trials queued and trained at a time."""
     from dashcore.store.factory import open_store
     from dashcore.sweeps import dispatch, study
@@ -88,8 +93,11 @@ def run_sweep(trials: int, epochs: int, images: int, at_once: int, max_s: float
 
     with fresh_home("bench-sweep-"):
         settings = _settings(at_once)
+        space = {**SPACE, **({"schedule": {"choices": ["constant", "one_cycle"]}}
+                             if schedule else {})}
         plan = SweepPlan(name=f"bench {at_once} at once", base=_base(epochs, images),
-                         vary=SPACE, n_trials=trials, parallel=at_once, pruner="median")
+                         vary=space, n_trials=trials, parallel=at_once, pruner="median",
+                         same_worker=same_worker)
         started = time.monotonic()
         sweep = dispatch.start_sweep(plan, settings)
         while study.load_sweep(sweep.sweep_id, settings).status == study.RUNNING_SWEEP:
@@ -105,13 +113,28 @@ def run_sweep(trials: int, epochs: int, images: int, at_once: int, max_s: float
                 if t.user_attrs.get("run_id")]
         best = sweep.best()
         best_run = store.get_run(best.user_attrs["run_id"]) if best else None
-        return {"config": f"sweep, {at_once} at once", "trials": len(runs),
+        label = f"sweep, {at_once} at once, " + ("same worker" if same_worker
+                                                  else "a worker each")
+        return {"config": label, "trials": len(runs),
                 "wall_s": round(wall, 1),
                 "val_accuracy": best.value if best else None,
                 "test_accuracy": best_run.summary.get("test_accuracy") if best_run else None,
                 "best_params": best.params if best else None,
                 "pruned": sum(study.outcome_of(r) == "pruned" for r in runs),
                 "epochs_trained": sum(int(r.summary.get("epochs_done") or 0) for r in runs)}
+
+
+def overheads(results: list[dict[str, Any]], at_once: list[int]) -> None:
+    """Add each one-at-a-time sweep's overhead per trial: its wall time less its epochs at
+    the tutorial run's seconds per epoch, over its trials (needs the tutorial's figures)."""
+    tutorial = next((r for r in results if r["config"] == "tutorial"), None)
+    if not tutorial or not tutorial.get("epochs_trained") or 1 not in at_once:
+        return
+    per_epoch = tutorial["wall_s"] / tutorial["epochs_trained"]
+    for r in results:
+        if r["config"].startswith("sweep, 1 at once") and r.get("trials"):
+            spare = r["wall_s"] - r["epochs_trained"] * per_epoch
+            r["overhead_s_per_trial"] = round(spare / r["trials"], 1)
 
 
 def main() -> int:
@@ -122,6 +145,10 @@ def main() -> int:
     parser.add_argument("--train-images", type=int, default=0, help="0 = all 60,000")
     parser.add_argument("--max-s", type=float, default=7200, help="give up on one config")
     parser.add_argument("--skip-tutorial", action="store_true")
+    parser.add_argument("--sharing", choices=("on", "off", "both"), default="on",
+                        help="trials in the same warm worker, each in its own, or both")
+    parser.add_argument("--schedule", action="store_true",
+                        help="also vary the schedule (constant or one-cycle)")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args()
     meter = LoadMeter()
@@ -129,23 +156,27 @@ def main() -> int:
     if not args.skip_tutorial:
         results.append(run_tutorial(args.trials * args.epochs, args.train_images, args.max_s))
         print(json.dumps(results[-1]), flush=True)
+    sharing = {"on": [True], "off": [False], "both": [True, False]}[args.sharing]
     for at_once in args.at_once:
-        results.append(run_sweep(args.trials, args.epochs, args.train_images, at_once,
-                                 args.max_s))
-        print(json.dumps(results[-1]), flush=True)
+        for same_worker in sharing:
+            results.append(run_sweep(args.trials, args.epochs, args.train_images, at_once,
+                                     args.max_s, same_worker, args.schedule))
+            print(json.dumps(results[-1]), flush=True)
+    overheads(results, args.at_once)
     meter.stop()
     load = {"load_1min_before": meter.before, "load_1min_after": meter.after,
             "cores": os.cpu_count()}
     print(json.dumps(load))
 
-    def accuracy(value: float | None) -> str:
-        return f"{value:.4f}" if value is not None else "–"
+    def figure(value: float | None, form: str = ".4f") -> str:
+        return format(value, form) if value is not None else "–"
 
     print()
-    print(markdown_table(["config", "wall s", "val acc", "test acc", "epochs"], [
-        [r["config"], r["wall_s"], accuracy(r.get("val_accuracy")),
-         accuracy(r.get("test_accuracy")), r.get("epochs_trained", "–")] for r in results],
-        "lrrrr"))
+    print(markdown_table(["config", "wall s", "val acc", "test acc", "epochs",
+                          "overhead s / trial"], [
+        [r["config"], r["wall_s"], figure(r.get("val_accuracy")),
+         figure(r.get("test_accuracy")), r.get("epochs_trained", "–"),
+         figure(r.get("overhead_s_per_trial"), ".1f")] for r in results], "lrrrrr"))
     print(meter.line())
     if args.json:
         args.json.write_text(json.dumps({"results": results, **load}, indent=2))
