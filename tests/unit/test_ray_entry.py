@@ -179,3 +179,16 @@ def test_a_spare_outliving_its_killed_job_is_killed(host, tmp_path):
     entry.kill()  # Ray SIGKILLs a job that has not ended a few seconds after SIGTERM
     entry.wait(timeout=30)
     assert spare.wait(timeout=30) == -signal.SIGKILL  # the minder ended it
+
+
+def test_a_starting_ray_run_says_whether_a_warm_worker_on_its_host_took_it():
+    from dashcore.jobs import display
+
+    submitted = RunRecord(run_id="r-1", name="n", status=STARTING, backend="ray")
+    assert display.status_line(submitted).startswith("Starting: the Ray job is starting")
+    warm = RunRecord(run_id="r-2", name="n", status=STARTING, backend="ray",
+                     progress={"worker": "spare"})
+    assert display.status_line(warm) == "Starting: a warm worker on the Ray host is taking the run."
+    cold = RunRecord(run_id="r-3", name="n", status=STARTING, backend="ray",
+                     progress={"worker": "cold", "expected_s": 9.0})
+    assert display.status_line(cold).startswith("Starting a worker on the Ray host: ~9 s. No warm")
