@@ -10,6 +10,9 @@ and store reads every 50 ms):
 * **local** — the default: a detached worker process, SQLite, the local data folder.
 * **ray** — a Ray job through the Jobs API (``RAY_ADDRESS``), runs in PostgreSQL
   (``DASHCORE_TEST_PG``), the model saved to S3 (``DASHCORE_TEST_S3``, moto here).
+* **ray-spare** — the same with ``DASHCORE_SPARES=1``: a first, untimed run warms the
+  Ray host (its job leaves a spare there), and once that spare is ready the timed run's
+  job hands it the run (``local`` and ``ray`` keep ``DASHCORE_SPARES=0``: cold starts).
 
 For each: Submit → first live point (the worker started, TensorFlow imported, data
 prepared, the first batch written to the store) and Stop → stopped (the flag read at the
@@ -20,8 +23,10 @@ next batch, the model saved, the final status written). With ``--ray-dir`` (the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
+import signal
 import statistics
 import sys
 import time
@@ -46,10 +51,10 @@ def _config():
 
 def _setup(kind: str) -> dict[str, str]:
     """The environment of one setup (with a fresh data folder: a fresh schema and prefix)."""
-    env = {"DASHCORE_BACKEND": kind, "DASHCORE_DB": "",
+    env = {"DASHCORE_BACKEND": "local" if kind == "local" else "ray", "DASHCORE_DB": "",
            "DASHCORE_ARTIFACTS": "", "DASHCORE_CONCURRENT_JOBS": "1",
-           "DASHCORE_STOP_GRACE_S": "60"}
-    if kind == "ray":
+           "DASHCORE_STOP_GRACE_S": "60", "DASHCORE_SPARES": "1" if kind == "ray-spare" else "0"}
+    if kind != "local":
         env.update({"DASHCORE_DB": os.environ["DASHCORE_TEST_PG"],
                     "DASHCORE_RAY_ADDRESS": os.environ["DASHCORE_TEST_RAY"],
                     "DASHCORE_ARTIFACTS": f"{os.environ['DASHCORE_TEST_S3']}/bench-"
@@ -63,7 +68,43 @@ def one_round(kind: str) -> tuple[float, float]:
 
     with fresh_home(f"bench-{kind}-"):
         os.environ.update(_setup(kind))
-        return submit_and_stop(kind, get_settings())
+        settings = get_settings()
+        if kind == "ray-spare":
+            warm_ray_host(settings)
+        try:
+            return submit_and_stop(kind, settings)
+        finally:
+            end_spares(settings)
+
+
+def warm_ray_host(settings: Settings) -> None:
+    """Run one tiny run through Ray (cold) and wait until the spare its job leaves on the
+    host is ready (not timed)."""
+    from dataclasses import replace
+
+    from dashcore.jobs import queue, spares
+    from dashcore.store.factory import open_store
+
+    store = open_store(settings)
+    run = queue.submit(replace(_config(), epochs=1, max_train_images=300), name="warm-up",
+                       settings=settings)
+    deadline = time.monotonic() + 600
+    while store.get_run(run.run_id).active or not any(
+            s.ready for s in spares.list_spares(settings)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"ray-spare: no warm spare after 600 s: {store.get_run(run.run_id)}")
+        queue.dispatch(settings)
+        time.sleep(0.2)
+
+
+def end_spares(settings: Settings) -> None:
+    """Kill the spares a round left on this host (a replacement starts at each first point)."""
+    from dashcore.jobs import spares
+
+    time.sleep(1.0)
+    for spare in spares.list_spares(settings):
+        with contextlib.suppress(OSError):
+            os.kill(spare.pid, signal.SIGKILL)
 
 
 def submit_and_stop(kind: str, settings: Settings) -> tuple[float, float]:
@@ -120,10 +161,10 @@ def main() -> int:
         raise SystemExit(f"{', '.join(missing)} not set: source the env.sh of "
                          ".ci/services.sh start first")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    results: dict[str, list[tuple[float, float]]] = {"local": [], "ray": []}
+    results: dict[str, list[tuple[float, float]]] = {"local": [], "ray": [], "ray-spare": []}
     load = LoadMeter()
     for round_no in range(args.rounds):
-        order = ("local", "ray") if round_no % 2 == 0 else ("ray", "local")
+        order = tuple(results) if round_no % 2 == 0 else tuple(reversed(results))
         for kind in order:
             results[kind].append(one_round(kind))
             first, stopped = results[kind][-1]

@@ -44,18 +44,19 @@ def status_line(run: RunRecord, position: int | None = None) -> str:
             return "Stopping: the job is cancelled before it trains."
         if waiting:
             return waiting  # e.g. "Waiting for a GPU: …" (a Ray job held back for resources)
-        if run.backend == "ray":
-            return ("Starting: the Ray job is starting its worker, which loads Keras and "
-                    f"{backend_title()}.")
         progress = run.progress or {}
+        there = " on the Ray host" if run.backend == "ray" else ""
         if progress.get("worker") == "spare":
-            return "Starting: a warm worker is taking the run."
+            return f"Starting: a warm worker{there} is taking the run."
         if progress.get("worker") == "reused":
             return "Starting: the worker of the sweep's previous trial is taking it."
+        if run.backend == "ray" and progress.get("worker") != "cold":
+            return ("Starting: the Ray job is starting; it hands the run to a warm worker "
+                    "on its host, or starts one.")
         expected = progress.get("expected_s")
         about = f": ~{format_seconds(expected)}" if expected else ""
-        return (f"Starting a worker{about}. No warm worker was free, so this one loads "
-                f"Keras and {backend_title()} first.")
+        return (f"Starting a worker{there}{about}. No warm worker was free, so this one "
+                f"loads Keras and {backend_title()} first.")
     if run.status == "running":
         if run.stop_requested:
             return "Stopping: the worker halts after the current batch and saves the model."

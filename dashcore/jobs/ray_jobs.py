@@ -2,10 +2,12 @@
 
 A Ray job runs its entrypoint under a detached supervisor on the cluster, so a run outlives
 the web server that submitted it (Ray *tasks* started from the Streamlit process would die
-with it). The entrypoint is the same worker command the local backend runs, the run id is
-the submission id (so asking Ray about a run needs nothing stored), and the worker sees the
-server's DASHCORE_* settings through the job's ``runtime_env``: it reads its config from and
-writes its metrics to the shared run store, and saves its model to the shared artefacts.
+with it). The entrypoint (:mod:`dashcore.jobs.ray_entry`) hands the run to a warm spare
+worker on the host the job landed on, or trains it there itself when none is ready; the
+run id is the submission id (so asking Ray about a run needs nothing stored), and the
+worker sees the server's DASHCORE_* settings through the job's ``runtime_env``: it reads
+its config from and writes its metrics to the shared run store, and saves its model to
+the shared artefacts.
 
 Ray is an optional extra (``pip install -e ".[ray]"``) imported only when
 ``DASHCORE_BACKEND=ray``.
@@ -109,14 +111,15 @@ class RayBackend:
             env["DASHCORE_WORKER_THREADS"] = str(max(1, math.ceil(cpus)))
         if gpus <= 0:
             env["CUDA_VISIBLE_DEVICES"] = ""  # Ray sets it for GPU jobs; CPU jobs see none
-        self._call("submit_job", entrypoint=f"python -m dashcore.jobs.worker {run.run_id}",
+        self._call("submit_job", entrypoint=f"python -m dashcore.jobs.ray_entry {run.run_id}",
                    submission_id=run.run_id, entrypoint_num_cpus=cpus,
                    entrypoint_num_gpus=gpus or None, runtime_env={"env_vars": env},
                    metadata={"dashcore_run": run.run_id, "owner": run.owner or ""})
         return None, None
 
     def take_spare(self, run: RunRecord, settings: Settings) -> Started | None:
-        """Ray jobs have no warm spares yet: each job starts its worker."""
+        """``None``: the server has no say over a cluster host's spares; the job's
+        entrypoint takes one on the host it lands on (:mod:`dashcore.jobs.ray_entry`)."""
         return None
 
     def state(self, run: RunRecord, settings: Settings) -> JobState:

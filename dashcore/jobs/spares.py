@@ -219,11 +219,13 @@ def claim(run_id: str, settings: Settings) -> tuple[int, float | None] | None:
     return None
 
 
-def top_up(settings: Settings) -> int:
+def top_up(settings: Settings, *, on_ray_host: bool = False) -> int:
     """Start spares in the background until this host has as many as it keeps (within
     the memory budget); returns how many were started. Cheap when there are enough.
-    Only for the local backend: a Ray job's worker starts none on its cluster node."""
-    if wanted(settings) <= 0 or settings.backend != "local":
+    On the Ray backend only a job's entrypoint on its cluster host starts them
+    (``on_ray_host``, :mod:`dashcore.jobs.ray_entry`): the app servers and the workers
+    themselves start none."""
+    if wanted(settings) <= 0 or (settings.backend != "local" and not on_ray_host):
         return 0
     with _folder_lock(settings) as mine:
         if not mine:

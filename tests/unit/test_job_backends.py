@@ -78,7 +78,7 @@ def test_a_run_is_submitted_as_one_ray_job_named_by_its_run_id_with_the_settings
     monkeypatch.setenv("KERAS_BACKEND", "jax")  # the server's backend goes with the job
     run = queue.submit(replace(QUICK, gpus=1), name="on the cluster", settings=settings)
     job = ray.submitted[run.run_id]
-    assert job["entrypoint"] == f"python -m dashcore.jobs.worker {run.run_id}"
+    assert job["entrypoint"] == f"python -m dashcore.jobs.ray_entry {run.run_id}"
     assert job["entrypoint_num_gpus"] == 1 and job["entrypoint_num_cpus"] == 1
     env = job["runtime_env"]["env_vars"]
     assert env["DASHCORE_HOME"] == str(get_settings().home) and env["DASHCORE_BACKEND"] == "ray"
