@@ -16,6 +16,7 @@ PACKAGE = Path(dashcore.__file__).parent
 ENTRY_POINTS = {
     ("jobs/worker.py", "main"),
     ("jobs/spare.py", "main"),
+    ("jobs/ray_entry.py", "main"),
     ("evaluation/isolated.py", "main"),
     ("models/export_formats.py", "main"),
     ("models/default_model.py", "main"),
