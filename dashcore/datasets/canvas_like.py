@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from dashcore.datasets.pen import varied_strokes
 from dashcore.datasets.strokes import digit_strokes
 from dashcore.inference.preprocess import preprocess
 
@@ -35,6 +36,7 @@ SLANT_RANGE = 0.25  # horizontal shear, ± (x moves by slant × height above the
 ROTATION_DEGREES = 8.0  # ± rotation
 ASPECT_RANGE = 0.15  # ± relative change of width against height
 JITTER_PIXELS = 1.0  # standard deviation of the per-point hand tremor, canvas pixels
+INK_LEVELS = (0.25, 0.55)  # varied renderings trace the ink at a random level in this range
 
 
 @dataclass(frozen=True)
@@ -116,13 +118,19 @@ def render(canvas_strokes: list[np.ndarray], brush: float,
     return np.asarray(image)
 
 
-def canvas_like(image: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+def canvas_like(image: np.ndarray, rng: np.random.Generator,
+                varied: bool = True) -> np.ndarray | None:
     """One MNIST digit → the 28×28 float image /draw would feed the model, or ``None``.
 
     Strokes are traced, drawn at a random pose on a 280×280 canvas, and run through
-    :func:`dashcore.preprocess.preprocess`; ``None`` when it finds no digit.
+    :func:`dashcore.preprocess.preprocess`; ``None`` when it finds no digit. ``varied``
+    traces at a random ink level and varies the strokes as a hand would
+    (:mod:`dashcore.datasets.pen`), so a model learns handwriting, not the tracer's habits.
     """
-    strokes = digit_strokes(image)
+    if varied:
+        strokes = varied_strokes(digit_strokes(image, rng.uniform(*INK_LEVELS)), rng)
+    else:
+        strokes = digit_strokes(image)
     if not strokes:
         return None
     pose = random_pose(rng, strokes)
@@ -131,7 +139,8 @@ def canvas_like(image: np.ndarray, rng: np.random.Generator) -> np.ndarray | Non
 
 
 def canvas_like_images(x: np.ndarray, y: np.ndarray, seed: int = 0,
-                       cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       cache_dir: Path | None = None,
+                       varied: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Canvas-like renderings of digits ``x`` (uint8 (N, 28, 28)) with labels ``y``.
 
     One rendering per digit, at a random pose from ``seed``; digits where preprocessing
@@ -144,7 +153,7 @@ def canvas_like_images(x: np.ndarray, y: np.ndarray, seed: int = 0,
     path = None
     if cache_dir is not None:
         digest = hashlib.sha256()
-        for part in (x.tobytes(), y.tobytes(), str(seed).encode(), _PARAMS.encode()):
+        for part in (x.tobytes(), y.tobytes(), str((seed, varied)).encode(), _PARAMS.encode()):
             digest.update(part)
         path = Path(cache_dir) / f"canvas_like-{digest.hexdigest()[:20]}.npz"
         if path.is_file():
@@ -153,7 +162,7 @@ def canvas_like_images(x: np.ndarray, y: np.ndarray, seed: int = 0,
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for digit, label in zip(x, y, strict=True):
-        out = canvas_like(digit, rng)
+        out = canvas_like(digit, rng, varied)
         if out is not None:
             images.append(np.round(out * 255.0).astype(np.uint8))
             labels.append(label)
@@ -169,7 +178,7 @@ def canvas_like_images(x: np.ndarray, y: np.ndarray, seed: int = 0,
 
 # Anything that changes the renderings changes the cache key.
 _PARAMS = repr((CANVAS_SIDE, BRUSH_RANGE, HEIGHT_RANGE, MAX_WIDTH, SLANT_RANGE,
-                ROTATION_DEGREES, ASPECT_RANGE, JITTER_PIXELS, "v1"))
+                ROTATION_DEGREES, ASPECT_RANGE, JITTER_PIXELS, INK_LEVELS, "v2"))
 
 
 HELDOUT_SEED = 2024  # poses of the held-out canvas-like test set (fixed: old and new models
@@ -189,4 +198,4 @@ def heldout_canvas_set(cache_dir: Path | None = None) -> tuple[np.ndarray, np.nd
     dataset = load_mnist()
     return canvas_like_images(dataset.x_train[REPLAY_START:REPLAY_STOP],
                               dataset.y_train[REPLAY_START:REPLAY_STOP], seed=HELDOUT_SEED,
-                              cache_dir=cache_dir)
+                              cache_dir=cache_dir, varied=False)

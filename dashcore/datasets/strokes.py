@@ -169,9 +169,11 @@ def _simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
     return points[keep]
 
 
-def digit_strokes(image: np.ndarray) -> list[np.ndarray]:
+def digit_strokes(image: np.ndarray, ink_level: float = INK_LEVEL) -> list[np.ndarray]:
     """One 28×28 digit (uint8 0–255 or float 0–1) → its pen strokes.
 
+    ``ink_level`` is the grey level that counts as ink: lower joins faint parts (a loop
+    closes), higher drops them (a loop opens), as different hands would have drawn it.
     Returns ``(k, 2)`` float arrays of ``(x, y)`` in [0, 1] of the 28×28 frame, the
     stroke nearest the top-left first; ``[]`` for an image with no ink.
     """
@@ -183,7 +185,7 @@ def digit_strokes(image: np.ndarray) -> list[np.ndarray]:
     height, width = x.shape
     big = np.asarray(Image.fromarray(x).resize((width * UPSCALE, height * UPSCALE),
                                                Image.Resampling.BILINEAR))
-    graph = _graph(thin(big > INK_LEVEL))
+    graph = _graph(thin(big > ink_level))
     _prune_spurs(graph)
     strokes = []
     for path in _trace(graph):
