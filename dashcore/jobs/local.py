@@ -54,6 +54,15 @@ def process_identity(pid: int) -> float | None:
     return float(fields[19])
 
 
+def identity_matches(now: float, recorded: float | None) -> bool:
+    """Whether a running process (identity ``now``) is the one recorded as ``recorded``.
+
+    An unknown side (``None``, or ``-1`` where the OS gives no start time) matches, so
+    only a known, different start time says the pid was reused.
+    """
+    return recorded is None or recorded < 0 or now < 0 or now == recorded
+
+
 def worker_alive(run: RunRecord) -> tuple[bool, int | None]:
     """(is the run's worker running?, its exit status if this process saw it end).
 
@@ -77,9 +86,7 @@ def worker_alive(run: RunRecord) -> tuple[bool, int | None]:
             _children.pop(run.pid, None)
             return False, code
         return False, None
-    if run.pid_created is not None and run.pid_created >= 0 and identity >= 0:
-        return identity == run.pid_created, None
-    return True, None
+    return identity_matches(identity, run.pid_created), None
 
 
 def process_env(settings: Settings) -> dict[str, str]:

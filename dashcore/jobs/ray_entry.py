@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dashcore.jobs import spares
-from dashcore.jobs.local import process_identity
+from dashcore.jobs.local import identity_matches, process_identity
 from dashcore.settings import Settings, SettingsError, get_settings
 from dashcore.store.runs import STARTING, WORKING, RunStore
 from dashcore.training.phases import TRAINING
@@ -55,9 +55,7 @@ def alive(process: Process) -> bool:
     """Whether ``process`` is still the same running process (a reused pid is not)."""
     pid, identity = process
     now = process_identity(pid)
-    if now is None:
-        return False
-    return identity is None or identity < 0 or now < 0 or now == identity
+    return now is not None and identity_matches(now, identity)
 
 
 def exit_code(status: str | None) -> int:
