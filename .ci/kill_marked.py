@@ -1,8 +1,11 @@
 """End the processes whose command line contains a marker (and their children), by pid.
 
 Used instead of `ray stop`, which ends every Ray on the machine: a Ray head started with
-its own --temp-dir names that folder in its processes' command lines.
-Usage: python .ci/kill_marked.py MARKER
+its own --temp-dir names that folder in its processes' command lines. Its client server
+does not, and outlives the head as an orphan, but it names the head's GCS address as a
+whole argument (`--address=127.0.0.1:PORT`): `--argument-ends` matches a marker only at
+the end of one argument, so port 6379 does not match 63790.
+Usage: python .ci/kill_marked.py [--argument-ends] MARKER
 """
 
 from __future__ import annotations
@@ -28,9 +31,17 @@ def process_table() -> dict[int, tuple[bytes, int]]:
     return table
 
 
-def main(marker: str) -> int:
+def matches(cmd: bytes, marker: bytes, argument_ends: bool) -> bool:
+    """Whether a NUL-separated command line holds ``marker`` (at an argument's end)."""
+    if argument_ends:
+        return any(arg.endswith(marker) for arg in cmd.split(b"\0"))
+    return marker in cmd
+
+
+def main(marker: str, argument_ends: bool = False) -> int:
     table = process_table()
-    ours = {pid for pid, (cmd, _) in table.items() if marker.encode() in cmd}
+    ours = {pid for pid, (cmd, _) in table.items()
+            if matches(cmd, marker.encode(), argument_ends)}
     while True:
         children = {pid for pid, (_, ppid) in table.items() if ppid in ours} - ours
         if not children:
@@ -52,4 +63,6 @@ def main(marker: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    args = sys.argv[1:]
+    ends = args[:1] == ["--argument-ends"]
+    sys.exit(main(args[-1], argument_ends=ends))

@@ -102,6 +102,7 @@ try_ray() {
         return 1
     }
     touch "$state/ray.started"
+    echo "127.0.0.1:$port" >"$state/ray.gcs"
     {
         echo "export RAY_ADDRESS=http://127.0.0.1:$dash"
         echo "export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=$token"
@@ -153,7 +154,12 @@ stop_all() {
     if [ -f "$state/ray.started" ]; then
         # Not `ray stop`: that ends every Ray on the machine, not just this head.
         python "$(dirname "$0")/kill_marked.py" "$state/ray" >/dev/null || true
-        rm -f "$state/ray.started"
+        # The head's client server is not under --temp-dir; it names the GCS address.
+        if [ -f "$state/ray.gcs" ]; then
+            python "$(dirname "$0")/kill_marked.py" --argument-ends "$(cat "$state/ray.gcs")" \
+                >/dev/null || true
+        fi
+        rm -f "$state/ray.started" "$state/ray.gcs"
     fi
     if [ -f "$state/moto.pid" ]; then
         kill "$(cat "$state/moto.pid")" 2>/dev/null || true
