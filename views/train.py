@@ -158,8 +158,9 @@ def _form() -> None:
                  "mirrored b is a d.")
         canvas_ready = right.checkbox(
             "Canvas-ready", key="train_canvas_ready",
-            help="Also train on each digit redrawn the way the /draw canvas draws it (round "
-                 "brush, any size and place, then /draw's preprocessing), so the model reads "
+            help="Also train on each digit redrawn the way a hand draws it on the /draw canvas "
+                 "(strokes that wander, overshoot or lift; a round brush, any size and place, "
+                 "then /draw's preprocessing), so the model reads "
                  "drawings better; about twice the training time, 28×28 grey digits only.")
         with st.expander("More"):
             max_images = st.number_input(

@@ -9,11 +9,12 @@ the model was made and anyone can repeat it on /train. Regenerate with::
     python -m dashcore.models.default_model
 
 The model is *canvas-ready*: it trains on MNIST plus one canvas-like rendering of each
-training digit (:mod:`dashcore.datasets.canvas_like`), keeping the last 2,000 training
+training digit, its strokes varied as a hand varies them (:mod:`dashcore.datasets.canvas_like`,
+:mod:`dashcore.datasets.pen`), keeping the last 2,000 training
 images out for the /draw replay tests, and its card carries a temperature fitted on
 canvas-like validation drawings (:mod:`dashcore.inference.calibration`) that the shared predictor
-applies. About 20 minutes of training on 2 CPU cores (1,165 s measured on a shared
-machine), plus ~5 CPU-minutes the first time to render the drawings (cached under
+applies. About 13–20 minutes of training on 2 CPU cores (749 s measured on a quiet
+machine), plus ~6 CPU-minutes the first time to render the drawings (cached under
 ``--cache``); both files are rewritten atomically, and only
 if the new model reaches :data:`MIN_TEST_ACCURACY`.
 """
@@ -52,8 +53,9 @@ def default_spec() -> ModelSpec:
     Chosen over the Fast CNN (4 epochs, no augmentation) because drawings made by a stroke
     extractor it never trained on are read better: on such renderings of the 2,000 held-out
     digits 99.05% top-1 and 98.15% sure and right, against 99.00% and 97.80%, with fewer
-    sure and wrong (0.35% against 0.60%); MNIST test 99.52% against 99.35%. It costs ~4.5×
-    the CPU per training step; a drawing still takes a few milliseconds.
+    sure and wrong (0.35% against 0.60%); MNIST test 99.52% against 99.35% (both trained on
+    unvaried strokes then). It costs ~4.5× the CPU per training step; a drawing still takes
+    a few milliseconds.
     """
     from dashcore.models.presets import get_preset
 

@@ -92,8 +92,9 @@ class TrainConfig:
     mixed_precision: bool = False  # float16 compute on a GPU (float32 weights); ignored, with
     # a note on the model card, where no GPU is visible (float16 is slower on a CPU)
     canvas_ready: bool = False  # also train (and validate) on canvas-like renderings of the
-    # training digits: drawn as pen strokes on a 280×280 canvas at random sizes, places and
-    # brush widths, then preprocessed as /draw does (28×28 grey digits only)
+    # training digits: drawn as pen strokes, varied as a hand varies them, on a 280×280
+    # canvas at random sizes, places and brush widths, then preprocessed as /draw does
+    # (28×28 grey digits only)
     holdout_last: int = 0  # leave the last N training images out of training and validation
     # (the default model keeps MNIST's last 2,000 for the /draw replay tests); 0 = none
     gpus: int | None = None  # GPUs the run's Ray job asks for (0 to MAX_GPUS); None = the
