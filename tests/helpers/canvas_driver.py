@@ -55,6 +55,32 @@ def ink(page) -> int:
     return int(page.locator(INK_LAYER).evaluate(COUNT_INK_JS))
 
 
+# The drawing layer's red channel, premultiplied by its alpha (white pen on black).
+READ_INK_JS = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const out = new Array(c.width * c.height);
+  for (let i = 0; i < out.length; i++) out[i] = Math.round(d[4 * i] * d[4 * i + 3] / 255);
+  return [c.width, c.height, out]; }"""
+
+
+def ink_image(page):
+    """The canvas's drawing layer as a grey uint8 numpy image (white ink on black)."""
+    import numpy as np
+
+    width, height, values = page.locator(INK_LAYER).evaluate(READ_INK_JS)
+    return np.asarray(values, dtype=np.uint8).reshape(height, width)
+
+
+def rendered_offline(placed: Sequence[Stroke], box: dict, side: int, brush: float):
+    """The canvas-ready training's rendering (``canvas_like.render``) of strokes placed as
+    fractions of the canvas ``box``, at the size of a canvas ``side`` pixels wide."""
+    import numpy as np
+
+    from dashcore.datasets.canvas_like import render
+
+    return render([np.array([(fx * side, fy * side) for fx, fy in stroke]) for stroke in placed],
+                  brush * side / box["width"], side=side)
+
+
 def _to_page(box: dict, stroke: Stroke, steps: int) -> list[Point]:
     """Fractions of ``box`` → page pixels, with ``steps`` points between each pair."""
     out: list[Point] = []
