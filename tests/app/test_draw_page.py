@@ -3,6 +3,8 @@ through its override key, exactly as the canvas would return them (RGBA arrays).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -21,6 +23,12 @@ def _fresh_models():
     predictor.clear_cache()
 
 
+def builtin_label() -> str:
+    """The shipped model as /draw's picker names it: its card's name and test accuracy."""
+    card = json.loads(registry.builtin_paths()[1].read_text("utf-8"))
+    return f"{card['name']} · {card['test_accuracy']:.1%} on test (built in)"
+
+
 def texts(app: AppTest) -> str:
     parts = [e.value for e in (*app.subheader, *app.markdown, *app.info, *app.success,
                                *app.caption, *app.error)]
@@ -37,8 +45,8 @@ def test_a_blank_canvas_says_draw_a_digit_and_never_guesses() -> None:
 def test_on_a_fresh_install_the_picker_offers_the_builtin_model_and_selects_it() -> None:
     app = open_draw()
     picker = app.selectbox(key="draw_model")
-    assert picker.options == [
-        "Default model (Best CNN, canvas-ready, shipped) · 99.5% on test (built in)"]
+    assert picker.options == [builtin_label()]
+    assert picker.options[0].startswith("Default model (Best CNN, canvas-ready, shipped) · 99.")
     assert picker.value == registry.BUILTIN_ID
 
 
@@ -113,8 +121,7 @@ def test_an_uploaded_model_is_not_offered_for_drawing_and_the_page_says_why(sett
                         settings=settings)
     app = open_draw(ONE)
     assert not app.exception
-    assert app.selectbox(key="draw_model").options == [
-        "Default model (Best CNN, canvas-ready, shipped) · 99.5% on test (built in)"]
+    assert app.selectbox(key="draw_model").options == [builtin_label()]
     assert "Uploaded models are not offered for drawing" in texts(app)
 
 
