@@ -48,7 +48,10 @@ def stop_then_continue_one_epoch(page, store) -> tuple[str, int]:
     expect(box).to_contain_text(f"from epoch {whole}", timeout=SLOW)
     box.get_by_role("button", name="Continue", exact=True).first.click()
     expect(status.filter(has_text="completed").first).to_be_visible(timeout=SLOW * 3)
-    assert page.evaluate(CURVE)["epochs"] == list(range(1, whole + 2))  # no epoch missing
+    # The status and the chart are separate elements: the chart may redraw a moment later.
+    wait_for_epochs_on_chart(page, whole + 1)
+    epochs = page.evaluate(CURVE)["epochs"]
+    assert epochs == list(range(1, whole + 2)), epochs  # no epoch missing or repeated
     return run.run_id, whole
 
 
