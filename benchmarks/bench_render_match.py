@@ -34,6 +34,7 @@ from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS
 
 BRUSH = 18  # /draw's default brush width, canvas pixels
 
+
 def draw_and_read(sets: list, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(browser image, offline image) at full canvas size for each stroke set."""
     from playwright.sync_api import sync_playwright
@@ -69,13 +70,12 @@ def compare(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     predictor = get_predictor(builtin_paths()[0])  # with its card's temperature and threshold
     overlaps, differences, inputs = [], [], []
     for seen, offline in pairs:
-        a, b = seen > 127, offline > 127
-        overlaps.append((a & b).sum() / max((a | b).sum(), 1))
-        x_seen, x_off = preprocess(seen)[0], preprocess(offline)[0]
-        if x_seen is None or x_off is None:
+        overlap, difference = cd.render_agreement(seen, offline)
+        overlaps.append(overlap)
+        if np.isnan(difference):
             continue
-        differences.append(float(np.abs(x_seen - x_off).mean() * 255))
-        inputs.append((x_seen, x_off))
+        differences.append(difference)
+        inputs.append((preprocess(seen)[0], preprocess(offline)[0]))
     p_seen = predictor.predict_many(np.stack([np.round(s * 255).astype(np.uint8)
                                               for s, _ in inputs]))
     p_off = predictor.predict_many(np.stack([np.round(o * 255).astype(np.uint8)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from dashcore.datasets.walked_strokes import never_seen_set
-from dashcore.inference.preprocess import preprocess
 from tests.helpers import canvas_driver as cd
 
 pytestmark = pytest.mark.e2e
@@ -38,9 +37,7 @@ def test_the_training_renderer_draws_what_the_canvas_draws(app_url: str, page) -
         cd.wait_idle(page)
         seen = cd.ink_image(page)
         offline = cd.rendered_offline(placed, box, seen.shape[1], BRUSH)
-        ink_seen, ink_offline = seen > 127, offline > 127
-        overlap = (ink_seen & ink_offline).sum() / (ink_seen | ink_offline).sum()
-        difference = np.abs(preprocess(seen)[0] - preprocess(offline)[0]).mean() * 255
+        overlap, difference = cd.render_agreement(seen, offline)
         assert overlap >= MIN_INK_OVERLAP, (label, overlap)
         assert difference <= MAX_INPUT_DIFFERENCE, (label, difference)
         cd.clear(page)

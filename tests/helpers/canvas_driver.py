@@ -81,6 +81,22 @@ def rendered_offline(placed: Sequence[Stroke], box: dict, side: int, brush: floa
                   brush * side / box["width"], side=side)
 
 
+def render_agreement(seen, offline) -> tuple[float, float]:
+    """How alike a canvas image and its offline rendering are: (ink overlap, the
+    intersection over union of the >50% ink; mean |difference| of the two 28×28 model
+    inputs after /draw's preprocessing, 0–255)."""
+    import numpy as np
+
+    from dashcore.inference.preprocess import preprocess
+
+    a, b = seen > 127, offline > 127
+    overlap = float((a & b).sum() / max((a | b).sum(), 1))
+    x_seen, x_offline = preprocess(seen)[0], preprocess(offline)[0]
+    if x_seen is None or x_offline is None:
+        return overlap, float("nan")
+    return overlap, float(np.abs(x_seen - x_offline).mean() * 255)
+
+
 def _to_page(box: dict, stroke: Stroke, steps: int) -> list[Point]:
     """Fractions of ``box`` → page pixels, with ``steps`` points between each pair."""
     out: list[Point] = []
