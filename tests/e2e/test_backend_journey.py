@@ -30,6 +30,7 @@ from tests.helpers.journeys import (
     draw_stroke,
     drawing_surface,
     fill,
+    press_train,
     stop_then_continue_one_epoch,
     wait_for_epochs_on_chart,
 )
@@ -71,8 +72,7 @@ def _train_stop_and_continue(page, url: str, home: Path) -> str:
     fill(page, "train_batch", "32")
     page.get_by_text("More", exact=True).click()
     fill(page, "train_max_images", "1000")
-    page.get_by_role("button", name="Train", exact=True).click()
-    wait_for_app(page)
+    press_train(page, store)
     status = page.locator(".st-key-run_status")
     expect(status.filter(has_text="running").first).to_be_visible(timeout=SLOW)
 

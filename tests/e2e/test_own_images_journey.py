@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import math
 import re
-import time
 import zipfile
 
 import numpy as np
@@ -17,10 +16,15 @@ from playwright.sync_api import expect
 
 from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS, wait_for_app
-from tests.helpers.journeys import draw_stroke, drawing_surface
+from tests.helpers.journeys import (
+    choose,
+    draw_stroke,
+    drawing_surface,
+    fill,
+    train_until_completed,
+)
 
 pytestmark = pytest.mark.e2e
-SLOW = 240_000  # ms: a training worker imports TensorFlow on a shared 2-core box
 SHAPES = ("circle", "square", "triangle")
 
 
@@ -41,57 +45,12 @@ def colour_zip() -> bytes:
     return buffer.getvalue()
 
 
+def run_store(app_home) -> SQLiteRunStore:
+    return SQLiteRunStore(app_home / "runs.sqlite3")
+
+
 def open_expander(page, title: str) -> None:
     page.get_by_test_id("stExpander").filter(has_text=title).locator("summary").click()
-
-
-def fill(page, key: str, value: str) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(value)
-    field.press("Tab")
-
-
-def choose(page, key: str, option: str | re.Pattern) -> None:
-    page.locator(f".st-key-{key} input").click()
-    page.get_by_role("option", name=option).first.click()
-    wait_for_app(page)
-
-
-def wait_until_completed(app_home, run_name: str) -> None:
-    """Poll the app's run store until the run named ``run_name`` has completed."""
-    store = SQLiteRunStore(app_home / "runs.sqlite3")
-    deadline = time.monotonic() + SLOW / 1000
-    while time.monotonic() < deadline:
-        runs = [r for r in store.list_runs() if r.name == run_name]
-        if runs and runs[0].status in ("completed", "failed", "interrupted", "stopped"):
-            assert runs[0].status == "completed", runs[0].summary
-            return
-        time.sleep(1)
-    raise AssertionError(f"{run_name!r} did not complete within {SLOW / 1000:.0f} s")
-
-
-def train_one_epoch(page, app_url: str, app_home, dataset: str, run_name: str) -> None:
-    """/train: Dense 64 on ``dataset`` for one epoch of batch 8, until completed."""
-    page.goto(f"{app_url}/train")
-    wait_for_app(page)
-    expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=SLOW)
-    expect(page.locator(".st-key-train_dataset")).to_be_visible(timeout=60_000)
-    choose(page, "train_arch", re.compile("^Dense 64$"))
-    page.locator(".st-key-train_dataset input").click()
-    page.get_by_role("option", name=dataset, exact=True).click()
-    for key, value in (("train_epochs", "1"), ("train_batch", "8")):
-        fill(page, key, value)
-    page.get_by_test_id("stExpander").filter(has_text="More").locator("summary").click()
-    fill(page, "train_name", run_name)
-    page.get_by_role("button", name="Train", exact=True).click()
-    # The status panel follows the new run from the moment it is queued (an earlier test's
-    # completed run is on the same server).
-    expect(page.get_by_text(f"Run “{run_name}” is", exact=False)).to_be_visible(timeout=SLOW)
-    wait_until_completed(app_home, run_name)
-    # The live panel notices within its one-second refresh (during a redraw the old and new
-    # panel can both be in the page for a moment).
-    expect(page.locator(".st-key-run_status").filter(has_text="completed").first
-           ).to_be_visible(timeout=60_000)
 
 
 def test_a_zip_of_colour_folders_trains_and_evaluates_with_class_names(
@@ -109,7 +68,8 @@ def test_a_zip_of_colour_folders_trains_and_evaluates_with_class_names(
     expect(page.get_by_text("Added 'colours'", exact=False)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("classes, 32×32 colour (RGB)", exact=False)).to_be_visible()
 
-    train_one_epoch(page, app_url, app_home, "upload:colours", "colours run")
+    train_until_completed(page, app_url, run_store(app_home), "upload:colours", "colours run",
+                          epochs=1, batch=8)
 
     page.goto(f"{app_url}/evaluate")
     wait_for_app(page)
@@ -180,7 +140,8 @@ def test_webcam_photos_into_two_classes_save_and_train(
     page.get_by_role("button", name="Save as dataset").click()
     expect(page.get_by_text("Added 'webcam set': 4 train and 2 test photos, 2 classes",
                             exact=False)).to_be_visible(timeout=60_000)
-    train_one_epoch(page, app_url, app_home, "upload:webcam set", "webcam run")
+    train_until_completed(page, app_url, run_store(app_home), "upload:webcam set", "webcam run",
+                          epochs=1, batch=8)
 
 
 def shape_points(shape: str, k: int) -> list[list[tuple[float, float]]]:
@@ -229,7 +190,8 @@ def test_drawn_shape_classes_train_and_draw_answers_with_a_class_name(
     expect(page.get_by_text("Your drawings per class: circle 8 · square 8 · triangle 8")
            ).to_be_visible()
 
-    train_one_epoch(page, app_url, app_home, "Your drawings", "shapes run")
+    train_until_completed(page, app_url, run_store(app_home), "Your drawings", "shapes run",
+                          epochs=1, batch=8)
 
     page.goto(f"{app_url}/draw")
     wait_for_app(page)

@@ -14,7 +14,13 @@ from dashcore.datasets.catalog import load_mnist
 from dashcore.store.runs import COMPLETED
 from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import wait_for_app
-from tests.helpers.journeys import CURVE, SLOW, fill, stop_then_continue_one_epoch
+from tests.helpers.journeys import (
+    CURVE,
+    SLOW,
+    fill,
+    press_train,
+    stop_then_continue_one_epoch,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -32,8 +38,7 @@ def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
     page.get_by_role("option", name="Dense 64", exact=True).click()
     fill(page, "train_epochs", "20")  # all 54,000 images: an epoch takes seconds here
     fill(page, "train_batch", "32")
-    page.get_by_role("button", name="Train", exact=True).click()
-    wait_for_app(page)
+    press_train(page, store)
     status = page.locator(".st-key-run_status")
     expect(status.filter(has_text="running").first).to_be_visible(timeout=SLOW)
 

@@ -6,7 +6,6 @@ nothing is stored."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -14,21 +13,9 @@ from playwright.sync_api import expect
 from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.datasets import churn_csv, houses_csv
 from tests.helpers.harness import wait_for_app
+from tests.helpers.journeys import choose, train_until_completed
 
 pytestmark = pytest.mark.e2e
-SLOW = 240_000  # ms: a training worker imports TensorFlow on a shared 2-core box
-
-
-def choose(page, key: str, option: str | re.Pattern) -> None:
-    page.locator(f".st-key-{key} input").click()
-    page.get_by_role("option", name=option).first.click()
-    wait_for_app(page)
-
-
-def fill(page, key: str, value: str) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(value)
-    field.press("Tab")
 
 
 def import_csv(page, app_url: str, data: bytes, file_name: str, target: str) -> None:
@@ -48,36 +35,12 @@ def import_csv(page, app_url: str, data: bytes, file_name: str, target: str) -> 
     expect(page.get_by_text(f"target '{target}'", exact=False)).to_be_visible(timeout=60_000)
 
 
-def train(page, app_url: str, app_home, dataset: str, run_name: str, epochs: int) -> None:
-    """/train: Dense 64 on a table, the loss following its task, until completed."""
-    page.goto(f"{app_url}/train")
-    wait_for_app(page)
-    expect(page.locator(".st-key-train_dataset")).to_be_visible(timeout=SLOW)
-    choose(page, "train_arch", re.compile("^Dense 64$"))
-    page.locator(".st-key-train_dataset input").click()
-    page.get_by_role("option", name=dataset, exact=True).click()
-    for key, value in (("train_epochs", str(epochs)), ("train_batch", "16")):
-        fill(page, key, value)
-    page.get_by_test_id("stExpander").filter(has_text="More").locator("summary").click()
-    fill(page, "train_name", run_name)
-    page.get_by_role("button", name="Train", exact=True).click()
-    expect(page.get_by_text(f"Run “{run_name}” is", exact=False)).to_be_visible(timeout=SLOW)
-    store = SQLiteRunStore(app_home / "runs.sqlite3")
-    deadline = time.monotonic() + SLOW / 1000
-    while time.monotonic() < deadline:
-        runs = [r for r in store.list_runs() if r.name == run_name]
-        if runs and not runs[0].active:
-            assert runs[0].status == "completed", runs[0].summary
-            return
-        time.sleep(1)
-    raise AssertionError(f"{run_name!r} did not complete in time")
-
-
 def test_a_regression_from_a_csv_to_r2_and_a_prediction(app_url, app_home, page,
                                                          no_stray_workers) -> None:
     import_csv(page, app_url, houses_csv(200), "houses.csv", "price")
     expect(page.get_by_text("Regression (predict a number)", exact=False).first).to_be_visible()
-    train(page, app_url, app_home, "upload:houses", "houses run", 40)
+    train_until_completed(page, app_url, SQLiteRunStore(app_home / "runs.sqlite3"), "upload:houses",
+                          "houses run", epochs=40, batch=16)
 
     page.goto(f"{app_url}/evaluate")
     wait_for_app(page)
@@ -104,7 +67,8 @@ def test_a_regression_from_a_csv_to_r2_and_a_prediction(app_url, app_home, page,
 def test_a_binary_csv_has_a_roc_curve_and_a_moved_threshold_changes_the_matrix(
         app_url, app_home, page, no_stray_workers) -> None:
     import_csv(page, app_url, churn_csv(200), "churn.csv", "churned")
-    train(page, app_url, app_home, "upload:churn", "churn run", 15)
+    train_until_completed(page, app_url, SQLiteRunStore(app_home / "runs.sqlite3"), "upload:churn",
+                          "churn run", epochs=15, batch=16)
     page.goto(f"{app_url}/evaluate")
     wait_for_app(page)
     choose(page, "eval_model", re.compile("^churn run"))

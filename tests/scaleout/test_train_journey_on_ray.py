@@ -29,7 +29,8 @@ def team_app_url(team, tmp_path: Path):
 def test_the_training_journey_passes_unchanged_on_ray_postgres_and_s3(team_app_url, page, settings):
     from dashcore.store.factory import open_store
 
-    train_watch_leave_return_and_stop(page, team_app_url)
-    runs = open_store(settings).list_runs()
+    store = open_store(settings)
+    train_watch_leave_return_and_stop(page, team_app_url, store)
+    runs = store.list_runs()
     assert [r.backend for r in runs] == ["ray"]  # it really ran as a Ray job
     assert runs[0].summary.get("model_id")  # and its model was saved (to the bucket)
