@@ -1,9 +1,9 @@
 """Browser-test fixtures: the real app on a free port (the browser and its tabs are the
 suite-wide fixtures in ``tests/conftest.py``, shared with the scale-out journey).
 
-One server per test session with its own temporary DASHCORE_HOME, stopped by its
-process group at the end. Tests are skipped (not failed) only where Chromium is absent;
-`.ci/run` installs it, so CI always runs them.
+One server per test session with its own temporary DASHCORE_HOME, stopped at the end
+with the warm spare workers it started. Tests are skipped (not failed) only where
+Chromium is absent; `.ci/run` installs it, so CI always runs them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def app_url(app_home: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop_app(proc)
+        stop_app(proc, app_home)
 
 
 @pytest.fixture

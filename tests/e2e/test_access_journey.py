@@ -33,7 +33,7 @@ def locked_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop_app(proc)
+        stop_app(proc, home)
 
 
 def test_a_first_visitor_deep_linking_to_models_signs_in_then_lands_there(page, locked_app_url):

@@ -54,7 +54,7 @@ def backend_app(request: pytest.FixtureRequest,
     try:
         yield backend, f"http://127.0.0.1:{port}", home
     finally:
-        stop_app(proc)
+        stop_app(proc, home)
         kill_stray_workers(home)
 
 

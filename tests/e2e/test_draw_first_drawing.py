@@ -34,7 +34,7 @@ def fresh_server(tmp_path: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop_app(proc)
+        stop_app(proc, home)
 
 
 def test_the_first_mouse_drawing_on_a_fresh_server_is_answered_after_getting_ready(

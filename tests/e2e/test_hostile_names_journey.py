@@ -67,7 +67,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     try:
         yield f"http://127.0.0.1:{port}", home
     finally:
-        stop_app(proc)
+        stop_app(proc, home)
 
 
 def sign_in(page, url: str, name: str, password: str) -> None:

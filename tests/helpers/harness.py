@@ -55,12 +55,16 @@ def start_app(home: Path, port: int, extra_env: dict[str, str] | None = None,
             if proc.poll() is not None:
                 raise RuntimeError("streamlit exited early; see its log") from None
             time.sleep(0.5)
-    stop_app(proc)
+    stop_app(proc, home)
     raise RuntimeError("streamlit did not become healthy within 60 s")
 
 
-def stop_app(proc: subprocess.Popen) -> None:
-    """Stop the server and everything it started (workers share its process group)."""
+def stop_app(proc: subprocess.Popen, home: Path) -> None:
+    """Stop the server started with ``home``, then its warm spare workers.
+
+    Workers and spares run in their own sessions, so that training outlives a server
+    restart; an idle spare would otherwise wait out its idle timeout after the tests.
+    """
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
@@ -69,6 +73,10 @@ def stop_app(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    from dashcore.jobs import spares
+    from dashcore.settings import Settings
+
+    spares.retire(Settings(home=home))
 
 
 def wait_for_app(page) -> None:

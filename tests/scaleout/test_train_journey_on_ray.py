@@ -23,7 +23,7 @@ def team_app_url(team, tmp_path: Path):
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop_app(proc)
+        stop_app(proc, home)
 
 
 def test_the_training_journey_passes_unchanged_on_ray_postgres_and_s3(team_app_url, page, settings):
