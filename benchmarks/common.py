@@ -11,6 +11,8 @@ One way to do each thing:
 - :class:`Phases`: wall seconds of named phases.
 - :func:`markdown_table`: a table as BENCHMARKS.md writes them.
 - :func:`percentile`, :func:`summarize`, :func:`latency_table`: latency figures.
+- :func:`share_with_interval`: a count out of N with its 95% interval, so a figure from a
+  few hundred drawings is not read more precisely than it is.
 - :func:`run_in_fresh_home`: an async benchmark run in a fresh data folder, load noted.
 """
 
@@ -151,6 +153,28 @@ def percentile(values: list[float], q: float) -> float:
     rank = (len(ordered) - 1) * q / 100
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def wilson_interval(hits: int, total: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of the share ``hits / total``; unlike the normal
+    approximation it stays inside [0, 1] near 0% and 100%."""
+    z = statistics.NormalDist().inv_cdf((1 + level) / 2)
+    if total <= 0:
+        return float("nan"), float("nan")
+    share = hits / total
+    spread = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    centre = share + z * z / (2 * total)
+    scale = 1 + z * z / total
+    low = 0.0 if hits == 0 else (centre - spread) / scale
+    high = 1.0 if hits == total else (centre + spread) / scale
+    return low, high
+
+
+def share_with_interval(hits: int, total: int) -> str:
+    """``"196/200 (98.0%; 95% interval 95.0–99.2%)"``."""
+    low, high = wilson_interval(hits, total)
+    return (f"{hits}/{total} ({100 * hits / max(total, 1):.1f}%; 95% interval "
+            f"{100 * low:.1f}–{100 * high:.1f}%)")
 
 
 def summarize(latencies_ms: list[float]) -> dict[str, float]:

@@ -18,6 +18,19 @@ def test_percentiles_interpolate_like_numpy_and_are_nan_for_nothing() -> None:
     assert many.percentile([], 95) != many.percentile([], 95)  # NaN
 
 
+def test_replay_shares_carry_the_wilson_interval_scipy_computes() -> None:
+    from scipy.stats import binomtest
+
+    from benchmarks.common import share_with_interval, wilson_interval
+
+    for hits, total in ((196, 200), (197, 200), (1975, 2000), (3, 50)):
+        expected = binomtest(hits, total).proportion_ci(method="wilson")
+        assert wilson_interval(hits, total) == pytest.approx((expected.low, expected.high))
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    # 200 drawings cannot tell 98.5% from 99%: both lie inside the interval.
+    assert share_with_interval(197, 200) == "197/200 (98.5%; 95% interval 95.7–99.5%)"
+
+
 def test_parts_are_summarised_per_phase_and_part() -> None:
     parts = many.split_medians({"idle": [(200, 10, 90), (210, 30, 110), (205, 20, 100)]})
     assert parts == {"idle": {"page_to_send": 205, "server_first_msg": 20,
