@@ -4,8 +4,9 @@ Run with ``KERAS_BACKEND`` set; each command prints one JSON line.
 
 - ``save MODEL.keras IMAGES.npz``: train the Fast CNN for a few batches (so BatchNorm's
   statistics are not the defaults), save it, and save its outputs on fixed images.
-- ``predict MODEL.keras IMAGES.npz``: load that file and report the largest difference from
-  the outputs saved with it.
+- ``predict MODEL.keras IMAGES.npz [MODEL.keras IMAGES.npz ...]``: load each file and
+  report the largest difference from the outputs saved with it (one process for all: the
+  backend is imported once).
 - ``train SEED``: the Fast CNN recipe, one epoch of MNIST, nothing registered (in the
   ``DASHCORE_HOME`` the test gives): its test accuracy.
 """
@@ -48,23 +49,25 @@ def save(model_path: str, outputs_path: str) -> dict:
     return {"backend": keras.backend.backend()}
 
 
-def predict(model_path: str, outputs_path: str) -> dict:
+def predict(*paths: str) -> dict:
     import keras
 
     from dashcore.inference.predictor import SharedPredictor
     from dashcore.models.registry import load_keras_model
 
-    model = load_keras_model(model_path)
-    with np.load(outputs_path) as saved:
-        expected = saved["outputs"]
-    direct = keras.ops.convert_to_numpy(model(_images(), training=False))
-    predictor = SharedPredictor(model)
-    shared = predictor.predict_many((_images()[..., 0] * 255).round().astype(np.uint8))
-    return {"backend": keras.backend.backend(),
-            "max_diff": float(np.abs(direct - expected).max()),
-            "max_diff_predictor": float(np.abs(shared - expected).max()),
-            "fast_path": predictor._forward is not None,
-            "same_top1": bool((direct.argmax(1) == expected.argmax(1)).all())}
+    files = []
+    for model_path, outputs_path in zip(paths[::2], paths[1::2], strict=True):
+        model = load_keras_model(model_path)
+        with np.load(outputs_path) as saved:
+            expected = saved["outputs"]
+        direct = keras.ops.convert_to_numpy(model(_images(), training=False))
+        predictor = SharedPredictor(model)
+        shared = predictor.predict_many((_images()[..., 0] * 255).round().astype(np.uint8))
+        files.append({"max_diff": float(np.abs(direct - expected).max()),
+                      "max_diff_predictor": float(np.abs(shared - expected).max()),
+                      "fast_path": predictor._forward is not None,
+                      "same_top1": bool((direct.argmax(1) == expected.argmax(1)).all())})
+    return {"backend": keras.backend.backend(), "files": files}
 
 
 def train(seed: str) -> dict:
