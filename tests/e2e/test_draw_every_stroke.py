@@ -1,10 +1,12 @@
 """Every stroke counts on /draw: pressed without a hover, with a finger, with a pen.
 
-One page load per way of drawing; each drawing is drawn, answered, then cleared with the
-canvas's own reset button, as a person would. The first drawing of each test starts as
-soon as the canvas shows, before the page has finished its first run. Half the drawings
-are drawn big and up-right (the first one too), so their first stroke starts in the
-canvas's top-right band, where the hidden toolbar used to swallow presses.
+Twenty finger drawings on a phone are in ``test_draw_first_drawing.py``, on a freshly
+started server (the same checks, from the first drawing). One page load per way of
+drawing; each drawing is drawn, answered, then cleared with the canvas's own reset button,
+as a person would. The first drawing of each test starts as soon as the canvas shows,
+before the page has finished its first run. Half the drawings are drawn big and up-right
+(the first one too), so their first stroke starts in the canvas's top-right band, where
+the hidden toolbar used to swallow presses.
 """
 
 from __future__ import annotations
@@ -37,15 +39,6 @@ def test_twenty_digits_pressed_without_a_hover_all_keep_their_ink_and_get_an_ans
     cdp = page.context.new_cdp_session(page)
     problems = draw_many(page, lambda box, strokes: cd.press_without_hover(cdp, box, strokes),
                          by_touch=False)
-    assert problems == [], "\n".join(problems)
-
-
-def test_twenty_digits_drawn_with_a_finger_on_a_phone_all_keep_their_ink_and_get_an_answer(
-        app_url: str, phone_page) -> None:
-    phone_page.goto(f"{app_url}/draw")
-    cdp = phone_page.context.new_cdp_session(phone_page)
-    problems = draw_many(phone_page, lambda box, strokes: cd.with_touch(cdp, box, strokes),
-                         by_touch=True)
     assert problems == [], "\n".join(problems)
 
 
