@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import free_port, start_app, stop_app
 from tests.helpers.jobs import kill_stray_workers
 
@@ -34,6 +35,12 @@ def app_url(app_home: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_app(proc, app_home)
+
+
+@pytest.fixture(scope="session")
+def app_store(app_home: Path) -> SQLiteRunStore:
+    """The browser-test server's run store, read as the tests' ground truth."""
+    return SQLiteRunStore(app_home / "runs.sqlite3")
 
 
 @pytest.fixture

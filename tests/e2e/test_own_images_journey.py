@@ -14,7 +14,6 @@ from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import CHROMIUM, CHROMIUM_ARGS, wait_for_app
 from tests.helpers.journeys import (
     choose,
@@ -45,16 +44,12 @@ def colour_zip() -> bytes:
     return buffer.getvalue()
 
 
-def run_store(app_home) -> SQLiteRunStore:
-    return SQLiteRunStore(app_home / "runs.sqlite3")
-
-
 def open_expander(page, title: str) -> None:
     page.get_by_test_id("stExpander").filter(has_text=title).locator("summary").click()
 
 
 def test_a_zip_of_colour_folders_trains_and_evaluates_with_class_names(
-        app_url: str, app_home, page, no_stray_workers) -> None:
+        app_url: str, app_store, page, no_stray_workers) -> None:
     page.goto(f"{app_url}/data")
     wait_for_app(page)
     open_expander(page, "Add your own images")
@@ -68,7 +63,7 @@ def test_a_zip_of_colour_folders_trains_and_evaluates_with_class_names(
     expect(page.get_by_text("Added 'colours'", exact=False)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("classes, 32×32 colour (RGB)", exact=False)).to_be_visible()
 
-    train_until_completed(page, app_url, run_store(app_home), "upload:colours", "colours run",
+    train_until_completed(page, app_url, app_store, "upload:colours", "colours run",
                           epochs=1, batch=8)
 
     page.goto(f"{app_url}/evaluate")
@@ -128,7 +123,7 @@ def take_photos(page, class_name: str, count: int) -> None:
 
 
 def test_webcam_photos_into_two_classes_save_and_train(
-        app_url: str, app_home, camera_page, no_stray_workers) -> None:
+        app_url: str, app_store, camera_page, no_stray_workers) -> None:
     page = camera_page
     page.goto(f"{app_url}/data")
     wait_for_app(page)
@@ -140,7 +135,7 @@ def test_webcam_photos_into_two_classes_save_and_train(
     page.get_by_role("button", name="Save as dataset").click()
     expect(page.get_by_text("Added 'webcam set': 4 train and 2 test photos, 2 classes",
                             exact=False)).to_be_visible(timeout=60_000)
-    train_until_completed(page, app_url, run_store(app_home), "upload:webcam set", "webcam run",
+    train_until_completed(page, app_url, app_store, "upload:webcam set", "webcam run",
                           epochs=1, batch=8)
 
 
@@ -176,7 +171,7 @@ def draw_shape(page, canvas, shape: str, k: int) -> None:
 
 
 def test_drawn_shape_classes_train_and_draw_answers_with_a_class_name(
-        app_url: str, app_home, page, no_stray_workers) -> None:
+        app_url: str, app_store, page, no_stray_workers) -> None:
     page.goto(f"{app_url}/draw")
     wait_for_app(page)
     canvas = drawing_surface(page)
@@ -190,7 +185,7 @@ def test_drawn_shape_classes_train_and_draw_answers_with_a_class_name(
     expect(page.get_by_text("Your drawings per class: circle 8 · square 8 · triangle 8")
            ).to_be_visible()
 
-    train_until_completed(page, app_url, run_store(app_home), "Your drawings", "shapes run",
+    train_until_completed(page, app_url, app_store, "Your drawings", "shapes run",
                           epochs=1, batch=8)
 
     page.goto(f"{app_url}/draw")

@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 
 from dashcore.datasets.catalog import load_mnist
 from dashcore.store.runs import COMPLETED
-from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.harness import wait_for_app
 from tests.helpers.journeys import (
     CURVE,
@@ -26,11 +25,12 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_stopped_run_continues_without_a_gap_and_its_tflite_runs_like_keras(
-        app_url: str, app_home: Path, page, no_stray_workers, tmp_path: Path) -> None:
+        app_url: str, app_home: Path, app_store, page, no_stray_workers,
+        tmp_path: Path) -> None:
     import keras
     import tensorflow as tf
 
-    store = SQLiteRunStore(app_home / "runs.sqlite3")
+    store = app_store
     page.goto(f"{app_url}/train")
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=SLOW)

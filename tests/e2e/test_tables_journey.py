@@ -10,7 +10,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.datasets import churn_csv, houses_csv
 from tests.helpers.harness import wait_for_app
 from tests.helpers.journeys import choose, train_until_completed
@@ -35,12 +34,12 @@ def import_csv(page, app_url: str, data: bytes, file_name: str, target: str) -> 
     expect(page.get_by_text(f"target '{target}'", exact=False)).to_be_visible(timeout=60_000)
 
 
-def test_a_regression_from_a_csv_to_r2_and_a_prediction(app_url, app_home, page,
+def test_a_regression_from_a_csv_to_r2_and_a_prediction(app_url, app_store, page,
                                                          no_stray_workers) -> None:
     import_csv(page, app_url, houses_csv(200), "houses.csv", "price")
     expect(page.get_by_text("Regression (predict a number)", exact=False).first).to_be_visible()
-    train_until_completed(page, app_url, SQLiteRunStore(app_home / "runs.sqlite3"), "upload:houses",
-                          "houses run", epochs=40, batch=16)
+    train_until_completed(page, app_url, app_store, "upload:houses", "houses run",
+                          epochs=40, batch=16)
 
     page.goto(f"{app_url}/evaluate")
     wait_for_app(page)
@@ -65,10 +64,10 @@ def test_a_regression_from_a_csv_to_r2_and_a_prediction(app_url, app_home, page,
 
 
 def test_a_binary_csv_has_a_roc_curve_and_a_moved_threshold_changes_the_matrix(
-        app_url, app_home, page, no_stray_workers) -> None:
+        app_url, app_store, page, no_stray_workers) -> None:
     import_csv(page, app_url, churn_csv(200), "churn.csv", "churned")
-    train_until_completed(page, app_url, SQLiteRunStore(app_home / "runs.sqlite3"), "upload:churn",
-                          "churn run", epochs=15, batch=16)
+    train_until_completed(page, app_url, app_store, "upload:churn", "churn run",
+                          epochs=15, batch=16)
     page.goto(f"{app_url}/evaluate")
     wait_for_app(page)
     choose(page, "eval_model", re.compile("^churn run"))

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from dashcore.store.sqlite import SQLiteRunStore
 from tests.helpers.journeys import train_watch_leave_return_and_stop
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_run_keeps_training_while_the_user_looks_elsewhere_and_stops_on_request(
-        app_url: str, app_home, page, no_stray_workers) -> None:
-    train_watch_leave_return_and_stop(page, app_url, SQLiteRunStore(app_home / "runs.sqlite3"))
+        app_url: str, app_store, page, no_stray_workers) -> None:
+    train_watch_leave_return_and_stop(page, app_url, app_store)
